@@ -1,0 +1,238 @@
+#include "cli.hpp"
+
+#include <algorithm>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/program_options.hpp>
+#include <charconv>
+#include <cmath>
+#include <map>
+#include <sstream>
+
+namespace host {
+namespace {
+
+namespace po = boost::program_options;
+namespace json = boost::json;
+
+std::string optionKey(const OptionSpec& option) {
+  return option.alias.empty() ? option.name : option.name + "," + option.alias;
+}
+
+json::value toNumber(const std::string& text, const std::string& what) {
+  std::int64_t integer = 0;
+  const char* end = text.data() + text.size();
+  if (auto r = std::from_chars(text.data(), end, integer); r.ec == std::errc() && r.ptr == end) {
+    return integer;
+  }
+  double decimal = 0;
+  if (auto r = std::from_chars(text.data(), end, decimal);
+      r.ec == std::errc() && r.ptr == end && std::isfinite(decimal) && !text.empty()) {
+    return decimal;
+  }
+  throw UsageError("invalid value \"" + text + "\" for " + what + ": expected a number");
+}
+
+std::string pad(std::string s, size_t width) {
+  if (s.size() < width) {
+    s.append(width - s.size(), ' ');
+  }
+  return s;
+}
+
+std::string usageLine(const CommandSpec& command) {
+  std::string line = "prompt " + command.name;
+  for (const PositionalSpec& p : command.positionals) {
+    line += p.required ? " <" + p.name + ">" : " [<" + p.name + ">]";
+  }
+  for (const OptionSpec& o : command.options) {
+    std::string word = "--" + o.name;
+    if (o.type != ValueType::kBoolean) {
+      word += " <" + std::string(valueTypeName(o.type)) + ">";
+    }
+    line += o.required ? " " + word : " [" + word + "]";
+  }
+  return line;
+}
+
+size_t editDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) {
+    row[j] = j;
+  }
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+ParsedArgs parseCommandArgs(const CommandSpec& command, const std::vector<std::string>& args) {
+  po::options_description described;
+  described.add_options()("help,h", po::bool_switch(), "show help");
+  for (const OptionSpec& o : command.options) {
+    if (o.type == ValueType::kBoolean) {
+      described.add_options()(optionKey(o).c_str(), po::bool_switch(), o.description.c_str());
+    } else {
+      described.add_options()(optionKey(o).c_str(), po::value<std::string>(),
+                              o.description.c_str());
+    }
+  }
+  po::positional_options_description positional;
+  for (const PositionalSpec& p : command.positionals) {
+    described.add_options()(p.name.c_str(), po::value<std::string>(), p.description.c_str());
+    positional.add(p.name.c_str(), 1);
+  }
+
+  const std::string retry = "; see 'prompt " + command.name + " --help'";
+  po::variables_map vm;
+  try {
+    const auto style = po::command_line_style::unix_style ^ po::command_line_style::allow_guessing;
+    po::store(
+        po::command_line_parser(args).options(described).positional(positional).style(style).run(),
+        vm);
+  } catch (const po::too_many_positional_options_error&) {
+    throw UsageError(command.name + " takes " + std::to_string(command.positionals.size()) +
+                     " positional argument" + (command.positionals.size() == 1 ? "" : "s") +
+                     ", got more" + retry);
+  } catch (const po::error& e) {
+    throw UsageError(command.name + ": " + e.what() + retry);
+  }
+
+  ParsedArgs parsed;
+  parsed.help = vm["help"].as<bool>();
+  if (parsed.help) {
+    return parsed;
+  }
+  json::object out;
+  for (const OptionSpec& o : command.options) {
+    const std::string flag = "--" + o.name;
+    if (o.type == ValueType::kBoolean) {
+      out[o.name] = vm[o.name].as<bool>();
+      continue;
+    }
+    std::optional<std::string> text;
+    if (vm.count(o.name) != 0) {
+      text = vm[o.name].as<std::string>();
+    } else if (o.default_value) {
+      text = *o.default_value;
+    } else if (o.required) {
+      throw UsageError(command.name + ": missing required option " + flag + retry);
+    }
+    if (text) {
+      out[o.name] = o.type == ValueType::kNumber ? toNumber(*text, flag) : json::value(*text);
+    }
+  }
+  for (const PositionalSpec& p : command.positionals) {
+    if (vm.count(p.name) == 0) {
+      if (p.required) {
+        throw UsageError(command.name + ": missing required argument <" + p.name + ">" + retry);
+      }
+      continue;
+    }
+    const std::string text = vm[p.name].as<std::string>();
+    out[p.name] =
+        p.type == ValueType::kNumber ? toNumber(text, "<" + p.name + ">") : json::value(text);
+  }
+  parsed.args_json = json::serialize(out);
+  return parsed;
+}
+
+std::string commandHelp(const CommandSpec& command) {
+  std::ostringstream os;
+  os << "Usage: " << usageLine(command) << "\n\n" << command.description << "\n";
+  if (!command.positionals.empty()) {
+    os << "\nArguments:\n";
+    for (const PositionalSpec& p : command.positionals) {
+      std::string text = p.description;
+      if (!p.required) {
+        text += " (optional)";
+      }
+      os << "  " << pad("<" + p.name + ">", 26) << text << "\n";
+    }
+  }
+  os << "\nOptions:\n";
+  for (const OptionSpec& o : command.options) {
+    std::string left = (o.alias.empty() ? "    " : "-" + o.alias + ", ") + "--" + o.name;
+    if (o.type != ValueType::kBoolean) {
+      left += " <" + std::string(valueTypeName(o.type)) + ">";
+    }
+    std::string text = o.description;
+    if (o.required) {
+      text += " (required)";
+    }
+    if (o.default_value) {
+      text += " (default: " + *o.default_value + ")";
+    }
+    os << "  " << pad(left, 26) << (left.size() >= 26 ? "\n" + std::string(28, ' ') : "") << text
+       << "\n";
+  }
+  os << "  " << pad("-h, --help", 26) << "Show this help\n";
+  return os.str();
+}
+
+std::string overviewHelp(const std::vector<ModuleManifest>& modules) {
+  std::ostringstream os;
+  os << "prompt: the SystemPrompt OS module host\n\n"
+        "Usage: prompt [global options] <command> [arguments] [options]\n"
+        "       prompt help <command>     show a command's arguments and options\n\n";
+  size_t width = 24;
+  for (const ModuleManifest& m : modules) {
+    for (const CommandSpec& c : m.commands) {
+      width = std::max(width, c.name.size() + 2);
+    }
+  }
+  for (const ModuleManifest& m : modules) {
+    os << "Commands of module '" << m.name << "'"
+       << (m.description.empty() ? "" : " (" + m.description + ")") << ":\n";
+    for (const CommandSpec& c : m.commands) {
+      os << "  " << pad(c.name, width) << c.description << "\n";
+    }
+    os << "\n";
+  }
+  os << "Host commands:\n"
+     << "  " << pad("health", width) << "Load every module and report whether each can serve\n"
+     << "  " << pad("serve", width)
+     << "Boot mode: load every module, run their cleanup timers until SIGINT/SIGTERM\n"
+     << "  " << pad("help <command>", width) << "Show help for a command\n\n"
+     << "Global options (before the command):\n"
+     << "  --modules-dir <dir>       Where modules are installed (env PROMPT_MODULES_DIR)\n"
+     << "  --state-dir <dir>         Where modules keep state (env PROMPT_STATE_DIR; default\n"
+     << "                            $XDG_STATE_HOME/systemprompt or ~/.local/state/systemprompt)\n"
+     << "  --log-level <level>       trace, debug, info, warn, error or off (env "
+        "PROMPT_LOG_LEVEL;\n"
+     << "                            default warn, info for serve)\n"
+     << "  --set <module.key=value>  Override a module.yaml config value (repeatable; env\n"
+     << "                            PROMPT_<MODULE>_<KEY>, e.g. PROMPT_API_DATABASE_PATH)\n"
+     << "  -h, --help                Show this help\n"
+     << "  --version                 Show the host's version and module ABI\n\n"
+     << "Exit codes: 0 success, 1 operational error, 2 usage error.\n";
+  return os.str();
+}
+
+std::vector<std::string> suggest(std::string_view unknown, const std::vector<std::string>& known) {
+  std::vector<std::pair<size_t, std::string>> scored;
+  const size_t threshold = std::max<size_t>(2, unknown.size() / 3);
+  for (const std::string& name : known) {
+    const size_t distance = editDistance(unknown, name);
+    const bool contains = !unknown.empty() && name.find(unknown) != std::string::npos;
+    if (distance <= threshold || contains) {
+      scored.emplace_back(contains ? 0 : distance, name);
+    }
+  }
+  std::sort(scored.begin(), scored.end());
+  std::vector<std::string> out;
+  for (size_t i = 0; i < scored.size() && i < 5; ++i) {
+    out.push_back(scored[i].second);
+  }
+  return out;
+}
+
+}  // namespace host

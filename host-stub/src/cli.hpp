@@ -1,0 +1,39 @@
+// The command-line surface generated from module manifests: argument parsing (Boost.
+// Program_options), help texts and "did you mean" suggestions.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "manifest.hpp"
+
+namespace host {
+
+// A usage error: exit code 2, message on stderr.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ParsedArgs {
+  bool help = false;      // --help or -h was given: print the command's help instead
+  std::string args_json;  // the arguments as a JSON object (see sp_module_command_fn)
+};
+
+// Parses `args` (the words after the command name) against `command`. Numbers are checked
+// to be whole decimal numbers (or decimals), required options and positionals to be present;
+// defaults are filled in and booleans are always present. Throws UsageError.
+ParsedArgs parseCommandArgs(const CommandSpec& command, const std::vector<std::string>& args);
+
+// `prompt <command> --help`.
+std::string commandHelp(const CommandSpec& command);
+
+// `prompt --help`: usage, every command of every module, host commands, global options.
+std::string overviewHelp(const std::vector<ModuleManifest>& modules);
+
+// Known names closest to `unknown` (edit distance, plus names that contain it), best first.
+std::vector<std::string> suggest(std::string_view unknown, const std::vector<std::string>& known);
+
+}  // namespace host

@@ -1,0 +1,235 @@
+// prompt: a small, faithful stand-in for SystemPrompt OS's module loader. It discovers
+// modules, reads their module.yaml, routes `prompt <module>:<command>` to the module that
+// declares it, serves the modules' exported services, and runs their cleanup timers.
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli.hpp"
+#include "log.hpp"
+#include "manifest.hpp"
+#include "module_host.hpp"
+#include "serve.hpp"
+
+namespace {
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+constexpr const char* kHostVersion = "0.1.0";
+
+struct GlobalOptions {
+  std::string modules_dir;
+  std::string state_dir;
+  std::string log_level;
+  std::vector<host::ConfigOverride> overrides;
+  bool help = false;
+  bool version = false;
+  std::vector<std::string> rest;  // the command and its words
+};
+
+std::string envOr(const char* name, const std::string& fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? value : fallback;
+}
+
+std::string executableDir() {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string(".") : self.parent_path().string();
+}
+
+std::string defaultStateDir() {
+  const std::string xdg = envOr("XDG_STATE_HOME", "");
+  if (!xdg.empty()) {
+    return xdg + "/systemprompt";
+  }
+  return envOr("HOME", "/tmp") + "/.local/state/systemprompt";
+}
+
+host::ConfigOverride parseSet(const std::string& text) {
+  const auto dot = text.find('.');
+  const auto eq = text.find('=');
+  if (dot == std::string::npos || eq == std::string::npos || dot == 0 || eq < dot + 2) {
+    throw host::UsageError("invalid --set \"" + text +
+                           "\": use --set <module>.<key>=<value>, e.g. --set "
+                           "api.cleanupInterval=60000");
+  }
+  return {text.substr(0, dot), text.substr(dot + 1, eq - dot - 1), text.substr(eq + 1),
+          "--set " + text};
+}
+
+// Global options are the words before the command; the command and everything after it
+// belong to the command.
+GlobalOptions parseGlobal(int argc, char** argv) {
+  std::vector<std::string> words(argv + 1, argv + argc);
+  size_t split = 0;
+  while (split < words.size() && words[split].size() > 1 && words[split][0] == '-') {
+    const std::string& w = words[split];
+    const bool takes_value =
+        w == "--modules-dir" || w == "--state-dir" || w == "--log-level" || w == "--set";
+    split += takes_value ? 2 : 1;
+  }
+  split = std::min(split, words.size());
+  GlobalOptions g;
+  po::options_description described;
+  std::vector<std::string> sets;
+  described.add_options()("modules-dir", po::value(&g.modules_dir))(
+      "state-dir", po::value(&g.state_dir))("log-level", po::value(&g.log_level))(
+      "set", po::value(&sets))("help,h", po::bool_switch(&g.help))("version",
+                                                                   po::bool_switch(&g.version));
+  po::variables_map vm;
+  try {
+    const std::vector<std::string> globals(words.begin(), words.begin() + static_cast<long>(split));
+    const auto style = po::command_line_style::unix_style ^ po::command_line_style::allow_guessing;
+    po::store(po::command_line_parser(globals).options(described).style(style).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw host::UsageError(std::string(e.what()) + "; see 'prompt --help'");
+  }
+  for (const std::string& s : sets) {
+    g.overrides.push_back(parseSet(s));
+  }
+  g.modules_dir = !g.modules_dir.empty() ? g.modules_dir
+                                         : envOr("PROMPT_MODULES_DIR",
+                                                 executableDir() + "/../lib/systemprompt/modules");
+  g.state_dir = !g.state_dir.empty() ? g.state_dir : envOr("PROMPT_STATE_DIR", defaultStateDir());
+  g.log_level = !g.log_level.empty() ? g.log_level : envOr("PROMPT_LOG_LEVEL", "");
+  g.rest.assign(words.begin() + static_cast<long>(split), words.end());
+  return g;
+}
+
+const host::CommandSpec* findCommand(const std::vector<host::ModuleManifest>& modules,
+                                     const std::string& name) {
+  for (const auto& m : modules) {
+    for (const auto& c : m.commands) {
+      if (c.name == name) {
+        return &c;
+      }
+    }
+  }
+  return nullptr;
+}
+
+[[noreturn]] void unknownCommand(const std::vector<host::ModuleManifest>& modules,
+                                 const std::string& name) {
+  std::vector<std::string> known{"health", "serve", "help"};
+  for (const auto& m : modules) {
+    for (const auto& c : m.commands) {
+      known.push_back(c.name);
+    }
+  }
+  std::string message = "unknown command \"" + name + "\"";
+  const auto near = host::suggest(name, known);
+  if (!near.empty()) {
+    message += "; did you mean:";
+    for (const auto& n : near) {
+      message += "\n  prompt " + n;
+    }
+  }
+  throw host::UsageError(message + "\nsee 'prompt --help' for every command");
+}
+
+std::vector<std::string> allModuleNames(const std::vector<host::ModuleManifest>& modules) {
+  std::vector<std::string> names;
+  for (const auto& m : modules) {
+    names.push_back(m.name);
+  }
+  return names;
+}
+
+int runHealth(host::ModuleHost& loaded) {
+  bool all_healthy = true;
+  for (const auto& module : loaded.modules()) {
+    const auto [healthy, detail] = module->health();
+    all_healthy = all_healthy && healthy;
+    std::printf("%-12s %-9s %s\n", module->manifest().name.c_str(),
+                healthy ? "healthy" : "UNHEALTHY", detail.c_str());
+  }
+  return all_healthy ? 0 : 1;
+}
+
+int run(int argc, char** argv) {
+  const GlobalOptions g = parseGlobal(argc, argv);
+  if (g.version) {
+    std::printf("prompt %s (module ABI %d.%d)\n", kHostVersion, SP_ABI_VERSION_MAJOR,
+                SP_ABI_VERSION_MINOR);
+    return 0;
+  }
+  const std::string command = g.rest.empty() ? "" : g.rest.front();
+  std::optional<int> threshold = host::Log::parseLevel(
+      g.log_level.empty() ? (command == "serve" ? "info" : "warn") : g.log_level);
+  if (!threshold) {
+    throw host::UsageError("invalid --log-level \"" + g.log_level +
+                           "\": use trace, debug, info, warn, error or off");
+  }
+  host::Log log(*threshold);
+  const auto modules = host::discoverModules(g.modules_dir, g.overrides);
+
+  if (g.help || command.empty()) {
+    std::fputs(host::overviewHelp(modules).c_str(), stdout);
+    return command.empty() && !g.help ? 2 : 0;
+  }
+  if (command == "help") {
+    if (g.rest.size() < 2) {
+      std::fputs(host::overviewHelp(modules).c_str(), stdout);
+      return 0;
+    }
+    const auto* spec = findCommand(modules, g.rest[1]);
+    if (spec == nullptr) {
+      unknownCommand(modules, g.rest[1]);
+    }
+    std::fputs(host::commandHelp(*spec).c_str(), stdout);
+    return 0;
+  }
+
+  host::ModuleHost loaded(log, g.state_dir);
+  if (command == "health" || command == "serve") {
+    if (g.rest.size() > 1) {
+      throw host::UsageError(command + " takes no arguments, got \"" + g.rest[1] + "\"");
+    }
+    for (const auto* m : host::loadOrder(modules, allModuleNames(modules))) {
+      loaded.load(*m);
+    }
+    return command == "health" ? runHealth(loaded) : host::serve(loaded);
+  }
+
+  const auto* spec = findCommand(modules, command);
+  if (spec == nullptr) {
+    unknownCommand(modules, command);
+  }
+  const host::ParsedArgs parsed =
+      host::parseCommandArgs(*spec, std::vector<std::string>(g.rest.begin() + 1, g.rest.end()));
+  if (parsed.help) {
+    std::fputs(host::commandHelp(*spec).c_str(), stdout);
+    return 0;
+  }
+  host::LoadedModule* target = nullptr;
+  for (const auto* m : host::loadOrder(modules, {spec->module})) {
+    host::LoadedModule& module = loaded.load(*m);
+    if (m->name == spec->module) {
+      target = &module;
+    }
+  }
+  return loaded.runCommand(*target, spec->name, parsed.args_json);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const host::UsageError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}

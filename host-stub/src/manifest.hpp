@@ -1,0 +1,101 @@
+// module.yaml: what a module declares about itself (library, dependencies, config, CLI
+// commands, exported services), read and validated before anything is loaded.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace host {
+
+// A module.yaml that cannot be used. The message starts with the file (and line, where
+// known) and names the offending key, e.g.
+//   /x/module.yaml:14:11: commands[2].options[0].type: "strng" is not one of ...
+class ManifestError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class ValueType { kString, kNumber, kBoolean };
+const char* valueTypeName(ValueType type);
+
+struct OptionSpec {
+  std::string name;   // long name without dashes: "name" is given as --name
+  std::string alias;  // one character, or empty: "n" is given as -n
+  ValueType type = ValueType::kString;
+  bool required = false;
+  std::optional<std::string> default_value;  // already checked against `type`
+  std::string description;
+};
+
+struct PositionalSpec {
+  std::string name;
+  ValueType type = ValueType::kString;
+  bool required = true;
+  std::string description;
+};
+
+struct CommandSpec {
+  std::string name;  // "api:keys:create"
+  std::string module;
+  std::string description;
+  std::vector<OptionSpec> options;
+  std::vector<PositionalSpec> positionals;
+};
+
+struct ServiceSpec {
+  std::string name;
+  std::uint32_t version_major = 0;
+  std::uint32_t version_minor = 0;
+  std::string description;
+};
+
+// `--set module.key=value` or PROMPT_<MODULE>_<KEY>: replaces one config value.
+struct ConfigOverride {
+  std::string module;
+  std::string key;
+  std::string value;
+  std::string origin;  // "--set api.x=1" or "PROMPT_API_X", for error messages
+};
+
+struct ModuleManifest {
+  std::string manifest_path;  // absolute path of module.yaml
+  std::string name;
+  std::string type;  // core | service | extension
+  std::string version;
+  std::string description;
+  std::string library;  // absolute path of the shared library
+  std::vector<std::string> dependencies;
+  std::string config_json;                          // `config:` as a JSON object, overrides applied
+  std::optional<std::int64_t> cleanup_interval_ms;  // config.cleanupInterval, if any
+  std::vector<CommandSpec> commands;
+  std::vector<ServiceSpec> exports;
+};
+
+// Facilities the host itself provides; a module may depend on them without a module of
+// that name being installed.
+const std::vector<std::string>& builtinDependencies();
+
+// Reads and validates one module.yaml. Config values are overridden first by environment
+// variables PROMPT_<MODULE>_<KEY> (camelCase key in UPPER_SNAKE, e.g.
+// PROMPT_API_DATABASE_PATH), then by `overrides` whose module matches. An override of a key
+// the config does not declare, or of the wrong type, is an error. Throws ManifestError.
+ModuleManifest loadManifest(const std::string& path, const std::vector<ConfigOverride>& overrides);
+
+// Every <dir>/<subdir>/module.yaml, sorted by module name, checked together: names and
+// command names unique, dependencies present, no cycles, every override names a module
+// found. Throws ManifestError.
+std::vector<ModuleManifest> discoverModules(const std::string& modules_dir,
+                                            const std::vector<ConfigOverride>& overrides);
+
+// `wanted` and its dependencies, dependencies first. REQUIRED: `all` came from
+// discoverModules (validated, acyclic).
+std::vector<const ModuleManifest*> loadOrder(const std::vector<ModuleManifest>& all,
+                                             const std::vector<std::string>& wanted);
+
+// The environment variable that overrides `key` of `module`.
+std::string overrideVariable(const std::string& module, const std::string& key);
+
+}  // namespace host

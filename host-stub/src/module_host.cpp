@@ -1,0 +1,308 @@
+#include "module_host.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/dll/shared_library.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+namespace host {
+namespace {
+
+std::string abiVersion(uint32_t major, uint32_t minor) {
+  return std::to_string(major) + "." + std::to_string(minor);
+}
+
+void makePrivateDirectory(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    throw LoadError("cannot create state directory '" + dir + "': " + ec.message());
+  }
+  ::chmod(dir.c_str(), 0700);
+}
+
+sp_error newError() {
+  sp_error error{};
+  error.size = sizeof(error);
+  return error;
+}
+
+// The command's terminal: the host process's own stdin, stdout and stderr.
+int writeStream(void* /*ctx*/, sp_stream stream, const char* data, size_t length) {
+  FILE* out = stream == SP_STREAM_STDERR ? stderr : stdout;
+  return std::fwrite(data, 1, length, out) == length ? 0 : -1;
+}
+
+long readLine(void* /*ctx*/, char* buffer, size_t capacity) {
+  if (buffer == nullptr || capacity == 0) {
+    return -1;
+  }
+  std::fflush(stdout);  // a prompt written without a newline must show before we block
+  char* line = nullptr;
+  size_t size = 0;
+  const ssize_t n = ::getline(&line, &size, stdin);
+  if (n < 0) {
+    std::free(line);
+    return -1;
+  }
+  size_t length = static_cast<size_t>(n);
+  while (length > 0 && (line[length - 1] == '\n' || line[length - 1] == '\r')) {
+    --length;
+  }
+  const size_t copied = std::min(length, capacity - 1);
+  std::memcpy(buffer, line, copied);
+  buffer[copied] = '\0';
+  std::free(line);
+  return static_cast<long>(copied);
+}
+
+}  // namespace
+
+ModuleHost::ModuleHost(Log& log, std::string state_root)
+    : log_(log), state_root_(std::move(state_root)) {}
+
+ModuleHost::~ModuleHost() {
+  shutdownAll();
+}
+
+LoadedModule& ModuleHost::load(const ModuleManifest& manifest) {
+  const std::string state_dir = state_root_ + "/" + manifest.name;
+  makePrivateDirectory(state_dir);
+  auto module = std::make_unique<LoadedModule>(*this, manifest, state_dir);
+  module->init();
+  const sp_module& table = module->table();
+  try {
+    for (const ServiceSpec& declared : manifest.exports) {
+      bool served = false;
+      for (size_t i = 0; i < table.service_count; ++i) {
+        served = served || (declared.name == table.services[i].name &&
+                            declared.version_major == table.services[i].version_major);
+      }
+      if (!served) {
+        throw LoadError("module '" + manifest.name + "': " + manifest.manifest_path + " exports " +
+                        declared.name + " v" + std::to_string(declared.version_major) +
+                        ", but the library does not serve it");
+      }
+    }
+    for (size_t i = 0; i < table.service_count; ++i) {
+      const sp_module_service& s = table.services[i];
+      registry_.add(manifest.name, s.name, s.version_major, s.version_minor, s.table);
+    }
+  } catch (...) {
+    registry_.removeModule(manifest.name);
+    module->shutdown();
+    module->unload();
+    throw;
+  }
+  log_.write(SP_LOG_DEBUG, "host", "module loaded",
+             {{"module", manifest.name}, {"library", manifest.library}});
+  modules_.push_back(std::move(module));
+  return *modules_.back();
+}
+
+int ModuleHost::runCommand(LoadedModule& module, const std::string& command,
+                           const std::string& args_json) {
+  const sp_module& table = module.table();
+  sp_module_command_fn run = nullptr;
+  for (size_t i = 0; i < table.command_count; ++i) {
+    if (command == table.commands[i].name) {
+      run = table.commands[i].run;
+    }
+  }
+  if (run == nullptr) {
+    std::fprintf(stderr, "error: module '%s' has no handler for %s\n",
+                 module.manifest().name.c_str(), command.c_str());
+    return SP_EXIT_FAILURE;
+  }
+  sp_command_io io{};
+  io.size = sizeof(io);
+  io.write = &writeStream;
+  io.read_line = &readLine;
+  io.stdin_is_terminal = ::isatty(STDIN_FILENO);
+  io.stdout_is_terminal = ::isatty(STDOUT_FILENO);
+  sp_error error = newError();
+  int exit_code = SP_EXIT_FAILURE;
+  try {
+    exit_code = run(table.module_ctx, args_json.c_str(), &io, &error);
+  } catch (const std::exception& e) {  // a module broke the no-throw rule
+    std::snprintf(error.message, sizeof(error.message), "%s threw: %s", command.c_str(), e.what());
+    exit_code = SP_EXIT_FAILURE;
+  } catch (...) {
+    std::snprintf(error.message, sizeof(error.message), "%s threw an unknown exception",
+                  command.c_str());
+    exit_code = SP_EXIT_FAILURE;
+  }
+  std::fflush(stdout);
+  if (exit_code != SP_EXIT_OK && error.message[0] != '\0') {
+    std::fprintf(stderr, "error: %s\n", error.message);
+  }
+  return exit_code;
+}
+
+void ModuleHost::shutdownAll() {
+  for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) {
+    registry_.removeModule((*it)->manifest().name);
+    (*it)->shutdown();
+    log_.write(SP_LOG_DEBUG, "host", "module shut down", {{"module", (*it)->manifest().name}});
+  }
+  for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) {
+    (*it)->unload();
+  }
+  modules_.clear();
+}
+
+LoadedModule::LoadedModule(ModuleHost& host, const ModuleManifest& manifest, std::string state_dir)
+    : host_(host), manifest_(manifest), state_dir_(std::move(state_dir)) {}
+
+LoadedModule::~LoadedModule() {
+  shutdown();
+  unload();
+}
+
+void LoadedModule::init() {
+  const std::string who = "module '" + manifest_.name + "'";
+  if (::access(manifest_.library.c_str(), F_OK) != 0) {
+    throw LoadError(who + ": library '" + manifest_.library + "' (from " + manifest_.manifest_path +
+                    ") does not exist");
+  }
+  try {
+    library_ = std::make_unique<boost::dll::shared_library>(
+        manifest_.library, boost::dll::load_mode::rtld_lazy | boost::dll::load_mode::rtld_local);
+  } catch (const std::exception& e) {
+    throw LoadError(who + ": cannot load library '" + manifest_.library + "': " + e.what());
+  }
+  if (!library_->has(SP_MODULE_INIT_SYMBOL)) {
+    throw LoadError(who + ": library '" + manifest_.library + "' does not export " +
+                    SP_MODULE_INIT_SYMBOL +
+                    "; is it a SystemPrompt module built against systemprompt/module_abi.h?");
+  }
+  auto& init =
+      library_->get<sp_status(const sp_host_api*, sp_module*, sp_error*)>(SP_MODULE_INIT_SYMBOL);
+
+  api_.size = sizeof(api_);
+  api_.abi_major = SP_ABI_VERSION_MAJOR;
+  api_.abi_minor = SP_ABI_VERSION_MINOR;
+  api_.host_ctx = this;
+  api_.module_name = manifest_.name.c_str();
+  api_.config_json = manifest_.config_json.c_str();
+  api_.state_dir = state_dir_.c_str();
+  api_.log = &logThunk;
+  api_.log_enabled = &logEnabledThunk;
+  api_.get_service = &getServiceThunk;
+
+  module_ = sp_module{};
+  module_.size = sizeof(module_);
+  sp_error error = newError();
+  sp_status status = SP_ERROR;
+  try {
+    status = init(&api_, &module_, &error);
+  } catch (const std::exception& e) {
+    throw LoadError(who + ": module_init threw: " + e.what());
+  } catch (...) {
+    throw LoadError(who + ": module_init threw an unknown exception");
+  }
+  const std::string host_abi = abiVersion(SP_ABI_VERSION_MAJOR, SP_ABI_VERSION_MINOR);
+  if (module_.abi_major != SP_ABI_VERSION_MAJOR) {
+    // Whatever it returned, its tables are laid out for another ABI: touch nothing.
+    throw LoadError(who + " (" + manifest_.library + ") was built for module ABI " +
+                    abiVersion(module_.abi_major, module_.abi_minor) + ", but this host speaks " +
+                    host_abi + "; rebuild it against module_abi.h " +
+                    std::to_string(SP_ABI_VERSION_MAJOR) + ".x");
+  }
+  if (status != SP_OK) {
+    throw LoadError(who + ": initialisation failed: " +
+                    (error.message[0] != '\0' ? error.message : "no reason given"));
+  }
+  initialised_ = true;
+  for (const CommandSpec& declared : manifest_.commands) {
+    bool handled = false;
+    for (size_t i = 0; i < module_.command_count; ++i) {
+      handled = handled || declared.name == module_.commands[i].name;
+    }
+    if (!handled) {
+      throw LoadError(who + ": " + manifest_.manifest_path + " declares command " + declared.name +
+                      ", but the library has no handler for it");
+    }
+  }
+  for (size_t i = 0; i < module_.command_count; ++i) {
+    bool declared = false;
+    for (const CommandSpec& c : manifest_.commands) {
+      declared = declared || c.name == module_.commands[i].name;
+    }
+    if (!declared) {
+      throw LoadError(who + ": the library handles command " +
+                      std::string(module_.commands[i].name) + ", which " + manifest_.manifest_path +
+                      " does not declare");
+    }
+  }
+}
+
+void LoadedModule::shutdown() {
+  if (initialised_ && module_.shutdown != nullptr) {
+    module_.shutdown(module_.module_ctx);
+  }
+  initialised_ = false;
+}
+
+void LoadedModule::unload() {
+  if (library_ != nullptr) {
+    library_->unload();
+    library_.reset();
+  }
+}
+
+std::pair<bool, std::string> LoadedModule::health() {
+  if (module_.health == nullptr) {
+    return {true, "loaded (no health check)"};
+  }
+  sp_health out{};
+  out.size = sizeof(out);
+  sp_error error = newError();
+  if (module_.health(module_.module_ctx, &out, &error) != SP_OK) {
+    return {false, std::string("health check failed: ") + error.message};
+  }
+  return {out.healthy != 0, out.detail};
+}
+
+std::string LoadedModule::cleanup() {
+  if (module_.cleanup == nullptr) {
+    return {};
+  }
+  sp_error error = newError();
+  if (module_.cleanup(module_.module_ctx, &error) != SP_OK) {
+    return error.message[0] != '\0' ? error.message : "cleanup failed";
+  }
+  return {};
+}
+
+void LoadedModule::logThunk(void* ctx, sp_log_level level, const char* message,
+                            const sp_log_field* fields, size_t count) {
+  auto& self = *static_cast<LoadedModule*>(ctx);
+  Log::Fields copied;
+  copied.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    copied.emplace_back(fields[i].key != nullptr ? fields[i].key : "",
+                        fields[i].value != nullptr ? fields[i].value : "");
+  }
+  self.host_.log().write(level, self.manifest_.name, message != nullptr ? message : "", copied);
+}
+
+int LoadedModule::logEnabledThunk(void* ctx, sp_log_level level) {
+  return static_cast<LoadedModule*>(ctx)->host_.log().enabled(level) ? 1 : 0;
+}
+
+const void* LoadedModule::getServiceThunk(void* ctx, const char* module, const char* service,
+                                          uint32_t major, uint32_t min_minor, uint32_t* minor_out) {
+  if (module == nullptr || service == nullptr) {
+    return nullptr;
+  }
+  return static_cast<LoadedModule*>(ctx)->host_.services().find(module, service, major, min_minor,
+                                                                minor_out);
+}
+
+}  // namespace host

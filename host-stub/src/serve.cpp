@@ -1,0 +1,96 @@
+#include "serve.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <csignal>
+#include <functional>
+#include <list>
+
+namespace host {
+namespace {
+
+namespace asio = boost::asio;
+
+// Re-arms itself after each run, measured from the previous deadline so runs do not drift.
+class CleanupTimer {
+ public:
+  CleanupTimer(asio::io_context& io, LoadedModule& module, std::chrono::milliseconds interval,
+               Log& log)
+      : timer_(io), module_(module), interval_(interval), log_(log) {}
+
+  void start() {
+    timer_.expires_after(interval_);
+    arm();
+  }
+  void cancel() { timer_.cancel(); }
+
+ private:
+  void arm() {
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) {
+        return;  // cancelled
+      }
+      const auto started = std::chrono::steady_clock::now();
+      const std::string failure = module_.cleanup();
+      const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::steady_clock::now() - started);
+      if (failure.empty()) {
+        log_.write(
+            SP_LOG_DEBUG, "host", "cleanup ran",
+            {{"module", module_.manifest().name}, {"took_us", std::to_string(took.count())}});
+      } else {
+        log_.write(SP_LOG_ERROR, "host", "cleanup failed",
+                   {{"module", module_.manifest().name}, {"error", failure}});
+      }
+      timer_.expires_at(timer_.expiry() + interval_);
+      if (timer_.expiry() < asio::steady_timer::clock_type::now()) {
+        timer_.expires_after(interval_);  // fell behind: do not run back to back
+      }
+      arm();
+    });
+  }
+
+  asio::steady_timer timer_;
+  LoadedModule& module_;
+  std::chrono::milliseconds interval_;
+  Log& log_;
+};
+
+}  // namespace
+
+int serve(ModuleHost& modules) {
+  Log& log = modules.log();
+  asio::io_context io;
+  std::list<CleanupTimer> timers;
+  for (const auto& module : modules.modules()) {
+    if (const auto interval = module->manifest().cleanup_interval_ms; interval) {
+      timers.emplace_back(io, *module, std::chrono::milliseconds(*interval), log);
+      timers.back().start();
+      log.write(SP_LOG_INFO, "host", "cleanup scheduled",
+                {{"module", module->manifest().name}, {"interval_ms", std::to_string(*interval)}});
+    }
+  }
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal_number) {
+    if (ec) {
+      return;
+    }
+    log.write(SP_LOG_INFO, "host", "stopping",
+              {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    for (CleanupTimer& timer : timers) {
+      timer.cancel();
+    }
+    io.stop();
+  });
+  log.write(SP_LOG_INFO, "host", "serving",
+            {{"modules", std::to_string(modules.modules().size())}});
+  io.run();
+  timers.clear();
+  modules.shutdownAll();
+  log.write(SP_LOG_INFO, "host", "stopped");
+  return 0;
+}
+
+}  // namespace host

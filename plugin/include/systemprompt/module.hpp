@@ -1,0 +1,148 @@
+// Header-only C++ conveniences over the C ABI (module_abi.h, api_services.h) for modules
+// written in C++. Nothing here crosses the boundary: it only wraps the C tables on each
+// side, so a module built with any C++17 compiler can use it.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "systemprompt/api_services.h"
+#include "systemprompt/module_abi.h"
+
+namespace systemprompt {
+
+// Writes `message` into a caller-owned error slot, truncated to fit. Tolerates NULL.
+inline void setError(sp_error* error, std::string_view message) noexcept {
+  if (error == nullptr) {
+    return;
+  }
+  const size_t n = std::min(message.size(), sizeof(error->message) - 1);
+  std::memcpy(error->message, message.data(), n);
+  error->message[n] = '\0';
+}
+
+inline sp_error makeError() noexcept {
+  sp_error error{};
+  error.size = sizeof(sp_error);
+  return error;
+}
+
+// A failure with its ABI status, for use inside a module; guard() turns it into a status.
+class Failure : public std::runtime_error {
+ public:
+  Failure(sp_status status, const std::string& message)
+      : std::runtime_error(message), status_(status) {}
+  sp_status status() const noexcept { return status_; }
+
+ private:
+  sp_status status_;
+};
+
+// The panic barrier for an exported function: runs `body` and converts any exception into
+// a status plus message. `body` returns void (SP_OK) or an sp_status.
+template <typename Body>
+sp_status guard(sp_error* error, Body&& body) noexcept {
+  try {
+    if constexpr (std::is_void_v<decltype(body())>) {
+      std::forward<Body>(body)();
+      return SP_OK;
+    } else {
+      return std::forward<Body>(body)();
+    }
+  } catch (const Failure& failure) {
+    setError(error, failure.what());
+    return failure.status();
+  } catch (const std::exception& e) {
+    setError(error, e.what());
+    return SP_ERROR;
+  } catch (...) {
+    setError(error, "unknown exception");
+    return SP_ERROR;
+  }
+}
+
+// Finds a service table through the host. Returns nullptr when no loaded module serves it in
+// a compatible version (same major, at least `min_minor`). Before calling a function added
+// in a later minor, check the table's `size` against that member's offset.
+template <typename Table>
+const Table* lookupService(const sp_host_api& host, const char* module, const char* service,
+                           uint32_t major, uint32_t min_minor) noexcept {
+  if (host.get_service == nullptr) {
+    return nullptr;
+  }
+  uint32_t served_minor = 0;
+  const void* raw =
+      host.get_service(host.host_ctx, module, service, major, min_minor, &served_minor);
+  if (raw == nullptr) {
+    return nullptr;
+  }
+  return static_cast<const Table*>(raw);
+}
+
+// Health of a module or service, as C++ values.
+struct Health {
+  bool healthy = false;
+  std::string detail;
+};
+
+// The api module's ApiKeyService, seen from a C++ sibling module.
+class ApiKeyServiceClient {
+ public:
+  explicit ApiKeyServiceClient(const sp_api_key_service* table) : table_(table) {}
+
+  static ApiKeyServiceClient lookup(const sp_host_api& host) {
+    const auto* table = lookupService<sp_api_key_service>(
+        host, SP_API_MODULE_NAME, SP_API_KEY_SERVICE_NAME, SP_API_KEY_SERVICE_VERSION_MAJOR, 0);
+    if (table == nullptr) {
+      throw std::runtime_error("service api/ApiKeyService v1 is not available");
+    }
+    return ApiKeyServiceClient(table);
+  }
+
+  Health health() const { return callHealth(table_->health, table_->ctx); }
+
+  static Health callHealth(sp_status (*fn)(void*, sp_health*, sp_error*), void* ctx) {
+    sp_health out{};
+    out.size = sizeof(out);
+    sp_error error = makeError();
+    if (fn == nullptr) {
+      throw std::runtime_error("service does not provide health");
+    }
+    if (fn(ctx, &out, &error) != SP_OK) {
+      throw std::runtime_error(error.message);
+    }
+    return Health{out.healthy != 0, out.detail};
+  }
+
+ private:
+  const sp_api_key_service* table_;
+};
+
+// The api module's RateLimitService, seen from a C++ sibling module.
+class RateLimitServiceClient {
+ public:
+  explicit RateLimitServiceClient(const sp_rate_limit_service* table) : table_(table) {}
+
+  static RateLimitServiceClient lookup(const sp_host_api& host) {
+    const auto* table =
+        lookupService<sp_rate_limit_service>(host, SP_API_MODULE_NAME, SP_RATE_LIMIT_SERVICE_NAME,
+                                             SP_RATE_LIMIT_SERVICE_VERSION_MAJOR, 0);
+    if (table == nullptr) {
+      throw std::runtime_error("service api/RateLimitService v1 is not available");
+    }
+    return RateLimitServiceClient(table);
+  }
+
+  Health health() const { return ApiKeyServiceClient::callHealth(table_->health, table_->ctx); }
+
+ private:
+  const sp_rate_limit_service* table_;
+};
+
+}  // namespace systemprompt

@@ -1,0 +1,214 @@
+/*
+ * SystemPrompt OS module ABI: the one boundary between the host (`prompt`) and a module
+ * library. Pure C (C99), usable from C and C++ modules alike.
+ *
+ * Prefixes make direction visible:
+ *   sp_*         types shared by both sides,
+ *   sp_host_*    things the host implements and hands to the module,
+ *   sp_module_*  things the module implements and hands to the host.
+ *
+ * Versioning rules (the same as SQLite's extension table and Vulkan's structs):
+ *   - SP_ABI_VERSION_MAJOR changes only when a struct or function changes incompatibly. A
+ *     host refuses a module of another major, and a module refuses a host of another major;
+ *     both say which two versions met.
+ *   - SP_ABI_VERSION_MINOR grows when something is added. Additions go at the END of a
+ *     struct only, each tagged with the minor version that added it. Every struct that
+ *     crosses begins with `uint32_t size` (its sizeof on the side that filled it), so a
+ *     reader checks `size` before touching a field added in a later minor.
+ *   - The first three fields of sp_host_api and sp_module (size, abi_major, abi_minor) will
+ *     never move, so the handshake can always be read whatever the versions.
+ *
+ * Errors: no exception and no C++ type ever crosses. Every function returns an sp_status
+ * (or an exit code for commands) and writes a human-readable message into a caller-owned
+ * sp_error.
+ *
+ * OWNERSHIP notes next to each pointer say who allocates, who frees and how long it lives.
+ */
+#ifndef SYSTEMPROMPT_MODULE_ABI_H
+#define SYSTEMPROMPT_MODULE_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SP_ABI_VERSION_MAJOR 1
+#define SP_ABI_VERSION_MINOR 0
+
+/* The exported entry point's name, for hosts that look it up by string. */
+#define SP_MODULE_INIT_SYMBOL "module_init"
+
+#if defined(_WIN32)
+#define SP_MODULE_EXPORT __declspec(dllexport)
+#else
+#define SP_MODULE_EXPORT __attribute__((visibility("default")))
+#endif
+
+typedef enum sp_status {
+  SP_OK = 0,
+  SP_ERROR = 1,             /* operational failure; sp_error says what */
+  SP_ERROR_INVALID = 2,     /* bad argument from the caller */
+  SP_ERROR_ABI = 3,         /* the two sides speak incompatible ABI versions */
+  SP_ERROR_UNAVAILABLE = 4, /* a dependency (store, service) cannot be reached */
+  SP_ERROR_NOT_FOUND = 5    /* no such command, service or object */
+} sp_status;
+
+/* Conventional exit codes of a command handler. */
+#define SP_EXIT_OK 0
+#define SP_EXIT_FAILURE 1 /* operational error */
+#define SP_EXIT_USAGE 2   /* usage error */
+
+#define SP_ERROR_MESSAGE_CAPACITY 1024
+
+/* A caller-owned error slot. The callee writes a NUL-terminated message (truncated to fit)
+ * when it returns a failure, and leaves it untouched on success. */
+typedef struct sp_error {
+  uint32_t size; /* sizeof(sp_error), set by the caller */
+  char message[SP_ERROR_MESSAGE_CAPACITY];
+} sp_error;
+
+typedef enum sp_log_level {
+  SP_LOG_TRACE = 0,
+  SP_LOG_DEBUG = 1,
+  SP_LOG_INFO = 2,
+  SP_LOG_WARN = 3,
+  SP_LOG_ERROR = 4
+} sp_log_level;
+
+/* One structured field of a log record. OWNERSHIP: caller; read only during the call. */
+typedef struct sp_log_field {
+  const char* key;
+  const char* value;
+} sp_log_field;
+
+typedef enum sp_stream { SP_STREAM_STDOUT = 1, SP_STREAM_STDERR = 2 } sp_stream;
+
+/* ---------------------------------------------------------------------------------------
+ * What the host gives the module.
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct sp_host_api {
+  uint32_t size;      /* sizeof(sp_host_api) on the host side */
+  uint32_t abi_major; /* SP_ABI_VERSION_MAJOR the host was built with */
+  uint32_t abi_minor; /* SP_ABI_VERSION_MINOR the host was built with */
+
+  /* Opaque host state; passed back as the first argument of every host function. */
+  void* host_ctx;
+
+  /* OWNERSHIP (all strings below): host; valid until the module's shutdown returns. */
+  const char* module_name; /* the `name:` of this module's module.yaml */
+  const char* config_json; /* the module's `config:` block as a JSON object, with the
+                              host's overrides (flags, environment) applied */
+  const char* state_dir;   /* a directory the module may write; exists, mode 0700 */
+
+  /* Emits one log record. The host adds time and module name. Thread-safe. */
+  void (*log)(void* host_ctx, sp_log_level level, const char* message, const sp_log_field* fields,
+              size_t field_count);
+  /* Non-zero when a record at `level` would be emitted; lets a module skip formatting. */
+  int (*log_enabled)(void* host_ctx, sp_log_level level);
+
+  /* Looks up a service exported by a loaded module. Returns the service's function table
+   * (a struct that begins with `uint32_t size`), or NULL when no loaded module exports
+   * `service` with version `major` and at least `min_minor`. `*minor_out`, when not NULL,
+   * receives the minor version actually served.
+   * OWNERSHIP: the exporting module; valid until that module's shutdown begins. The host
+   * shuts modules down in reverse load order, and loads a module after those it lists as
+   * dependencies, so a dependency's tables outlive its dependents. Thread-safe. */
+  const void* (*get_service)(void* host_ctx, const char* module, const char* service,
+                             uint32_t major, uint32_t min_minor, uint32_t* minor_out);
+} sp_host_api;
+
+/* The terminal side of one command invocation. OWNERSHIP: host; valid during the call. */
+typedef struct sp_command_io {
+  uint32_t size; /* sizeof(sp_command_io) on the host side */
+  void* io_ctx;
+  /* Writes `length` bytes to the command's stdout or stderr. Returns 0 on success. */
+  int (*write)(void* io_ctx, sp_stream stream, const char* data, size_t length);
+  /* Reads one line from the command's stdin, without its line terminator, into `buffer`
+   * (NUL-terminated, truncated to `capacity - 1`). Returns the line's length, or -1 at
+   * end of input. */
+  long (*read_line)(void* io_ctx, char* buffer, size_t capacity);
+  int stdin_is_terminal;  /* non-zero when stdin is a terminal (prompts are allowed) */
+  int stdout_is_terminal; /* non-zero when stdout is a terminal (colours, widths) */
+} sp_command_io;
+
+/* ---------------------------------------------------------------------------------------
+ * What the module gives the host.
+ * ------------------------------------------------------------------------------------- */
+
+/* Runs one CLI command. `args_json` is a JSON object of the parsed arguments, keyed by the
+ * option or positional name declared in module.yaml (strings as strings, numbers as
+ * numbers, booleans as true/false; an option that was not given and has no default is
+ * absent). Returns an exit code (SP_EXIT_*). On a non-zero code the handler has already
+ * told the user why on the io's stderr, or has written the reason into `error`, which the
+ * host then prints. Must not throw. */
+typedef int (*sp_module_command_fn)(void* module_ctx, const char* args_json,
+                                    const sp_command_io* io, sp_error* error);
+
+typedef struct sp_module_command {
+  const char* name; /* as declared in module.yaml, e.g. "api:keys:create" */
+  sp_module_command_fn run;
+} sp_module_command;
+
+/* One exported service. `table` points to a versioned function table whose layout is
+ * published in the exporting module's public header (for the api module:
+ * systemprompt/api_services.h). */
+typedef struct sp_module_service {
+  const char* name; /* e.g. "ApiKeyService" */
+  uint32_t version_major;
+  uint32_t version_minor;
+  const void* table;
+} sp_module_service;
+
+/* Health of a module, filled by sp_module.health. */
+typedef struct sp_health {
+  uint32_t size;                          /* sizeof(sp_health), set by the caller */
+  int healthy;                            /* non-zero when the module can serve */
+  char detail[SP_ERROR_MESSAGE_CAPACITY]; /* one line, e.g. "store ok, schema version 1" */
+} sp_health;
+
+typedef struct sp_module {
+  uint32_t size;      /* sizeof(sp_module) on the HOST side; set by the host before init */
+  uint32_t abi_major; /* set by the module: SP_ABI_VERSION_MAJOR it was built with */
+  uint32_t abi_minor; /* set by the module: SP_ABI_VERSION_MINOR it was built with */
+
+  /* Opaque module state, passed back as the first argument of every function below. */
+  void* module_ctx;
+
+  /* OWNERSHIP (arrays and strings): module; valid until shutdown returns. */
+  const sp_module_command* commands;
+  size_t command_count;
+  const sp_module_service* services;
+  size_t service_count;
+
+  /* Reports whether the module can serve (for a store-backed module: the store is
+   * reachable and migrated). Returns SP_OK when it could tell, whatever the verdict. */
+  sp_status (*health)(void* module_ctx, sp_health* out, sp_error* error);
+
+  /* Periodic maintenance, run by the host's timer every `cleanupInterval` ms. Must be
+   * idempotent and safe to run while commands and service calls run on other threads. */
+  sp_status (*cleanup)(void* module_ctx, sp_error* error);
+
+  /* Releases everything. Called once, last, after every other call on this module has
+   * returned; nothing of the module may be used afterwards. May be NULL. */
+  void (*shutdown)(void* module_ctx);
+} sp_module;
+
+/* The entry point every module library exports (C linkage, default visibility).
+ *
+ * The host fills `out->size` and zeroes the rest, then calls module_init. The module first
+ * compares host->abi_major with its own and returns SP_ERROR_ABI on a mismatch; otherwise
+ * it fills `*out` (always abi_major/abi_minor, even on failure) and returns SP_OK. The
+ * host in turn refuses a module whose `out->abi_major` differs from its own.
+ *
+ * OWNERSHIP: `host` and everything it points to belong to the host and stay valid until
+ * shutdown returns; `out` and `error` belong to the host. */
+typedef sp_status (*sp_module_init_fn)(const sp_host_api* host, sp_module* out, sp_error* error);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* SYSTEMPROMPT_MODULE_ABI_H */

@@ -1,0 +1,132 @@
+#include "api_module.hpp"
+
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "cli/commands.hpp"
+#include "store/sqlite_store.hpp"
+#include "systemprompt/module.hpp"
+
+namespace api {
+namespace {
+
+ApiModule& self(void* ctx) {
+  return *static_cast<ApiModule*>(ctx);
+}
+
+// One C entry point per command, since sp_module_command_fn does not carry the name.
+template <size_t I>
+int runCommandAt(void* ctx, const char* args_json, const sp_command_io* io, sp_error* error) {
+  if (io == nullptr) {
+    systemprompt::setError(error, "command called without an sp_command_io");
+    return SP_EXIT_FAILURE;
+  }
+  return self(ctx).runCommand(I, args_json == nullptr ? "{}" : args_json, *io, error);
+}
+
+template <size_t... I>
+std::vector<sp_module_command> makeCommands(std::index_sequence<I...> /*unused*/) {
+  const auto table = commandTable();
+  return {sp_module_command{table[I].name.data(), &runCommandAt<I>}...};
+}
+
+constexpr size_t kCommandCount = 8;
+
+sp_status healthEntry(void* ctx, sp_health* out, sp_error* error) {
+  return systemprompt::guard(error, [&] {
+    if (out == nullptr || out->size < sizeof(sp_health)) {
+      throw systemprompt::Failure(SP_ERROR_INVALID, "health: sp_health missing or too small");
+    }
+    self(ctx).health(*out);
+  });
+}
+
+sp_status cleanupEntry(void* ctx, sp_error* error) {
+  return systemprompt::guard(error, [&] { self(ctx).cleanup(); });
+}
+
+std::unique_ptr<ApiStore> openStore(const ApiSettings& settings) {
+  return std::make_unique<SqliteStore>(
+      SqliteStoreOptions{settings.database_path, settings.busy_timeout_ms});
+}
+
+}  // namespace
+
+ApiModule::ApiModule(const sp_host_api& host, std::unique_ptr<Clock> clock)
+    : ApiModule(host,
+                parseSettings(host.config_json == nullptr ? "{}" : host.config_json,
+                              host.state_dir == nullptr ? "." : host.state_dir),
+                std::move(clock), nullptr) {}
+
+ApiModule::ApiModule(const sp_host_api& host, ApiSettings settings, std::unique_ptr<Clock> clock,
+                     std::unique_ptr<ApiStore> store)
+    : logger_(host),
+      settings_(std::move(settings)),
+      clock_(std::move(clock)),
+      store_(store != nullptr ? std::move(store) : openStore(settings_)) {
+  if (commandTable().size() != kCommandCount) {
+    throw std::logic_error("api module: command table and kCommandCount disagree");
+  }
+  commands_ = makeCommands(std::make_index_sequence<kCommandCount>());
+
+  key_service_.size = sizeof(key_service_);
+  key_service_.ctx = this;
+  key_service_.health = &healthEntry;
+
+  rate_limit_service_.size = sizeof(rate_limit_service_);
+  rate_limit_service_.ctx = this;
+  rate_limit_service_.health = &healthEntry;
+
+  services_[0] = sp_module_service{SP_API_KEY_SERVICE_NAME, SP_API_KEY_SERVICE_VERSION_MAJOR,
+                                   SP_API_KEY_SERVICE_VERSION_MINOR, &key_service_};
+  services_[1] = sp_module_service{SP_RATE_LIMIT_SERVICE_NAME, SP_RATE_LIMIT_SERVICE_VERSION_MAJOR,
+                                   SP_RATE_LIMIT_SERVICE_VERSION_MINOR, &rate_limit_service_};
+  logger_.debug("api module ready", {{"database", settings_.database_path}});
+}
+
+void ApiModule::describe(sp_module& out) {
+  out.module_ctx = this;
+  out.commands = commands_.data();
+  out.command_count = commands_.size();
+  out.services = services_.data();
+  out.service_count = services_.size();
+  out.health = &healthEntry;
+  out.cleanup = &cleanupEntry;
+}
+
+int ApiModule::runCommand(size_t index, std::string_view args_json, const sp_command_io& io,
+                          sp_error* error) noexcept {
+  int exit_code = SP_EXIT_FAILURE;
+  const sp_status status = systemprompt::guard(error, [&] {
+    const auto table = commandTable();
+    if (index >= table.size()) {
+      throw std::out_of_range("no command at index " + std::to_string(index));
+    }
+    exit_code = table[index].handler(*this, args_json, Terminal(io));
+  });
+  return status == SP_OK ? exit_code : SP_EXIT_FAILURE;
+}
+
+void ApiModule::health(sp_health& out) noexcept {
+  const StoreHealth store = store_->health();
+  out.healthy = store.healthy ? 1 : 0;
+  std::string detail = store.location + ", schema version " + std::to_string(store.schema_version) +
+                       " of " + std::to_string(store.latest_schema_version);
+  if (!store.healthy) {
+    detail += ": " + store.problem;
+  }
+  const size_t n = std::min(detail.size(), sizeof(out.detail) - 1);
+  detail.copy(out.detail, n);
+  out.detail[n] = '\0';
+}
+
+std::int64_t ApiModule::cleanup() {
+  const TimePoint cutoff =
+      clock_->now() - std::chrono::milliseconds(settings_.rate_limit_window_ms);
+  const std::int64_t deleted = store_->deleteRateLimitWindowsEndedBy(cutoff);
+  logger_.debug("cleanup done", {{"rate_limit_windows_deleted", std::to_string(deleted)}});
+  return deleted;
+}
+
+}  // namespace api

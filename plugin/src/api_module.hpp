@@ -1,0 +1,64 @@
+// ApiModule owns all state of one loaded api module: settings, clock, store, services and the
+// C tables handed to the host. module_init creates it; shutdown destroys it.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "clock.hpp"
+#include "host_logger.hpp"
+#include "settings.hpp"
+#include "store/store.hpp"
+#include "systemprompt/api_services.h"
+#include "systemprompt/module_abi.h"
+
+namespace api {
+
+class ApiModule {
+ public:
+  // Parses the config and opens (and migrates) the store. Throws std::invalid_argument for
+  // bad config, StoreError when the store cannot be opened.
+  // REQUIRED: `host` outlives this object.
+  ApiModule(const sp_host_api& host, std::unique_ptr<Clock> clock);
+
+  // For tests and tools that bring their own store.
+  ApiModule(const sp_host_api& host, ApiSettings settings, std::unique_ptr<Clock> clock,
+            std::unique_ptr<ApiStore> store);
+
+  ApiModule(const ApiModule&) = delete;
+  ApiModule& operator=(const ApiModule&) = delete;
+
+  // Fills the host-facing tables (commands, services, entry points) into `out`.
+  void describe(sp_module& out);
+
+  // Runs the command at `index` of the command table. Never throws.
+  int runCommand(size_t index, std::string_view args_json, const sp_command_io& io,
+                 sp_error* error) noexcept;
+
+  // Store reachability and migration state, for `prompt health` and the services.
+  void health(sp_health& out) noexcept;
+
+  // Deletes rate-limit windows that can no longer count toward any decision. Idempotent.
+  // Returns how many window rows went.
+  std::int64_t cleanup();
+
+  const ApiSettings& settings() const { return settings_; }
+  const HostLogger& logger() const { return logger_; }
+  const Clock& clock() const { return *clock_; }
+  ApiStore& store() { return *store_; }
+
+ private:
+  HostLogger logger_;
+  ApiSettings settings_;
+  std::unique_ptr<Clock> clock_;
+  std::unique_ptr<ApiStore> store_;
+
+  std::vector<sp_module_command> commands_;
+  sp_api_key_service key_service_{};
+  sp_rate_limit_service rate_limit_service_{};
+  std::array<sp_module_service, 2> services_{};
+};
+
+}  // namespace api

@@ -1,0 +1,25 @@
+// The api module's CLI commands: thin adapters that parse arguments, call one service
+// method and format the result. Names and options are declared in module.yaml.
+#pragma once
+
+#include <span>
+#include <string_view>
+
+#include "cli/terminal.hpp"
+
+namespace api {
+
+class ApiModule;
+
+// Returns an exit code (SP_EXIT_*). May throw; the caller turns exceptions into exit 1.
+using CommandHandler = int (*)(ApiModule& module, std::string_view args_json,
+                               const Terminal& terminal);
+
+struct CommandEntry {
+  std::string_view name;  // as in module.yaml, e.g. "api:keys:create"
+  CommandHandler handler;
+};
+
+std::span<const CommandEntry> commandTable();
+
+}  // namespace api

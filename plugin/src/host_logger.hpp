@@ -1,0 +1,44 @@
+// The module's view of the host's logger (sp_host_api.log), with structured fields.
+#pragma once
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "systemprompt/module_abi.h"
+
+namespace api {
+
+class HostLogger {
+ public:
+  using Field = std::pair<std::string_view, std::string>;
+
+  explicit HostLogger(const sp_host_api& host) : host_(host) {}
+
+  bool enabled(sp_log_level level) const {
+    return host_.log_enabled == nullptr || host_.log_enabled(host_.host_ctx, level) != 0;
+  }
+
+  // REQUIRED: nothing in `message` or `fields` is a secret.
+  void log(sp_log_level level, std::string_view message,
+           std::initializer_list<Field> fields = {}) const;
+
+  void debug(std::string_view m, std::initializer_list<Field> f = {}) const {
+    log(SP_LOG_DEBUG, m, f);
+  }
+  void info(std::string_view m, std::initializer_list<Field> f = {}) const {
+    log(SP_LOG_INFO, m, f);
+  }
+  void warn(std::string_view m, std::initializer_list<Field> f = {}) const {
+    log(SP_LOG_WARN, m, f);
+  }
+  void error(std::string_view m, std::initializer_list<Field> f = {}) const {
+    log(SP_LOG_ERROR, m, f);
+  }
+
+ private:
+  const sp_host_api& host_;
+};
+
+}  // namespace api

@@ -1,0 +1,116 @@
+#include "settings.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <cmath>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace api {
+namespace {
+
+constexpr std::int64_t kMaxRateLimit = 1'000'000'000;
+
+std::string describe(const boost::json::value& value) {
+  return boost::json::serialize(value);
+}
+
+std::int64_t integerIn(const boost::json::value& value, std::string_view key, std::int64_t min,
+                       std::int64_t max, std::string_view unit) {
+  std::optional<std::int64_t> result;
+  if (value.is_int64()) {
+    result = value.as_int64();
+  } else if (value.is_uint64() && value.as_uint64() <= static_cast<std::uint64_t>(max)) {
+    result = static_cast<std::int64_t>(value.as_uint64());
+  } else if (value.is_double()) {
+    const double d = value.as_double();
+    if (std::trunc(d) == d && d >= static_cast<double>(min) && d <= static_cast<double>(max)) {
+      result = static_cast<std::int64_t>(d);
+    }
+  }
+  if (!result || *result < min || *result > max) {
+    throw std::invalid_argument("config key '" + std::string(key) + "' must be an integer " +
+                                std::to_string(min) + ".." + std::to_string(max) +
+                                std::string(unit) + ", got " + describe(value));
+  }
+  return *result;
+}
+
+std::string stringOf(const boost::json::value& value, std::string_view key) {
+  if (!value.is_string()) {
+    throw std::invalid_argument("config key '" + std::string(key) + "' must be a string, got " +
+                                describe(value));
+  }
+  return std::string(value.as_string());
+}
+
+bool isPrefixChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+std::string resolveDatabasePath(const std::string& configured, std::string_view state_dir) {
+  std::string dir(state_dir);
+  while (dir.size() > 1 && dir.back() == '/') {
+    dir.pop_back();
+  }
+  if (configured.empty()) {
+    return dir + "/api.sqlite3";
+  }
+  if (configured.front() == '/') {
+    return configured;
+  }
+  return dir + "/" + configured;
+}
+
+}  // namespace
+
+ApiSettings parseSettings(std::string_view config_json, std::string_view state_dir) {
+  boost::json::error_code ec;
+  const boost::json::value root = boost::json::parse(config_json, ec);
+  if (ec) {
+    throw std::invalid_argument("module config is not valid JSON: " + ec.message());
+  }
+  if (!root.is_object() && !root.is_null()) {
+    throw std::invalid_argument("module config must be a mapping of keys to values, got " +
+                                describe(root));
+  }
+  ApiSettings settings;
+  std::string database_path;
+  if (root.is_object()) {
+    for (const auto& [key, value] : root.as_object()) {
+      if (key == "defaultRateLimit") {
+        settings.default_rate_limit = integerIn(value, key, 1, kMaxRateLimit, " requests");
+      } else if (key == "rateLimitWindowSize") {
+        settings.rate_limit_window_ms = integerIn(value, key, 1'000, 2'678'400'000, " ms");
+      } else if (key == "keyPrefix") {
+        settings.key_prefix = stringOf(value, key);
+        bool ok = !settings.key_prefix.empty() && settings.key_prefix.size() <= 16;
+        for (char c : settings.key_prefix) {
+          ok = ok && isPrefixChar(c);
+        }
+        if (!ok) {
+          throw std::invalid_argument(
+              "config key 'keyPrefix' must be 1..16 characters of [A-Za-z0-9_], got " +
+              describe(value));
+        }
+      } else if (key == "cleanupInterval") {
+        settings.cleanup_interval_ms = integerIn(value, key, 10, 86'400'000, " ms");
+      } else if (key == "databasePath") {
+        database_path = stringOf(value, key);
+      } else if (key == "busyTimeout") {
+        settings.busy_timeout_ms = integerIn(value, key, 0, 600'000, " ms");
+      } else {
+        throw std::invalid_argument(
+            "unknown config key '" + std::string(key) +
+            "'; accepted keys: defaultRateLimit, rateLimitWindowSize, keyPrefix, "
+            "cleanupInterval, databasePath, busyTimeout");
+      }
+    }
+  }
+  settings.database_path = resolveDatabasePath(database_path, state_dir);
+  return settings;
+}
+
+}  // namespace api

@@ -1,0 +1,32 @@
+// The api module's configuration (module.yaml `config:`), parsed once at load into typed
+// values with checked invariants.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace api {
+
+struct ApiSettings {
+  // Requests per window for a key that has no limit of its own. 1..1,000,000,000.
+  std::int64_t default_rate_limit = 1000;
+  // Length of the sliding rate-limit window, ms. 1,000 (1 s) .. 2,678,400,000 (31 days).
+  std::int64_t rate_limit_window_ms = 3'600'000;
+  // Prefix of every generated key: 1..16 characters of [A-Za-z0-9_].
+  std::string key_prefix = "sk_";
+  // How often the host runs cleanup, ms. 10 .. 86,400,000 (1 day).
+  std::int64_t cleanup_interval_ms = 300'000;
+  // SQLite database file, absolute. Config `databasePath`: empty means
+  // `<state dir>/api.sqlite3`; a relative path is taken from the state directory.
+  std::string database_path;
+  // How long a store call waits for another process's lock, ms. 0 .. 600,000.
+  std::int64_t busy_timeout_ms = 5'000;
+};
+
+// Parses the module's config JSON object. Every key is optional (defaults above); an
+// unknown key, a wrong type or a value out of range throws std::invalid_argument naming the
+// key, the value and what is accepted.
+ApiSettings parseSettings(std::string_view config_json, std::string_view state_dir);
+
+}  // namespace api

@@ -1,0 +1,153 @@
+#include "store/sqlite_db.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace api {
+namespace {
+
+std::string parentOf(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos || slash == 0) {
+    return slash == 0 ? "/" : ".";
+  }
+  return path.substr(0, slash);
+}
+
+void makeDirectories(const std::string& dir) {
+  if (dir.empty() || dir == "/" || dir == ".") {
+    return;
+  }
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) {
+      throw StoreError("cannot create database: '" + dir + "' exists and is not a directory");
+    }
+    return;
+  }
+  makeDirectories(parentOf(dir));
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    throw StoreError("cannot create directory '" + dir + "': " + std::strerror(errno));
+  }
+}
+
+// Creates the file with mode 0600 before SQLite opens it, so the database (and the -wal and
+// -shm files, which SQLite gives the database file's mode) is never readable by others.
+void createPrivateFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    throw StoreError("cannot open database file '" + path + "': " + std::strerror(errno));
+  }
+  ::close(fd);
+}
+
+}  // namespace
+
+SqliteDb::SqliteDb(const std::string& path) : path_(path) {
+  makeDirectories(parentOf(path));
+  createPrivateFile(path);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw StoreError("cannot open database '" + path + "': " + message);
+  }
+  sqlite3_extended_result_codes(db_, 1);
+}
+
+SqliteDb::~SqliteDb() {
+  sqlite3_close_v2(db_);
+}
+
+void SqliteDb::check(int rc, std::string_view what) const {
+  if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE) {
+    return;
+  }
+  throw StoreError(std::string(what) + " failed on database '" + path_ +
+                   "': " + sqlite3_errmsg(db_));
+}
+
+void SqliteDb::exec(std::string_view sql, std::string_view what) {
+  char* message = nullptr;
+  const int rc = sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, &message);
+  if (rc != SQLITE_OK) {
+    std::string reason = message != nullptr ? message : sqlite3_errstr(rc);
+    sqlite3_free(message);
+    throw StoreError(std::string(what) + " failed on database '" + path_ + "': " + reason);
+  }
+}
+
+Statement::Statement(SqliteDb& db, std::string_view sql, std::string_view what)
+    : db_(db), what_(what) {
+  db_.check(sqlite3_prepare_v3(db.handle(), sql.data(), static_cast<int>(sql.size()),
+                               SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr),
+            what_);
+}
+
+Statement::~Statement() {
+  sqlite3_finalize(stmt_);
+}
+
+Statement& Statement::bind(int index, std::int64_t value) {
+  db_.check(sqlite3_bind_int64(stmt_, index, value), what_);
+  return *this;
+}
+
+Statement& Statement::bind(int index, std::string_view value) {
+  db_.check(sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()),
+                              SQLITE_TRANSIENT),
+            what_);
+  return *this;
+}
+
+Statement& Statement::bindNull(int index) {
+  db_.check(sqlite3_bind_null(stmt_, index), what_);
+  return *this;
+}
+
+bool Statement::step() {
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) {
+    return true;
+  }
+  if (rc == SQLITE_DONE) {
+    return false;
+  }
+  sqlite3_reset(stmt_);
+  db_.check(rc, what_);
+  return false;
+}
+
+std::int64_t Statement::columnInt(int column) const {
+  return sqlite3_column_int64(stmt_, column);
+}
+
+std::string Statement::columnText(int column) const {
+  const auto* text = sqlite3_column_text(stmt_, column);
+  return text == nullptr ? std::string()
+                         : std::string(reinterpret_cast<const char*>(text),
+                                       static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+}
+
+bool Statement::columnIsNull(int column) const {
+  return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+}
+
+void Statement::run() {
+  while (step()) {
+  }
+  reset();
+}
+
+void Statement::reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
+}  // namespace api

@@ -1,0 +1,67 @@
+// Thin RAII over the SQLite C API: a connection and prepared statements whose failures
+// become StoreError with the statement's purpose and SQLite's own message.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "store/store.hpp"
+
+namespace api {
+
+// One SQLite connection. Not thread-safe: the owner serialises access.
+class SqliteDb {
+ public:
+  // Opens (creating if needed) the database file at `path`. A new file gets mode 0600;
+  // its directory is created with mode 0700 when missing.
+  explicit SqliteDb(const std::string& path);
+  ~SqliteDb();
+  SqliteDb(const SqliteDb&) = delete;
+  SqliteDb& operator=(const SqliteDb&) = delete;
+
+  sqlite3* handle() const { return db_; }
+  const std::string& path() const { return path_; }
+
+  // Runs one or more statements that return no rows. `what` names the purpose for errors.
+  void exec(std::string_view sql, std::string_view what);
+
+  // Throws StoreError for `rc` when it is not SQLITE_OK/ROW/DONE.
+  void check(int rc, std::string_view what) const;
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::string path_;
+};
+
+// A prepared statement, reset after each use.
+class Statement {
+ public:
+  Statement(SqliteDb& db, std::string_view sql, std::string_view what);
+  ~Statement();
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int index, std::int64_t value);
+  Statement& bind(int index, std::string_view value);
+  Statement& bindNull(int index);
+
+  // Steps once: true when a row is available, false when done.
+  bool step();
+  std::int64_t columnInt(int column) const;
+  std::string columnText(int column) const;
+  bool columnIsNull(int column) const;
+
+  // Steps to completion and resets; for statements that return no rows.
+  void run();
+  void reset();
+
+ private:
+  SqliteDb& db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  std::string what_;
+};
+
+}  // namespace api

@@ -1,0 +1,111 @@
+#include "cli.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/test/unit_test.hpp>
+
+namespace {
+
+host::CommandSpec createCommand() {
+  host::CommandSpec c;
+  c.name = "api:keys:create";
+  c.module = "api";
+  c.description = "Create a key";
+  c.options = {
+      {"name", "n", host::ValueType::kString, true, std::nullopt, "Name"},
+      {"limit", "l", host::ValueType::kNumber, false, std::nullopt, "Limit"},
+      {"format", "f", host::ValueType::kString, false, std::string("table"), "Format"},
+      {"force", "", host::ValueType::kBoolean, false, std::nullopt, "Force"},
+  };
+  return c;
+}
+
+host::CommandSpec updateCommand() {
+  host::CommandSpec c;
+  c.name = "api:ratelimit:update";
+  c.module = "api";
+  c.description = "Update";
+  c.positionals = {{"key_id", host::ValueType::kString, true, "Key"},
+                   {"new_limit", host::ValueType::kNumber, true, "Limit"}};
+  return c;
+}
+
+boost::json::object parse(const host::CommandSpec& c, const std::vector<std::string>& args) {
+  return boost::json::parse(host::parseCommandArgs(c, args).args_json).as_object();
+}
+
+std::string usageErrorOf(const host::CommandSpec& c, const std::vector<std::string>& args) {
+  try {
+    host::parseCommandArgs(c, args);
+  } catch (const host::UsageError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cli)
+
+BOOST_AUTO_TEST_CASE(passes_typed_values_defaults_and_flags) {
+  const auto args = parse(createCommand(), {"-n", "Production API", "--limit", "5000"});
+  BOOST_TEST(args.at("name").as_string() == "Production API");
+  BOOST_TEST(args.at("limit").as_int64() == 5000);
+  BOOST_TEST(args.at("format").as_string() == "table");  // default filled in
+  BOOST_TEST(args.at("force").as_bool() == false);       // flags always present
+  BOOST_TEST(parse(createCommand(), {"--name=x", "--force"}).at("force").as_bool() == true);
+}
+
+BOOST_AUTO_TEST_CASE(rejects_a_missing_required_option_by_name) {
+  const std::string message = usageErrorOf(createCommand(), {"--limit", "1"});
+  BOOST_TEST(message.find("missing required option --name") != std::string::npos, message);
+}
+
+BOOST_AUTO_TEST_CASE(rejects_numbers_with_trailing_garbage) {
+  const std::string message = usageErrorOf(createCommand(), {"--name", "x", "--limit", "12abc"});
+  BOOST_TEST(message.find("\"12abc\"") != std::string::npos, message);
+  BOOST_TEST(message.find("--limit") != std::string::npos, message);
+  BOOST_TEST(usageErrorOf(updateCommand(), {"k", "12abc"}).find("<new_limit>") !=
+             std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(rejects_unknown_options_and_does_not_guess_abbreviations) {
+  BOOST_TEST(usageErrorOf(createCommand(), {"--name", "x", "--bogus"}).find("bogus") !=
+             std::string::npos);
+  BOOST_TEST(usageErrorOf(createCommand(), {"--nam", "x"}).find("nam") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(maps_positionals_by_name_and_checks_their_count) {
+  const auto args = parse(updateCommand(), {"key-1", "250"});
+  BOOST_TEST(args.at("key_id").as_string() == "key-1");
+  BOOST_TEST(args.at("new_limit").as_int64() == 250);
+  BOOST_TEST(
+      usageErrorOf(updateCommand(), {"key-1"}).find("missing required argument <new_limit>") !=
+      std::string::npos);
+  BOOST_TEST(usageErrorOf(updateCommand(), {"a", "1", "extra"}).find("takes 2 positional") !=
+             std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(help_wins_over_missing_arguments) {
+  BOOST_TEST(host::parseCommandArgs(updateCommand(), {"--help"}).help);
+  BOOST_TEST(host::parseCommandArgs(createCommand(), {"-h"}).help);
+}
+
+BOOST_AUTO_TEST_CASE(help_text_shows_every_option_with_alias_type_and_default) {
+  const std::string help = host::commandHelp(createCommand());
+  BOOST_TEST(help.find("Usage: prompt api:keys:create --name <string>") != std::string::npos, help);
+  BOOST_TEST(help.find("-n, --name <string>") != std::string::npos, help);
+  BOOST_TEST(help.find("(required)") != std::string::npos, help);
+  BOOST_TEST(help.find("(default: table)") != std::string::npos, help);
+  BOOST_TEST(help.find("--force") != std::string::npos, help);
+}
+
+BOOST_AUTO_TEST_CASE(suggests_near_names) {
+  const std::vector<std::string> known{"api:keys:create", "api:keys:list", "api:usage", "health"};
+  const auto near = host::suggest("api:keys:craete", known);
+  BOOST_REQUIRE(!near.empty());
+  BOOST_TEST(near.front() == "api:keys:create");
+  BOOST_TEST(host::suggest("usage", known).front() == "api:usage");
+  BOOST_TEST(host::suggest("zzzzzzzzzzzz", known).empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,188 @@
+#include "manifest.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/test/unit_test.hpp>
+#include <cstdlib>
+
+#include "process.hpp"
+
+namespace {
+
+using testing_support::TempDir;
+using testing_support::writeFile;
+
+constexpr const char* kMinimal = R"(name: demo
+type: service
+version: 1.0.0
+library: libdemo.so
+config:
+  limit: 10
+  prefix: "007"
+  enabled: true
+  path: ""
+commands:
+  - name: demo:run
+    description: Run it
+    options:
+      - {name: count, alias: c, type: number, default: 3}
+)";
+
+std::string errorOf(const std::string& yaml, const std::vector<host::ConfigOverride>& o = {}) {
+  TempDir dir;
+  writeFile(dir.path() + "/module.yaml", yaml);
+  try {
+    host::loadManifest(dir.path() + "/module.yaml", o);
+  } catch (const host::ManifestError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(manifest)
+
+BOOST_AUTO_TEST_CASE(the_api_module_yaml_declares_all_eight_seed_commands_and_two_services) {
+  const host::ModuleManifest m = host::loadManifest(REPO_MODULE_YAML, {});
+  BOOST_TEST(m.name == "api");
+  std::vector<std::string> names;
+  for (const auto& c : m.commands) {
+    names.push_back(c.name);
+  }
+  const std::vector<std::string> expected{
+      "api:keys:create",      "api:keys:list",       "api:keys:info",        "api:keys:revoke",
+      "api:ratelimit:status", "api:ratelimit:reset", "api:ratelimit:update", "api:usage"};
+  BOOST_TEST(names == expected, boost::test_tools::per_element());
+  BOOST_REQUIRE(m.exports.size() == 2u);
+  BOOST_TEST(m.exports[0].name == "ApiKeyService");
+  BOOST_TEST(m.exports[1].name == "RateLimitService");
+  BOOST_TEST(m.cleanup_interval_ms.value_or(0) == 300000);
+  const auto config = boost::json::parse(m.config_json).as_object();
+  BOOST_TEST(config.at("keyPrefix").as_string() == "sk_");
+  BOOST_TEST(config.at("defaultRateLimit").as_int64() == 1000);
+  BOOST_TEST(config.at("rateLimitWindowSize").as_int64() == 3600000);
+  BOOST_TEST(m.dependencies == (std::vector<std::string>{"logger", "database", "crypto"}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(config_keeps_quoted_scalars_as_strings) {
+  TempDir dir;
+  writeFile(dir.path() + "/module.yaml", kMinimal);
+  const auto m = host::loadManifest(dir.path() + "/module.yaml", {});
+  const auto config = boost::json::parse(m.config_json).as_object();
+  BOOST_TEST(config.at("prefix").as_string() == "007");
+  BOOST_TEST(config.at("limit").as_int64() == 10);
+  BOOST_TEST(config.at("enabled").as_bool());
+  BOOST_TEST(m.library == dir.path() + "/libdemo.so");
+}
+
+BOOST_AUTO_TEST_CASE(errors_name_the_file_line_and_key) {
+  std::string e = errorOf(
+      "name: demo\ntype: service\nversion: 1\nlibrary: x.so\ncommands:\n"
+      "  - name: demo:run\n    description: d\n    options:\n"
+      "      - {name: n, type: strng}\n");
+  BOOST_TEST(contains(e, "module.yaml:9:"), e);
+  BOOST_TEST(contains(e, "commands[0].options[0].type"), e);
+  BOOST_TEST(contains(e, "\"strng\" is not one of string, number, boolean"), e);
+
+  e = errorOf("type: service\nversion: 1\nlibrary: x.so\n");
+  BOOST_TEST(contains(e, "name: is required"), e);
+
+  e = errorOf("name: demo\ntype: service\nversion: 1\nlibrary: x.so\nlibary: y\n");
+  BOOST_TEST(contains(e, "libary: unknown key"), e);
+
+  e = errorOf("name: demo\ntype: [\n");
+  BOOST_TEST(contains(e, "not valid YAML"), e);
+
+  e = errorOf("name: demo\ntype: daemon\nversion: 1\nlibrary: x.so\n");
+  BOOST_TEST(contains(e, "type: \"daemon\" is not one of core, service, extension"), e);
+
+  e = errorOf(
+      "name: demo\ntype: service\nversion: 1\nlibrary: x.so\ncommands:\n"
+      "  - name: other:run\n    description: d\n");
+  BOOST_TEST(contains(e, "commands[0].name: \"other:run\" must start with \"demo:\""), e);
+
+  e = errorOf(
+      "name: demo\ntype: service\nversion: 1\nlibrary: x.so\ncommands:\n"
+      "  - name: demo:run\n    description: d\n    options:\n"
+      "      - {name: a}\n      - {name: a}\n");
+  BOOST_TEST(contains(e, "\"a\" is declared twice"), e);
+
+  e = errorOf(
+      "name: demo\ntype: service\nversion: 1\nlibrary: x.so\ncommands:\n"
+      "  - name: demo:run\n    description: d\n    options:\n"
+      "      - {name: limit, type: number, default: ten}\n");
+  BOOST_TEST(contains(e, "default: \"ten\" is not a number"), e);
+
+  e = errorOf(
+      "name: demo\ntype: service\nversion: 1\nlibrary: x.so\nexports:\n"
+      "  - {name: S, version: one}\n");
+  BOOST_TEST(contains(e, "exports[0].version"), e);
+}
+
+BOOST_AUTO_TEST_CASE(overrides_follow_the_declared_type) {
+  TempDir dir;
+  writeFile(dir.path() + "/module.yaml", kMinimal);
+  const std::string file = dir.path() + "/module.yaml";
+  const auto m = host::loadManifest(
+      file, {{"demo", "limit", "25", "--set demo.limit=25"},
+             {"demo", "prefix", "42", "--set demo.prefix=42"},
+             {"other", "limit", "99", "--set other.limit=99"}});  // another module's: ignored
+  const auto config = boost::json::parse(m.config_json).as_object();
+  BOOST_TEST(config.at("limit").as_int64() == 25);
+  BOOST_TEST(config.at("prefix").as_string() == "42");
+
+  std::string e = errorOf(kMinimal, {{"demo", "limit", "ten", "--set demo.limit=ten"}});
+  BOOST_TEST(contains(e, "--set demo.limit=ten: \"ten\" is not a number"), e);
+  e = errorOf(kMinimal, {{"demo", "enabled", "yes", "--set demo.enabled=yes"}});
+  BOOST_TEST(contains(e, "must be true or false"), e);
+  e = errorOf(kMinimal, {{"demo", "nope", "1", "--set demo.nope=1"}});
+  BOOST_TEST(contains(e, "has no config key 'nope'"), e);
+}
+
+BOOST_AUTO_TEST_CASE(environment_overrides_use_upper_snake_names) {
+  BOOST_TEST(host::overrideVariable("api", "databasePath") == "PROMPT_API_DATABASE_PATH");
+  BOOST_TEST(host::overrideVariable("api", "defaultRateLimit") == "PROMPT_API_DEFAULT_RATE_LIMIT");
+  TempDir dir;
+  writeFile(dir.path() + "/module.yaml", kMinimal);
+  ::setenv("PROMPT_DEMO_LIMIT", "77", 1);
+  const auto m = host::loadManifest(dir.path() + "/module.yaml", {});
+  ::unsetenv("PROMPT_DEMO_LIMIT");
+  BOOST_TEST(boost::json::parse(m.config_json).at("limit").as_int64() == 77);
+}
+
+BOOST_AUTO_TEST_CASE(discovery_checks_dependencies_and_orders_loading) {
+  TempDir dir;
+  const std::string base = "type: service\nversion: 1\nlibrary: x.so\n";
+  writeFile(dir.path() + "/a/module.yaml", "name: a\n" + base + "dependencies: [b, logger]\n");
+  writeFile(dir.path() + "/b/module.yaml", "name: b\n" + base);
+  writeFile(dir.path() + "/c/module.yaml", "name: c\n" + base + "dependencies: [a]\n");
+  const auto all = host::discoverModules(dir.path(), {});
+  BOOST_REQUIRE(all.size() == 3u);
+  const auto order = host::loadOrder(all, {"c"});
+  BOOST_REQUIRE(order.size() == 3u);
+  BOOST_TEST(order[0]->name == "b");
+  BOOST_TEST(order[1]->name == "a");
+  BOOST_TEST(order[2]->name == "c");
+
+  writeFile(dir.path() + "/b/module.yaml", "name: b\n" + base + "dependencies: [c]\n");
+  try {
+    host::discoverModules(dir.path(), {});
+    BOOST_FAIL("a dependency cycle was accepted");
+  } catch (const host::ManifestError& e) {
+    BOOST_TEST(contains(e.what(), "depend on each other"), e.what());
+  }
+  writeFile(dir.path() + "/b/module.yaml", "name: b\n" + base + "dependencies: [missing]\n");
+  try {
+    host::discoverModules(dir.path(), {});
+    BOOST_FAIL("a missing dependency was accepted");
+  } catch (const host::ManifestError& e) {
+    BOOST_TEST(contains(e.what(), "module \"missing\" is not installed"), e.what());
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()

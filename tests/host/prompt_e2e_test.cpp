@@ -1,0 +1,233 @@
+// End-to-end tests of the `prompt` executable with the real libapi_module.so and the
+// test-only modules, each run as a real child process.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <filesystem>
+
+#include "process.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using testing_support::ProcessOptions;
+using testing_support::ProcessResult;
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// A private modules directory (symlinks to built modules) and state directory.
+struct Installation {
+  testing_support::TempDir root;
+  std::string modules = root.path() + "/modules";
+  std::string state = root.path() + "/state";
+
+  explicit Installation(const std::vector<std::string>& test_modules = {}) {
+    fs::create_directories(modules);
+    fs::create_directory_symlink(API_MODULE_DIR, modules + "/api");
+    for (const auto& name : test_modules) {
+      fs::create_directory_symlink(std::string(TEST_MODULES_DIR) + "/" + name,
+                                   modules + "/" + name);
+    }
+  }
+
+  ProcessResult prompt(std::vector<std::string> args, ProcessOptions options = {}) const {
+    args.insert(args.begin(), PROMPT_BIN);
+    options.env["PROMPT_MODULES_DIR"] = modules;
+    options.env["PROMPT_STATE_DIR"] = state;
+    options.unset_env = {"PROMPT_LOG_LEVEL", "PROMPT_API_DATABASE_PATH"};
+    return testing_support::run(args, options);
+  }
+};
+
+std::string describe(const ProcessResult& r) {
+  return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(prompt_cli)
+
+BOOST_AUTO_TEST_CASE(help_lists_every_api_command_from_the_manifest) {
+  Installation install;
+  for (const auto& args : {std::vector<std::string>{"--help"}, {"help"}}) {
+    const ProcessResult r = install.prompt(args);
+    BOOST_TEST(r.exit_code == 0, describe(r));
+    for (const char* command :
+         {"api:keys:create", "api:keys:list", "api:keys:info", "api:keys:revoke",
+          "api:ratelimit:status", "api:ratelimit:reset", "api:ratelimit:update", "api:usage"}) {
+      BOOST_TEST(contains(r.out, command), command);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(command_help_comes_from_the_manifest_both_ways) {
+  Installation install;
+  const ProcessResult a = install.prompt({"api:keys:create", "--help"});
+  const ProcessResult b = install.prompt({"help", "api:keys:create"});
+  BOOST_TEST(a.exit_code == 0, describe(a));
+  BOOST_TEST(b.exit_code == 0, describe(b));
+  BOOST_TEST(a.out == b.out);
+  BOOST_TEST(contains(a.out, "-n, --name <string>"), a.out);
+  BOOST_TEST(contains(a.out, "-e, --expires <string>"), a.out);
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_command_suggests_and_exits_2) {
+  Installation install;
+  const ProcessResult r = install.prompt({"api:keys:craete"});
+  BOOST_TEST(r.exit_code == 2, describe(r));
+  BOOST_TEST(contains(r.err, "unknown command \"api:keys:craete\""), r.err);
+  BOOST_TEST(contains(r.err, "prompt api:keys:create"), r.err);
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_required_option_exits_2_naming_it) {
+  Installation install;
+  const ProcessResult r = install.prompt({"api:keys:create", "--name", "x"});
+  BOOST_TEST(r.exit_code == 2, describe(r));
+  BOOST_TEST(contains(r.err, "missing required option --user"), r.err);
+  const ProcessResult bad = install.prompt({"api:ratelimit:update", "k", "12abc"});
+  BOOST_TEST(bad.exit_code == 2, describe(bad));
+  BOOST_TEST(contains(bad.err, "\"12abc\""), bad.err);
+}
+
+BOOST_AUTO_TEST_CASE(unbuilt_commands_say_so_and_fail) {
+  Installation install;
+  const ProcessResult r = install.prompt({"api:keys:list"});
+  BOOST_TEST(r.exit_code == 1, describe(r));
+  BOOST_TEST(contains(r.err, "api:keys:list is not implemented yet"), r.err);
+  BOOST_TEST(r.out.empty(), r.out);
+}
+
+BOOST_AUTO_TEST_CASE(health_migrates_a_private_store) {
+  Installation install;
+  const ProcessResult r = install.prompt({"health"});
+  BOOST_TEST(r.exit_code == 0, describe(r));
+  BOOST_TEST(contains(r.out, "api"), r.out);
+  BOOST_TEST(contains(r.out, "healthy"), r.out);
+  BOOST_TEST(contains(r.out, "schema version 1 of 1"), r.out);
+  struct stat st {};
+  BOOST_REQUIRE(::stat((install.state + "/api/api.sqlite3").c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 0777) == 0600u);
+  BOOST_REQUIRE(::stat((install.state + "/api").c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 0777) == 0700u);
+}
+
+BOOST_AUTO_TEST_CASE(database_location_follows_flag_and_environment) {
+  Installation install;
+  const std::string by_flag = install.root.path() + "/flag.db";
+  ProcessResult r = install.prompt({"--set", "api.databasePath=" + by_flag, "health"});
+  BOOST_TEST(r.exit_code == 0, describe(r));
+  BOOST_TEST(fs::exists(by_flag));
+  const std::string by_env = install.root.path() + "/env.db";
+  ProcessOptions options;
+  options.env["PROMPT_API_DATABASE_PATH"] = by_env;
+  std::vector<std::string> args{PROMPT_BIN, "health"};
+  options.env["PROMPT_MODULES_DIR"] = install.modules;
+  options.env["PROMPT_STATE_DIR"] = install.state;
+  r = testing_support::run(args, options);
+  BOOST_TEST(r.exit_code == 0, describe(r));
+  BOOST_TEST(fs::exists(by_env));
+}
+
+BOOST_AUTO_TEST_CASE(a_bad_config_value_fails_the_load_naming_the_key) {
+  Installation install;
+  const ProcessResult r = install.prompt({"--set", "api.rateLimitWindowSize=5", "health"});
+  BOOST_TEST(r.exit_code == 1, describe(r));
+  BOOST_TEST(contains(r.err, "'rateLimitWindowSize' must be an integer 1000..2678400000 ms, got 5"),
+             r.err);
+  const ProcessResult unknown = install.prompt({"--set", "api.nope=1", "health"});
+  BOOST_TEST(unknown.exit_code != 0, describe(unknown));
+  BOOST_TEST(contains(unknown.err, "no config key 'nope'"), unknown.err);
+}
+
+BOOST_AUTO_TEST_CASE(a_module_built_for_another_abi_major_is_refused) {
+  Installation install({"abi_mismatch"});
+  const ProcessResult r = install.prompt({"future:hello"});
+  BOOST_TEST(r.exit_code == 1, describe(r));
+  BOOST_TEST(contains(r.err, "built for module ABI 2.3"), r.err);
+  BOOST_TEST(contains(r.err, "this host speaks 1.0"), r.err);
+}
+
+BOOST_AUTO_TEST_CASE(a_library_without_module_init_is_refused) {
+  Installation install({"no_entry"});
+  const ProcessResult r = install.prompt({"noentry:hello"});
+  BOOST_TEST(r.exit_code == 1, describe(r));
+  BOOST_TEST(contains(r.err, "does not export module_init"), r.err);
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_library_is_a_clear_error) {
+  Installation install;
+  testing_support::writeFile(install.modules + "/ghost/module.yaml",
+                             "name: ghost\ntype: extension\nversion: 1\nlibrary: libghost.so\n"
+                             "commands:\n  - {name: 'ghost:boo', description: d}\n");
+  const ProcessResult r = install.prompt({"ghost:boo"});
+  BOOST_TEST(r.exit_code == 1, describe(r));
+  BOOST_TEST(contains(r.err, "libghost.so"), r.err);
+  BOOST_TEST(contains(r.err, "does not exist"), r.err);
+  // A command loads only its own module and its dependencies, so the api still answers.
+  const ProcessResult api = install.prompt({"api:keys:list"});
+  BOOST_TEST(contains(api.err, "not implemented yet"), describe(api));
+}
+
+BOOST_AUTO_TEST_CASE(an_invalid_manifest_names_file_and_key) {
+  Installation install;
+  testing_support::writeFile(install.modules + "/broken/module.yaml",
+                             "name: broken\ntype: extension\nversion: 1\n");
+  const ProcessResult r = install.prompt({"--help"});
+  BOOST_TEST(r.exit_code == 1, describe(r));
+  BOOST_TEST(contains(r.err, install.modules + "/broken/module.yaml"), r.err);
+  BOOST_TEST(contains(r.err, "library: is required"), r.err);
+}
+
+BOOST_AUTO_TEST_CASE(a_sibling_module_reaches_the_api_services_through_the_host) {
+  Installation install({"sibling"});
+  const ProcessResult r = install.prompt({"sibling:api-health"});
+  BOOST_TEST(r.exit_code == 0, describe(r));
+  BOOST_TEST(contains(r.out, "ApiKeyService: healthy"), r.out);
+  BOOST_TEST(contains(r.out, "RateLimitService: healthy"), r.out);
+
+  const ProcessResult found = install.prompt({"sibling:lookup", "api", "ApiKeyService", "1", "0"});
+  BOOST_TEST(found.exit_code == 0, describe(found));
+  BOOST_TEST(contains(found.out, "serving minor 0"), found.out);
+  const ProcessResult newer = install.prompt({"sibling:lookup", "api", "ApiKeyService", "2", "0"});
+  BOOST_TEST(newer.exit_code == 1, describe(newer));
+  BOOST_TEST(contains(newer.err, "is not available"), newer.err);
+}
+
+BOOST_AUTO_TEST_CASE(an_exception_in_a_handler_is_an_error_exit_not_a_crash) {
+  Installation install({"sibling"});
+  const ProcessResult guarded = install.prompt({"sibling:throw"});
+  BOOST_TEST(guarded.exit_code == 1, describe(guarded));
+  BOOST_TEST(contains(guarded.err, "sibling handler failed on purpose"), guarded.err);
+  const ProcessResult escaped = install.prompt({"sibling:throw-unguarded"});
+  BOOST_TEST(escaped.exit_code == 1, describe(escaped));
+  BOOST_TEST(contains(escaped.err, "escaped from a module on purpose"), escaped.err);
+}
+
+BOOST_AUTO_TEST_CASE(serve_runs_cleanup_on_its_interval_and_stops_cleanly_on_sigterm) {
+  Installation install({"sibling"});
+  ProcessOptions options;
+  options.env["PROMPT_MODULES_DIR"] = install.modules;
+  options.env["PROMPT_STATE_DIR"] = install.state;
+  testing_support::Child serve(
+      {PROMPT_BIN, "--log-level", "debug", "--set", "api.cleanupInterval=50", "serve"}, options);
+  const bool ran = serve.waitForStderr("cleanup ran module=api", 3, std::chrono::seconds(20));
+  BOOST_TEST(ran, serve.err());
+  BOOST_TEST(contains(serve.err(), "interval_ms=50"), serve.err());
+  serve.signal(SIGTERM);
+  const int code = serve.wait(std::chrono::seconds(20));
+  BOOST_TEST(code == 0, serve.err());
+  const std::string& log = serve.err();
+  const auto stopping = log.find("stopping signal=SIGTERM");
+  const auto sibling_down = log.find("module shut down module=sibling");
+  const auto api_down = log.find("module shut down module=api");
+  const auto stopped = log.find("stopped");
+  BOOST_TEST(stopping != std::string::npos, log);
+  // Dependents first: sibling depends on api, so it shuts down before api.
+  BOOST_TEST((stopping < sibling_down && sibling_down < api_down && api_down < stopped), log);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

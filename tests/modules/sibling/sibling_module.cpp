@@ -1,0 +1,112 @@
+// A sibling module, built only for tests, that uses nothing but the installed public headers
+// (systemprompt/*.h, *.hpp) to reach the api module's services through the host.
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include "systemprompt/module.hpp"
+
+namespace {
+
+struct Sibling {
+  const sp_host_api* host;
+};
+
+Sibling& self(void* ctx) {
+  return *static_cast<Sibling*>(ctx);
+}
+
+void print(const sp_command_io* io, const std::string& text) {
+  io->write(io->io_ctx, SP_STREAM_STDOUT, text.data(), text.size());
+}
+
+std::string stringArg(const char* args_json, const std::string& name) {
+  // The host passes {"name":"value",...}; this module avoids a JSON dependency on purpose.
+  const std::string json(args_json);
+  const std::string needle = "\"" + name + "\":\"";
+  const auto at = json.find(needle);
+  if (at == std::string::npos) {
+    return {};
+  }
+  const auto start = at + needle.size();
+  return json.substr(start, json.find('"', start) - start);
+}
+
+int apiHealth(void* ctx, const char* /*args*/, const sp_command_io* io, sp_error* error) {
+  int code = SP_EXIT_FAILURE;
+  const sp_status status = systemprompt::guard(error, [&] {
+    const auto keys = systemprompt::ApiKeyServiceClient::lookup(*self(ctx).host);
+    const auto limits = systemprompt::RateLimitServiceClient::lookup(*self(ctx).host);
+    const systemprompt::Health k = keys.health();
+    const systemprompt::Health r = limits.health();
+    print(io, std::string("ApiKeyService: ") + (k.healthy ? "healthy" : "unhealthy") + " (" +
+                  k.detail + ")\n");
+    print(io, std::string("RateLimitService: ") + (r.healthy ? "healthy" : "unhealthy") + " (" +
+                  r.detail + ")\n");
+    code = k.healthy && r.healthy ? SP_EXIT_OK : SP_EXIT_FAILURE;
+  });
+  return status == SP_OK ? code : SP_EXIT_FAILURE;
+}
+
+// Looks a service up by module, name and version, as given on the command line.
+int lookup(void* ctx, const char* args, const sp_command_io* io, sp_error* error) {
+  const std::string module = stringArg(args, "module");
+  const std::string service = stringArg(args, "service");
+  const auto major =
+      static_cast<uint32_t>(std::strtoul(stringArg(args, "major").c_str(), nullptr, 10));
+  const auto minor =
+      static_cast<uint32_t>(std::strtoul(stringArg(args, "minor").c_str(), nullptr, 10));
+  uint32_t served = 0;
+  const sp_host_api& host = *self(ctx).host;
+  const void* table =
+      host.get_service(host.host_ctx, module.c_str(), service.c_str(), major, minor, &served);
+  if (table == nullptr) {
+    systemprompt::setError(error, module + "/" + service + " v" + std::to_string(major) + "." +
+                                      std::to_string(minor) + " is not available");
+    return SP_EXIT_FAILURE;
+  }
+  print(io, "found " + module + "/" + service + " serving minor " + std::to_string(served) + "\n");
+  return SP_EXIT_OK;
+}
+
+// The documented way: the guard turns the exception into an error exit.
+int throwGuarded(void* /*ctx*/, const char* /*args*/, const sp_command_io* /*io*/,
+                 sp_error* error) {
+  const sp_status status = systemprompt::guard(
+      error, [] { throw std::runtime_error("sibling handler failed on purpose"); });
+  return status == SP_OK ? SP_EXIT_OK : SP_EXIT_FAILURE;
+}
+
+// A misbehaving module that lets an exception escape: the host must still not crash.
+int throwUnguarded(void* /*ctx*/, const char* /*args*/, const sp_command_io* /*io*/,
+                   sp_error* /*error*/) {
+  throw std::runtime_error("escaped from a module on purpose");
+}
+
+const sp_module_command kCommands[] = {
+    {"sibling:api-health", &apiHealth},
+    {"sibling:lookup", &lookup},
+    {"sibling:throw", &throwGuarded},
+    {"sibling:throw-unguarded", &throwUnguarded},
+};
+
+void shutdown(void* ctx) {
+  delete static_cast<Sibling*>(ctx);
+}
+
+}  // namespace
+
+extern "C" SP_MODULE_EXPORT sp_status module_init(const sp_host_api* host, sp_module* out,
+                                                  sp_error* error) {
+  out->abi_major = SP_ABI_VERSION_MAJOR;
+  out->abi_minor = SP_ABI_VERSION_MINOR;
+  if (host->abi_major != SP_ABI_VERSION_MAJOR) {
+    systemprompt::setError(error, "sibling module: ABI major mismatch");
+    return SP_ERROR_ABI;
+  }
+  out->module_ctx = new Sibling{host};
+  out->commands = kCommands;
+  out->command_count = sizeof(kCommands) / sizeof(kCommands[0]);
+  out->shutdown = &shutdown;
+  return SP_OK;
+}

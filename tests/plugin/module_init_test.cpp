@@ -1,0 +1,145 @@
+// module_init and ApiModule in-process, through the C ABI as a host sees them.
+#include <boost/test/unit_test.hpp>
+#include <string>
+#include <vector>
+
+#include "api_module.hpp"
+#include "process.hpp"
+#include "store/sqlite_store.hpp"
+#include "systemprompt/module.hpp"
+
+extern "C" sp_status module_init(const sp_host_api* host, sp_module* out, sp_error* error);
+
+namespace {
+
+struct FakeHost {
+  std::string config = "{}";
+  testing_support::TempDir state;
+  std::vector<std::string> log_lines;
+  sp_host_api api{};
+
+  FakeHost() {
+    api.size = sizeof(api);
+    api.abi_major = SP_ABI_VERSION_MAJOR;
+    api.abi_minor = SP_ABI_VERSION_MINOR;
+    api.host_ctx = this;
+    api.module_name = "api";
+    api.state_dir = state.path().c_str();
+    api.log = [](void* ctx, sp_log_level, const char* message, const sp_log_field* fields,
+                 size_t count) {
+      std::string line = message;
+      for (size_t i = 0; i < count; ++i) {
+        line += std::string(" ") + fields[i].key + "=" + fields[i].value;
+      }
+      static_cast<FakeHost*>(ctx)->log_lines.push_back(line);
+    };
+    api.log_enabled = [](void*, sp_log_level) { return 1; };
+    api.get_service = [](void*, const char*, const char*, uint32_t, uint32_t,
+                         uint32_t*) -> const void* { return nullptr; };
+  }
+  const sp_host_api& host() {
+    api.config_json = config.c_str();
+    return api;
+  }
+};
+
+sp_module emptyModule() {
+  sp_module m{};
+  m.size = sizeof(m);
+  return m;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(module_init_abi)
+
+BOOST_AUTO_TEST_CASE(refuses_a_host_of_another_abi_major_naming_both_versions) {
+  FakeHost fake;
+  sp_host_api api = fake.host();
+  api.abi_major = SP_ABI_VERSION_MAJOR + 1;
+  api.abi_minor = 4;
+  sp_module out = emptyModule();
+  sp_error error = systemprompt::makeError();
+  BOOST_TEST(module_init(&api, &out, &error) == SP_ERROR_ABI);
+  const std::string message = error.message;
+  BOOST_TEST(message.find("built for module ABI 1.0") != std::string::npos, message);
+  BOOST_TEST(message.find("host speaks ABI 2.4") != std::string::npos, message);
+  BOOST_TEST(out.abi_major == static_cast<uint32_t>(SP_ABI_VERSION_MAJOR));  // always reported
+  BOOST_TEST(out.shutdown == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(a_bad_config_fails_init_with_the_key_and_leaves_nothing_behind) {
+  FakeHost fake;
+  fake.config = R"({"cleanupInterval":"soon"})";
+  sp_module out = emptyModule();
+  sp_error error = systemprompt::makeError();
+  BOOST_TEST(module_init(&fake.host(), &out, &error) == SP_ERROR);
+  BOOST_TEST(std::string(error.message).find("'cleanupInterval'") != std::string::npos,
+             error.message);
+  BOOST_TEST(out.module_ctx == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(serves_commands_services_health_and_cleanup_then_shuts_down) {
+  FakeHost fake;
+  sp_module out = emptyModule();
+  sp_error error = systemprompt::makeError();
+  BOOST_REQUIRE_MESSAGE(module_init(&fake.host(), &out, &error) == SP_OK, error.message);
+  BOOST_TEST(out.command_count == 8u);
+  BOOST_TEST(std::string(out.commands[0].name) == "api:keys:create");
+  BOOST_REQUIRE(out.service_count == 2u);
+  BOOST_TEST(std::string(out.services[0].name) == SP_API_KEY_SERVICE_NAME);
+  const auto* keys = static_cast<const sp_api_key_service*>(out.services[0].table);
+  BOOST_TEST(keys->size == sizeof(sp_api_key_service));
+  const systemprompt::Health health = systemprompt::ApiKeyServiceClient(keys).health();
+  BOOST_TEST(health.healthy, health.detail);
+  BOOST_TEST(health.detail.find("schema version 1 of 1") != std::string::npos, health.detail);
+  BOOST_TEST(out.cleanup(out.module_ctx, &error) == SP_OK, error.message);
+  BOOST_TEST(!fake.log_lines.empty());
+  out.shutdown(out.module_ctx);
+}
+
+BOOST_AUTO_TEST_CASE(cleanup_uses_the_injected_clock_and_the_configured_window) {
+  FakeHost fake;
+  testing_support::TempDir dir;
+  api::ApiSettings settings;
+  settings.rate_limit_window_ms = 60'000;
+  settings.database_path = dir.path() + "/c.db";
+  auto clock = std::make_unique<api::ManualClock>(api::TimePoint(std::chrono::milliseconds(0)));
+  api::ManualClock& time = *clock;
+  auto store =
+      std::make_unique<api::SqliteStore>(api::SqliteStoreOptions{settings.database_path, 1000});
+  {
+    api::SqliteDb db(settings.database_path);
+    db.exec(
+        "INSERT INTO api_keys (id, key_hash, key_prefix, user_id, name) "
+        "VALUES ('k', 'h', 'sk_x', 'u', 'n');"
+        "INSERT INTO api_rate_limits VALUES ('k', 0, 1000, 1, 10);",
+        "seeding");
+  }
+  api::ApiModule module(fake.host(), settings, std::move(clock), std::move(store));
+  time.set(api::TimePoint(std::chrono::milliseconds(60'999)));  // window [0,1000) still counts
+  BOOST_TEST(module.cleanup() == 0);
+  time.advance(std::chrono::milliseconds(1));  // now 61000: it ended a full window ago
+  BOOST_TEST(module.cleanup() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_command_failure_is_an_exit_code_with_a_message) {
+  FakeHost fake;
+  sp_module out = emptyModule();
+  sp_error error = systemprompt::makeError();
+  BOOST_REQUIRE(module_init(&fake.host(), &out, &error) == SP_OK);
+  std::string err_text;
+  sp_command_io io{};
+  io.size = sizeof(io);
+  io.io_ctx = &err_text;
+  io.write = [](void* ctx, sp_stream, const char* data, size_t length) {
+    static_cast<std::string*>(ctx)->append(data, length);
+    return 0;
+  };
+  const int code = out.commands[1].run(out.module_ctx, "{}", &io, &error);
+  BOOST_TEST(code == SP_EXIT_FAILURE);
+  BOOST_TEST(err_text.find("not implemented yet") != std::string::npos, err_text);
+  out.shutdown(out.module_ctx);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,178 @@
+#include "store/sqlite_store.hpp"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <boost/test/unit_test.hpp>
+#include <set>
+
+#include "process.hpp"
+#include "store/migrations.hpp"
+
+namespace {
+
+using api::SqliteStore;
+using api::SqliteStoreOptions;
+using testing_support::TempDir;
+
+// A second, independent connection to inspect the file as another process would.
+class Inspector {
+ public:
+  explicit Inspector(const std::string& path) { sqlite3_open(path.c_str(), &db_); }
+  ~Inspector() { sqlite3_close(db_); }
+  std::string text(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr);
+    std::string out;
+    if (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0)) {
+      out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    }
+    sqlite3_finalize(stmt);
+    return out;
+  }
+  std::set<std::string> columns(const std::string& table) {
+    std::set<std::string> out;
+    sqlite3_stmt* stmt = nullptr;
+    sqlite3_prepare_v2(db_, ("PRAGMA table_info(" + table + ")").c_str(), -1, &stmt, nullptr);
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      out.insert(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1)));
+    }
+    sqlite3_finalize(stmt);
+    return out;
+  }
+  void exec(const std::string& sql) {
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
+    const std::string message = error != nullptr ? error : "";
+    sqlite3_free(error);
+    BOOST_REQUIRE_MESSAGE(rc == SQLITE_OK, sql << ": " << message);
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+int latest() {
+  return api::schemaMigrations().back().version;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(sqlite_store)
+
+BOOST_AUTO_TEST_CASE(a_new_file_is_private_migrated_and_in_wal_mode) {
+  TempDir dir;
+  const std::string path = dir.path() + "/nested/dir/api.sqlite3";
+  SqliteStore store(SqliteStoreOptions{path, 1000});
+  struct stat st {};
+  BOOST_REQUIRE(::stat(path.c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 0777) == 0600u);
+  BOOST_REQUIRE(::stat((dir.path() + "/nested/dir").c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 0777) == 0700u);
+  BOOST_TEST(store.schemaVersion() == latest());
+  Inspector db(path);
+  BOOST_TEST(db.text("PRAGMA journal_mode") == "wal");
+  BOOST_TEST(db.text("SELECT name FROM api_schema_migrations WHERE version = 1") == "0001_initial");
+  const api::StoreHealth health = store.health();
+  BOOST_TEST(health.healthy, health.problem);
+  BOOST_TEST(health.location == "sqlite:" + path);
+}
+
+BOOST_AUTO_TEST_CASE(tables_keep_the_original_systemprompt_columns) {
+  TempDir dir;
+  SqliteStore store(SqliteStoreOptions{dir.path() + "/a.db", 1000});
+  Inspector db(dir.path() + "/a.db");
+  const std::set<std::string> keys{"id",           "key_hash",   "key_prefix", "user_id",
+                                   "name",         "scopes",     "rate_limit", "expires_at",
+                                   "last_used_at", "created_at", "revoked_at", "revoked_reason",
+                                   "metadata"};
+  for (const auto& c : keys) {
+    BOOST_TEST(db.columns("api_keys").count(c) == 1u, "api_keys." << c);
+  }
+  for (const auto& c : {"key_id", "window_start", "window_size", "request_count", "rate_limit"}) {
+    BOOST_TEST(db.columns("api_rate_limits").count(c) == 1u, "api_rate_limits." << c);
+  }
+  for (const auto& c : {"id", "key_id", "endpoint", "method", "status_code", "response_time",
+                        "ip_address", "user_agent", "timestamp"}) {
+    BOOST_TEST(db.columns("api_requests").count(c) == 1u, "api_requests." << c);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(reopening_is_idempotent_and_an_original_database_opens_unchanged) {
+  TempDir dir;
+  const std::string path = dir.path() + "/legacy.db";
+  {
+    Inspector legacy(path);  // as the original system left it: its tables, no migrations table
+    legacy.exec(
+        "CREATE TABLE api_keys (id TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE,"
+        " key_prefix TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL, scopes TEXT,"
+        " rate_limit INTEGER DEFAULT 1000, expires_at DATETIME, last_used_at DATETIME,"
+        " created_at DATETIME DEFAULT CURRENT_TIMESTAMP, revoked_at DATETIME,"
+        " revoked_reason TEXT, metadata TEXT);"
+        "INSERT INTO api_keys (id, key_hash, key_prefix, user_id, name)"
+        " VALUES ('k1', 'abc', 'sk_abcde', 'u1', 'legacy key');");
+  }
+  { SqliteStore first(SqliteStoreOptions{path, 1000}); }
+  SqliteStore again(SqliteStoreOptions{path, 1000});
+  BOOST_TEST(again.schemaVersion() == latest());
+  Inspector db(path);
+  BOOST_TEST(db.text("SELECT name FROM api_keys WHERE id = 'k1'") == "legacy key");
+  BOOST_TEST(db.text("SELECT count(*) FROM api_schema_migrations") == std::to_string(latest()));
+}
+
+BOOST_AUTO_TEST_CASE(a_schema_newer_than_this_build_is_refused) {
+  TempDir dir;
+  const std::string path = dir.path() + "/future.db";
+  { SqliteStore store(SqliteStoreOptions{path, 1000}); }
+  Inspector(path).exec("INSERT INTO api_schema_migrations (version, name) VALUES (999, 'x')");
+  try {
+    SqliteStore store(SqliteStoreOptions{path, 1000});
+    BOOST_FAIL("a newer schema was accepted");
+  } catch (const api::StoreError& e) {
+    BOOST_TEST(std::string(e.what()).find("schema version 999, newer than this build knows") !=
+                   std::string::npos,
+               e.what());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(an_unusable_path_is_a_store_error_naming_it) {
+  TempDir dir;
+  testing_support::writeFile(dir.path() + "/file", "x");
+  BOOST_CHECK_EXCEPTION(SqliteStore(SqliteStoreOptions{dir.path() + "/file/api.db", 1000}),
+                        api::StoreError, [&](const api::StoreError& e) {
+                          return std::string(e.what()).find(dir.path() + "/file") !=
+                                 std::string::npos;
+                        });
+}
+
+BOOST_AUTO_TEST_CASE(health_reports_a_damaged_schema) {
+  TempDir dir;
+  const std::string path = dir.path() + "/d.db";
+  SqliteStore store(SqliteStoreOptions{path, 1000});
+  Inspector(path).exec(
+      "PRAGMA foreign_keys = OFF; DROP TABLE api_requests; "
+      "DROP TABLE api_rate_limits; DROP TABLE api_keys");
+  const api::StoreHealth health = store.health();
+  BOOST_TEST(!health.healthy);
+  BOOST_TEST(health.problem.find("api_keys") != std::string::npos, health.problem);
+}
+
+BOOST_AUTO_TEST_CASE(cleanup_deletes_only_windows_that_have_ended) {
+  TempDir dir;
+  const std::string path = dir.path() + "/w.db";
+  SqliteStore store(SqliteStoreOptions{path, 1000});
+  Inspector db(path);
+  db.exec(
+      "INSERT INTO api_keys (id, key_hash, key_prefix, user_id, name) "
+      "VALUES ('k', 'h', 'sk_x', 'u', 'n');"
+      "INSERT INTO api_rate_limits VALUES ('k', 1000, 60000, 5, 100);"   // ends 61000
+      "INSERT INTO api_rate_limits VALUES ('k', 61000, 60000, 5, 100);"  // ends 121000
+      "INSERT INTO api_rate_limits VALUES ('k', 121000, 60000, 5, 100);");
+  const auto at = [](std::int64_t ms) { return api::TimePoint(std::chrono::milliseconds(ms)); };
+  BOOST_TEST(store.deleteRateLimitWindowsEndedBy(at(60999)) == 0);
+  BOOST_TEST(store.deleteRateLimitWindowsEndedBy(at(121000)) == 2);
+  BOOST_TEST(store.deleteRateLimitWindowsEndedBy(at(121000)) == 0);  // idempotent
+  BOOST_TEST(db.text("SELECT window_start FROM api_rate_limits") == "121000");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,68 @@
+// Runs a program as a real child process, for end-to-end tests of `prompt`.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace testing_support {
+
+struct ProcessResult {
+  int exit_code = -1;  // -1 when killed by a signal or timed out
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+};
+
+struct ProcessOptions {
+  std::map<std::string, std::string> env;  // added to (or replacing in) the parent's
+  std::vector<std::string> unset_env;      // removed from the child's environment
+  std::string stdin_data;                  // written to the child's stdin, then closed
+  std::chrono::milliseconds timeout{30'000};
+};
+
+// Runs argv[0] (a path) with argv, waits for it (killing it after the timeout).
+ProcessResult run(const std::vector<std::string>& argv, const ProcessOptions& options = {});
+
+// A child left running, for `prompt serve`: its stderr is read line by line.
+class Child {
+ public:
+  Child(const std::vector<std::string>& argv, const ProcessOptions& options = {});
+  ~Child();
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  // Reads stderr until a line contains `needle` `count` times in all, or the deadline
+  // passes. Returns whether it was seen. All stderr read so far is in err().
+  bool waitForStderr(const std::string& needle, int count, std::chrono::milliseconds deadline);
+  void signal(int signal_number);
+  // Waits for exit (reading the rest of stderr); returns the exit code, -1 when killed.
+  int wait(std::chrono::milliseconds deadline);
+  const std::string& err() const { return err_; }
+
+ private:
+  pid_t pid_ = -1;
+  int err_fd_ = -1;
+  std::string err_;
+};
+
+// A fresh private temporary directory, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+void writeFile(const std::string& path, const std::string& content);
+std::string readFile(const std::string& path);
+
+}  // namespace testing_support
