@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "cli/commands.hpp"
+#include "exports/service_tables.hpp"
 #include "store/sqlite_store.hpp"
 #include "systemprompt/module.hpp"
 
@@ -30,8 +31,6 @@ std::vector<sp_module_command> makeCommands(std::index_sequence<I...> /*unused*/
   const auto table = commandTable();
   return {sp_module_command{table[I].name.data(), &runCommandAt<I>}...};
 }
-
-constexpr size_t kCommandCount = 8;
 
 sp_status healthEntry(void* ctx, sp_health* out, sp_error* error) {
   return systemprompt::guard(error, [&] {
@@ -64,19 +63,15 @@ ApiModule::ApiModule(const sp_host_api& host, ApiSettings settings, std::unique_
     : logger_(host),
       settings_(std::move(settings)),
       clock_(std::move(clock)),
-      store_(store != nullptr ? std::move(store) : openStore(settings_)) {
+      store_(store != nullptr ? std::move(store) : openStore(settings_)),
+      keys_(settings_, *store_, *clock_, logger_) {
   if (commandTable().size() != kCommandCount) {
     throw std::logic_error("api module: command table and kCommandCount disagree");
   }
   commands_ = makeCommands(std::make_index_sequence<kCommandCount>());
 
-  key_service_.size = sizeof(key_service_);
-  key_service_.ctx = this;
-  key_service_.health = &healthEntry;
-
-  rate_limit_service_.size = sizeof(rate_limit_service_);
-  rate_limit_service_.ctx = this;
-  rate_limit_service_.health = &healthEntry;
+  key_service_ = makeKeyServiceTable(*this);
+  rate_limit_service_ = makeRateLimitServiceTable(*this);
 
   services_[0] = sp_module_service{SP_API_KEY_SERVICE_NAME, SP_API_KEY_SERVICE_VERSION_MAJOR,
                                    SP_API_KEY_SERVICE_VERSION_MINOR, &key_service_};
@@ -103,7 +98,7 @@ int ApiModule::runCommand(size_t index, std::string_view args_json, const sp_com
     if (index >= table.size()) {
       throw std::out_of_range("no command at index " + std::to_string(index));
     }
-    exit_code = table[index].handler(*this, args_json, Terminal(io));
+    exit_code = runCommandEntry(table[index], *this, args_json, Terminal(io));
   });
   return status == SP_OK ? exit_code : SP_EXIT_FAILURE;
 }

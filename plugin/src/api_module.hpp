@@ -9,6 +9,7 @@
 
 #include "clock.hpp"
 #include "host_logger.hpp"
+#include "services/api_key_service.hpp"
 #include "settings.hpp"
 #include "store/store.hpp"
 #include "systemprompt/api_services.h"
@@ -48,12 +49,14 @@ class ApiModule {
   const HostLogger& logger() const { return logger_; }
   const Clock& clock() const { return *clock_; }
   ApiStore& store() { return *store_; }
+  ApiKeyService& keys() { return keys_; }
 
  private:
   HostLogger logger_;
   ApiSettings settings_;
   std::unique_ptr<Clock> clock_;
   std::unique_ptr<ApiStore> store_;
+  ApiKeyService keys_;
 
   std::vector<sp_module_command> commands_;
   sp_api_key_service key_service_{};

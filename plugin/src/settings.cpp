@@ -101,11 +101,13 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
         database_path = stringOf(value, key);
       } else if (key == "busyTimeout") {
         settings.busy_timeout_ms = integerIn(value, key, 0, 600'000, " ms");
+      } else if (key == "maxKeysPerUser") {
+        settings.max_keys_per_user = integerIn(value, key, 0, 1'000'000, " keys (0: no limit)");
       } else {
         throw std::invalid_argument(
             "unknown config key '" + std::string(key) +
             "'; accepted keys: defaultRateLimit, rateLimitWindowSize, keyPrefix, "
-            "cleanupInterval, databasePath, busyTimeout");
+            "cleanupInterval, databasePath, busyTimeout, maxKeysPerUser");
       }
     }
   }

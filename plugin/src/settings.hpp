@@ -22,6 +22,8 @@ struct ApiSettings {
   std::string database_path;
   // How long a store call waits for another process's lock, ms. 0 .. 600,000.
   std::int64_t busy_timeout_ms = 5'000;
+  // Most keys one user may have active at once; 0 means no limit. 0 .. 1,000,000.
+  std::int64_t max_keys_per_user = 0;
 };
 
 // Parses the module's config JSON object. Every key is optional (defaults above); an

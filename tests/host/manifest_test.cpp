@@ -46,7 +46,7 @@ bool contains(const std::string& haystack, const std::string& needle) {
 
 BOOST_AUTO_TEST_SUITE(manifest)
 
-BOOST_AUTO_TEST_CASE(the_api_module_yaml_declares_all_eight_seed_commands_and_two_services) {
+BOOST_AUTO_TEST_CASE(the_api_module_yaml_declares_every_command_and_both_services) {
   const host::ModuleManifest m = host::loadManifest(REPO_MODULE_YAML, {});
   BOOST_TEST(m.name == "api");
   std::vector<std::string> names;
@@ -54,8 +54,9 @@ BOOST_AUTO_TEST_CASE(the_api_module_yaml_declares_all_eight_seed_commands_and_tw
     names.push_back(c.name);
   }
   const std::vector<std::string> expected{
-      "api:keys:create",      "api:keys:list",       "api:keys:info",        "api:keys:revoke",
-      "api:ratelimit:status", "api:ratelimit:reset", "api:ratelimit:update", "api:usage"};
+      "api:keys:create",      "api:keys:list",   "api:keys:info",        "api:keys:revoke",
+      "api:keys:rotate",      "api:keys:verify", "api:ratelimit:status", "api:ratelimit:reset",
+      "api:ratelimit:update", "api:usage"};
   BOOST_TEST(names == expected, boost::test_tools::per_element());
   BOOST_REQUIRE(m.exports.size() == 2u);
   BOOST_TEST(m.exports[0].name == "ApiKeyService");

@@ -5,6 +5,7 @@
 
 #include "api_module.hpp"
 #include "process.hpp"
+#include "store/migrations.hpp"
 #include "store/sqlite_store.hpp"
 #include "systemprompt/module.hpp"
 
@@ -84,15 +85,18 @@ BOOST_AUTO_TEST_CASE(serves_commands_services_health_and_cleanup_then_shuts_down
   sp_module out = emptyModule();
   sp_error error = systemprompt::makeError();
   BOOST_REQUIRE_MESSAGE(module_init(&fake.host(), &out, &error) == SP_OK, error.message);
-  BOOST_TEST(out.command_count == 8u);
+  BOOST_TEST(out.command_count == 10u);
   BOOST_TEST(std::string(out.commands[0].name) == "api:keys:create");
   BOOST_REQUIRE(out.service_count == 2u);
   BOOST_TEST(std::string(out.services[0].name) == SP_API_KEY_SERVICE_NAME);
   const auto* keys = static_cast<const sp_api_key_service*>(out.services[0].table);
   BOOST_TEST(keys->size == sizeof(sp_api_key_service));
-  const systemprompt::Health health = systemprompt::ApiKeyServiceClient(keys).health();
+  const systemprompt::Health health =
+      systemprompt::ApiKeyServiceClient(keys, out.services[0].version_minor).health();
   BOOST_TEST(health.healthy, health.detail);
-  BOOST_TEST(health.detail.find("schema version 1 of 1") != std::string::npos, health.detail);
+  const std::string latest = std::to_string(api::schemaMigrations().back().version);
+  BOOST_TEST(health.detail.find("schema version " + latest + " of " + latest) != std::string::npos,
+             health.detail);
   BOOST_TEST(out.cleanup(out.module_ctx, &error) == SP_OK, error.message);
   BOOST_TEST(!fake.log_lines.empty());
   out.shutdown(out.module_ctx);
@@ -136,7 +140,7 @@ BOOST_AUTO_TEST_CASE(a_command_failure_is_an_exit_code_with_a_message) {
     static_cast<std::string*>(ctx)->append(data, length);
     return 0;
   };
-  const int code = out.commands[1].run(out.module_ctx, "{}", &io, &error);
+  const int code = out.commands[6].run(out.module_ctx, "{}", &io, &error);  // ratelimit:status
   BOOST_TEST(code == SP_EXIT_FAILURE);
   BOOST_TEST(err_text.find("not implemented yet") != std::string::npos, err_text);
   out.shutdown(out.module_ctx);

@@ -20,11 +20,82 @@ extern "C" {
 
 #define SP_API_KEY_SERVICE_NAME "ApiKeyService"
 #define SP_API_KEY_SERVICE_VERSION_MAJOR 1
-#define SP_API_KEY_SERVICE_VERSION_MINOR 0
+#define SP_API_KEY_SERVICE_VERSION_MINOR 1
 
 #define SP_RATE_LIMIT_SERVICE_NAME "RateLimitService"
 #define SP_RATE_LIMIT_SERVICE_VERSION_MAJOR 1
 #define SP_RATE_LIMIT_SERVICE_VERSION_MINOR 0
+
+/* Sizes of the caller-owned text buffers below, each including the terminating NUL. Inputs
+ * longer than the service accepts are rejected, so results always fit. */
+#define SP_API_KEY_ID_CAPACITY 64
+#define SP_API_KEY_SECRET_CAPACITY 128
+#define SP_API_KEY_PREFIX_CAPACITY 16
+#define SP_API_USER_ID_CAPACITY 808 /* 200 characters of UTF-8 */
+#define SP_API_NAME_CAPACITY 808    /* 200 characters of UTF-8 */
+#define SP_API_SCOPES_CAPACITY 2112 /* 32 scopes of at most 64 characters, comma-separated */
+
+/* Why a key is not valid, in the order the checks run. */
+typedef enum sp_api_key_reason {
+  SP_API_KEY_VALID = 0,
+  SP_API_KEY_MALFORMED = 1, /* wrong prefix, length, alphabet or checksum; no lookup made */
+  SP_API_KEY_NOT_FOUND = 2, /* well-formed, but no such key */
+  SP_API_KEY_REVOKED = 3,
+  SP_API_KEY_EXPIRED = 4,
+  SP_API_KEY_INTERNAL_ERROR = 5 /* the store could not answer: fail closed */
+} sp_api_key_reason;
+
+/* 1.1: filled by validate. OWNERSHIP: caller. */
+typedef struct sp_api_key_validation {
+  uint32_t size; /* sizeof(sp_api_key_validation), set by the caller */
+  int valid;     /* non-zero only for a key that is found, not revoked and not expired */
+  sp_api_key_reason reason;
+  /* The fields below are filled whenever the key was found (valid, revoked or expired). */
+  char key_id[SP_API_KEY_ID_CAPACITY];
+  char user_id[SP_API_USER_ID_CAPACITY];
+  char scopes[SP_API_SCOPES_CAPACITY]; /* comma-separated, e.g. "read,write" */
+  int64_t rate_limit;                  /* requests per window */
+  int64_t expires_at_ms;               /* Unix epoch ms; 0: never expires */
+} sp_api_key_validation;
+
+/* 1.1: what create takes. OWNERSHIP: caller; read only during the call. */
+typedef struct sp_api_key_create_request {
+  uint32_t size;             /* sizeof(sp_api_key_create_request), set by the caller */
+  const char* user_id;       /* required: 1..200 characters */
+  const char* name;          /* required: 1..200 characters */
+  const char* scopes;        /* comma-separated [a-z0-9:._-]+, or NULL/"" for none */
+  int64_t rate_limit;        /* 1..1000000000, or 0 for the module's defaultRateLimit */
+  int64_t expires_in_ms;     /* > 0, or 0 for a key that never expires */
+  const char* metadata_json; /* a JSON object, or NULL for {} */
+  const char* actor;         /* who asks, for the audit trail; may be NULL */
+} sp_api_key_create_request;
+
+/* 1.1: a new key, from create or rotate. OWNERSHIP: caller. `secret` is the only copy of the
+ * full key anywhere: hand it to its owner, then wipe it. */
+typedef struct sp_api_key_created {
+  uint32_t size; /* sizeof(sp_api_key_created), set by the caller */
+  char secret[SP_API_KEY_SECRET_CAPACITY];
+  char key_id[SP_API_KEY_ID_CAPACITY];
+  char key_prefix[SP_API_KEY_PREFIX_CAPACITY];
+  int64_t created_at_ms;
+  int64_t expires_at_ms; /* 0: never expires */
+} sp_api_key_created;
+
+/* 1.1: one key's public fields, filled by get. OWNERSHIP: caller. */
+typedef struct sp_api_key_info {
+  uint32_t size; /* sizeof(sp_api_key_info), set by the caller */
+  char key_id[SP_API_KEY_ID_CAPACITY];
+  char key_prefix[SP_API_KEY_PREFIX_CAPACITY];
+  char user_id[SP_API_USER_ID_CAPACITY];
+  char name[SP_API_NAME_CAPACITY];
+  char scopes[SP_API_SCOPES_CAPACITY];
+  int64_t rate_limit;
+  int64_t created_at_ms;
+  int64_t expires_at_ms;    /* 0: never */
+  int64_t last_used_at_ms;  /* 0: never; kept current within 60 s */
+  int64_t revoked_at_ms;    /* 0: not revoked; may lie in the future (rotation grace) */
+  sp_api_key_reason status; /* SP_API_KEY_VALID (active), _REVOKED or _EXPIRED, now */
+} sp_api_key_info;
 
 typedef struct sp_api_key_service {
   uint32_t size; /* sizeof(sp_api_key_service) in the module that serves it */
@@ -33,6 +104,31 @@ typedef struct sp_api_key_service {
 
   /* 1.0: whether the key store is reachable and migrated. */
   sp_status (*health)(void* ctx, sp_health* out, sp_error* error);
+
+  /* 1.1: creates a key. SP_ERROR_INVALID for bad input (nothing written), SP_ERROR when the
+   * user is at maxKeysPerUser or the store fails. */
+  sp_status (*create)(void* ctx, const sp_api_key_create_request* request, sp_api_key_created* out,
+                      sp_error* error);
+
+  /* 1.1: validates a full key (`length` bytes, need not be NUL-terminated). Returns SP_OK
+   * with out->valid and out->reason for every verdict, including SP_API_KEY_INTERNAL_ERROR
+   * (fail closed). The hot path: no allocation across the boundary, no write per call. */
+  sp_status (*validate)(void* ctx, const char* key, size_t length, sp_api_key_validation* out,
+                        sp_error* error);
+
+  /* 1.1: revokes by full key or key id. SP_ERROR_NOT_FOUND, SP_ERROR (already revoked: the
+   * message says when), SP_ERROR_INVALID (malformed key). `reason` and `actor` may be NULL. */
+  sp_status (*revoke)(void* ctx, const char* key_or_id, const char* reason, const char* actor,
+                      sp_error* error);
+
+  /* 1.1: replaces an active key; the old one keeps working for `grace_ms` (0: revoked at
+   * once, reason "rotated"). The new key inherits user, name, scopes, limit, expiry and
+   * metadata. */
+  sp_status (*rotate)(void* ctx, const char* key_id, int64_t grace_ms, const char* actor,
+                      sp_api_key_created* out, sp_error* error);
+
+  /* 1.1: a key's public fields by id. SP_ERROR_NOT_FOUND when there is no such key. */
+  sp_status (*get)(void* ctx, const char* key_id, sp_api_key_info* out, sp_error* error);
 } sp_api_key_service;
 
 typedef struct sp_rate_limit_service {

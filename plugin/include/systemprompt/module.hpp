@@ -91,21 +91,81 @@ struct Health {
   std::string detail;
 };
 
-// The api module's ApiKeyService, seen from a C++ sibling module.
+struct CreatedApiKey {
+  std::string secret;  // the full key: hand it over once, then forget it
+  std::string key_id;
+  std::string key_prefix;
+  int64_t created_at_ms = 0;
+  int64_t expires_at_ms = 0;  // 0: never
+};
+
+struct ApiKeyCheck {
+  bool valid = false;
+  sp_api_key_reason reason = SP_API_KEY_INTERNAL_ERROR;
+  std::string key_id;  // set when the key was found
+  std::string user_id;
+  std::string scopes;  // comma-separated
+  int64_t rate_limit = 0;
+  int64_t expires_at_ms = 0;  // 0: never
+};
+
+// The api module's ApiKeyService, seen from a C++ sibling module. Methods other than
+// validate throw std::runtime_error with the service's message on failure.
 class ApiKeyServiceClient {
  public:
-  explicit ApiKeyServiceClient(const sp_api_key_service* table) : table_(table) {}
+  ApiKeyServiceClient(const sp_api_key_service* table, uint32_t served_minor)
+      : table_(table), served_minor_(served_minor) {}
 
-  static ApiKeyServiceClient lookup(const sp_host_api& host) {
-    const auto* table = lookupService<sp_api_key_service>(
-        host, SP_API_MODULE_NAME, SP_API_KEY_SERVICE_NAME, SP_API_KEY_SERVICE_VERSION_MAJOR, 0);
-    if (table == nullptr) {
-      throw std::runtime_error("service api/ApiKeyService v1 is not available");
+  // `min_minor` 1 for create/validate/revoke/rotate/get.
+  static ApiKeyServiceClient lookup(const sp_host_api& host, uint32_t min_minor = 0) {
+    uint32_t served = 0;
+    const void* raw =
+        host.get_service == nullptr
+            ? nullptr
+            : host.get_service(host.host_ctx, SP_API_MODULE_NAME, SP_API_KEY_SERVICE_NAME,
+                               SP_API_KEY_SERVICE_VERSION_MAJOR, min_minor, &served);
+    if (raw == nullptr) {
+      throw std::runtime_error("service api/ApiKeyService v" +
+                               std::to_string(SP_API_KEY_SERVICE_VERSION_MAJOR) + "." +
+                               std::to_string(min_minor) + " or later is not available");
     }
-    return ApiKeyServiceClient(table);
+    return ApiKeyServiceClient(static_cast<const sp_api_key_service*>(raw), served);
   }
 
+  uint32_t servedMinor() const { return served_minor_; }
+
   Health health() const { return callHealth(table_->health, table_->ctx); }
+
+  CreatedApiKey create(const sp_api_key_create_request& request) const {
+    require(1, "create");
+    sp_api_key_created out{};
+    out.size = sizeof(out);
+    sp_error error = makeError();
+    check(table_->create(table_->ctx, &request, &out, &error), error);
+    CreatedApiKey created{out.secret, out.key_id, out.key_prefix, out.created_at_ms,
+                          out.expires_at_ms};
+    std::memset(out.secret, 0, sizeof(out.secret));
+    return created;
+  }
+
+  // Never throws for a verdict: an unusable store answers valid=false, INTERNAL_ERROR.
+  ApiKeyCheck validate(std::string_view key) const {
+    require(1, "validate");
+    sp_api_key_validation out{};
+    out.size = sizeof(out);
+    sp_error error = makeError();
+    check(table_->validate(table_->ctx, key.data(), key.size(), &out, &error), error);
+    return ApiKeyCheck{out.valid != 0, out.reason,     out.key_id,       out.user_id,
+                       out.scopes,     out.rate_limit, out.expires_at_ms};
+  }
+
+  void revoke(const std::string& key_or_id, const std::string& reason = "",
+              const std::string& actor = "") const {
+    require(1, "revoke");
+    sp_error error = makeError();
+    check(table_->revoke(table_->ctx, key_or_id.c_str(), reason.c_str(), actor.c_str(), &error),
+          error);
+  }
 
   static Health callHealth(sp_status (*fn)(void*, sp_health*, sp_error*), void* ctx) {
     sp_health out{};
@@ -114,14 +174,26 @@ class ApiKeyServiceClient {
     if (fn == nullptr) {
       throw std::runtime_error("service does not provide health");
     }
-    if (fn(ctx, &out, &error) != SP_OK) {
-      throw std::runtime_error(error.message);
-    }
+    check(fn(ctx, &out, &error), error);
     return Health{out.healthy != 0, out.detail};
   }
 
  private:
+  static void check(sp_status status, const sp_error& error) {
+    if (status != SP_OK) {
+      throw std::runtime_error(error.message[0] != '\0' ? error.message : "service call failed");
+    }
+  }
+  void require(uint32_t minor, const char* what) const {
+    if (served_minor_ < minor) {
+      throw std::runtime_error(std::string("ApiKeyService.") + what + " needs version 1." +
+                               std::to_string(minor) + "; the loaded api module serves 1." +
+                               std::to_string(served_minor_));
+    }
+  }
+
   const sp_api_key_service* table_;
+  uint32_t served_minor_;
 };
 
 // The api module's RateLimitService, seen from a C++ sibling module.

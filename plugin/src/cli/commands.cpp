@@ -3,6 +3,8 @@
 #include <array>
 #include <string>
 
+#include "cli/key_commands.hpp"
+#include "services/errors.hpp"
 #include "systemprompt/module_abi.h"
 
 namespace api {
@@ -18,34 +20,48 @@ int notImplemented(ApiModule& /*module*/, std::string_view /*args_json*/,
   return SP_EXIT_FAILURE;
 }
 
-constexpr std::string_view kKeys = "API key management";
 constexpr std::string_view kRateLimits = "rate limiting";
 constexpr std::string_view kUsage = "usage analytics";
 
-constexpr std::string_view kKeysCreate = "api:keys:create";
-constexpr std::string_view kKeysList = "api:keys:list";
-constexpr std::string_view kKeysInfo = "api:keys:info";
-constexpr std::string_view kKeysRevoke = "api:keys:revoke";
 constexpr std::string_view kRateLimitStatus = "api:ratelimit:status";
 constexpr std::string_view kRateLimitReset = "api:ratelimit:reset";
 constexpr std::string_view kRateLimitUpdate = "api:ratelimit:update";
 constexpr std::string_view kUsageCmd = "api:usage";
 
 constexpr std::array kCommands{
-    CommandEntry{kKeysCreate, &notImplemented<kKeysCreate, kKeys>},
-    CommandEntry{kKeysList, &notImplemented<kKeysList, kKeys>},
-    CommandEntry{kKeysInfo, &notImplemented<kKeysInfo, kKeys>},
-    CommandEntry{kKeysRevoke, &notImplemented<kKeysRevoke, kKeys>},
+    CommandEntry{"api:keys:create", &keysCreate},
+    CommandEntry{"api:keys:list", &keysList},
+    CommandEntry{"api:keys:info", &keysInfo},
+    CommandEntry{"api:keys:revoke", &keysRevoke},
+    CommandEntry{"api:keys:rotate", &keysRotate},
+    CommandEntry{"api:keys:verify", &keysVerify},
     CommandEntry{kRateLimitStatus, &notImplemented<kRateLimitStatus, kRateLimits>},
     CommandEntry{kRateLimitReset, &notImplemented<kRateLimitReset, kRateLimits>},
     CommandEntry{kRateLimitUpdate, &notImplemented<kRateLimitUpdate, kRateLimits>},
     CommandEntry{kUsageCmd, &notImplemented<kUsageCmd, kUsage>},
 };
+static_assert(kCommands.size() == kCommandCount);
 
 }  // namespace
 
 std::span<const CommandEntry> commandTable() {
   return kCommands;
+}
+
+int runCommandEntry(const CommandEntry& entry, ApiModule& module, std::string_view args_json,
+                    const Terminal& terminal) {
+  try {
+    return entry.handler(module, args_json, terminal);
+  } catch (const InvalidInput& e) {
+    terminal.err("error: " + std::string(e.what()) + "\n");
+    return SP_EXIT_USAGE;
+  } catch (const NotFound& e) {
+    terminal.err("error: " + std::string(e.what()) + "\n");
+    return SP_EXIT_FAILURE;
+  } catch (const Conflict& e) {
+    terminal.err("error: " + std::string(e.what()) + "\n");
+    return SP_EXIT_FAILURE;
+  }
 }
 
 }  // namespace api

@@ -20,6 +20,13 @@ struct CommandEntry {
   CommandHandler handler;
 };
 
+inline constexpr size_t kCommandCount = 10;
+
 std::span<const CommandEntry> commandTable();
+
+// Runs `entry`, turning the services' expected failures into exit codes with a message on
+// stderr: InvalidInput exits 2, NotFound and Conflict exit 1. Anything else propagates.
+int runCommandEntry(const CommandEntry& entry, ApiModule& module, std::string_view args_json,
+                    const Terminal& terminal);
 
 }  // namespace api

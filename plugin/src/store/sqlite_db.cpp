@@ -150,4 +150,19 @@ void Statement::reset() {
   sqlite3_clear_bindings(stmt_);
 }
 
+Transaction::Transaction(SqliteDb& db, std::string_view what) : db_(db), what_(what) {
+  db_.exec("BEGIN IMMEDIATE", "starting a transaction for " + what_);
+}
+
+Transaction::~Transaction() {
+  if (open_) {
+    sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+}
+
+void Transaction::commit() {
+  db_.exec("COMMIT", "committing " + what_);
+  open_ = false;
+}
+
 }  // namespace api

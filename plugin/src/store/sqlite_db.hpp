@@ -64,4 +64,20 @@ class Statement {
   std::string what_;
 };
 
+// BEGIN IMMEDIATE on construction (taking the write lock at once, so a read-then-write
+// cannot deadlock against another writer); ROLLBACK on destruction unless committed.
+class Transaction {
+ public:
+  Transaction(SqliteDb& db, std::string_view what);
+  ~Transaction();
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  void commit();
+
+ private:
+  SqliteDb& db_;
+  std::string what_;
+  bool open_ = true;
+};
+
 }  // namespace api

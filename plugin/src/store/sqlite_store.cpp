@@ -1,6 +1,10 @@
 #include "store/sqlite_store.hpp"
 
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
 #include "store/migrations.hpp"
+#include "util/time_text.hpp"
 
 namespace api {
 namespace {
@@ -19,6 +23,111 @@ constexpr std::string_view kInsertMigration =
 constexpr std::string_view kDeleteEndedWindows =
     "DELETE FROM api_rate_limits WHERE window_start + window_size <= ?1";
 
+// Every SELECT of a key reads these columns in this order (see keyFromRow).
+#define API_KEY_COLUMNS                                                             \
+  "SELECT id, key_hash, key_prefix, user_id, name, scopes, rate_limit, created_at," \
+  " expires_at, last_used_at, revoked_at, revoked_reason, metadata FROM api_keys"
+constexpr std::string_view kSelectKeyByHash = API_KEY_COLUMNS " WHERE key_hash = ?1";
+constexpr std::string_view kSelectKeyById = API_KEY_COLUMNS " WHERE id = ?1";
+constexpr std::string_view kSelectAllKeys = API_KEY_COLUMNS " ORDER BY created_at DESC, id";
+constexpr std::string_view kSelectUserKeys =
+    API_KEY_COLUMNS " WHERE user_id = ?1 ORDER BY created_at DESC, id";
+#undef API_KEY_COLUMNS
+constexpr std::string_view kInsertKey =
+    "INSERT INTO api_keys (id, key_hash, key_prefix, user_id, name, scopes, rate_limit,"
+    " created_at, expires_at, last_used_at, revoked_at, revoked_reason, metadata)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, NULL, NULL, ?10)";
+constexpr std::string_view kRevokeKey =
+    "UPDATE api_keys SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1";
+constexpr std::string_view kTouchKey = "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1";
+constexpr std::string_view kDeleteKeyWindows = "DELETE FROM api_rate_limits WHERE key_id = ?1";
+constexpr std::string_view kInsertAudit =
+    "INSERT INTO api_key_audit (key_id, action, actor, at, reason, details)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+constexpr std::string_view kSelectAudit =
+    "SELECT id, key_id, action, actor, at, reason, details FROM api_key_audit"
+    " WHERE key_id = ?1 ORDER BY id";
+
+std::string scopesToJson(const std::vector<std::string>& scopes) {
+  std::string out = "[";
+  for (const std::string& scope : scopes) {
+    out += out.size() > 1 ? ",\"" : "\"";
+    for (char c : scope) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+      }
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "]";
+}
+
+// Scopes written by this module are a flat array of plain strings; read those without a
+// JSON parser (validation's hot path), and anything else (older rows) with one.
+std::vector<std::string> scopesFromJson(std::string_view text) {
+  std::vector<std::string> scopes;
+  if (text.empty()) {
+    return scopes;
+  }
+  if (text.find('\\') == std::string_view::npos && text.front() == '[' && text.back() == ']') {
+    size_t at = 1;
+    bool ok = true;
+    while (ok) {
+      while (at < text.size() && (text[at] == ' ' || text[at] == ',')) {
+        ++at;
+      }
+      if (at >= text.size() - 1) {
+        break;
+      }
+      const size_t close = text.find('"', at + 1);
+      ok = text[at] == '"' && close != std::string_view::npos && close < text.size() - 1;
+      if (ok) {
+        scopes.emplace_back(text.substr(at + 1, close - at - 1));
+        at = close + 1;
+      }
+    }
+    if (ok) {
+      return scopes;
+    }
+    scopes.clear();
+  }
+  boost::json::error_code ec;
+  const boost::json::value value = boost::json::parse(text, ec);
+  if (!ec && value.is_array()) {
+    for (const auto& item : value.as_array()) {
+      if (item.is_string()) {
+        scopes.emplace_back(item.as_string());
+      }
+    }
+  }
+  return scopes;
+}
+
+std::optional<TimePoint> timeColumn(const Statement& row, int column) {
+  return row.columnIsNull(column) ? std::nullopt : parseIsoUtc(row.columnText(column));
+}
+
+KeyRecord keyFromRow(const Statement& row) {
+  KeyRecord key;
+  key.id = row.columnText(0);
+  key.key_hash = row.columnText(1);
+  key.key_prefix = row.columnText(2);
+  key.user_id = row.columnText(3);
+  key.name = row.columnText(4);
+  key.scopes = scopesFromJson(row.columnText(5));
+  key.rate_limit = row.columnInt(6);
+  key.created_at = timeColumn(row, 7).value_or(TimePoint{});
+  key.expires_at = timeColumn(row, 8);
+  key.last_used_at = timeColumn(row, 9);
+  key.revoked_at = timeColumn(row, 10);
+  if (!row.columnIsNull(11)) {
+    key.revoked_reason = row.columnText(11);
+  }
+  key.metadata_json = row.columnIsNull(12) ? "{}" : row.columnText(12);
+  return key;
+}
+
 int latestVersion() {
   const auto all = schemaMigrations();
   return all.empty() ? 0 : all.back().version;
@@ -32,6 +141,7 @@ SqliteStore::SqliteStore(const SqliteStoreOptions& options) : db_(options.path) 
   db_.exec("PRAGMA journal_mode = WAL", "enabling WAL mode");
   db_.exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", "configuring the connection");
   migrate();
+  find_by_hash_ = std::make_unique<Statement>(db_, kSelectKeyByHash, "looking up a key");
 }
 
 int SqliteStore::appliedVersion() {
@@ -51,8 +161,8 @@ void SqliteStore::migrate() {
   if (appliedVersion() == latest) {
     return;
   }
-  db_.exec("BEGIN IMMEDIATE", "starting the schema migration");
-  try {
+  Transaction transaction(db_, "the schema migration");
+  {
     db_.exec(kCreateMigrationsTable, "creating the migrations table");
     const int applied = appliedVersion();  // again, under the write lock
     if (applied > latest) {
@@ -68,11 +178,8 @@ void SqliteStore::migrate() {
       db_.exec(migration.sql, "applying migration " + std::string(migration.name));
       record.bind(1, static_cast<std::int64_t>(migration.version)).bind(2, migration.name).run();
     }
-    db_.exec("COMMIT", "committing the schema migration");
-  } catch (...) {
-    sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
   }
+  transaction.commit();
 }
 
 int SqliteStore::schemaVersion() {
@@ -105,6 +212,192 @@ std::int64_t SqliteStore::deleteRateLimitWindowsEndedBy(TimePoint cutoff) {
   Statement del(db_, kDeleteEndedWindows, "deleting ended rate-limit windows");
   del.bind(1, static_cast<std::int64_t>(cutoff.time_since_epoch().count())).run();
   return sqlite3_changes64(db_.handle());
+}
+
+std::optional<KeyRecord> SqliteStore::keyById(std::string_view id) {
+  Statement select(db_, kSelectKeyById, "reading a key");
+  select.bind(1, id);
+  if (!select.step()) {
+    return std::nullopt;
+  }
+  return keyFromRow(select);
+}
+
+void SqliteStore::insertKeyRow(const KeyRecord& key) {
+  Statement insert(db_, kInsertKey, "inserting a key");
+  insert.bind(1, key.id)
+      .bind(2, key.key_hash)
+      .bind(3, key.key_prefix)
+      .bind(4, key.user_id)
+      .bind(5, key.name)
+      .bind(6, scopesToJson(key.scopes))
+      .bind(7, key.rate_limit)
+      .bind(8, formatIsoUtc(key.created_at));
+  if (key.expires_at) {
+    insert.bind(9, formatIsoUtc(*key.expires_at));
+  }
+  insert.bind(10, key.metadata_json).run();
+}
+
+void SqliteStore::insertAudit(const AuditRecord& audit) {
+  Statement insert(db_, kInsertAudit, "writing an audit record");
+  insert.bind(1, audit.key_id).bind(2, audit.action);
+  if (!audit.actor.empty()) {
+    insert.bind(3, audit.actor);
+  }
+  insert.bind(4, formatIsoUtc(audit.at));
+  if (!audit.reason.empty()) {
+    insert.bind(5, audit.reason);
+  }
+  insert.bind(6, audit.details_json.empty() ? std::string_view("{}") : audit.details_json).run();
+}
+
+void SqliteStore::deleteWindowsOf(std::string_view key_id) {
+  Statement del(db_, kDeleteKeyWindows, "clearing a key's rate-limit windows");
+  del.bind(1, key_id).run();
+}
+
+ApiStore::InsertOutcome SqliteStore::insertKey(const KeyRecord& key,
+                                               std::int64_t max_active_per_user, TimePoint now,
+                                               const AuditRecord& audit) {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(db_, "creating a key");
+  if (max_active_per_user > 0) {
+    Statement select(db_, kSelectUserKeys, "counting a user's keys");
+    select.bind(1, key.user_id);
+    std::int64_t active = 0;
+    while (select.step()) {
+      active += keyFromRow(select).statusAt(now) == KeyStatus::kActive ? 1 : 0;
+    }
+    if (active >= max_active_per_user) {
+      return InsertOutcome::kUserAtKeyLimit;
+    }
+  }
+  insertKeyRow(key);
+  insertAudit(audit);
+  transaction.commit();
+  return InsertOutcome::kInserted;
+}
+
+std::optional<KeyRecord> SqliteStore::findKeyByHash(std::string_view key_hash) {
+  std::lock_guard lock(mutex_);
+  Statement& select = *find_by_hash_;
+  select.bind(1, key_hash);
+  std::optional<KeyRecord> key;
+  try {
+    if (select.step()) {
+      key = keyFromRow(select);
+    }
+  } catch (...) {
+    select.reset();
+    throw;
+  }
+  select.reset();
+  return key;
+}
+
+std::optional<KeyRecord> SqliteStore::findKeyById(std::string_view id) {
+  std::lock_guard lock(mutex_);
+  return keyById(id);
+}
+
+std::vector<KeyRecord> SqliteStore::listKeys(std::optional<std::string_view> user_id) {
+  std::lock_guard lock(mutex_);
+  Statement select(db_, user_id ? kSelectUserKeys : kSelectAllKeys, "listing keys");
+  if (user_id) {
+    select.bind(1, *user_id);
+  }
+  std::vector<KeyRecord> keys;
+  while (select.step()) {
+    keys.push_back(keyFromRow(select));
+  }
+  return keys;
+}
+
+ApiStore::ChangeResult SqliteStore::revokeKey(std::string_view id, std::string_view reason,
+                                              TimePoint at, const AuditRecord& audit) {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(db_, "revoking a key");
+  ChangeResult result;
+  result.key = keyById(id);
+  if (!result.key) {
+    result.outcome = ChangeOutcome::kNotFound;
+    return result;
+  }
+  if (result.key->revoked_at && *result.key->revoked_at <= at) {
+    result.outcome = ChangeOutcome::kAlreadyRevoked;
+    return result;
+  }
+  Statement update(db_, kRevokeKey, "revoking a key");
+  update.bind(1, id).bind(2, formatIsoUtc(at));
+  if (!reason.empty()) {
+    update.bind(3, reason);
+  }
+  update.run();
+  deleteWindowsOf(id);
+  insertAudit(audit);
+  transaction.commit();
+  result.key->revoked_at = at;
+  result.key->revoked_reason =
+      reason.empty() ? std::nullopt : std::optional<std::string>(std::string(reason));
+  result.outcome = ChangeOutcome::kDone;
+  return result;
+}
+
+ApiStore::ChangeResult SqliteStore::rotateKey(std::string_view old_id, const KeyRecord& replacement,
+                                              TimePoint now, TimePoint old_revoked_at,
+                                              const AuditRecord& old_audit,
+                                              const AuditRecord& new_audit) {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(db_, "rotating a key");
+  ChangeResult result;
+  const std::optional<KeyRecord> old = keyById(old_id);
+  if (!old) {
+    result.outcome = ChangeOutcome::kNotFound;
+    return result;
+  }
+  if (old->statusAt(now) != KeyStatus::kActive) {
+    result.outcome = ChangeOutcome::kAlreadyRevoked;
+    result.key = old;
+    return result;
+  }
+  insertKeyRow(replacement);
+  Statement update(db_, kRevokeKey, "scheduling the old key's revocation");
+  update.bind(1, old_id).bind(2, formatIsoUtc(old_revoked_at)).bind(3, "rotated").run();
+  if (old_revoked_at <= now) {
+    deleteWindowsOf(old_id);
+  }
+  insertAudit(old_audit);
+  insertAudit(new_audit);
+  transaction.commit();
+  result.outcome = ChangeOutcome::kDone;
+  result.key = replacement;
+  return result;
+}
+
+void SqliteStore::touchKeyLastUsed(std::string_view id, TimePoint at) {
+  std::lock_guard lock(mutex_);
+  Statement update(db_, kTouchKey, "recording a key's last use");
+  update.bind(1, id).bind(2, formatIsoUtc(at)).run();
+}
+
+std::vector<AuditRecord> SqliteStore::auditTrail(std::string_view key_id) {
+  std::lock_guard lock(mutex_);
+  Statement select(db_, kSelectAudit, "reading the audit trail");
+  select.bind(1, key_id);
+  std::vector<AuditRecord> trail;
+  while (select.step()) {
+    AuditRecord record;
+    record.id = select.columnInt(0);
+    record.key_id = select.columnText(1);
+    record.action = select.columnText(2);
+    record.actor = select.columnText(3);
+    record.at = parseIsoUtc(select.columnText(4)).value_or(TimePoint{});
+    record.reason = select.columnText(5);
+    record.details_json = select.columnText(6);
+    trail.push_back(std::move(record));
+  }
+  return trail;
 }
 
 }  // namespace api

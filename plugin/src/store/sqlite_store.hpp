@@ -26,15 +26,34 @@ class SqliteStore final : public ApiStore {
   StoreHealth health() noexcept override;
   std::int64_t deleteRateLimitWindowsEndedBy(TimePoint cutoff) override;
 
+  InsertOutcome insertKey(const KeyRecord& key, std::int64_t max_active_per_user, TimePoint now,
+                          const AuditRecord& audit) override;
+  std::optional<KeyRecord> findKeyByHash(std::string_view key_hash) override;
+  std::optional<KeyRecord> findKeyById(std::string_view id) override;
+  std::vector<KeyRecord> listKeys(std::optional<std::string_view> user_id) override;
+  ChangeResult revokeKey(std::string_view id, std::string_view reason, TimePoint at,
+                         const AuditRecord& audit) override;
+  ChangeResult rotateKey(std::string_view old_id, const KeyRecord& replacement, TimePoint now,
+                         TimePoint old_revoked_at, const AuditRecord& old_audit,
+                         const AuditRecord& new_audit) override;
+  void touchKeyLastUsed(std::string_view id, TimePoint at) override;
+  std::vector<AuditRecord> auditTrail(std::string_view key_id) override;
+
   // The highest migration version applied to the file.
   int schemaVersion();
 
  private:
   void migrate();
   int appliedVersion();
+  // REQUIRED: mutex_ held.
+  std::optional<KeyRecord> keyById(std::string_view id);
+  void insertKeyRow(const KeyRecord& key);
+  void insertAudit(const AuditRecord& audit);
+  void deleteWindowsOf(std::string_view key_id);
 
   std::mutex mutex_;  // guards db_ and the statements
   SqliteDb db_;
+  std::unique_ptr<Statement> find_by_hash_;  // prepared once: validation's hot path
 };
 
 }  // namespace api

@@ -4,10 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "clock.hpp"
+#include "store/records.hpp"
 
 namespace api {
 
@@ -37,6 +41,48 @@ class ApiStore {
   // Deletes rate-limit window rows whose window ended at or before `cutoff`. Idempotent.
   // Returns how many rows went. Throws StoreError.
   virtual std::int64_t deleteRateLimitWindowsEndedBy(TimePoint cutoff) = 0;
+
+  // ---- Keys. Every method below throws StoreError on a storage failure. ----
+
+  enum class InsertOutcome { kInserted, kUserAtKeyLimit };
+
+  // Inserts `key` and its `audit` row atomically. When `max_active_per_user` > 0 and the user
+  // already has that many keys active at `now`, inserts nothing and says so. Exact across
+  // processes: the count and the insert happen under one write lock.
+  virtual InsertOutcome insertKey(const KeyRecord& key, std::int64_t max_active_per_user,
+                                  TimePoint now, const AuditRecord& audit) = 0;
+
+  // The hot path of validation: one indexed lookup, no write.
+  virtual std::optional<KeyRecord> findKeyByHash(std::string_view key_hash) = 0;
+  virtual std::optional<KeyRecord> findKeyById(std::string_view id) = 0;
+
+  // Every key, or every key of one user; newest first.
+  virtual std::vector<KeyRecord> listKeys(std::optional<std::string_view> user_id) = 0;
+
+  enum class ChangeOutcome { kDone, kNotFound, kAlreadyRevoked };
+  struct ChangeResult {
+    ChangeOutcome outcome = ChangeOutcome::kNotFound;
+    std::optional<KeyRecord> key;  // as it is after the change (or as found)
+  };
+
+  // Sets revoked_at/revoked_reason, deletes the key's rate-limit windows and writes `audit`,
+  // in one transaction. A key already revoked at `at` is left alone (kAlreadyRevoked); one
+  // whose revocation is scheduled later (a rotation grace) is revoked now.
+  virtual ChangeResult revokeKey(std::string_view id, std::string_view reason, TimePoint at,
+                                 const AuditRecord& audit) = 0;
+
+  // In one transaction: inserts `replacement`, schedules the old key's revocation (reason
+  // "rotated") at `old_revoked_at` (clearing its rate-limit windows when that is `now`), and
+  // writes the two audit rows. The old key must be active at `now`.
+  virtual ChangeResult rotateKey(std::string_view old_id, const KeyRecord& replacement,
+                                 TimePoint now, TimePoint old_revoked_at,
+                                 const AuditRecord& old_audit, const AuditRecord& new_audit) = 0;
+
+  // Records that the key was used at `at`. Best effort; callers write at most once a minute.
+  virtual void touchKeyLastUsed(std::string_view id, TimePoint at) = 0;
+
+  // The key's audit rows, oldest first.
+  virtual std::vector<AuditRecord> auditTrail(std::string_view key_id) = 0;
 };
 
 }  // namespace api

@@ -69,6 +69,96 @@ int lookup(void* ctx, const char* args, const sp_command_io* io, sp_error* error
   return SP_EXIT_OK;
 }
 
+void printErr(const sp_command_io* io, const std::string& text) {
+  io->write(io->io_ctx, SP_STREAM_STDERR, text.data(), text.size());
+}
+
+const char* reasonName(sp_api_key_reason reason) {
+  switch (reason) {
+    case SP_API_KEY_VALID:
+      return "valid";
+    case SP_API_KEY_MALFORMED:
+      return "malformed";
+    case SP_API_KEY_NOT_FOUND:
+      return "not_found";
+    case SP_API_KEY_REVOKED:
+      return "revoked";
+    case SP_API_KEY_EXPIRED:
+      return "expired";
+    case SP_API_KEY_INTERNAL_ERROR:
+      return "internal_error";
+  }
+  return "?";
+}
+
+// Creates a key for <user> through ApiKeyService, validates it, revokes it, validates again.
+int keysRoundtrip(void* ctx, const char* args, const sp_command_io* io, sp_error* error) {
+  int code = SP_EXIT_FAILURE;
+  const sp_status status = systemprompt::guard(error, [&] {
+    const auto keys = systemprompt::ApiKeyServiceClient::lookup(*self(ctx).host, 1);
+    const std::string user = stringArg(args, "user");
+    sp_api_key_create_request request{};
+    request.size = sizeof(request);
+    request.user_id = user.c_str();
+    request.name = "sibling key";
+    request.scopes = "read,write";
+    request.rate_limit = 42;
+    request.actor = "sibling";
+    const systemprompt::CreatedApiKey created = keys.create(request);
+    print(io, "created " + created.key_id + " prefix " + created.key_prefix + "\n");
+    const auto first = keys.validate(created.secret);
+    print(io, std::string("first: ") + reasonName(first.reason) + " id=" + first.key_id +
+                  " user=" + first.user_id + " scopes=" + first.scopes +
+                  " limit=" + std::to_string(first.rate_limit) + "\n");
+    keys.revoke(created.key_id, "done with it", "sibling");
+    const auto second = keys.validate(created.secret);
+    print(io, std::string("after revoke: ") + reasonName(second.reason) + "\n");
+    const auto garbage = keys.validate("sk_not-a-key");
+    print(io, std::string("garbage: ") + reasonName(garbage.reason) + "\n");
+    code = first.valid && !second.valid ? SP_EXIT_OK : SP_EXIT_FAILURE;
+  });
+  return status == SP_OK ? code : SP_EXIT_FAILURE;
+}
+
+// Validates <key> (read from stdin) in a loop: reports "ready" on stderr after the first
+// valid answer, and stops once it has answered "revoked" 200 times in a row. Exits 1 if a
+// valid answer ever follows a revoked one, or if revocation is not seen within 30 s.
+int validateLoop(void* ctx, const char* /*args*/, const sp_command_io* io, sp_error* error) {
+  int code = SP_EXIT_FAILURE;
+  const sp_status status = systemprompt::guard(error, [&] {
+    const auto keys = systemprompt::ApiKeyServiceClient::lookup(*self(ctx).host, 1);
+    char line[256];
+    const long n = io->read_line(io->io_ctx, line, sizeof(line));
+    const std::string key(line, n > 0 ? static_cast<size_t>(n) : 0);
+    long valid_answers = 0;
+    int revoked_answers = 0;
+    bool announced = false;
+    for (long i = 0; i < 3'000'000 && revoked_answers < 200; ++i) {
+      const auto check = keys.validate(key);
+      if (check.valid) {
+        if (revoked_answers > 0) {
+          printErr(io, "valid after revoked\n");
+          return;
+        }
+        ++valid_answers;
+        if (!announced) {
+          printErr(io, "ready\n");
+          announced = true;
+        }
+      } else if (check.reason == SP_API_KEY_REVOKED) {
+        ++revoked_answers;
+      } else {
+        printErr(io, std::string("unexpected ") + reasonName(check.reason) + "\n");
+        return;
+      }
+    }
+    printErr(io, "valid=" + std::to_string(valid_answers) +
+                     " revoked=" + std::to_string(revoked_answers) + "\n");
+    code = revoked_answers == 200 ? SP_EXIT_OK : SP_EXIT_FAILURE;
+  });
+  return status == SP_OK ? code : SP_EXIT_FAILURE;
+}
+
 // The documented way: the guard turns the exception into an error exit.
 int throwGuarded(void* /*ctx*/, const char* /*args*/, const sp_command_io* /*io*/,
                  sp_error* error) {
@@ -84,10 +174,9 @@ int throwUnguarded(void* /*ctx*/, const char* /*args*/, const sp_command_io* /*i
 }
 
 const sp_module_command kCommands[] = {
-    {"sibling:api-health", &apiHealth},
-    {"sibling:lookup", &lookup},
-    {"sibling:throw", &throwGuarded},
-    {"sibling:throw-unguarded", &throwUnguarded},
+    {"sibling:api-health", &apiHealth},         {"sibling:lookup", &lookup},
+    {"sibling:keys-roundtrip", &keysRoundtrip}, {"sibling:validate-loop", &validateLoop},
+    {"sibling:throw", &throwGuarded},           {"sibling:throw-unguarded", &throwUnguarded},
 };
 
 void shutdown(void* ctx) {

@@ -1,0 +1,193 @@
+#include "cli/output.hpp"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <cstdlib>
+
+#include "services/errors.hpp"
+#include "util/time_text.hpp"
+
+namespace api {
+namespace {
+
+size_t displayWidth(std::string_view text) {
+  size_t n = 0;
+  for (char c : text) {
+    n += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+  }
+  return n;
+}
+
+boost::json::value timeValue(const std::optional<TimePoint>& t) {
+  return t ? boost::json::value(formatIsoUtc(*t)) : boost::json::value(nullptr);
+}
+
+boost::json::value parsedObject(const std::string& json) {
+  boost::json::error_code ec;
+  boost::json::value value = boost::json::parse(json, ec);
+  return ec ? boost::json::value(boost::json::object()) : value;
+}
+
+std::string joined(const std::vector<std::string>& items, std::string_view separator) {
+  std::string out;
+  for (const auto& item : items) {
+    out += (out.empty() ? "" : std::string(separator)) + item;
+  }
+  return out;
+}
+
+}  // namespace
+
+OutputFormat parseFormat(const std::optional<std::string>& text) {
+  if (!text || *text == "table") {
+    return OutputFormat::kTable;
+  }
+  if (*text == "json") {
+    return OutputFormat::kJson;
+  }
+  throw InvalidInput("invalid --format \"" + *text + "\": use table or json");
+}
+
+std::string Table::render() const {
+  std::vector<size_t> widths;
+  for (const auto& row : rows_) {
+    widths.resize(std::max(widths.size(), row.size()), 0);
+    for (size_t i = 0; i < row.size(); ++i) {
+      widths[i] = std::max(widths[i], displayWidth(row[i]));
+    }
+  }
+  std::string out;
+  for (const auto& row : rows_) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) {
+        line.append(widths[i] - displayWidth(row[i]) + 2, ' ');
+      }
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string formatWindow(std::int64_t window_ms) {
+  if (window_ms % 86'400'000 == 0) {
+    return std::to_string(window_ms / 86'400'000) + "d";
+  }
+  if (window_ms % 3'600'000 == 0) {
+    return std::to_string(window_ms / 3'600'000) + "h";
+  }
+  if (window_ms % 60'000 == 0) {
+    return std::to_string(window_ms / 60'000) + "m";
+  }
+  if (window_ms % 1000 == 0) {
+    return std::to_string(window_ms / 1000) + "s";
+  }
+  return std::to_string(window_ms) + "ms";
+}
+
+std::string shortTime(const std::optional<TimePoint>& t, std::string_view absent) {
+  if (!t) {
+    return std::string(absent);
+  }
+  const std::string iso = formatIsoUtc(*t);  // 2026-11-25T06:30:00.000Z
+  return iso.substr(0, 10) + " " + iso.substr(11, 5) + " UTC";
+}
+
+boost::json::object keyObject(const KeyRecord& key, TimePoint now) {
+  boost::json::array scopes;
+  for (const auto& s : key.scopes) {
+    scopes.emplace_back(s);
+  }
+  boost::json::object o;
+  o["id"] = key.id;
+  o["name"] = key.name;
+  o["user_id"] = key.user_id;
+  o["key_prefix"] = key.key_prefix;
+  o["status"] = keyStatusName(key.statusAt(now));
+  o["scopes"] = std::move(scopes);
+  o["rate_limit"] = key.rate_limit;
+  o["created_at"] = formatIsoUtc(key.created_at);
+  o["expires_at"] = timeValue(key.expires_at);
+  o["last_used_at"] = timeValue(key.last_used_at);
+  o["revoked_at"] = timeValue(key.revoked_at);
+  o["revoked_reason"] =
+      key.revoked_reason ? boost::json::value(*key.revoked_reason) : boost::json::value(nullptr);
+  o["metadata"] = parsedObject(key.metadata_json);
+  return o;
+}
+
+boost::json::object auditObject(const AuditRecord& record) {
+  boost::json::object o;
+  o["at"] = formatIsoUtc(record.at);
+  o["action"] = record.action;
+  o["actor"] =
+      record.actor.empty() ? boost::json::value(nullptr) : boost::json::value(record.actor);
+  o["reason"] =
+      record.reason.empty() ? boost::json::value(nullptr) : boost::json::value(record.reason);
+  o["details"] = parsedObject(record.details_json);
+  return o;
+}
+
+std::string jsonLine(const boost::json::value& value) {
+  return boost::json::serialize(value) + "\n";
+}
+
+std::string keyDetails(const KeyRecord& key, TimePoint now, std::int64_t window_ms) {
+  const KeyStatus status = key.statusAt(now);
+  std::string expires = shortTime(key.expires_at, "never");
+  if (key.expires_at && status != KeyStatus::kRevoked) {
+    expires += *key.expires_at > now ? " (in " + formatSpan(*key.expires_at - now) + ")"
+                                     : " (" + formatSpan(now - *key.expires_at) + " ago)";
+  }
+  Table t({"  ID", key.id});
+  t.add({"  Name", key.name});
+  t.add({"  User", key.user_id});
+  t.add({"  Status", keyStatusName(status)});
+  t.add({"  Scopes", key.scopes.empty() ? "(none)" : joined(key.scopes, ", ")});
+  t.add({"  Rate limit",
+         std::to_string(key.rate_limit) + " requests per " + formatWindow(window_ms)});
+  t.add({"  Prefix", key.key_prefix});
+  t.add({"  Created", shortTime(key.created_at)});
+  t.add({"  Expires", expires});
+  t.add({"  Last used", shortTime(key.last_used_at, "never")});
+  if (key.revoked_at) {
+    const bool scheduled = *key.revoked_at > now;
+    t.add({scheduled ? "  Revoked at" : "  Revoked",
+           shortTime(key.revoked_at) +
+               (scheduled ? " (scheduled, in " + formatSpan(*key.revoked_at - now) + ")" : "")});
+    t.add({"  Reason", key.revoked_reason.value_or("(none given)")});
+  }
+  if (key.metadata_json != "{}" && !key.metadata_json.empty()) {
+    t.add({"  Metadata", key.metadata_json});
+  }
+  return t.render();
+}
+
+bool confirm(const Terminal& terminal, const std::string& question, bool force,
+             std::string_view what) {
+  if (force) {
+    return true;
+  }
+  if (!terminal.stdinIsTerminal()) {
+    throw Conflict("refusing to " + std::string(what) +
+                   " without confirmation: standard input is not a terminal; pass --force");
+  }
+  terminal.err(question + " [y/N] ");
+  const auto answer = terminal.readLine();
+  return answer && (*answer == "y" || *answer == "Y" || *answer == "yes" || *answer == "YES");
+}
+
+std::string cliActor() {
+  if (const passwd* pw = ::getpwuid(::geteuid()); pw != nullptr && pw->pw_name != nullptr) {
+    return std::string("cli:") + pw->pw_name;
+  }
+  const char* user = std::getenv("USER");
+  return std::string("cli:") + (user != nullptr ? user : std::to_string(::geteuid()));
+}
+
+}  // namespace api

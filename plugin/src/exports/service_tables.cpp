@@ -1,0 +1,225 @@
+#include "exports/service_tables.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "api_module.hpp"
+#include "services/errors.hpp"
+#include "systemprompt/module.hpp"
+
+namespace api {
+namespace {
+
+ApiModule& self(void* ctx) {
+  return *static_cast<ApiModule*>(ctx);
+}
+
+template <size_t N>
+void copyText(char (&out)[N], std::string_view text) {
+  const size_t n = std::min(text.size(), N - 1);
+  std::memcpy(out, text.data(), n);
+  out[n] = '\0';
+}
+
+template <size_t N>
+void copyScopes(char (&out)[N], const std::vector<std::string>& scopes) {
+  size_t at = 0;
+  for (const std::string& scope : scopes) {
+    const size_t need = scope.size() + (at > 0 ? 1 : 0);
+    if (at + need >= N) {
+      break;
+    }
+    if (at > 0) {
+      out[at++] = ',';
+    }
+    std::memcpy(out + at, scope.data(), scope.size());
+    at += scope.size();
+  }
+  out[at] = '\0';
+}
+
+std::int64_t epochMs(const std::optional<TimePoint>& t) {
+  return t ? t->time_since_epoch().count() : 0;
+}
+
+template <typename Struct>
+void requireStruct(const Struct* s, const char* what) {
+  if (s == nullptr || s->size < sizeof(Struct)) {
+    throw InvalidInput(std::string(what) + " is missing or smaller than this module's " +
+                       std::to_string(sizeof(Struct)) + " bytes");
+  }
+}
+
+std::string_view textOrEmpty(const char* text) {
+  return text == nullptr ? "" : text;
+}
+
+template <typename Body>
+sp_status serviceCall(sp_error* error, Body&& body) noexcept {
+  return systemprompt::guard(error, [&] {
+    try {
+      body();
+    } catch (const InvalidInput& e) {
+      throw systemprompt::Failure(SP_ERROR_INVALID, e.what());
+    } catch (const NotFound& e) {
+      throw systemprompt::Failure(SP_ERROR_NOT_FOUND, e.what());
+    } catch (const StoreError& e) {
+      throw systemprompt::Failure(SP_ERROR_UNAVAILABLE, e.what());
+    }
+  });
+}
+
+void fillCreated(sp_api_key_created* out, const CreatedKey& created) {
+  copyText(out->secret, created.secret);
+  copyText(out->key_id, created.key.id);
+  copyText(out->key_prefix, created.key.key_prefix);
+  out->created_at_ms = created.key.created_at.time_since_epoch().count();
+  out->expires_at_ms = epochMs(created.key.expires_at);
+}
+
+sp_api_key_reason reasonCode(KeyRejection r) {
+  switch (r) {
+    case KeyRejection::kNone:
+      return SP_API_KEY_VALID;
+    case KeyRejection::kMalformed:
+      return SP_API_KEY_MALFORMED;
+    case KeyRejection::kNotFound:
+      return SP_API_KEY_NOT_FOUND;
+    case KeyRejection::kRevoked:
+      return SP_API_KEY_REVOKED;
+    case KeyRejection::kExpired:
+      return SP_API_KEY_EXPIRED;
+    case KeyRejection::kInternalError:
+      return SP_API_KEY_INTERNAL_ERROR;
+  }
+  return SP_API_KEY_INTERNAL_ERROR;
+}
+
+sp_status health(void* ctx, sp_health* out, sp_error* error) {
+  return serviceCall(error, [&] {
+    requireStruct(out, "sp_health");
+    self(ctx).health(*out);
+  });
+}
+
+sp_status create(void* ctx, const sp_api_key_create_request* request, sp_api_key_created* out,
+                 sp_error* error) {
+  return serviceCall(error, [&] {
+    requireStruct(request, "sp_api_key_create_request");
+    requireStruct(out, "sp_api_key_created");
+    CreateKeyRequest r;
+    r.user_id = textOrEmpty(request->user_id);
+    r.name = textOrEmpty(request->name);
+    if (!textOrEmpty(request->scopes).empty()) {
+      r.scopes = ApiKeyService::parseScopes(request->scopes);
+    }
+    if (request->rate_limit != 0) {
+      r.rate_limit = request->rate_limit;
+    }
+    if (request->expires_in_ms != 0) {
+      r.expires_in = std::chrono::milliseconds(request->expires_in_ms);
+    }
+    r.metadata_json = textOrEmpty(request->metadata_json);
+    r.actor = textOrEmpty(request->actor);
+    fillCreated(out, self(ctx).keys().createKey(r));
+  });
+}
+
+sp_status validate(void* ctx, const char* key, size_t length, sp_api_key_validation* out,
+                   sp_error* error) {
+  if (out == nullptr || out->size < sizeof(sp_api_key_validation)) {
+    systemprompt::setError(error, "sp_api_key_validation is missing or too small");
+    return SP_ERROR_INVALID;
+  }
+  out->valid = 0;
+  out->reason = SP_API_KEY_MALFORMED;
+  out->key_id[0] = out->user_id[0] = out->scopes[0] = '\0';
+  out->rate_limit = 0;
+  out->expires_at_ms = 0;
+  if (key == nullptr) {
+    return SP_OK;
+  }
+  const KeyValidation v = self(ctx).keys().validateKey(std::string_view(key, length));
+  out->valid = v.valid ? 1 : 0;
+  out->reason = reasonCode(v.reason);
+  if (v.key) {
+    copyText(out->key_id, v.key->id);
+    copyText(out->user_id, v.key->user_id);
+    copyScopes(out->scopes, v.key->scopes);
+    out->rate_limit = v.key->rate_limit;
+    out->expires_at_ms = epochMs(v.key->expires_at);
+  }
+  return SP_OK;
+}
+
+sp_status revoke(void* ctx, const char* key_or_id, const char* reason, const char* actor,
+                 sp_error* error) {
+  return serviceCall(error, [&] {
+    self(ctx).keys().revokeKey(textOrEmpty(key_or_id), textOrEmpty(reason), textOrEmpty(actor));
+  });
+}
+
+sp_status rotate(void* ctx, const char* key_id, int64_t grace_ms, const char* actor,
+                 sp_api_key_created* out, sp_error* error) {
+  return serviceCall(error, [&] {
+    requireStruct(out, "sp_api_key_created");
+    fillCreated(out,
+                self(ctx).keys().rotateKey(textOrEmpty(key_id), std::chrono::milliseconds(grace_ms),
+                                           textOrEmpty(actor)));
+  });
+}
+
+sp_status get(void* ctx, const char* key_id, sp_api_key_info* out, sp_error* error) {
+  return serviceCall(error, [&] {
+    requireStruct(out, "sp_api_key_info");
+    ApiModule& module = self(ctx);
+    const KeyRecord key = module.keys().getKey(textOrEmpty(key_id));
+    copyText(out->key_id, key.id);
+    copyText(out->key_prefix, key.key_prefix);
+    copyText(out->user_id, key.user_id);
+    copyText(out->name, key.name);
+    copyScopes(out->scopes, key.scopes);
+    out->rate_limit = key.rate_limit;
+    out->created_at_ms = key.created_at.time_since_epoch().count();
+    out->expires_at_ms = epochMs(key.expires_at);
+    out->last_used_at_ms = epochMs(key.last_used_at);
+    out->revoked_at_ms = epochMs(key.revoked_at);
+    switch (key.statusAt(module.clock().now())) {
+      case KeyStatus::kActive:
+        out->status = SP_API_KEY_VALID;
+        break;
+      case KeyStatus::kRevoked:
+        out->status = SP_API_KEY_REVOKED;
+        break;
+      case KeyStatus::kExpired:
+        out->status = SP_API_KEY_EXPIRED;
+        break;
+    }
+  });
+}
+
+}  // namespace
+
+sp_api_key_service makeKeyServiceTable(ApiModule& module) {
+  sp_api_key_service table{};
+  table.size = sizeof(table);
+  table.ctx = &module;
+  table.health = &health;
+  table.create = &create;
+  table.validate = &validate;
+  table.revoke = &revoke;
+  table.rotate = &rotate;
+  table.get = &get;
+  return table;
+}
+
+sp_rate_limit_service makeRateLimitServiceTable(ApiModule& module) {
+  sp_rate_limit_service table{};
+  table.size = sizeof(table);
+  table.ctx = &module;
+  table.health = &health;
+  return table;
+}
+
+}  // namespace api

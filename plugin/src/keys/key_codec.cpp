@@ -1,0 +1,130 @@
+#include "keys/key_codec.hpp"
+
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <stdexcept>
+
+namespace api {
+namespace {
+
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+constexpr std::array<std::int8_t, 256> makeDecodeTable() {
+  std::array<std::int8_t, 256> table{};
+  for (auto& v : table) {
+    v = -1;
+  }
+  for (int i = 0; i < 64; ++i) {
+    table[static_cast<unsigned char>(kAlphabet[i])] = static_cast<std::int8_t>(i);
+  }
+  return table;
+}
+constexpr auto kDecode = makeDecodeTable();
+
+constexpr std::array<std::uint32_t, 256> makeCrcTable() {
+  std::array<std::uint32_t, 256> table{};
+  for (std::uint32_t i = 0; i < 256; ++i) {
+    std::uint32_t c = i;
+    for (int k = 0; k < 8; ++k) {
+      c = (c & 1U) != 0 ? 0xEDB88320U ^ (c >> 1) : c >> 1;
+    }
+    table[i] = c;
+  }
+  return table;
+}
+constexpr auto kCrcTable = makeCrcTable();
+
+constexpr char kHex[] = "0123456789abcdef";
+
+void fillRandom(unsigned char* out, size_t length) {
+  if (RAND_bytes(out, static_cast<int>(length)) != 1) {
+    throw std::runtime_error("the system's secure random generator failed; no key was made");
+  }
+}
+
+}  // namespace
+
+std::uint32_t crc32(const unsigned char* data, size_t length) {
+  std::uint32_t c = 0xFFFFFFFFU;
+  for (size_t i = 0; i < length; ++i) {
+    c = kCrcTable[(c ^ data[i]) & 0xFFU] ^ (c >> 8);
+  }
+  return c ^ 0xFFFFFFFFU;
+}
+
+std::string generateKey(std::string_view prefix) {
+  std::array<unsigned char, kKeyRandomBytes + kKeyChecksumBytes> raw{};
+  fillRandom(raw.data(), kKeyRandomBytes);
+  const std::uint32_t sum = crc32(raw.data(), kKeyRandomBytes);
+  raw[32] = static_cast<unsigned char>(sum >> 24);
+  raw[33] = static_cast<unsigned char>(sum >> 16);
+  raw[34] = static_cast<unsigned char>(sum >> 8);
+  raw[35] = static_cast<unsigned char>(sum);
+  std::string key(prefix);
+  key.reserve(prefix.size() + kKeyBodyLength);
+  for (size_t i = 0; i < raw.size(); i += 3) {
+    const std::uint32_t group = (static_cast<std::uint32_t>(raw[i]) << 16) |
+                                (static_cast<std::uint32_t>(raw[i + 1]) << 8) | raw[i + 2];
+    key += kAlphabet[(group >> 18) & 63U];
+    key += kAlphabet[(group >> 12) & 63U];
+    key += kAlphabet[(group >> 6) & 63U];
+    key += kAlphabet[group & 63U];
+  }
+  return key;
+}
+
+bool isWellFormedKey(std::string_view key, std::string_view prefix) noexcept {
+  if (key.size() != prefix.size() + kKeyBodyLength || key.substr(0, prefix.size()) != prefix) {
+    return false;
+  }
+  const std::string_view body = key.substr(prefix.size());
+  std::array<unsigned char, kKeyRandomBytes + kKeyChecksumBytes> raw{};
+  for (size_t i = 0, o = 0; i < body.size(); i += 4, o += 3) {
+    std::uint32_t group = 0;
+    for (size_t j = 0; j < 4; ++j) {
+      const std::int8_t v = kDecode[static_cast<unsigned char>(body[i + j])];
+      if (v < 0) {
+        return false;
+      }
+      group = (group << 6) | static_cast<std::uint32_t>(v);
+    }
+    raw[o] = static_cast<unsigned char>(group >> 16);
+    raw[o + 1] = static_cast<unsigned char>(group >> 8);
+    raw[o + 2] = static_cast<unsigned char>(group);
+  }
+  const std::uint32_t stored = (static_cast<std::uint32_t>(raw[32]) << 24) |
+                               (static_cast<std::uint32_t>(raw[33]) << 16) |
+                               (static_cast<std::uint32_t>(raw[34]) << 8) | raw[35];
+  return stored == crc32(raw.data(), kKeyRandomBytes);
+}
+
+std::array<char, 64> hashKeyHex(std::string_view key) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
+  std::array<char, 64> hex{};
+  for (size_t i = 0; i < SHA256_DIGEST_LENGTH; ++i) {
+    hex[2 * i] = kHex[digest[i] >> 4];
+    hex[2 * i + 1] = kHex[digest[i] & 15U];
+  }
+  return hex;
+}
+
+std::string hashKey(std::string_view key) {
+  const auto hex = hashKeyHex(key);
+  return std::string(hex.data(), hex.size());
+}
+
+std::string randomHex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  fillRandom(reinterpret_cast<unsigned char*>(raw.data()), bytes);
+  std::string out;
+  out.reserve(bytes * 2);
+  for (unsigned char c : raw) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15U];
+  }
+  return out;
+}
+
+}  // namespace api

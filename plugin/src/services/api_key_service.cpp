@@ -1,0 +1,393 @@
+#include "services/api_key_service.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <string>
+
+#include "keys/key_codec.hpp"
+#include "services/errors.hpp"
+#include "util/time_text.hpp"
+
+namespace api {
+namespace {
+
+// Code points in valid UTF-8, or nullopt when `text` is not valid UTF-8 or holds a control
+// character.
+std::optional<size_t> printableLength(std::string_view text) {
+  size_t count = 0;
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7F) {
+      return std::nullopt;
+    }
+    size_t extra = 0;
+    if (c >= 0xC2 && c <= 0xDF) {
+      extra = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      extra = 2;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      extra = 3;
+    } else if (c >= 0x80) {
+      return std::nullopt;
+    }
+    for (size_t k = 1; k <= extra; ++k) {
+      if (i + k >= text.size() || (static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) {
+        return std::nullopt;
+      }
+    }
+    i += 1 + extra;
+    ++count;
+  }
+  return count;
+}
+
+void checkText(std::string_view field, std::string_view value, size_t max_length) {
+  if (value.empty()) {
+    throw InvalidInput(std::string(field) + " must not be empty");
+  }
+  const auto length = printableLength(value);
+  if (!length) {
+    throw InvalidInput(std::string(field) +
+                       " must be printable UTF-8 text without control characters");
+  }
+  if (*length > max_length) {
+    throw InvalidInput(std::string(field) + " is " + std::to_string(*length) +
+                       " characters long; at most " + std::to_string(max_length) + " are accepted");
+  }
+}
+
+void checkRateLimit(std::int64_t limit) {
+  if (limit < 1 || limit > kMaxRateLimit) {
+    throw InvalidInput("rate limit " + std::to_string(limit) +
+                       " is out of range: use 1..1000000000 requests per window");
+  }
+}
+
+bool isScopeChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ':' || c == '.' || c == '_' ||
+         c == '-';
+}
+
+std::string auditDetails(
+    std::initializer_list<std::pair<std::string_view, boost::json::value>> kv) {
+  boost::json::object object;
+  for (const auto& [k, v] : kv) {
+    object[k] = v;
+  }
+  return boost::json::serialize(object);
+}
+
+boost::json::array scopesArray(const std::vector<std::string>& scopes) {
+  boost::json::array array;
+  for (const auto& s : scopes) {
+    array.emplace_back(s);
+  }
+  return array;
+}
+
+}  // namespace
+
+const char* keyRejectionName(KeyRejection reason) {
+  switch (reason) {
+    case KeyRejection::kNone:
+      return "none";
+    case KeyRejection::kMalformed:
+      return "malformed";
+    case KeyRejection::kNotFound:
+      return "not_found";
+    case KeyRejection::kRevoked:
+      return "revoked";
+    case KeyRejection::kExpired:
+      return "expired";
+    case KeyRejection::kInternalError:
+      return "internal_error";
+  }
+  return "internal_error";
+}
+
+ApiKeyService::ApiKeyService(const ApiSettings& settings, ApiStore& store, const Clock& clock,
+                             const HostLogger& logger)
+    : settings_(settings), store_(store), clock_(clock), logger_(logger) {}
+
+std::vector<std::string> ApiKeyService::parseScopes(std::string_view text) {
+  std::vector<std::string> scopes;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    std::string_view scope = text.substr(start, comma - start);
+    while (!scope.empty() && scope.front() == ' ') {
+      scope.remove_prefix(1);
+    }
+    while (!scope.empty() && scope.back() == ' ') {
+      scope.remove_suffix(1);
+    }
+    bool ok = !scope.empty() && scope.size() <= kMaxScopeLength;
+    for (char c : scope) {
+      ok = ok && isScopeChar(c);
+    }
+    if (!ok) {
+      throw InvalidInput("invalid scope \"" + std::string(scope) + "\" in \"" + std::string(text) +
+                         "\": use a comma-separated list of [a-z0-9:._-]+ (each at most " +
+                         std::to_string(kMaxScopeLength) + " characters), e.g. read,write");
+    }
+    if (std::find(scopes.begin(), scopes.end(), scope) == scopes.end()) {
+      scopes.emplace_back(scope);
+    }
+    start = comma + 1;
+  }
+  if (scopes.size() > kMaxScopes) {
+    throw InvalidInput("too many scopes (" + std::to_string(scopes.size()) + "); at most " +
+                       std::to_string(kMaxScopes) + " are accepted");
+  }
+  return scopes;
+}
+
+KeyRecord ApiKeyService::newKeyRecord(const std::string& secret, TimePoint now) const {
+  KeyRecord key;
+  key.id = "key_" + randomHex(8);
+  key.key_hash = hashKey(secret);
+  key.key_prefix = displayPrefix(secret);
+  key.created_at = now;
+  return key;
+}
+
+CreatedKey ApiKeyService::createKey(const CreateKeyRequest& request) {
+  checkText("name", request.name, kMaxNameLength);
+  checkText("user", request.user_id, kMaxUserLength);
+  for (const std::string& scope : request.scopes) {
+    parseScopes(scope);  // each must be a single valid scope
+  }
+  if (request.scopes.size() > kMaxScopes) {
+    throw InvalidInput("too many scopes (" + std::to_string(request.scopes.size()) + "); at most " +
+                       std::to_string(kMaxScopes) + " are accepted");
+  }
+  const std::int64_t limit = request.rate_limit.value_or(settings_.default_rate_limit);
+  checkRateLimit(limit);
+  const TimePoint now = clock_.now();
+  std::optional<TimePoint> expires_at;
+  if (request.expires_in) {
+    constexpr auto kMaxLifetime = std::chrono::milliseconds(100LL * 366 * 24 * 3600 * 1000);
+    if (request.expires_in->count() <= 0 || *request.expires_in > kMaxLifetime) {
+      throw InvalidInput("expiry of " + std::to_string(request.expires_in->count()) +
+                         " ms is out of range: use 1 ms to 100 years");
+    }
+    expires_at = now + *request.expires_in;
+  }
+  std::string metadata = request.metadata_json.empty() ? "{}" : request.metadata_json;
+  if (metadata.size() > kMaxMetadataBytes) {
+    throw InvalidInput("metadata is " + std::to_string(metadata.size()) + " bytes; at most " +
+                       std::to_string(kMaxMetadataBytes) + " are accepted");
+  }
+  boost::json::error_code ec;
+  const boost::json::value parsed = boost::json::parse(metadata, ec);
+  if (ec || !parsed.is_object()) {
+    throw InvalidInput("metadata must be a JSON object, e.g. {\"team\":\"billing\"}");
+  }
+  metadata = boost::json::serialize(parsed);
+
+  CreatedKey created;
+  created.secret = generateKey(settings_.key_prefix);
+  created.key = newKeyRecord(created.secret, now);
+  created.key.user_id = request.user_id;
+  created.key.name = request.name;
+  created.key.scopes = request.scopes;
+  created.key.rate_limit = limit;
+  created.key.expires_at = expires_at;
+  created.key.metadata_json = metadata;
+
+  AuditRecord audit{
+      0,
+      created.key.id,
+      "create",
+      request.actor,
+      now,
+      "",
+      auditDetails({{"user_id", boost::json::value(request.user_id)},
+                    {"name", boost::json::value(request.name)},
+                    {"scopes", scopesArray(request.scopes)},
+                    {"rate_limit", limit},
+                    {"key_prefix", boost::json::value(created.key.key_prefix)},
+                    {"expires_at", expires_at ? boost::json::value(formatIsoUtc(*expires_at))
+                                              : boost::json::value(nullptr)}})};
+  if (store_.insertKey(created.key, settings_.max_keys_per_user, now, audit) ==
+      ApiStore::InsertOutcome::kUserAtKeyLimit) {
+    throw Conflict("user \"" + request.user_id + "\" already has " +
+                   std::to_string(settings_.max_keys_per_user) +
+                   " active keys (maxKeysPerUser); revoke one first");
+  }
+  logger_.info("api key created", {{"key_id", created.key.id},
+                                   {"user_id", created.key.user_id},
+                                   {"key_prefix", created.key.key_prefix},
+                                   {"actor", request.actor}});
+  return created;
+}
+
+KeyValidation ApiKeyService::validateKey(std::string_view key) noexcept {
+  KeyValidation result;
+  if (!isWellFormedKey(key, settings_.key_prefix)) {
+    result.reason = KeyRejection::kMalformed;
+    return result;
+  }
+  try {
+    const auto hash = hashKeyHex(key);
+    result.key = store_.findKeyByHash(std::string_view(hash.data(), hash.size()));
+    if (!result.key) {
+      result.reason = KeyRejection::kNotFound;
+      return result;
+    }
+    const TimePoint now = clock_.now();
+    switch (result.key->statusAt(now)) {
+      case KeyStatus::kRevoked:
+        result.reason = KeyRejection::kRevoked;
+        return result;
+      case KeyStatus::kExpired:
+        result.reason = KeyRejection::kExpired;
+        return result;
+      case KeyStatus::kActive:
+        break;
+    }
+    result.valid = true;
+    result.reason = KeyRejection::kNone;
+    if (!result.key->last_used_at || now - *result.key->last_used_at >= kLastUsedResolution) {
+      try {
+        store_.touchKeyLastUsed(result.key->id, now);
+        result.key->last_used_at = now;
+      } catch (const std::exception& e) {
+        logger_.warn("could not record a key's last use",
+                     {{"key_id", result.key->id}, {"error", e.what()}});
+      }
+    }
+    return result;
+  } catch (const std::exception& e) {
+    result = KeyValidation{};
+    result.reason = KeyRejection::kInternalError;
+    try {
+      logger_.error("key validation failed closed", {{"error", e.what()}});
+    } catch (...) {
+    }
+    return result;
+  } catch (...) {
+    return KeyValidation{};
+  }
+}
+
+KeyRecord ApiKeyService::revokeKey(std::string_view key_or_id, std::string_view reason,
+                                   std::string_view actor) {
+  std::string id(key_or_id);
+  if (key_or_id.substr(0, settings_.key_prefix.size()) == settings_.key_prefix) {
+    if (!isWellFormedKey(key_or_id, settings_.key_prefix)) {
+      throw InvalidInput(
+          "the key given is malformed (wrong length, characters or checksum); "
+          "pass a full key or a key id");
+    }
+    const auto found = store_.findKeyByHash(hashKey(key_or_id));
+    if (!found) {
+      throw NotFound("no key matches the key given");
+    }
+    id = found->id;
+  } else if (key_or_id.empty()) {
+    throw InvalidInput("key or key id must not be empty");
+  }
+  if (!reason.empty()) {
+    checkText("reason", reason, 500);
+  }
+  const TimePoint now = clock_.now();
+  const AuditRecord audit{0, id, "revoke", std::string(actor), now, std::string(reason), "{}"};
+  const auto result = store_.revokeKey(id, reason, now, audit);
+  switch (result.outcome) {
+    case ApiStore::ChangeOutcome::kNotFound:
+      throw NotFound("no key with id \"" + id + "\"");
+    case ApiStore::ChangeOutcome::kAlreadyRevoked:
+      throw Conflict("key " + id + " was already revoked at " +
+                     formatIsoUtc(*result.key->revoked_at) +
+                     (result.key->revoked_reason ? " (reason: " + *result.key->revoked_reason + ")"
+                                                 : std::string()));
+    case ApiStore::ChangeOutcome::kDone:
+      break;
+  }
+  logger_.info("api key revoked",
+               {{"key_id", id}, {"reason", std::string(reason)}, {"actor", std::string(actor)}});
+  return *result.key;
+}
+
+CreatedKey ApiKeyService::rotateKey(std::string_view key_id, std::chrono::milliseconds grace,
+                                    std::string_view actor) {
+  if (grace.count() < 0 || grace > std::chrono::hours(24 * 366)) {
+    throw InvalidInput("grace period of " + std::to_string(grace.count()) +
+                       " ms is out of range: use 0 to 1 year");
+  }
+  const std::optional<KeyRecord> old = store_.findKeyById(key_id);
+  if (!old) {
+    throw NotFound("no key with id \"" + std::string(key_id) + "\"");
+  }
+  const TimePoint now = clock_.now();
+  CreatedKey created;
+  created.secret = generateKey(settings_.key_prefix);
+  created.key = newKeyRecord(created.secret, now);
+  created.key.user_id = old->user_id;
+  created.key.name = old->name;
+  created.key.scopes = old->scopes;
+  created.key.rate_limit = old->rate_limit;
+  created.key.expires_at = old->expires_at;  // a rotation never extends or drops an expiry
+  created.key.metadata_json = old->metadata_json;
+  const TimePoint old_ends = now + grace;
+  const AuditRecord old_audit{
+      0,
+      old->id,
+      "rotate",
+      std::string(actor),
+      now,
+      "rotated",
+      auditDetails({{"replaced_by", boost::json::value(created.key.id)},
+                    {"old_key_revoked_at", boost::json::value(formatIsoUtc(old_ends))},
+                    {"grace_ms", grace.count()}})};
+  const AuditRecord new_audit{
+      0,
+      created.key.id,
+      "create",
+      std::string(actor),
+      now,
+      "",
+      auditDetails({{"rotated_from", boost::json::value(old->id)},
+                    {"key_prefix", boost::json::value(created.key.key_prefix)}})};
+  const auto result = store_.rotateKey(old->id, created.key, now, old_ends, old_audit, new_audit);
+  switch (result.outcome) {
+    case ApiStore::ChangeOutcome::kNotFound:
+      throw NotFound("no key with id \"" + std::string(key_id) + "\"");
+    case ApiStore::ChangeOutcome::kAlreadyRevoked:
+      throw Conflict("key " + old->id + " is " + keyStatusName(result.key->statusAt(now)) +
+                     "; only an active key can be rotated");
+    case ApiStore::ChangeOutcome::kDone:
+      break;
+  }
+  logger_.info("api key rotated", {{"old_key_id", old->id},
+                                   {"new_key_id", created.key.id},
+                                   {"grace_ms", std::to_string(grace.count())},
+                                   {"actor", std::string(actor)}});
+  return created;
+}
+
+KeyRecord ApiKeyService::getKey(std::string_view key_id) {
+  auto key = store_.findKeyById(key_id);
+  if (!key) {
+    throw NotFound("no key with id \"" + std::string(key_id) + "\"");
+  }
+  return *key;
+}
+
+std::vector<KeyRecord> ApiKeyService::listKeys(std::optional<std::string_view> user_id,
+                                               bool active_only) {
+  std::vector<KeyRecord> keys = store_.listKeys(user_id);
+  if (active_only) {
+    const TimePoint now = clock_.now();
+    std::erase_if(keys, [&](const KeyRecord& k) { return k.statusAt(now) != KeyStatus::kActive; });
+  }
+  return keys;
+}
+
+std::vector<AuditRecord> ApiKeyService::auditTrail(std::string_view key_id) {
+  return store_.auditTrail(key_id);
+}
+
+}  // namespace api

@@ -1,0 +1,96 @@
+// ApiKeyService: the key life cycle (create, validate, revoke, rotate, read) over ApiStore.
+// Thread-safe; used by the CLI adapters and exported to sibling modules through the C table
+// in systemprompt/api_services.h.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "clock.hpp"
+#include "host_logger.hpp"
+#include "settings.hpp"
+#include "store/store.hpp"
+
+namespace api {
+
+inline constexpr size_t kMaxNameLength = 200;  // characters (UTF-8 code points)
+inline constexpr size_t kMaxUserLength = 200;  // characters (UTF-8 code points)
+inline constexpr size_t kMaxScopes = 32;
+inline constexpr size_t kMaxScopeLength = 64;
+inline constexpr size_t kMaxMetadataBytes = 4096;
+inline constexpr std::int64_t kMaxRateLimit = 1'000'000'000;
+// last_used_at is rewritten when it is older than this, not on every validation.
+inline constexpr std::chrono::milliseconds kLastUsedResolution{60'000};
+
+struct CreateKeyRequest {
+  std::string user_id;
+  std::string name;
+  std::vector<std::string> scopes;
+  std::optional<std::int64_t> rate_limit;               // default: settings' defaultRateLimit
+  std::optional<std::chrono::milliseconds> expires_in;  // none: never expires
+  std::string metadata_json;                            // a JSON object; empty means {}
+  std::string actor;                                    // for the audit trail; may be empty
+};
+
+struct CreatedKey {
+  std::string secret;  // the full key: shown once, never stored, never logged
+  KeyRecord key;
+};
+
+enum class KeyRejection { kNone, kMalformed, kNotFound, kRevoked, kExpired, kInternalError };
+const char* keyRejectionName(KeyRejection reason);
+
+struct KeyValidation {
+  bool valid = false;
+  KeyRejection reason = KeyRejection::kInternalError;
+  std::optional<KeyRecord> key;  // set when the key was found (valid, revoked or expired)
+};
+
+class ApiKeyService {
+ public:
+  // REQUIRED: all references outlive the service.
+  ApiKeyService(const ApiSettings& settings, ApiStore& store, const Clock& clock,
+                const HostLogger& logger);
+
+  // Throws InvalidInput, Conflict (maxKeysPerUser reached), StoreError, or
+  // std::runtime_error when the CSPRNG fails.
+  CreatedKey createKey(const CreateKeyRequest& request);
+
+  // Checks in order: malformed (format and checksum, no lookup), not_found, revoked,
+  // expired. Never throws: any internal failure answers invalid with kInternalError
+  // (fail closed). Sees every revocation committed by any process before the call.
+  KeyValidation validateKey(std::string_view key) noexcept;
+
+  // `key_or_id` is a full key or a key id. Throws InvalidInput (a malformed key), NotFound,
+  // Conflict (already revoked: says when), StoreError.
+  KeyRecord revokeKey(std::string_view key_or_id, std::string_view reason, std::string_view actor);
+
+  // A new key with the old one's user, name, scopes, limit, expiry and metadata. The old key
+  // keeps working for `grace` (0: revoked at once), then is revoked with reason "rotated".
+  // Throws InvalidInput, NotFound, Conflict (the old key is not active), StoreError.
+  CreatedKey rotateKey(std::string_view key_id, std::chrono::milliseconds grace,
+                       std::string_view actor);
+
+  // Throws NotFound, StoreError.
+  KeyRecord getKey(std::string_view key_id);
+  std::vector<KeyRecord> listKeys(std::optional<std::string_view> user_id, bool active_only);
+  std::vector<AuditRecord> auditTrail(std::string_view key_id);
+
+  // Splits and checks a comma-separated scope list. Throws InvalidInput.
+  static std::vector<std::string> parseScopes(std::string_view text);
+
+  const Clock& clock() const { return clock_; }
+
+ private:
+  KeyRecord newKeyRecord(const std::string& secret, TimePoint now) const;
+
+  const ApiSettings& settings_;
+  ApiStore& store_;
+  const Clock& clock_;
+  const HostLogger& logger_;
+};
+
+}  // namespace api

@@ -1,0 +1,29 @@
+// Failures a service reports to its callers. Being over a limit, an unknown or a revoked key
+// during validation are results, not errors; these are for operations that cannot proceed.
+#pragma once
+
+#include <stdexcept>
+
+namespace api {
+
+// Bad input from the caller: names the field, the value (never a secret) and what is
+// accepted. Nothing was changed. The CLI exits 2.
+class InvalidInput : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+// The object named does not exist. Nothing was changed.
+class NotFound : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The object is in a state that forbids the operation (e.g. already revoked), or a limit
+// such as maxKeysPerUser stands in the way. Nothing was changed.
+class Conflict : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace api
