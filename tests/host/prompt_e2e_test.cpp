@@ -8,46 +8,18 @@
 #include <filesystem>
 #include <regex>
 
+#include "installation.hpp"
 #include "process.hpp"
 #include "systemprompt/api_services.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using testing_support::contains;
+using testing_support::describe;
+using testing_support::Installation;
 using testing_support::ProcessOptions;
 using testing_support::ProcessResult;
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-// A private modules directory (symlinks to built modules) and state directory.
-struct Installation {
-  testing_support::TempDir root;
-  std::string modules = root.path() + "/modules";
-  std::string state = root.path() + "/state";
-
-  explicit Installation(const std::vector<std::string>& test_modules = {}) {
-    fs::create_directories(modules);
-    fs::create_directory_symlink(API_MODULE_DIR, modules + "/api");
-    for (const auto& name : test_modules) {
-      fs::create_directory_symlink(std::string(TEST_MODULES_DIR) + "/" + name,
-                                   modules + "/" + name);
-    }
-  }
-
-  ProcessResult prompt(std::vector<std::string> args, ProcessOptions options = {}) const {
-    args.insert(args.begin(), PROMPT_BIN);
-    options.env["PROMPT_MODULES_DIR"] = modules;
-    options.env["PROMPT_STATE_DIR"] = state;
-    options.unset_env = {"PROMPT_LOG_LEVEL", "PROMPT_API_DATABASE_PATH"};
-    return testing_support::run(args, options);
-  }
-};
-
-std::string describe(const ProcessResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
-}
 
 }  // namespace
 

@@ -161,8 +161,13 @@ Child::Child(const std::vector<std::string>& argv, const ProcessOptions& options
   int in_fd = -1;
   int out_fd = -1;
   pid_ = spawn(argv, options, in_fd, out_fd, err_fd_);
+  // Small inputs only: written whole before the child is left to run.
+  if (!options.stdin_data.empty() &&
+      ::write(in_fd, options.stdin_data.data(), options.stdin_data.size()) < 0) {
+    throw std::runtime_error(std::string("write to child: ") + std::strerror(errno));
+  }
   ::close(in_fd);
-  ::close(out_fd);  // serve writes nothing to stdout that the tests read
+  ::close(out_fd);  // the children run this way report on stderr only
 }
 
 Child::~Child() {

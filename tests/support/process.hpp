@@ -27,7 +27,8 @@ struct ProcessOptions {
 // Runs argv[0] (a path) with argv, waits for it (killing it after the timeout).
 ProcessResult run(const std::vector<std::string>& argv, const ProcessOptions& options = {});
 
-// A child left running, for `prompt serve`: its stderr is read line by line.
+// A child left running, for `prompt serve`: its stderr is read line by line. Its stdin gets
+// options.stdin_data (at most a pipe's buffer) and is closed; its stdout is closed.
 class Child {
  public:
   Child(const std::vector<std::string>& argv, const ProcessOptions& options = {});

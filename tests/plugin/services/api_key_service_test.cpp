@@ -1,0 +1,345 @@
+// ApiKeyService against a real SQLite store in a temporary directory, with simulated time.
+#include "services/api_key_service.hpp"
+
+#include <boost/test/unit_test.hpp>
+#include <functional>
+#include <ostream>
+
+#include "keys/key_codec.hpp"
+#include "process.hpp"
+#include "services/errors.hpp"
+#include "store/sqlite_store.hpp"
+#include "util/time_text.hpp"
+
+namespace api {
+std::ostream& operator<<(std::ostream& os, KeyRejection reason) {
+  return os << keyRejectionName(reason);
+}
+}  // namespace api
+
+namespace {
+
+using namespace std::chrono_literals;
+using api::ApiKeyService;
+using api::CreateKeyRequest;
+using api::KeyRejection;
+
+sp_host_api silentHost() {
+  sp_host_api host{};
+  host.size = sizeof(host);
+  return host;  // no log function: HostLogger drops records
+}
+
+// One "process": its own store connection and service over a shared database file.
+struct Node {
+  Node(const std::string& path, api::ApiSettings& settings, api::ManualClock& clock)
+      : store(api::SqliteStoreOptions{path, 2000}),
+        logger(host),
+        keys(settings, store, clock, logger) {}
+  sp_host_api host = silentHost();
+  api::SqliteStore store;
+  api::HostLogger logger;
+  ApiKeyService keys;
+};
+
+struct Fixture {
+  testing_support::TempDir dir;
+  std::string path = dir.path() + "/api.sqlite3";
+  api::ApiSettings settings;
+  api::ManualClock clock{*api::parseIsoUtc("2026-11-25T06:00:00.000Z")};
+  Node node{path, settings, clock};
+  ApiKeyService& keys = node.keys;
+
+  CreateKeyRequest request(std::string user = "alice@example.com") const {
+    CreateKeyRequest r;
+    r.user_id = std::move(user);
+    r.name = "Production API";
+    r.scopes = {"read", "write"};
+    r.actor = "test";
+    return r;
+  }
+  // Rows in every key table: changes if anything was written.
+  std::string fingerprint() {
+    api::SqliteDb db(path);
+    api::Statement q(db,
+                     "SELECT (SELECT count(*) FROM api_keys) || '/' ||"
+                     " (SELECT count(*) FROM api_key_audit) || '/' ||"
+                     " (SELECT count(*) FROM api_rate_limits) || '/' ||"
+                     " (SELECT coalesce(group_concat(revoked_at), '') FROM api_keys)",
+                     "fingerprint");
+    q.step();
+    return q.columnText(0);
+  }
+};
+
+template <typename Exception>
+std::string failureOf(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const Exception& e) {
+    return e.what();
+  }
+  return "(no failure)";
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(api_key_service, Fixture)
+
+BOOST_AUTO_TEST_CASE(a_created_key_validates_with_its_fields_and_only_its_hash_is_stored) {
+  auto r = request();
+  r.rate_limit = 5000;
+  r.expires_in = 30 * 24h;
+  r.metadata_json = R"({"team": "billing"})";
+  const api::CreatedKey created = keys.createKey(r);
+  BOOST_TEST(api::isWellFormedKey(created.secret, "sk_"));
+  BOOST_TEST(created.key.key_hash == api::hashKey(created.secret));
+  BOOST_TEST(created.key.key_prefix == created.secret.substr(0, 8));
+  BOOST_TEST(created.key.id.rfind("key_", 0) == 0);
+
+  const api::KeyValidation v = keys.validateKey(created.secret);
+  BOOST_TEST(v.valid);
+  BOOST_TEST(v.reason == KeyRejection::kNone);
+  BOOST_REQUIRE(v.key.has_value());
+  BOOST_TEST(v.key->id == created.key.id);
+  BOOST_TEST(v.key->user_id == "alice@example.com");
+  BOOST_TEST((v.key->scopes == std::vector<std::string>{"read", "write"}));
+  BOOST_TEST(v.key->rate_limit == 5000);
+  BOOST_TEST(api::formatIsoUtc(*v.key->expires_at) == "2026-12-25T06:00:00.000Z");
+  BOOST_TEST(v.key->metadata_json == R"({"team":"billing"})");
+
+  api::SqliteDb db(path);
+  api::Statement q(db, "SELECT count(*) FROM api_keys WHERE key_hash = ?1", "q");
+  q.bind(1, api::hashKey(created.secret)).step();
+  BOOST_TEST(q.columnInt(0) == 1);
+}
+
+BOOST_AUTO_TEST_CASE(the_default_limit_comes_from_settings) {
+  settings.default_rate_limit = 777;
+  BOOST_TEST(keys.createKey(request()).key.rate_limit == 777);
+}
+
+BOOST_AUTO_TEST_CASE(validation_answers_malformed_not_found_revoked_expired_in_that_order) {
+  BOOST_TEST(keyRejectionName(keys.validateKey("sk_nope").reason) == std::string("malformed"));
+  BOOST_TEST(keyRejectionName(keys.validateKey("").reason) == std::string("malformed"));
+  BOOST_TEST(keyRejectionName(keys.validateKey(api::generateKey("sk_")).reason) ==
+             std::string("not_found"));
+  auto r = request();
+  r.expires_in = 1h;
+  const auto created = keys.createKey(r);
+  clock.advance(59min);
+  BOOST_TEST(keys.validateKey(created.secret).valid);
+  clock.advance(1min);  // expires_at itself is no longer valid
+  const auto expired = keys.validateKey(created.secret);
+  BOOST_TEST(!expired.valid);
+  BOOST_TEST(expired.reason == KeyRejection::kExpired);
+  keys.revokeKey(created.key.id, "too late", "test");
+  BOOST_TEST(keys.validateKey(created.secret).reason == KeyRejection::kRevoked);  // revoked wins
+}
+
+BOOST_AUTO_TEST_CASE(bad_input_is_rejected_clearly_and_writes_nothing) {
+  keys.createKey(request());  // something to keep
+  const std::string before = fingerprint();
+  struct Case {
+    std::function<void(CreateKeyRequest&)> change;
+    const char* expected;
+  };
+  const std::vector<Case> cases{
+      {[](auto& r) { r.name = ""; }, "name must not be empty"},
+      {[](auto& r) { r.name = std::string(201, 'n'); }, "name is 201 characters long; at most 200"},
+      {[](auto& r) { r.name = "tab\there"; }, "name must be printable UTF-8"},
+      {[](auto& r) { r.name = "\xff\xfe"; }, "name must be printable UTF-8"},
+      {[](auto& r) { r.user_id = ""; }, "user must not be empty"},
+      {[](auto& r) { r.user_id = std::string(201, 'u'); }, "user is 201 characters long"},
+      {[](auto& r) { r.scopes = {"Read"}; }, "invalid scope \"Read\""},
+      {[](auto& r) { r.scopes = {"a b"}; }, "invalid scope"},
+      {[](auto& r) { r.rate_limit = 0; }, "rate limit 0 is out of range: use 1..1000000000"},
+      {[](auto& r) { r.rate_limit = 1'000'000'001; }, "rate limit 1000000001 is out of range"},
+      {[](auto& r) { r.expires_in = 0ms; }, "expiry of 0 ms is out of range"},
+      {[](auto& r) { r.expires_in = -5ms; }, "expiry of -5 ms is out of range"},
+      {[](auto& r) { r.metadata_json = "[1]"; }, "metadata must be a JSON object"},
+      {[](auto& r) { r.metadata_json = "{"; }, "metadata must be a JSON object"},
+      {[](auto& r) { r.metadata_json = "{\"a\":\"" + std::string(5000, 'x') + "\"}"; },
+       "metadata is 5008 bytes; at most 4096"},
+  };
+  for (const Case& c : cases) {
+    auto r = request();
+    c.change(r);
+    const std::string message = failureOf<api::InvalidInput>([&] { keys.createKey(r); });
+    BOOST_TEST(message.find(c.expected) != std::string::npos,
+               "got: " << message << "; expected: " << c.expected);
+  }
+  BOOST_TEST(failureOf<api::InvalidInput>([] {
+               ApiKeyService::parseScopes("read,,write");
+             }).find("invalid scope \"\"") != std::string::npos);
+  BOOST_TEST(failureOf<api::InvalidInput>([] {
+               ApiKeyService::parseScopes(std::string(40 * 3, 'a'));
+             }).find("each at most 64") != std::string::npos);
+  BOOST_TEST(fingerprint() == before);
+  BOOST_TEST((ApiKeyService::parseScopes("read, write,read,admin:keys") ==
+              std::vector<std::string>{"read", "write", "admin:keys"}));
+}
+
+BOOST_AUTO_TEST_CASE(a_user_never_exceeds_max_keys_per_user) {
+  settings.max_keys_per_user = 2;
+  const auto first = keys.createKey(request());
+  keys.createKey(request());
+  const std::string before = fingerprint();
+  const std::string message = failureOf<api::Conflict>([&] { keys.createKey(request()); });
+  BOOST_TEST(message.find("already has 2 active keys (maxKeysPerUser)") != std::string::npos,
+             message);
+  BOOST_TEST(fingerprint() == before);
+  keys.createKey(request("bob"));  // other users are not affected
+  keys.revokeKey(first.key.id, "", "test");
+  keys.createKey(request());  // a revoked key frees a place
+}
+
+BOOST_AUTO_TEST_CASE(revoke_by_key_or_id_clears_windows_and_refuses_twice) {
+  const auto a = keys.createKey(request());
+  const auto b = keys.createKey(request());
+  {
+    api::SqliteDb db(path);
+    db.exec("INSERT INTO api_rate_limits VALUES ('" + a.key.id + "', 0, 60000, 3, 1000)", "seed");
+  }
+  const api::KeyRecord revoked = keys.revokeKey(a.secret, "Security breach", "test");
+  BOOST_TEST(revoked.id == a.key.id);
+  BOOST_TEST(revoked.revoked_reason.value_or("") == "Security breach");
+  BOOST_TEST(fingerprint().find("/0/") != std::string::npos, fingerprint());  // windows cleared
+  clock.advance(5min);
+  const std::string twice =
+      failureOf<api::Conflict>([&] { keys.revokeKey(a.key.id, "again", "test"); });
+  BOOST_TEST(
+      twice.find("was already revoked at 2026-11-25T06:00:00.000Z (reason: Security breach)") !=
+          std::string::npos,
+      twice);
+  keys.revokeKey(b.key.id, "", "test");
+  BOOST_TEST(failureOf<api::NotFound>([&] {
+               keys.revokeKey("key_missing", "", "t");
+             }).find("no key with id \"key_missing\"") != std::string::npos);
+  const std::string malformed =
+      failureOf<api::InvalidInput>([&] { keys.revokeKey(a.secret.substr(0, 20), "", "t"); });
+  BOOST_TEST(malformed.find("malformed") != std::string::npos);
+  BOOST_TEST(malformed.find(a.secret.substr(0, 20)) == std::string::npos);  // never echoed
+}
+
+BOOST_AUTO_TEST_CASE(rotation_inherits_everything_and_honours_the_grace_period) {
+  auto r = request();
+  r.rate_limit = 250;
+  r.expires_in = 10 * 24h;
+  r.metadata_json = R"({"env":"prod"})";
+  const auto old = keys.createKey(r);
+  clock.advance(1h);
+  const auto fresh = keys.rotateKey(old.key.id, 24h, "test");
+  BOOST_TEST(fresh.key.user_id == old.key.user_id);
+  BOOST_TEST(fresh.key.name == old.key.name);
+  BOOST_TEST(fresh.key.scopes == old.key.scopes);
+  BOOST_TEST(fresh.key.rate_limit == 250);
+  BOOST_TEST((fresh.key.expires_at == old.key.expires_at));  // never extended
+  BOOST_TEST(fresh.key.metadata_json == old.key.metadata_json);
+  BOOST_TEST(fresh.secret != old.secret);
+
+  clock.advance(24h - 1ms);
+  BOOST_TEST(keys.validateKey(old.secret).valid);
+  BOOST_TEST(keys.validateKey(fresh.secret).valid);
+  clock.advance(1ms);
+  const auto after = keys.validateKey(old.secret);
+  BOOST_TEST(after.reason == KeyRejection::kRevoked);
+  BOOST_TEST(after.key->revoked_reason.value_or("") == "rotated");
+  BOOST_TEST(keys.validateKey(fresh.secret).valid);
+
+  const auto old_trail = keys.auditTrail(old.key.id);
+  BOOST_REQUIRE(old_trail.size() == 2u);
+  BOOST_TEST(old_trail[1].action == "rotate");
+  BOOST_TEST(old_trail[1].details_json.find(fresh.key.id) != std::string::npos);
+  const auto new_trail = keys.auditTrail(fresh.key.id);
+  BOOST_REQUIRE(new_trail.size() == 1u);
+  BOOST_TEST(new_trail[0].details_json.find("\"rotated_from\":\"" + old.key.id + "\"") !=
+             std::string::npos);
+
+  BOOST_TEST(failureOf<api::Conflict>([&] {
+               keys.rotateKey(old.key.id, 0ms, "t");
+             }).find("only an active key can be rotated") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(rotation_without_grace_revokes_at_once_and_keeps_no_expiry) {
+  const auto old = keys.createKey(request());
+  const auto fresh = keys.rotateKey(old.key.id, 0ms, "test");
+  BOOST_TEST(keys.validateKey(old.secret).reason == KeyRejection::kRevoked);
+  BOOST_TEST(!fresh.key.expires_at.has_value());
+  BOOST_TEST(keys.validateKey(fresh.secret).valid);
+}
+
+BOOST_AUTO_TEST_CASE(last_used_is_kept_within_a_minute_without_a_write_per_validation) {
+  const auto created = keys.createKey(request());
+  const auto stored_last_used = [&] { return keys.getKey(created.key.id).last_used_at; };
+  BOOST_TEST(!stored_last_used().has_value());
+  keys.validateKey(created.secret);
+  const auto first = stored_last_used();
+  BOOST_REQUIRE(first.has_value());
+  BOOST_TEST(api::formatIsoUtc(*first) == "2026-11-25T06:00:00.000Z");
+  clock.advance(59s);
+  keys.validateKey(created.secret);
+  BOOST_TEST((stored_last_used() == first));  // no write
+  clock.advance(1s);
+  keys.validateKey(created.secret);
+  BOOST_TEST(api::formatIsoUtc(*stored_last_used()) == "2026-11-25T06:01:00.000Z");
+}
+
+BOOST_AUTO_TEST_CASE(a_revocation_by_another_connection_is_seen_by_the_next_validation) {
+  const auto created = keys.createKey(request());
+  Node other(path, settings, clock);  // as another process would
+  BOOST_TEST(keys.validateKey(created.secret).valid);
+  other.keys.revokeKey(created.key.id, "from elsewhere", "other");
+  BOOST_TEST(keys.validateKey(created.secret).reason == KeyRejection::kRevoked);
+}
+
+BOOST_AUTO_TEST_CASE(validation_fails_closed_when_the_store_breaks) {
+  const auto created = keys.createKey(request());
+  {
+    api::SqliteDb db(path);
+    db.exec(
+        "PRAGMA foreign_keys = OFF; DROP TABLE api_rate_limits; DROP TABLE api_requests;"
+        " DROP TABLE api_keys",
+        "breaking the store");
+  }
+  const auto v = keys.validateKey(created.secret);
+  BOOST_TEST(!v.valid);
+  BOOST_TEST(v.reason == KeyRejection::kInternalError);
+}
+
+BOOST_AUTO_TEST_CASE(every_change_is_audited_without_the_secret) {
+  const auto a = keys.createKey(request());
+  keys.revokeKey(a.key.id, "gone", "ops");
+  const auto b = keys.createKey(request());
+  keys.rotateKey(b.key.id, 0ms, "ops");
+  api::SqliteDb db(path);
+  api::Statement q(db, "SELECT group_concat(action, ',') FROM api_key_audit", "q");
+  q.step();
+  BOOST_TEST(q.columnText(0) == "create,revoke,create,rotate,create");
+  api::Statement all(db,
+                     "SELECT group_concat(key_id || actor || reason || details, '|')"
+                     " FROM api_key_audit",
+                     "q");
+  all.step();
+  BOOST_TEST(all.columnText(0).find(a.secret) == std::string::npos);
+  BOOST_TEST(all.columnText(0).find(b.secret) == std::string::npos);
+  const auto trail = keys.auditTrail(a.key.id);
+  BOOST_REQUIRE(trail.size() == 2u);
+  BOOST_TEST(trail[1].reason == "gone");
+  BOOST_TEST(trail[1].actor == "ops");
+}
+
+BOOST_AUTO_TEST_CASE(listing_filters_by_user_and_activity) {
+  const auto a = keys.createKey(request("u1"));
+  clock.advance(1s);
+  keys.createKey(request("u1"));
+  clock.advance(1s);
+  keys.createKey(request("u2"));
+  keys.revokeKey(a.key.id, "", "t");
+  BOOST_TEST(keys.listKeys(std::nullopt, false).size() == 3u);
+  BOOST_TEST(keys.listKeys(std::string_view("u1"), false).size() == 2u);
+  BOOST_TEST(keys.listKeys(std::string_view("u1"), true).size() == 1u);
+  BOOST_TEST(keys.listKeys(std::nullopt, false).front().user_id == "u2");  // newest first
+}
+
+BOOST_AUTO_TEST_SUITE_END()
