@@ -64,7 +64,8 @@ ApiModule::ApiModule(const sp_host_api& host, ApiSettings settings, std::unique_
       settings_(std::move(settings)),
       clock_(std::move(clock)),
       store_(store != nullptr ? std::move(store) : openStore(settings_)),
-      keys_(settings_, *store_, *clock_, logger_) {
+      keys_(settings_, *store_, *clock_, logger_),
+      limits_(settings_, *store_, *clock_, logger_, keys_) {
   if (commandTable().size() != kCommandCount) {
     throw std::logic_error("api module: command table and kCommandCount disagree");
   }
@@ -110,6 +111,9 @@ void ApiModule::health(sp_health& out) noexcept {
                        " of " + std::to_string(store.latest_schema_version);
   if (!store.healthy) {
     detail += ": " + store.problem;
+  }
+  if (const auto failed_open = limits_.failOpenCount(); failed_open > 0) {
+    detail += "; " + std::to_string(failed_open) + " rate-limit decisions failed open";
   }
   const size_t n = std::min(detail.size(), sizeof(out.detail) - 1);
   detail.copy(out.detail, n);

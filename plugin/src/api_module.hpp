@@ -10,6 +10,7 @@
 #include "clock.hpp"
 #include "host_logger.hpp"
 #include "services/api_key_service.hpp"
+#include "services/rate_limit_service.hpp"
 #include "settings.hpp"
 #include "store/store.hpp"
 #include "systemprompt/api_services.h"
@@ -50,6 +51,7 @@ class ApiModule {
   const Clock& clock() const { return *clock_; }
   ApiStore& store() { return *store_; }
   ApiKeyService& keys() { return keys_; }
+  RateLimitService& limits() { return limits_; }
 
  private:
   HostLogger logger_;
@@ -57,6 +59,7 @@ class ApiModule {
   std::unique_ptr<Clock> clock_;
   std::unique_ptr<ApiStore> store_;
   ApiKeyService keys_;
+  RateLimitService limits_;
 
   std::vector<sp_module_command> commands_;
   sp_api_key_service key_service_{};

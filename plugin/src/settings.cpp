@@ -101,15 +101,30 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
         database_path = stringOf(value, key);
       } else if (key == "busyTimeout") {
         settings.busy_timeout_ms = integerIn(value, key, 0, 600'000, " ms");
+      } else if (key == "rateLimitSubWindows") {
+        settings.rate_limit_sub_windows = integerIn(value, key, 1, 3'600, " sub-windows");
+      } else if (key == "failOpen") {
+        if (!value.is_bool()) {
+          throw std::invalid_argument("config key 'failOpen' must be true or false, got " +
+                                      describe(value));
+        }
+        settings.rate_limit_fail_open = value.as_bool();
       } else if (key == "maxKeysPerUser") {
         settings.max_keys_per_user = integerIn(value, key, 0, 1'000'000, " keys (0: no limit)");
       } else {
         throw std::invalid_argument(
             "unknown config key '" + std::string(key) +
             "'; accepted keys: defaultRateLimit, rateLimitWindowSize, keyPrefix, "
-            "cleanupInterval, databasePath, busyTimeout, maxKeysPerUser");
+            "rateLimitSubWindows, failOpen, cleanupInterval, databasePath, busyTimeout, "
+            "maxKeysPerUser");
       }
     }
+  }
+  if (settings.rate_limit_window_ms % settings.rate_limit_sub_windows != 0) {
+    throw std::invalid_argument(
+        "config keys 'rateLimitWindowSize' (" + std::to_string(settings.rate_limit_window_ms) +
+        " ms) and 'rateLimitSubWindows' (" + std::to_string(settings.rate_limit_sub_windows) +
+        ") disagree: the window must divide into sub-windows of whole milliseconds");
   }
   settings.database_path = resolveDatabasePath(database_path, state_dir);
   return settings;

@@ -13,6 +13,12 @@ struct ApiSettings {
   std::int64_t default_rate_limit = 1000;
   // Length of the sliding rate-limit window, ms. 1,000 (1 s) .. 2,678,400,000 (31 days).
   std::int64_t rate_limit_window_ms = 3'600'000;
+  // Sub-windows the sliding window is divided into. 1..3,600, and it must divide
+  // rate_limit_window_ms into whole milliseconds.
+  std::int64_t rate_limit_sub_windows = 60;
+  // On a storage error, admit (true) or refuse (false) the request. Every fail-open decision
+  // is logged and counted.
+  bool rate_limit_fail_open = false;
   // Prefix of every generated key: 1..16 characters of [A-Za-z0-9_].
   std::string key_prefix = "sk_";
   // How often the host runs cleanup, ms. 10 .. 86,400,000 (1 day).

@@ -70,9 +70,9 @@ BOOST_AUTO_TEST_CASE(a_missing_required_option_exits_2_naming_it) {
 
 BOOST_AUTO_TEST_CASE(unbuilt_commands_say_so_and_fail) {
   Installation install;
-  const ProcessResult r = install.prompt({"api:ratelimit:status", "key_0"});
+  const ProcessResult r = install.prompt({"api:usage"});
   BOOST_TEST(r.exit_code == 1, describe(r));
-  BOOST_TEST(contains(r.err, "api:ratelimit:status is not implemented yet"), r.err);
+  BOOST_TEST(contains(r.err, "api:usage is not implemented yet"), r.err);
   BOOST_TEST(r.out.empty(), r.out);
 }
 

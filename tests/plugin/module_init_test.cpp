@@ -140,7 +140,7 @@ BOOST_AUTO_TEST_CASE(a_command_failure_is_an_exit_code_with_a_message) {
     static_cast<std::string*>(ctx)->append(data, length);
     return 0;
   };
-  const int code = out.commands[6].run(out.module_ctx, "{}", &io, &error);  // ratelimit:status
+  const int code = out.commands[9].run(out.module_ctx, "{}", &io, &error);  // api:usage
   BOOST_TEST(code == SP_EXIT_FAILURE);
   BOOST_TEST(err_text.find("not implemented yet") != std::string::npos, err_text);
   out.shutdown(out.module_ctx);

@@ -24,7 +24,7 @@ extern "C" {
 
 #define SP_RATE_LIMIT_SERVICE_NAME "RateLimitService"
 #define SP_RATE_LIMIT_SERVICE_VERSION_MAJOR 1
-#define SP_RATE_LIMIT_SERVICE_VERSION_MINOR 0
+#define SP_RATE_LIMIT_SERVICE_VERSION_MINOR 1
 
 /* Sizes of the caller-owned text buffers below, each including the terminating NUL. Inputs
  * longer than the service accepts are rejected, so results always fit. */
@@ -131,6 +131,52 @@ typedef struct sp_api_key_service {
   sp_status (*get)(void* ctx, const char* key_id, sp_api_key_info* out, sp_error* error);
 } sp_api_key_service;
 
+/* 1.1: why a rate-limit check (or authorize) did not admit. */
+typedef enum sp_rate_limit_outcome {
+  SP_RATE_LIMIT_ALLOWED = 0,
+  SP_RATE_LIMIT_OVER_LIMIT = 1,         /* the window is full; retry_after_ms says when */
+  SP_RATE_LIMIT_COST_EXCEEDS_LIMIT = 2, /* the cost alone exceeds the limit: never admitted */
+  SP_RATE_LIMIT_UNKNOWN_KEY = 3,
+  SP_RATE_LIMIT_STORE_ERROR = 4 /* refused (fail closed), or admitted with failed_open */
+} sp_rate_limit_outcome;
+
+/* 1.1: one decision. OWNERSHIP: caller. */
+typedef struct sp_rate_limit_decision {
+  uint32_t size; /* sizeof(sp_rate_limit_decision), set by the caller */
+  int allowed;
+  sp_rate_limit_outcome outcome;
+  int failed_open;        /* admitted only because the store failed and failOpen is set */
+  int64_t limit;          /* requests per window */
+  int64_t remaining;      /* what could still be admitted now, after this request */
+  int64_t reset_at_ms;    /* when the next slot frees (Unix epoch ms) */
+  int64_t retry_after_ms; /* when refused: wait at least this long; -1 when it cannot help */
+} sp_rate_limit_decision;
+
+/* 1.1: a key's window. OWNERSHIP: caller. */
+typedef struct sp_rate_limit_status {
+  uint32_t size; /* sizeof(sp_rate_limit_status), set by the caller */
+  int64_t limit;
+  int64_t used; /* may exceed limit right after the limit was lowered */
+  int64_t remaining;
+  int64_t window_size_ms;
+  int64_t window_start_ms;
+  int64_t window_end_ms;
+  int64_t reset_at_ms;
+} sp_rate_limit_status;
+
+/* 1.1: everything a request handler needs, from one call. OWNERSHIP: caller. */
+typedef struct sp_authorization {
+  uint32_t size; /* sizeof(sp_authorization), set by the caller */
+  int allowed;
+  /* "ok", or why not: "malformed", "not_found", "revoked", "expired", "over_limit",
+   * "cost_exceeds_limit", "internal_error". OWNERSHIP: the module; static storage. */
+  const char* reason;
+  char key_id[SP_API_KEY_ID_CAPACITY]; /* set once the key was found */
+  char user_id[SP_API_USER_ID_CAPACITY];
+  char scopes[SP_API_SCOPES_CAPACITY];
+  sp_rate_limit_decision limit; /* set once the key validated; its size is filled by the module */
+} sp_authorization;
+
 typedef struct sp_rate_limit_service {
   uint32_t size; /* sizeof(sp_rate_limit_service) in the module that serves it */
   /* OWNERSHIP: the api module; pass as the first argument of every function below. */
@@ -138,6 +184,30 @@ typedef struct sp_rate_limit_service {
 
   /* 1.0: whether the rate-limit store is reachable and migrated. */
   sp_status (*health)(void* ctx, sp_health* out, sp_error* error);
+
+  /* 1.1: admits and counts a request of `cost` (1..1000000000) for the key, or refuses it;
+   * check and count are one atomic step across threads and processes. Returns SP_OK with the
+   * decision for every verdict (a store failure included); SP_ERROR_INVALID for a bad cost. */
+  sp_status (*check)(void* ctx, const char* key_id, int64_t cost, sp_rate_limit_decision* out,
+                     sp_error* error);
+
+  /* 1.1: as check, but counts nothing. */
+  sp_status (*peek)(void* ctx, const char* key_id, int64_t cost, sp_rate_limit_decision* out,
+                    sp_error* error);
+
+  /* 1.1: the key's current window. SP_ERROR_NOT_FOUND for an unknown key. */
+  sp_status (*status)(void* ctx, const char* key_id, sp_rate_limit_status* out, sp_error* error);
+
+  /* 1.1: clears the key's windows (audited). `actor` may be NULL. */
+  sp_status (*reset)(void* ctx, const char* key_id, const char* actor, sp_error* error);
+
+  /* 1.1: sets the key's limit for its next check (audited). */
+  sp_status (*update)(void* ctx, const char* key_id, int64_t new_limit, const char* actor,
+                      sp_error* error);
+
+  /* 1.1: validates the full key (`length` bytes) and checks its limit in one call. */
+  sp_status (*authorize)(void* ctx, const char* key, size_t length, int64_t cost,
+                         sp_authorization* out, sp_error* error);
 } sp_rate_limit_service;
 
 #ifdef __cplusplus

@@ -196,25 +196,95 @@ class ApiKeyServiceClient {
   uint32_t served_minor_;
 };
 
-// The api module's RateLimitService, seen from a C++ sibling module.
+// The api module's RateLimitService, seen from a C++ sibling module. check, peek and
+// authorize answer every verdict as a value; the other methods throw std::runtime_error.
 class RateLimitServiceClient {
  public:
-  explicit RateLimitServiceClient(const sp_rate_limit_service* table) : table_(table) {}
+  RateLimitServiceClient(const sp_rate_limit_service* table, uint32_t served_minor)
+      : table_(table), served_minor_(served_minor) {}
 
-  static RateLimitServiceClient lookup(const sp_host_api& host) {
-    const auto* table =
-        lookupService<sp_rate_limit_service>(host, SP_API_MODULE_NAME, SP_RATE_LIMIT_SERVICE_NAME,
-                                             SP_RATE_LIMIT_SERVICE_VERSION_MAJOR, 0);
-    if (table == nullptr) {
-      throw std::runtime_error("service api/RateLimitService v1 is not available");
+  // `min_minor` 1 for check/peek/status/reset/update/authorize.
+  static RateLimitServiceClient lookup(const sp_host_api& host, uint32_t min_minor = 0) {
+    uint32_t served = 0;
+    const void* raw =
+        host.get_service == nullptr
+            ? nullptr
+            : host.get_service(host.host_ctx, SP_API_MODULE_NAME, SP_RATE_LIMIT_SERVICE_NAME,
+                               SP_RATE_LIMIT_SERVICE_VERSION_MAJOR, min_minor, &served);
+    if (raw == nullptr) {
+      throw std::runtime_error("service api/RateLimitService v" +
+                               std::to_string(SP_RATE_LIMIT_SERVICE_VERSION_MAJOR) + "." +
+                               std::to_string(min_minor) + " or later is not available");
     }
-    return RateLimitServiceClient(table);
+    return RateLimitServiceClient(static_cast<const sp_rate_limit_service*>(raw), served);
   }
 
   Health health() const { return ApiKeyServiceClient::callHealth(table_->health, table_->ctx); }
 
+  sp_rate_limit_decision check(const std::string& key_id, int64_t cost = 1) const {
+    return decide(table_->check, "check", key_id, cost);
+  }
+  sp_rate_limit_decision peek(const std::string& key_id, int64_t cost = 1) const {
+    return decide(table_->peek, "peek", key_id, cost);
+  }
+
+  sp_rate_limit_status status(const std::string& key_id) const {
+    require(1, "status");
+    sp_rate_limit_status out{};
+    out.size = sizeof(out);
+    sp_error error = makeError();
+    check(table_->status(table_->ctx, key_id.c_str(), &out, &error), error);
+    return out;
+  }
+
+  void reset(const std::string& key_id, const std::string& actor = "") const {
+    require(1, "reset");
+    sp_error error = makeError();
+    check(table_->reset(table_->ctx, key_id.c_str(), actor.c_str(), &error), error);
+  }
+
+  void update(const std::string& key_id, int64_t new_limit, const std::string& actor = "") const {
+    require(1, "update");
+    sp_error error = makeError();
+    check(table_->update(table_->ctx, key_id.c_str(), new_limit, actor.c_str(), &error), error);
+  }
+
+  sp_authorization authorize(std::string_view key, int64_t cost = 1) const {
+    require(1, "authorize");
+    sp_authorization out{};
+    out.size = sizeof(out);
+    sp_error error = makeError();
+    check(table_->authorize(table_->ctx, key.data(), key.size(), cost, &out, &error), error);
+    return out;
+  }
+
  private:
+  using DecideFn = sp_status (*)(void*, const char*, int64_t, sp_rate_limit_decision*, sp_error*);
+
+  sp_rate_limit_decision decide(DecideFn fn, const char* what, const std::string& key_id,
+                                int64_t cost) const {
+    require(1, what);
+    sp_rate_limit_decision out{};
+    out.size = sizeof(out);
+    sp_error error = makeError();
+    check(fn(table_->ctx, key_id.c_str(), cost, &out, &error), error);
+    return out;
+  }
+  static void check(sp_status status, const sp_error& error) {
+    if (status != SP_OK) {
+      throw std::runtime_error(error.message[0] != '\0' ? error.message : "service call failed");
+    }
+  }
+  void require(uint32_t minor, const char* what) const {
+    if (served_minor_ < minor) {
+      throw std::runtime_error(std::string("RateLimitService.") + what + " needs version 1." +
+                               std::to_string(minor) + "; the loaded api module serves 1." +
+                               std::to_string(served_minor_));
+    }
+  }
+
   const sp_rate_limit_service* table_;
+  uint32_t served_minor_;
 };
 
 }  // namespace systemprompt

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/key_commands.hpp"
+#include "cli/rate_limit_commands.hpp"
 #include "services/errors.hpp"
 #include "systemprompt/module_abi.h"
 
@@ -20,12 +21,7 @@ int notImplemented(ApiModule& /*module*/, std::string_view /*args_json*/,
   return SP_EXIT_FAILURE;
 }
 
-constexpr std::string_view kRateLimits = "rate limiting";
 constexpr std::string_view kUsage = "usage analytics";
-
-constexpr std::string_view kRateLimitStatus = "api:ratelimit:status";
-constexpr std::string_view kRateLimitReset = "api:ratelimit:reset";
-constexpr std::string_view kRateLimitUpdate = "api:ratelimit:update";
 constexpr std::string_view kUsageCmd = "api:usage";
 
 constexpr std::array kCommands{
@@ -35,9 +31,9 @@ constexpr std::array kCommands{
     CommandEntry{"api:keys:revoke", &keysRevoke},
     CommandEntry{"api:keys:rotate", &keysRotate},
     CommandEntry{"api:keys:verify", &keysVerify},
-    CommandEntry{kRateLimitStatus, &notImplemented<kRateLimitStatus, kRateLimits>},
-    CommandEntry{kRateLimitReset, &notImplemented<kRateLimitReset, kRateLimits>},
-    CommandEntry{kRateLimitUpdate, &notImplemented<kRateLimitUpdate, kRateLimits>},
+    CommandEntry{"api:ratelimit:status", &rateLimitStatus},
+    CommandEntry{"api:ratelimit:reset", &rateLimitReset},
+    CommandEntry{"api:ratelimit:update", &rateLimitUpdate},
     CommandEntry{kUsageCmd, &notImplemented<kUsageCmd, kUsage>},
 };
 static_assert(kCommands.size() == kCommandCount);

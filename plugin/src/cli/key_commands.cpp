@@ -6,6 +6,7 @@
 #include "api_module.hpp"
 #include "cli/args.hpp"
 #include "cli/output.hpp"
+#include "cli/rate_limit_commands.hpp"
 #include "services/errors.hpp"
 #include "systemprompt/module_abi.h"
 #include "util/span.hpp"
@@ -113,10 +114,17 @@ int keysInfo(ApiModule& module, std::string_view args_json, const Terminal& term
   const KeyRecord key = module.keys().getKey(id);
   const auto trail = module.keys().auditTrail(id);
   const TimePoint now = module.clock().now();
-  // Usage statistics and rate-limit status join this output when those services exist;
-  // until then the sections are left out rather than filled with invented numbers.
+  std::optional<LimitStatus> limit;
+  if (!args.flag("no-ratelimit")) {
+    limit = module.limits().status(id);
+  }
+  // Usage statistics join this output when that service exists; until then the section is
+  // left out rather than filled with invented numbers.
   if (format == OutputFormat::kJson) {
     boost::json::object out = keyObject(key, now);
+    if (limit) {
+      out["rate_limit_status"] = limitStatusObject(*limit, now);
+    }
     boost::json::array audit;
     for (const auto& record : trail) {
       audit.emplace_back(auditObject(record));
@@ -125,9 +133,13 @@ int keysInfo(ApiModule& module, std::string_view args_json, const Terminal& term
     terminal.out(jsonLine(out));
     return SP_EXIT_OK;
   }
-  std::string text = "API key " + key.id + "\n" +
-                     keyDetails(key, now, module.settings().rate_limit_window_ms) +
-                     "\nAudit history:\n";
+  std::string text =
+      "API key " + key.id + "\n" + keyDetails(key, now, module.settings().rate_limit_window_ms);
+  if (limit) {
+    text +=
+        "\nRate limit:\n" + limitStatusText(*limit, now, module.settings().rate_limit_sub_windows);
+  }
+  text += "\nAudit history:\n";
   Table audit({"  WHEN", "ACTION", "BY", "REASON / DETAILS"});
   for (const auto& record : trail) {
     std::string about = record.reason;

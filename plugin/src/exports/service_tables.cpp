@@ -199,6 +199,96 @@ sp_status get(void* ctx, const char* key_id, sp_api_key_info* out, sp_error* err
   });
 }
 
+void fillDecision(sp_rate_limit_decision* out, const LimitDecision& d) {
+  out->allowed = d.allowed ? 1 : 0;
+  switch (d.outcome) {
+    case LimitOutcome::kAllowed:
+      out->outcome = SP_RATE_LIMIT_ALLOWED;
+      break;
+    case LimitOutcome::kOverLimit:
+      out->outcome = SP_RATE_LIMIT_OVER_LIMIT;
+      break;
+    case LimitOutcome::kCostExceedsLimit:
+      out->outcome = SP_RATE_LIMIT_COST_EXCEEDS_LIMIT;
+      break;
+    case LimitOutcome::kUnknownKey:
+      out->outcome = SP_RATE_LIMIT_UNKNOWN_KEY;
+      break;
+    case LimitOutcome::kStoreError:
+      out->outcome = SP_RATE_LIMIT_STORE_ERROR;
+      break;
+  }
+  out->failed_open = d.failed_open ? 1 : 0;
+  out->limit = d.limit;
+  out->remaining = d.remaining;
+  out->reset_at_ms = d.reset_at.time_since_epoch().count();
+  out->retry_after_ms = d.retry_after ? d.retry_after->count() : -1;
+}
+
+sp_status limitCheck(void* ctx, const char* key_id, int64_t cost, sp_rate_limit_decision* out,
+                     sp_error* error) {
+  return serviceCall(error, [&] {
+    requireStruct(out, "sp_rate_limit_decision");
+    fillDecision(out, self(ctx).limits().check(textOrEmpty(key_id), cost));
+  });
+}
+
+sp_status limitPeek(void* ctx, const char* key_id, int64_t cost, sp_rate_limit_decision* out,
+                    sp_error* error) {
+  return serviceCall(error, [&] {
+    requireStruct(out, "sp_rate_limit_decision");
+    fillDecision(out, self(ctx).limits().peek(textOrEmpty(key_id), cost));
+  });
+}
+
+sp_status limitStatus(void* ctx, const char* key_id, sp_rate_limit_status* out, sp_error* error) {
+  return serviceCall(error, [&] {
+    requireStruct(out, "sp_rate_limit_status");
+    const LimitStatus s = self(ctx).limits().status(textOrEmpty(key_id));
+    out->limit = s.limit;
+    out->used = s.used;
+    out->remaining = s.remaining;
+    out->window_size_ms = s.window_size_ms;
+    out->window_start_ms = s.window_start.time_since_epoch().count();
+    out->window_end_ms = s.window_end.time_since_epoch().count();
+    out->reset_at_ms = s.reset_at.time_since_epoch().count();
+  });
+}
+
+sp_status limitReset(void* ctx, const char* key_id, const char* actor, sp_error* error) {
+  return serviceCall(error,
+                     [&] { self(ctx).limits().reset(textOrEmpty(key_id), textOrEmpty(actor)); });
+}
+
+sp_status limitUpdate(void* ctx, const char* key_id, int64_t new_limit, const char* actor,
+                      sp_error* error) {
+  return serviceCall(error, [&] {
+    self(ctx).limits().update(textOrEmpty(key_id), new_limit, textOrEmpty(actor));
+  });
+}
+
+sp_status authorize(void* ctx, const char* key, size_t length, int64_t cost, sp_authorization* out,
+                    sp_error* error) {
+  return serviceCall(error, [&] {
+    requireStruct(out, "sp_authorization");
+    out->allowed = 0;
+    out->reason = "internal_error";
+    out->key_id[0] = out->user_id[0] = out->scopes[0] = '\0';
+    out->limit = sp_rate_limit_decision{};
+    out->limit.size = sizeof(out->limit);
+    const AuthorizeResult r = self(ctx).limits().authorize(
+        key == nullptr ? std::string_view() : std::string_view(key, length), cost);
+    out->allowed = r.allowed ? 1 : 0;
+    out->reason = r.reason;
+    if (r.key) {
+      copyText(out->key_id, r.key->id);
+      copyText(out->user_id, r.key->user_id);
+      copyScopes(out->scopes, r.key->scopes);
+    }
+    fillDecision(&out->limit, r.limit);
+  });
+}
+
 }  // namespace
 
 sp_api_key_service makeKeyServiceTable(ApiModule& module) {
@@ -219,6 +309,12 @@ sp_rate_limit_service makeRateLimitServiceTable(ApiModule& module) {
   table.size = sizeof(table);
   table.ctx = &module;
   table.health = &health;
+  table.check = &limitCheck;
+  table.peek = &limitPeek;
+  table.status = &limitStatus;
+  table.reset = &limitReset;
+  table.update = &limitUpdate;
+  table.authorize = &authorize;
   return table;
 }
 

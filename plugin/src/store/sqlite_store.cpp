@@ -48,6 +48,23 @@ constexpr std::string_view kSelectAudit =
     "SELECT id, key_id, action, actor, at, reason, details FROM api_key_audit"
     " WHERE key_id = ?1 ORDER BY id";
 
+// One row per sub-window in range; a key without any gives one row of NULL window columns,
+// and a missing key gives no row at all.
+constexpr std::string_view kSelectWindows =
+    "SELECT k.rate_limit, w.window_start, w.request_count FROM api_keys k"
+    " LEFT JOIN api_rate_limits w"
+    " ON w.key_id = k.id AND w.window_start BETWEEN ?2 AND ?3"
+    " WHERE k.id = ?1 ORDER BY w.window_start";
+constexpr std::string_view kAddToWindow =
+    "INSERT INTO api_rate_limits (key_id, window_start, window_size, request_count, rate_limit)"
+    " VALUES (?1, ?2, ?3, ?4, ?5)"
+    " ON CONFLICT (key_id, window_start) DO UPDATE SET"
+    " request_count = request_count + excluded.request_count, rate_limit = excluded.rate_limit";
+constexpr std::string_view kSumKeyWindows =
+    "SELECT coalesce(sum(request_count), 0) FROM api_rate_limits WHERE key_id = ?1";
+constexpr std::string_view kSelectKeyLimit = "SELECT rate_limit FROM api_keys WHERE id = ?1";
+constexpr std::string_view kSetKeyLimit = "UPDATE api_keys SET rate_limit = ?2 WHERE id = ?1";
+
 std::string scopesToJson(const std::vector<std::string>& scopes) {
   std::string out = "[";
   for (const std::string& scope : scopes) {
@@ -142,6 +159,11 @@ SqliteStore::SqliteStore(const SqliteStoreOptions& options) : db_(options.path) 
   db_.exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", "configuring the connection");
   migrate();
   find_by_hash_ = std::make_unique<Statement>(db_, kSelectKeyByHash, "looking up a key");
+  begin_immediate_ =
+      std::make_unique<Statement>(db_, "BEGIN IMMEDIATE", "locking for a rate-limit check");
+  commit_ = std::make_unique<Statement>(db_, "COMMIT", "committing a rate-limit check");
+  select_windows_ = std::make_unique<Statement>(db_, kSelectWindows, "reading rate-limit windows");
+  add_to_window_ = std::make_unique<Statement>(db_, kAddToWindow, "counting a request");
 }
 
 int SqliteStore::appliedVersion() {
@@ -398,6 +420,93 @@ std::vector<AuditRecord> SqliteStore::auditTrail(std::string_view key_id) {
     trail.push_back(std::move(record));
   }
   return trail;
+}
+
+ApiStore::WindowSnapshot SqliteStore::readWindows(const WindowCheck& check) {
+  Statement& select = *select_windows_;
+  WindowSnapshot snapshot;
+  select.bind(1, check.key_id).bind(2, check.range_first_ms).bind(3, check.range_last_ms);
+  try {
+    while (select.step()) {
+      snapshot.key_exists = true;
+      snapshot.limit = select.columnInt(0);
+      if (!select.columnIsNull(1)) {
+        snapshot.windows.push_back({select.columnInt(1), select.columnInt(2)});
+      }
+    }
+  } catch (...) {
+    select.reset();
+    throw;
+  }
+  select.reset();
+  return snapshot;
+}
+
+std::pair<ApiStore::WindowSnapshot, bool> SqliteStore::checkWindows(const WindowCheck& check,
+                                                                    AdmitDecision admit,
+                                                                    const void* context) {
+  std::lock_guard lock(mutex_);
+  if (admit == nullptr) {
+    return {readWindows(check), false};
+  }
+  begin_immediate_->run();
+  try {
+    WindowSnapshot snapshot = readWindows(check);
+    const bool consume = snapshot.key_exists && admit(snapshot, context);
+    if (consume) {
+      add_to_window_->bind(1, check.key_id)
+          .bind(2, check.consume_start_ms)
+          .bind(3, check.window_size_ms)
+          .bind(4, check.cost)
+          .bind(5, snapshot.limit)
+          .run();
+    }
+    commit_->run();
+    return {std::move(snapshot), consume};
+  } catch (...) {
+    add_to_window_->reset();
+    sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+std::optional<std::int64_t> SqliteStore::resetWindows(std::string_view key_id,
+                                                      const AuditRecord& audit) {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(db_, "resetting a rate limit");
+  Statement limit(db_, kSelectKeyLimit, "reading a key's limit");
+  limit.bind(1, key_id);
+  if (!limit.step()) {
+    return std::nullopt;
+  }
+  Statement sum(db_, kSumKeyWindows, "counting a key's requests");
+  sum.bind(1, key_id).step();
+  const std::int64_t cleared = sum.columnInt(0);
+  deleteWindowsOf(key_id);
+  insertAudit(audit);
+  transaction.commit();
+  return cleared;
+}
+
+std::optional<std::int64_t> SqliteStore::updateRateLimit(std::string_view key_id,
+                                                         std::int64_t new_limit,
+                                                         const AuditRecord& audit) {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(db_, "updating a rate limit");
+  Statement limit(db_, kSelectKeyLimit, "reading a key's limit");
+  limit.bind(1, key_id);
+  if (!limit.step()) {
+    return std::nullopt;
+  }
+  const std::int64_t old_limit = limit.columnInt(0);
+  Statement update(db_, kSetKeyLimit, "updating a key's limit");
+  update.bind(1, key_id).bind(2, new_limit).run();
+  AuditRecord with_limits = audit;
+  with_limits.details_json = "{\"old_limit\":" + std::to_string(old_limit) +
+                             ",\"new_limit\":" + std::to_string(new_limit) + "}";
+  insertAudit(with_limits);
+  transaction.commit();
+  return old_limit;
 }
 
 }  // namespace api

@@ -39,6 +39,13 @@ class SqliteStore final : public ApiStore {
   void touchKeyLastUsed(std::string_view id, TimePoint at) override;
   std::vector<AuditRecord> auditTrail(std::string_view key_id) override;
 
+  std::pair<WindowSnapshot, bool> checkWindows(const WindowCheck& check, AdmitDecision admit,
+                                               const void* context) override;
+  std::optional<std::int64_t> resetWindows(std::string_view key_id,
+                                           const AuditRecord& audit) override;
+  std::optional<std::int64_t> updateRateLimit(std::string_view key_id, std::int64_t new_limit,
+                                              const AuditRecord& audit) override;
+
   // The highest migration version applied to the file.
   int schemaVersion();
 
@@ -53,7 +60,14 @@ class SqliteStore final : public ApiStore {
 
   std::mutex mutex_;  // guards db_ and the statements
   SqliteDb db_;
-  std::unique_ptr<Statement> find_by_hash_;  // prepared once: validation's hot path
+  WindowSnapshot readWindows(const WindowCheck& check);
+
+  // Prepared once: the request path.
+  std::unique_ptr<Statement> find_by_hash_;
+  std::unique_ptr<Statement> begin_immediate_;
+  std::unique_ptr<Statement> commit_;
+  std::unique_ptr<Statement> select_windows_;
+  std::unique_ptr<Statement> add_to_window_;
 };
 
 }  // namespace api

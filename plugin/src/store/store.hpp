@@ -83,6 +83,48 @@ class ApiStore {
 
   // The key's audit rows, oldest first.
   virtual std::vector<AuditRecord> auditTrail(std::string_view key_id) = 0;
+
+  // ---- Rate-limit windows ----
+
+  struct WindowCount {
+    std::int64_t start_ms = 0;  // sub-window start, ms since the epoch
+    std::int64_t count = 0;     // requests (cost units) admitted in it
+  };
+  struct WindowSnapshot {
+    bool key_exists = false;
+    std::int64_t limit = 0;            // the key's rate_limit at the time of the check
+    std::vector<WindowCount> windows;  // sub-windows with start in the range asked, ascending
+  };
+  // Decides, given the snapshot, whether to consume. Must not call the store.
+  using AdmitDecision = bool (*)(const WindowSnapshot& snapshot, const void* context);
+
+  struct WindowCheck {
+    std::string_view key_id;
+    std::int64_t range_first_ms = 0;  // sub-windows with start in [first, last] are read
+    std::int64_t range_last_ms = 0;
+    std::int64_t consume_start_ms = 0;  // the sub-window a consumed request counts in
+    std::int64_t window_size_ms = 0;    // the sub-window length (stored with the row)
+    std::int64_t cost = 0;
+  };
+
+  // Reads the key's limit and sub-windows and, when `admit` says so, adds `cost` to the
+  // sub-window at consume_start_ms: all under one write lock, so check and increment are one
+  // atomic step across threads and processes. Returns the snapshot as read (before adding)
+  // and whether it consumed. With `admit` == nullptr it only reads (a peek).
+  virtual std::pair<WindowSnapshot, bool> checkWindows(const WindowCheck& check,
+                                                       AdmitDecision admit,
+                                                       const void* context) = 0;
+
+  // Deletes every sub-window of the key and writes `audit`, atomically. Returns the request
+  // count cleared; nullopt when the key does not exist.
+  virtual std::optional<std::int64_t> resetWindows(std::string_view key_id,
+                                                   const AuditRecord& audit) = 0;
+
+  // Sets the key's rate_limit and writes `audit` with details {"old_limit", "new_limit"},
+  // atomically. Returns the old limit; nullopt when the key does not exist.
+  virtual std::optional<std::int64_t> updateRateLimit(std::string_view key_id,
+                                                      std::int64_t new_limit,
+                                                      const AuditRecord& audit) = 0;
 };
 
 }  // namespace api

@@ -1,8 +1,12 @@
 // A sibling module, built only for tests, that uses nothing but the installed public headers
 // (systemprompt/*.h, *.hpp) to reach the api module's services through the host.
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "systemprompt/module.hpp"
 
@@ -159,6 +163,83 @@ int validateLoop(void* ctx, const char* /*args*/, const sp_command_io* io, sp_er
   return status == SP_OK ? code : SP_EXIT_FAILURE;
 }
 
+// Checks <key_id> from <threads> threads, <attempts> times each, through RateLimitService;
+// prints how many were admitted.
+int hammer(void* ctx, const char* args, const sp_command_io* io, sp_error* error) {
+  int code = SP_EXIT_FAILURE;
+  const sp_status status = systemprompt::guard(error, [&] {
+    const auto limits = systemprompt::RateLimitServiceClient::lookup(*self(ctx).host, 1);
+    const std::string key_id = stringArg(args, "key_id");
+    const int threads = std::stoi(stringArg(args, "threads"));
+    const int attempts = std::stoi(stringArg(args, "attempts"));
+    std::atomic<long> admitted{0};
+    std::atomic<long> failures{0};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&] {
+        for (int i = 0; i < attempts; ++i) {
+          const sp_rate_limit_decision d = limits.check(key_id);
+          if (d.allowed) {
+            ++admitted;
+          } else if (d.outcome != SP_RATE_LIMIT_OVER_LIMIT) {
+            ++failures;
+          }
+        }
+      });
+    }
+    for (auto& t : pool) {
+      t.join();
+    }
+    print(io, "admitted=" + std::to_string(admitted.load()) +
+                  " failures=" + std::to_string(failures.load()) + "\n");
+    code = failures.load() == 0 ? SP_EXIT_OK : SP_EXIT_FAILURE;
+  });
+  return status == SP_OK ? code : SP_EXIT_FAILURE;
+}
+
+// Checks <key_id> until refused, says "exhausted" on stderr, then checks (without sleeping
+// between refusals, for at most 30 s) until admitted again, and says "admitted again".
+int limitLoop(void* ctx, const char* args, const sp_command_io* io, sp_error* error) {
+  int code = SP_EXIT_FAILURE;
+  const sp_status status = systemprompt::guard(error, [&] {
+    const auto limits = systemprompt::RateLimitServiceClient::lookup(*self(ctx).host, 1);
+    const std::string key_id = stringArg(args, "key_id");
+    while (limits.check(key_id).allowed) {
+    }
+    printErr(io, "exhausted\n");
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < until) {
+      if (limits.check(key_id).allowed) {
+        printErr(io, "admitted again\n");
+        code = SP_EXIT_OK;
+        return;
+      }
+    }
+    printErr(io, "still refused after 30 s\n");
+  });
+  return status == SP_OK ? code : SP_EXIT_FAILURE;
+}
+
+// Authorizes the key read from stdin, with cost <cost>, and prints every field.
+int authorizeCmd(void* ctx, const char* args, const sp_command_io* io, sp_error* error) {
+  int code = SP_EXIT_FAILURE;
+  const sp_status status = systemprompt::guard(error, [&] {
+    const auto limits = systemprompt::RateLimitServiceClient::lookup(*self(ctx).host, 1);
+    char line[256];
+    const long n = io->read_line(io->io_ctx, line, sizeof(line));
+    const std::string key(line, n > 0 ? static_cast<size_t>(n) : 0);
+    const std::string cost = stringArg(args, "cost");
+    const sp_authorization a = limits.authorize(key, cost.empty() ? 1 : std::stoll(cost));
+    print(io, std::string("allowed=") + (a.allowed ? "1" : "0") + " reason=" + a.reason +
+                  " key_id=" + a.key_id + " user=" + a.user_id + " scopes=" + a.scopes +
+                  " limit=" + std::to_string(a.limit.limit) +
+                  " remaining=" + std::to_string(a.limit.remaining) +
+                  " retry_after_ms=" + std::to_string(a.limit.retry_after_ms) + "\n");
+    code = a.allowed ? SP_EXIT_OK : SP_EXIT_FAILURE;
+  });
+  return status == SP_OK ? code : SP_EXIT_FAILURE;
+}
+
 // The documented way: the guard turns the exception into an error exit.
 int throwGuarded(void* /*ctx*/, const char* /*args*/, const sp_command_io* /*io*/,
                  sp_error* error) {
@@ -174,9 +255,15 @@ int throwUnguarded(void* /*ctx*/, const char* /*args*/, const sp_command_io* /*i
 }
 
 const sp_module_command kCommands[] = {
-    {"sibling:api-health", &apiHealth},         {"sibling:lookup", &lookup},
-    {"sibling:keys-roundtrip", &keysRoundtrip}, {"sibling:validate-loop", &validateLoop},
-    {"sibling:throw", &throwGuarded},           {"sibling:throw-unguarded", &throwUnguarded},
+    {"sibling:api-health", &apiHealth},
+    {"sibling:lookup", &lookup},
+    {"sibling:keys-roundtrip", &keysRoundtrip},
+    {"sibling:validate-loop", &validateLoop},
+    {"sibling:hammer", &hammer},
+    {"sibling:limit-loop", &limitLoop},
+    {"sibling:authorize", &authorizeCmd},
+    {"sibling:throw", &throwGuarded},
+    {"sibling:throw-unguarded", &throwUnguarded},
 };
 
 void shutdown(void* ctx) {

@@ -1,0 +1,124 @@
+#include "cli/rate_limit_commands.hpp"
+
+#include "api_module.hpp"
+#include "cli/args.hpp"
+#include "cli/output.hpp"
+#include "services/errors.hpp"
+#include "systemprompt/module_abi.h"
+#include "util/time_text.hpp"
+
+namespace api {
+namespace {
+
+constexpr int kBarWidth = 20;
+
+std::string usageBar(std::int64_t used, std::int64_t limit) {
+  const std::int64_t filled =
+      limit <= 0 ? kBarWidth : std::min<std::int64_t>(kBarWidth, used * kBarWidth / limit);
+  return "[" + std::string(static_cast<size_t>(filled), '#') +
+         std::string(static_cast<size_t>(kBarWidth - filled), '-') + "]";
+}
+
+std::int64_t percent(std::int64_t used, std::int64_t limit) {
+  return limit <= 0 ? 100 : used * 100 / limit;
+}
+
+}  // namespace
+
+boost::json::object limitStatusObject(const LimitStatus& s, TimePoint now) {
+  boost::json::object o;
+  o["limit"] = s.limit;
+  o["used"] = s.used;
+  o["remaining"] = s.remaining;
+  o["window_size"] = s.window_size_ms;
+  o["window_start"] = formatIsoUtc(s.window_start);
+  o["window_end"] = formatIsoUtc(s.window_end);
+  o["reset_at"] = formatIsoUtc(s.reset_at);
+  o["reset_in"] = std::max<std::int64_t>(0, (s.reset_at - now).count());
+  o["over_limit"] = s.used > s.limit;
+  return o;
+}
+
+std::string limitStatusText(const LimitStatus& s, TimePoint now, std::int64_t sub_windows) {
+  const std::int64_t pct = percent(s.used, s.limit);
+  Table t({"  Limit", std::to_string(s.limit) + " requests per " + formatWindow(s.window_size_ms)});
+  t.add({"  Used", std::to_string(s.used) + " (" + std::to_string(pct) + "%)"});
+  t.add({"  Remaining", std::to_string(s.remaining)});
+  t.add({"  Usage", usageBar(s.used, s.limit) + " " + std::to_string(pct) + "%"});
+  t.add({"  Window", shortTime(s.window_start) + " .. " + shortTime(s.window_end) + " (slides in " +
+                         std::to_string(sub_windows) + " steps of " +
+                         formatWindow(s.window_size_ms / sub_windows) + ")"});
+  t.add({"  Next slot", s.used == 0 ? std::string("nothing counted in this window")
+                                    : "frees in " + formatSpan(s.reset_at - now) + " (" +
+                                          formatIsoUtc(s.reset_at) + ")"});
+  std::string text = t.render();
+  if (s.used > s.limit) {
+    text +=
+        "warning: usage is above the limit (it was lowered); requests are refused until "
+        "usage falls below " +
+        std::to_string(s.limit) + "\n";
+  } else if (pct >= 90) {
+    text += "warning: " + std::to_string(pct) + "% of the limit is used\n";
+  }
+  return text;
+}
+
+int rateLimitStatus(ApiModule& module, std::string_view args_json, const Terminal& terminal) {
+  const CommandArgs args(args_json);
+  const OutputFormat format = parseFormat(args.string("format"));
+  const std::string id = args.string("key_id").value_or("");
+  const KeyRecord key = module.keys().getKey(id);
+  const LimitStatus status = module.limits().status(id);
+  const TimePoint now = module.clock().now();
+  if (format == OutputFormat::kJson) {
+    boost::json::object o = limitStatusObject(status, now);
+    o["key_id"] = id;
+    terminal.out(jsonLine(o));
+  } else {
+    terminal.out("Rate limit of key " + key.id + " (" + key.name + ")\n" +
+                 limitStatusText(status, now, module.settings().rate_limit_sub_windows));
+  }
+  return SP_EXIT_OK;
+}
+
+int rateLimitReset(ApiModule& module, std::string_view args_json, const Terminal& terminal) {
+  const CommandArgs args(args_json);
+  const std::string id = args.string("key_id").value_or("");
+  const KeyRecord key = module.keys().getKey(id);  // a clear error before asking
+  if (!confirm(terminal,
+               "Reset the rate limit of key " + id + " (" + key.name +
+                   ")? Its counted requests are forgotten.",
+               args.flag("force"), "reset the rate limit of " + id)) {
+    terminal.err("Not reset.\n");
+    return SP_EXIT_FAILURE;
+  }
+  const std::int64_t cleared = module.limits().reset(id, cliActor());
+  terminal.out("Rate limit of key " + id + " reset: " + std::to_string(cleared) +
+               (cleared == 1 ? " request" : " requests") + " cleared.\n");
+  return SP_EXIT_OK;
+}
+
+int rateLimitUpdate(ApiModule& module, std::string_view args_json, const Terminal& terminal) {
+  const CommandArgs args(args_json);
+  const std::string id = args.string("key_id").value_or("");
+  const auto new_limit = args.integer("new_limit", "<new_limit>");
+  if (!new_limit) {
+    throw InvalidInput("missing <new_limit>");
+  }
+  const std::int64_t old_limit = module.limits().update(id, *new_limit, cliActor());
+  const LimitStatus status = module.limits().status(id);
+  const std::string window = formatWindow(module.settings().rate_limit_window_ms);
+  std::string text = "Rate limit of key " + id + " updated: " + std::to_string(old_limit) + " -> " +
+                     std::to_string(*new_limit) + " requests per " + window +
+                     ".\nCurrent usage: " + std::to_string(status.used) + " in this window.\n";
+  if (status.used > *new_limit) {
+    text +=
+        "warning: current usage is above the new limit; requests are refused until it "
+        "falls below " +
+        std::to_string(*new_limit) + "\n";
+  }
+  terminal.out(text);
+  return SP_EXIT_OK;
+}
+
+}  // namespace api

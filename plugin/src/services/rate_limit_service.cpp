@@ -1,0 +1,290 @@
+#include "services/rate_limit_service.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <string>
+
+#include "services/errors.hpp"
+
+namespace api {
+namespace {
+
+using std::chrono::milliseconds;
+
+std::int64_t floorDiv(std::int64_t a, std::int64_t b) {
+  return a / b - ((a % b != 0) && ((a < 0) != (b < 0)) ? 1 : 0);
+}
+
+// The counts of sub-windows k-N+1 .. k+2N-1 around the current sub-window k, with prefix sums
+// for run sums. Everything the decision, remaining, reset_at and retry_after need.
+class WindowMath {
+ public:
+  WindowMath(std::int64_t now_ms, std::int64_t sub_ms, std::int64_t n)
+      : sub_ms_(sub_ms),
+        n_(n),
+        k_(floorDiv(now_ms, sub_ms)),
+        base_(k_ - n + 1),
+        counts_(static_cast<size_t>(3 * n - 1), 0) {}
+
+  std::int64_t firstReadMs() const { return base_ * sub_ms_; }
+  std::int64_t lastReadMs() const { return (k_ + n_ - 1) * sub_ms_; }
+  std::int64_t currentStartMs() const { return k_ * sub_ms_; }
+
+  void load(const std::vector<ApiStore::WindowCount>& windows) {
+    std::fill(counts_.begin(), counts_.end(), 0);
+    for (const auto& w : windows) {
+      const std::int64_t rel = floorDiv(w.start_ms, sub_ms_) - base_;
+      if (rel >= 0 && rel < static_cast<std::int64_t>(counts_.size())) {
+        counts_[static_cast<size_t>(rel)] += w.count;
+      }
+    }
+    prefix_.assign(counts_.size() + 1, 0);
+    for (size_t i = 0; i < counts_.size(); ++i) {
+      prefix_[i + 1] = prefix_[i] + counts_[i];
+    }
+  }
+
+  void add(std::int64_t cost) {  // count a request in sub-window k
+    for (size_t i = static_cast<size_t>(n_); i < prefix_.size(); ++i) {
+      prefix_[i] += cost;
+    }
+    counts_[static_cast<size_t>(n_ - 1)] += cost;
+  }
+
+  // The largest run sum over the runs of N sub-windows that contain k + d.
+  std::int64_t usedAt(std::int64_t d) const {
+    std::int64_t best = 0;
+    for (std::int64_t j = d; j <= n_ - 1 + d; ++j) {
+      best = std::max(best, run(j));
+    }
+    return best;
+  }
+
+  // When the oldest counted sub-window of the current run slides out; `now` if none counts.
+  TimePoint resetAt(TimePoint now) const {
+    for (std::int64_t j = 0; j < n_; ++j) {
+      if (counts_[static_cast<size_t>(j)] > 0) {
+        return TimePoint(milliseconds((base_ + j + n_) * sub_ms_));
+      }
+    }
+    return now;
+  }
+
+  // The first sub-window start at which a request of `cost` fits, if no more are admitted
+  // meanwhile; nullopt when not within the next N sub-windows (cost above the limit).
+  std::optional<TimePoint> fitsAt(std::int64_t cost, std::int64_t limit) const {
+    // Sliding maximum of run sums over runs starting at j in [d, N-1+d], d = 1..N.
+    std::deque<std::int64_t> best;  // run starts, run sums decreasing
+    std::int64_t next = 1;
+    for (std::int64_t d = 1; d <= n_; ++d) {
+      for (; next <= n_ - 1 + d; ++next) {
+        while (!best.empty() && run(best.back()) <= run(next)) {
+          best.pop_back();
+        }
+        best.push_back(next);
+      }
+      while (best.front() < d) {
+        best.pop_front();
+      }
+      if (run(best.front()) + cost <= limit) {
+        return TimePoint(milliseconds((k_ + d) * sub_ms_));
+      }
+    }
+    return std::nullopt;
+  }
+
+  TimePoint windowStart() const { return TimePoint(milliseconds(base_ * sub_ms_)); }
+  TimePoint windowEnd() const { return TimePoint(milliseconds((k_ + 1) * sub_ms_)); }
+
+ private:
+  std::int64_t run(std::int64_t j) const {  // sum of the N sub-windows starting at rel j
+    return prefix_[static_cast<size_t>(j + n_)] - prefix_[static_cast<size_t>(j)];
+  }
+
+  std::int64_t sub_ms_;
+  std::int64_t n_;
+  std::int64_t k_;
+  std::int64_t base_;
+  std::vector<std::int64_t> counts_;
+  std::vector<std::int64_t> prefix_;
+};
+
+struct DecisionContext {
+  WindowMath* math;
+  std::int64_t cost;
+};
+
+bool admitIfFits(const ApiStore::WindowSnapshot& snapshot, const void* context) {
+  const auto& ctx = *static_cast<const DecisionContext*>(context);
+  ctx.math->load(snapshot.windows);
+  return ctx.math->usedAt(0) + ctx.cost <= snapshot.limit;
+}
+
+void checkCost(std::int64_t cost) {
+  if (cost < 1 || cost > kMaxRateLimit) {
+    throw InvalidInput("request cost " + std::to_string(cost) +
+                       " is out of range: use 1..1000000000");
+  }
+}
+
+}  // namespace
+
+const char* limitOutcomeName(LimitOutcome outcome) {
+  switch (outcome) {
+    case LimitOutcome::kAllowed:
+      return "ok";
+    case LimitOutcome::kOverLimit:
+      return "over_limit";
+    case LimitOutcome::kCostExceedsLimit:
+      return "cost_exceeds_limit";
+    case LimitOutcome::kUnknownKey:
+      return "not_found";
+    case LimitOutcome::kStoreError:
+      return "internal_error";
+  }
+  return "internal_error";
+}
+
+RateLimitService::RateLimitService(const ApiSettings& settings, ApiStore& store, const Clock& clock,
+                                   const HostLogger& logger, ApiKeyService& keys)
+    : settings_(settings), store_(store), clock_(clock), logger_(logger), keys_(keys) {}
+
+LimitDecision RateLimitService::decide(std::string_view key_id, std::int64_t cost, bool consume) {
+  checkCost(cost);
+  const TimePoint now = clock_.now();
+  const std::int64_t sub_ms = settings_.rate_limit_window_ms / settings_.rate_limit_sub_windows;
+  WindowMath math(now.time_since_epoch().count(), sub_ms, settings_.rate_limit_sub_windows);
+  LimitDecision d;
+  try {
+    const ApiStore::WindowCheck request{
+        key_id, math.firstReadMs(), math.lastReadMs(), math.currentStartMs(), sub_ms, cost};
+    DecisionContext context{&math, cost};
+    auto [snapshot, consumed] =
+        store_.checkWindows(request, consume ? &admitIfFits : nullptr, &context);
+    if (!snapshot.key_exists) {
+      d.outcome = LimitOutcome::kUnknownKey;
+      return d;
+    }
+    if (!consume) {
+      math.load(snapshot.windows);
+    }
+    d.limit = snapshot.limit;
+    const std::int64_t used = math.usedAt(0);
+    d.allowed = consume ? consumed : used + cost <= d.limit;
+    if (d.allowed) {
+      d.outcome = LimitOutcome::kAllowed;
+      if (consume) {
+        math.add(cost);
+      }
+      d.remaining = std::max<std::int64_t>(0, d.limit - used - cost);
+      d.reset_at = math.resetAt(now);
+    } else {
+      d.remaining = std::max<std::int64_t>(0, d.limit - used);
+      d.reset_at = math.resetAt(now);
+      if (cost > d.limit) {
+        d.outcome = LimitOutcome::kCostExceedsLimit;
+      } else {
+        d.outcome = LimitOutcome::kOverLimit;
+        if (const auto at = math.fitsAt(cost, d.limit)) {
+          d.retry_after = std::chrono::duration_cast<milliseconds>(*at - now);
+        }
+      }
+    }
+    return d;
+  } catch (const StoreError& e) {
+    d = LimitDecision{};
+    d.outcome = LimitOutcome::kStoreError;
+    if (settings_.rate_limit_fail_open) {
+      d.allowed = true;
+      d.failed_open = true;
+      const auto count = ++fail_open_count_;
+      logger_.warn("rate limit failed open: request admitted without a check",
+                   {{"key_id", std::string(key_id)},
+                    {"fail_open_total", std::to_string(count)},
+                    {"error", e.what()}});
+    } else {
+      logger_.error("rate limit failed closed: request refused",
+                    {{"key_id", std::string(key_id)}, {"error", e.what()}});
+    }
+    return d;
+  }
+}
+
+LimitDecision RateLimitService::check(std::string_view key_id, std::int64_t cost) {
+  return decide(key_id, cost, true);
+}
+
+LimitDecision RateLimitService::peek(std::string_view key_id, std::int64_t cost) {
+  return decide(key_id, cost, false);
+}
+
+AuthorizeResult RateLimitService::authorize(std::string_view key, std::int64_t cost) {
+  checkCost(cost);
+  AuthorizeResult result;
+  KeyValidation v = keys_.validateKey(key);
+  result.key = std::move(v.key);
+  if (!v.valid) {
+    result.reason = keyRejectionName(v.reason);
+    return result;
+  }
+  result.limit = check(result.key->id, cost);
+  result.allowed = result.limit.allowed;
+  result.reason = result.limit.allowed ? "ok" : limitOutcomeName(result.limit.outcome);
+  return result;
+}
+
+LimitStatus RateLimitService::status(std::string_view key_id) {
+  const TimePoint now = clock_.now();
+  const std::int64_t sub_ms = settings_.rate_limit_window_ms / settings_.rate_limit_sub_windows;
+  WindowMath math(now.time_since_epoch().count(), sub_ms, settings_.rate_limit_sub_windows);
+  const ApiStore::WindowCheck request{
+      key_id, math.firstReadMs(), math.lastReadMs(), math.currentStartMs(), sub_ms, 0};
+  const auto [snapshot, consumed] = store_.checkWindows(request, nullptr, nullptr);
+  if (!snapshot.key_exists) {
+    throw NotFound("no key with id \"" + std::string(key_id) + "\"");
+  }
+  math.load(snapshot.windows);
+  LimitStatus s;
+  s.limit = snapshot.limit;
+  s.used = math.usedAt(0);
+  s.remaining = std::max<std::int64_t>(0, s.limit - s.used);
+  s.window_size_ms = settings_.rate_limit_window_ms;
+  s.window_start = math.windowStart();
+  s.window_end = math.windowEnd();
+  s.reset_at = math.resetAt(now);
+  return s;
+}
+
+std::int64_t RateLimitService::reset(std::string_view key_id, std::string_view actor) {
+  const AuditRecord audit{
+      0, std::string(key_id), "reset_rate_limit", std::string(actor), clock_.now(), "", "{}"};
+  const auto cleared = store_.resetWindows(key_id, audit);
+  if (!cleared) {
+    throw NotFound("no key with id \"" + std::string(key_id) + "\"");
+  }
+  logger_.info("rate limit reset", {{"key_id", std::string(key_id)},
+                                    {"requests_cleared", std::to_string(*cleared)},
+                                    {"actor", std::string(actor)}});
+  return *cleared;
+}
+
+std::int64_t RateLimitService::update(std::string_view key_id, std::int64_t new_limit,
+                                      std::string_view actor) {
+  if (new_limit < 1 || new_limit > kMaxRateLimit) {
+    throw InvalidInput("rate limit " + std::to_string(new_limit) +
+                       " is out of range: use 1..1000000000 requests per window");
+  }
+  const AuditRecord audit{
+      0, std::string(key_id), "update_limit", std::string(actor), clock_.now(), "", ""};
+  const auto old = store_.updateRateLimit(key_id, new_limit, audit);
+  if (!old) {
+    throw NotFound("no key with id \"" + std::string(key_id) + "\"");
+  }
+  logger_.info("rate limit updated", {{"key_id", std::string(key_id)},
+                                      {"old_limit", std::to_string(*old)},
+                                      {"new_limit", std::to_string(new_limit)},
+                                      {"actor", std::string(actor)}});
+  return *old;
+}
+
+}  // namespace api

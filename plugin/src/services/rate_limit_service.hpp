@@ -1,0 +1,104 @@
+// RateLimitService: sliding-window rate limiting per key, exact under concurrency.
+//
+// The contract (README, "Rate limiting"): the window W is divided into N sub-windows of
+// S = W / N ms; sub-window k holds the requests admitted at times t with floor(t / S) = k.
+// A request of cost c at sub-window k is admitted if and only if, for every run of N
+// consecutive sub-windows that contains k, the requests already admitted in that run plus c
+// come to at most L, the key's limit. When time only moves forward this is the familiar "the
+// N sub-windows ending at k", and it keeps the guarantee when the clock steps back: for
+// every run of N consecutive sub-windows, admitted <= L. The read and the increment are one
+// atomic step in the store (see ApiStore::checkWindows), across threads and processes.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "clock.hpp"
+#include "host_logger.hpp"
+#include "services/api_key_service.hpp"
+#include "settings.hpp"
+#include "store/store.hpp"
+
+namespace api {
+
+enum class LimitOutcome {
+  kAllowed,           // admitted (or, for a peek, would be)
+  kOverLimit,         // the window is full; retry_after says when it can succeed
+  kCostExceedsLimit,  // the cost alone is above the limit: it can never succeed
+  kUnknownKey,        // no key with that id
+  kStoreError,        // the store failed; allowed only when failOpen is set (failed_open)
+};
+const char* limitOutcomeName(LimitOutcome outcome);
+
+struct LimitDecision {
+  bool allowed = false;
+  LimitOutcome outcome = LimitOutcome::kStoreError;
+  bool failed_open = false;  // allowed only because the store failed and failOpen is set
+  std::int64_t limit = 0;
+  std::int64_t remaining = 0;  // what could still be admitted now, after this request
+  TimePoint reset_at{};        // when the oldest counted sub-window slides out (next slot frees)
+  std::optional<std::chrono::milliseconds> retry_after;  // denied: wait this long at least
+};
+
+struct LimitStatus {
+  std::int64_t limit = 0;
+  std::int64_t used = 0;
+  std::int64_t remaining = 0;
+  std::int64_t window_size_ms = 0;
+  TimePoint window_start{};  // start of the oldest sub-window in the current window
+  TimePoint window_end{};    // end of the current sub-window
+  TimePoint reset_at{};
+};
+
+struct AuthorizeResult {
+  bool allowed = false;
+  // "ok", or why not: malformed, not_found, revoked, expired, over_limit,
+  // cost_exceeds_limit, internal_error.
+  const char* reason = "internal_error";
+  std::optional<KeyRecord> key;  // when the key was found
+  LimitDecision limit;           // set once the key validated
+};
+
+class RateLimitService {
+ public:
+  // REQUIRED: all references outlive the service.
+  RateLimitService(const ApiSettings& settings, ApiStore& store, const Clock& clock,
+                   const HostLogger& logger, ApiKeyService& keys);
+
+  // Admits and counts the request, or refuses it. Throws InvalidInput only for a cost
+  // outside 1..1,000,000,000; a storage failure is an answer (fail closed, or open when
+  // configured).
+  LimitDecision check(std::string_view key_id, std::int64_t cost = 1);
+  // As check, but counts nothing.
+  LimitDecision peek(std::string_view key_id, std::int64_t cost = 1);
+
+  // validateKey, then check: everything a request handler needs. Never throws for a bad key.
+  AuthorizeResult authorize(std::string_view key, std::int64_t cost = 1);
+
+  // Throws NotFound, StoreError.
+  LimitStatus status(std::string_view key_id);
+  // Clears the key's windows; returns the request count cleared. Audited.
+  std::int64_t reset(std::string_view key_id, std::string_view actor);
+  // Sets the key's limit for the next check; returns the old limit. Audited. Throws
+  // InvalidInput for a limit outside 1..1,000,000,000.
+  std::int64_t update(std::string_view key_id, std::int64_t new_limit, std::string_view actor);
+
+  // Decisions that admitted a request only because the store failed (failOpen: true).
+  std::uint64_t failOpenCount() const { return fail_open_count_.load(); }
+
+ private:
+  LimitDecision decide(std::string_view key_id, std::int64_t cost, bool consume);
+
+  const ApiSettings& settings_;
+  ApiStore& store_;
+  const Clock& clock_;
+  const HostLogger& logger_;
+  ApiKeyService& keys_;
+  std::atomic<std::uint64_t> fail_open_count_{0};
+};
+
+}  // namespace api
