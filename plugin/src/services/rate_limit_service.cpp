@@ -27,7 +27,8 @@ class WindowMath {
         counts_(static_cast<size_t>(3 * n - 1), 0) {}
 
   std::int64_t firstReadMs() const { return base_ * sub_ms_; }
-  std::int64_t lastReadMs() const { return (k_ + n_ - 1) * sub_ms_; }
+  // Up to k+2N-1: the decision needs k+N-1, retry_after the runs that contain k+N.
+  std::int64_t lastReadMs() const { return (k_ + 2 * n_ - 1) * sub_ms_; }
   std::int64_t currentStartMs() const { return k_ * sub_ms_; }
 
   void load(const std::vector<ApiStore::WindowCount>& windows) {

@@ -1,0 +1,377 @@
+// RateLimitService against a real SQLite store with simulated time, checked against a
+// brute-force reference model: the list of admitted requests.
+#include "services/rate_limit_service.hpp"
+
+#include <boost/test/unit_test.hpp>
+#include <cstdlib>
+#include <map>
+#include <ostream>
+#include <random>
+#include <thread>
+
+#include "process.hpp"
+#include "services/errors.hpp"
+#include "store/sqlite_store.hpp"
+#include "util/time_text.hpp"
+
+namespace api {
+std::ostream& operator<<(std::ostream& os, LimitOutcome outcome) {
+  return os << limitOutcomeName(outcome);
+}
+}  // namespace api
+
+namespace {
+
+using namespace std::chrono_literals;
+using api::LimitOutcome;
+
+std::int64_t floorDiv(std::int64_t a, std::int64_t b) {
+  return a / b - ((a % b != 0) && ((a < 0) != (b < 0)) ? 1 : 0);
+}
+
+// The reference: every admitted request as (time, cost), scanned in full for each decision.
+struct Model {
+  std::int64_t sub_ms = 1;
+  std::int64_t n = 1;
+  std::int64_t limit = 1;
+  std::vector<std::pair<std::int64_t, std::int64_t>> live;  // forgotten on reset/cleanup
+  std::vector<std::pair<std::int64_t, std::int64_t>> since_reset;
+  std::int64_t max_limit_since_reset = 1;
+
+  std::int64_t sumOver(std::int64_t first_sub, std::int64_t count) const {
+    std::int64_t sum = 0;
+    for (const auto& [t, cost] : live) {
+      const std::int64_t k = floorDiv(t, sub_ms);
+      if (k >= first_sub && k < first_sub + count) {
+        sum += cost;
+      }
+    }
+    return sum;
+  }
+  std::int64_t runSum(std::int64_t first_sub) const { return sumOver(first_sub, n); }
+  std::int64_t usedAt(std::int64_t k) const {
+    std::int64_t best = 0;
+    for (std::int64_t j = k - n + 1; j <= k; ++j) {
+      best = std::max(best, runSum(j));
+    }
+    return best;
+  }
+  struct Answer {
+    bool allowed;
+    std::int64_t remaining;
+    std::optional<std::int64_t> retry_at_ms;
+    std::int64_t reset_at_ms;
+  };
+  Answer decide(std::int64_t now, std::int64_t cost, bool consume) {
+    const std::int64_t k = floorDiv(now, sub_ms);
+    const std::int64_t used = usedAt(k);
+    Answer a{used + cost <= limit, 0, std::nullopt, now};
+    if (a.allowed) {
+      a.remaining = std::max<std::int64_t>(0, limit - used - cost);
+      if (consume) {
+        live.emplace_back(now, cost);
+        since_reset.emplace_back(now, cost);
+      }
+    } else {
+      a.remaining = std::max<std::int64_t>(0, limit - used);
+      if (cost <= limit) {
+        for (std::int64_t d = 1; d <= n && !a.retry_at_ms; ++d) {
+          if (usedAt(k + d) + cost <= limit) {
+            a.retry_at_ms = (k + d) * sub_ms;
+          }
+        }
+      }
+    }
+    for (std::int64_t j = k - n + 1; j <= k; ++j) {  // oldest counted sub-window
+      if (sumOver(j, 1) > 0) {
+        a.reset_at_ms = (j + n) * sub_ms;
+        break;
+      }
+    }
+    return a;
+  }
+  void reset() {
+    live.clear();
+    since_reset.clear();
+    max_limit_since_reset = limit;
+  }
+  void cleanup(std::int64_t now) {  // what ApiModule::cleanup deletes
+    std::erase_if(live, [&](const auto& r) {
+      return (floorDiv(r.first, sub_ms) + 1) * sub_ms <= now - n * sub_ms;
+    });
+  }
+  // The guarantee: for every run of N consecutive sub-windows, admitted <= L.
+  bool guaranteeHolds() const {
+    std::map<std::int64_t, std::int64_t> per_sub;
+    for (const auto& [t, cost] : since_reset) {
+      per_sub[floorDiv(t, sub_ms)] += cost;
+    }
+    for (const auto& [start, ignored] : per_sub) {
+      for (std::int64_t first = start - n + 1; first <= start; ++first) {
+        std::int64_t sum = 0;
+        for (auto it = per_sub.lower_bound(first); it != per_sub.end() && it->first < first + n;
+             ++it) {
+          sum += it->second;
+        }
+        if (sum > max_limit_since_reset) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+};
+
+sp_host_api silentHost() {
+  sp_host_api host{};
+  host.size = sizeof(host);
+  return host;
+}
+
+struct Fixture {
+  testing_support::TempDir dir;
+  std::string path = dir.path() + "/api.sqlite3";
+  api::ApiSettings settings;
+  api::ManualClock clock{*api::parseIsoUtc("2026-01-01T10:00:00.000Z")};
+  sp_host_api host = silentHost();
+  api::HostLogger logger{host};
+  api::SqliteStore store{api::SqliteStoreOptions{path, 2000}};
+  api::ApiKeyService keys{settings, store, clock, logger};
+  api::RateLimitService limits{settings, store, clock, logger, keys};
+
+  std::string newKey(std::int64_t limit) {
+    api::CreateKeyRequest r;
+    r.user_id = "u";
+    r.name = "k";
+    r.rate_limit = limit;
+    return keys.createKey(r).key.id;
+  }
+  void window(std::int64_t window_ms, std::int64_t sub_windows) {
+    settings.rate_limit_window_ms = window_ms;
+    settings.rate_limit_sub_windows = sub_windows;
+  }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(rate_limit_service, Fixture)
+
+BOOST_AUTO_TEST_CASE(agrees_with_the_reference_model_on_random_sequences) {
+  const char* seed_text = std::getenv("RATE_LIMIT_SEED");
+  const std::uint64_t seed =
+      seed_text != nullptr ? std::strtoull(seed_text, nullptr, 10) : 20261125;
+  std::mt19937_64 rng(seed);
+  auto pick = [&](std::int64_t lo, std::int64_t hi) {
+    return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng);
+  };
+  const std::int64_t subs[] = {1, 7, 1000};
+  const std::int64_t ns[] = {1, 2, 3, 5, 8};
+  long decisions = 0;
+  for (int sequence = 0; sequence < 2000; ++sequence) {
+    Model m;
+    m.sub_ms = subs[pick(0, 2)];
+    m.n = ns[pick(0, 4)];
+    m.limit = pick(1, 10);
+    m.max_limit_since_reset = m.limit;
+    window(m.sub_ms * m.n, m.n);
+    const std::string key = newKey(m.limit);
+    std::int64_t now = clock.now().time_since_epoch().count() + pick(0, m.sub_ms * m.n);
+    std::int64_t last_cleanup = 0;
+    for (int op = 0; op < 40; ++op) {
+      const std::int64_t roll = pick(0, 99);
+      if (roll < 3) {  // a clock step back, never before the last cleanup
+        now = std::max(last_cleanup, now - pick(0, 2 * m.sub_ms * m.n));
+      } else if (roll < 6) {  // a long jump forward
+        now += pick(m.sub_ms * m.n, 3 * m.sub_ms * m.n);
+      } else {
+        now += pick(0, m.sub_ms);
+      }
+      clock.set(api::TimePoint(std::chrono::milliseconds(now)));
+      if (roll >= 6 && roll < 9) {
+        m.limit = pick(1, 10);
+        m.max_limit_since_reset = std::max(m.max_limit_since_reset, m.limit);
+        limits.update(key, m.limit, "test");
+        continue;
+      }
+      if (roll >= 9 && roll < 11) {
+        limits.reset(key, "test");
+        m.reset();
+        continue;
+      }
+      if (roll >= 11 && roll < 14) {
+        store.deleteRateLimitWindowsEndedBy(clock.now() -
+                                            std::chrono::milliseconds(m.sub_ms * m.n));
+        m.cleanup(now);
+        last_cleanup = now;
+        continue;
+      }
+      const bool consume = roll >= 20;
+      const std::int64_t cost = roll < 90 ? 1 : pick(1, 12);
+      const api::LimitDecision got = consume ? limits.check(key, cost) : limits.peek(key, cost);
+      const Model::Answer want = m.decide(now, cost, consume);
+      ++decisions;
+      BOOST_REQUIRE_MESSAGE(
+          got.allowed == want.allowed && got.remaining == want.remaining &&
+              got.reset_at.time_since_epoch().count() == want.reset_at_ms &&
+              got.retry_after.has_value() == want.retry_at_ms.has_value() &&
+              (!want.retry_at_ms || got.retry_after->count() == *want.retry_at_ms - now),
+          "seed " << seed << " sequence " << sequence << " op " << op << " (S=" << m.sub_ms
+                  << " N=" << m.n << " L=" << m.limit << " cost=" << cost << " t=" << now
+                  << "): got allowed=" << got.allowed << " remaining=" << got.remaining
+                  << " reset_at=" << got.reset_at.time_since_epoch().count()
+                  << " retry_after=" << (got.retry_after ? got.retry_after->count() : -1)
+                  << "; model allowed=" << want.allowed << " remaining=" << want.remaining
+                  << " reset_at=" << want.reset_at_ms
+                  << " retry_after=" << (want.retry_at_ms ? *want.retry_at_ms - now : -1));
+      BOOST_REQUIRE_MESSAGE(m.guaranteeHolds(),
+                            "guarantee broken: seed " << seed << " sequence " << sequence);
+      if (!got.allowed) {
+        BOOST_REQUIRE(got.outcome == (cost > m.limit ? LimitOutcome::kCostExceedsLimit
+                                                     : LimitOutcome::kOverLimit));
+      }
+    }
+  }
+  BOOST_TEST(decisions > 50'000);
+}
+
+BOOST_AUTO_TEST_CASE(a_full_window_before_a_fixed_boundary_stays_full_after_it) {
+  window(3'600'000, 60);
+  const std::string key = newKey(100);
+  clock.set(*api::parseIsoUtc("2026-01-01T10:59:59.000Z"));
+  for (int i = 0; i < 100; ++i) {
+    BOOST_REQUIRE(limits.check(key).allowed);
+  }
+  BOOST_TEST(!limits.check(key).allowed);
+  clock.set(*api::parseIsoUtc("2026-01-01T11:00:00.500Z"));  // a fixed window would reopen here
+  const api::LimitDecision d = limits.check(key);
+  BOOST_TEST(!d.allowed);
+  BOOST_TEST(d.remaining == 0);
+  BOOST_TEST(api::formatIsoUtc(d.reset_at) == "2026-01-01T11:59:00.000Z");
+  BOOST_REQUIRE(d.retry_after.has_value());
+  BOOST_TEST(d.retry_after->count() == (58 * 60 + 59) * 1000 + 500);
+  clock.set(*api::parseIsoUtc("2026-01-01T11:59:00.000Z"));  // the 10:59 sub-window slides out
+  BOOST_TEST(limits.check(key).allowed);
+}
+
+BOOST_AUTO_TEST_CASE(peek_counts_nothing_and_cost_is_checked) {
+  window(60'000, 60);
+  const std::string key = newKey(3);
+  BOOST_TEST(limits.peek(key, 3).allowed);
+  BOOST_TEST(limits.peek(key, 3).allowed);
+  BOOST_TEST(limits.check(key, 2).remaining == 1);
+  BOOST_TEST(!limits.check(key, 2).allowed);
+  const api::LimitDecision too_big = limits.check(key, 4);
+  BOOST_TEST(too_big.outcome == LimitOutcome::kCostExceedsLimit);
+  BOOST_TEST(!too_big.retry_after.has_value());
+  BOOST_CHECK_THROW(limits.check(key, 0), api::InvalidInput);
+  BOOST_CHECK_THROW(limits.check(key, -1), api::InvalidInput);
+  BOOST_TEST(limits.check("key_unknown").outcome == LimitOutcome::kUnknownKey);
+}
+
+BOOST_AUTO_TEST_CASE(status_reset_and_update_are_reported_and_audited) {
+  window(3'600'000, 60);
+  const std::string key = newKey(10);
+  for (int i = 0; i < 8; ++i) {
+    limits.check(key);
+  }
+  api::LimitStatus s = limits.status(key);
+  BOOST_TEST(s.used == 8);
+  BOOST_TEST(s.remaining == 2);
+  BOOST_TEST(api::formatIsoUtc(s.window_start) == "2026-01-01T09:01:00.000Z");
+  BOOST_TEST(api::formatIsoUtc(s.window_end) == "2026-01-01T10:01:00.000Z");
+  BOOST_TEST(api::formatIsoUtc(s.reset_at) == "2026-01-01T11:00:00.000Z");
+  BOOST_TEST(limits.update(key, 5, "ops") == 10);
+  s = limits.status(key);
+  BOOST_TEST(s.used == 8);  // above the new limit: shown, and the next check is refused
+  BOOST_TEST(s.remaining == 0);
+  BOOST_TEST(!limits.check(key).allowed);
+  BOOST_TEST(limits.reset(key, "ops") == 8);
+  BOOST_TEST(limits.status(key).used == 0);
+  BOOST_TEST(limits.check(key).allowed);
+  const auto trail = keys.auditTrail(key);
+  BOOST_REQUIRE(trail.size() == 3u);
+  BOOST_TEST(trail[1].action == "update_limit");
+  BOOST_TEST(trail[1].details_json == R"({"old_limit":10,"new_limit":5})");
+  BOOST_TEST(trail[2].action == "reset_rate_limit");
+  BOOST_CHECK_THROW(limits.update(key, 0, "ops"), api::InvalidInput);
+  BOOST_CHECK_THROW(limits.status("key_unknown"), api::NotFound);
+  BOOST_CHECK_THROW(limits.reset("key_unknown", "ops"), api::NotFound);
+}
+
+BOOST_AUTO_TEST_CASE(changes_from_another_connection_apply_to_the_next_check) {
+  window(3'600'000, 60);
+  const std::string key = newKey(2);
+  api::SqliteStore other_store(api::SqliteStoreOptions{path, 2000});
+  api::ApiKeyService other_keys(settings, other_store, clock, logger);
+  api::RateLimitService other(settings, other_store, clock, logger, other_keys);
+  BOOST_TEST(limits.check(key).allowed);
+  BOOST_TEST(other.check(key).allowed);
+  BOOST_TEST(!limits.check(key).allowed);  // one window, shared across connections
+  other.reset(key, "cli");
+  BOOST_TEST(limits.check(key).allowed);
+  other.update(key, 1, "cli");
+  BOOST_TEST(!limits.check(key).allowed);
+}
+
+BOOST_AUTO_TEST_CASE(a_locked_or_broken_store_fails_closed_unless_fail_open) {
+  window(60'000, 60);
+  const std::string key = newKey(5);
+  api::SqliteStore impatient(api::SqliteStoreOptions{path, 0});  // no busy wait
+  api::ApiKeyService impatient_keys(settings, impatient, clock, logger);
+  api::RateLimitService gate(settings, impatient, clock, logger, impatient_keys);
+  {
+    api::SqliteDb locker(path);
+    locker.exec("BEGIN EXCLUSIVE", "locking the database");
+    const api::LimitDecision closed = gate.check(key);
+    BOOST_TEST(!closed.allowed);
+    BOOST_TEST(closed.outcome == LimitOutcome::kStoreError);
+    BOOST_TEST(!closed.failed_open);
+    settings.rate_limit_fail_open = true;
+    const api::LimitDecision open = gate.check(key);
+    BOOST_TEST(open.allowed);
+    BOOST_TEST(open.failed_open);
+    BOOST_TEST(gate.failOpenCount() == 1u);
+    locker.exec("ROLLBACK", "unlocking");
+  }
+  settings.rate_limit_fail_open = false;
+  BOOST_TEST(gate.check(key).allowed);  // the lock is gone: normal service
+  BOOST_TEST(gate.failOpenCount() == 1u);
+  api::SqliteDb(path).exec("DROP TABLE api_rate_limits", "breaking the store");
+  const api::LimitDecision broken = gate.check(key);
+  BOOST_TEST(!broken.allowed);
+  BOOST_TEST(broken.outcome == LimitOutcome::kStoreError);
+}
+
+BOOST_AUTO_TEST_CASE(cleanup_while_checks_run_keeps_every_decision_exact) {
+  window(1'000, 10);  // 100 ms sub-windows
+  const std::string key = newKey(50);
+  clock.set(*api::parseIsoUtc("2026-01-01T10:00:00.000Z"));
+  // Old rows that cleanup may delete, next to the live ones it must not touch.
+  api::SqliteDb(path).exec("INSERT INTO api_rate_limits VALUES ('" + key +
+                               "', 1000, 100, 7, 50), ('" + key + "', 1100, 100, 7, 50)",
+                           "seeding ended windows");
+  api::SqliteStore cleaner_store(api::SqliteStoreOptions{path, 5000});
+  std::atomic<bool> done{false};
+  std::atomic<long> deleted{0};
+  std::atomic<long> passes{0};
+  std::thread cleaner([&] {
+    do {
+      deleted += cleaner_store.deleteRateLimitWindowsEndedBy(clock.now() - 1000ms);
+      ++passes;
+    } while (!done || passes < 20);
+  });
+  while (passes == 0) {
+    std::this_thread::yield();
+  }
+  int admitted = 0;
+  for (int i = 0; i < 200; ++i) {
+    admitted += limits.check(key).allowed ? 1 : 0;
+  }
+  done = true;
+  cleaner.join();
+  BOOST_TEST(admitted == 50);
+  BOOST_TEST(deleted.load() == 2);
+  BOOST_TEST(limits.status(key).used == 50);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
