@@ -194,6 +194,9 @@ int run(int argc, char** argv) {
     if (g.rest.size() > 1) {
       throw host::UsageError(command + " takes no arguments, got \"" + g.rest[1] + "\"");
     }
+    if (command == "serve") {
+      host::holdStopSignals();  // a SIGTERM while modules load is handled once serving
+    }
     for (const auto* m : host::loadOrder(modules, allModuleNames(modules))) {
       loaded.load(*m);
     }

@@ -81,12 +81,14 @@ LoadedModule& ModuleHost::load(const ModuleManifest& manifest) {
       bool served = false;
       for (size_t i = 0; i < table.service_count; ++i) {
         served = served || (declared.name == table.services[i].name &&
-                            declared.version_major == table.services[i].version_major);
+                            declared.version_major == table.services[i].version_major &&
+                            declared.version_minor <= table.services[i].version_minor);
       }
       if (!served) {
         throw LoadError("module '" + manifest.name + "': " + manifest.manifest_path + " exports " +
-                        declared.name + " v" + std::to_string(declared.version_major) +
-                        ", but the library does not serve it");
+                        declared.name + " v" + std::to_string(declared.version_major) + "." +
+                        std::to_string(declared.version_minor) +
+                        ", but the library does not serve that version or a later minor");
       }
     }
     for (size_t i = 0; i < table.service_count; ++i) {
@@ -281,8 +283,15 @@ std::string LoadedModule::cleanup() {
 }
 
 void LoadedModule::logThunk(void* ctx, sp_log_level level, const char* message,
-                            const sp_log_field* fields, size_t count) {
-  auto& self = *static_cast<LoadedModule*>(ctx);
+                            const sp_log_field* fields, size_t count) noexcept {
+  try {
+    logRecord(*static_cast<LoadedModule*>(ctx), level, message, fields, count);
+  } catch (...) {  // a log record lost to a failed allocation must not cross into C
+  }
+}
+
+void LoadedModule::logRecord(LoadedModule& self, sp_log_level level, const char* message,
+                             const sp_log_field* fields, size_t count) {
   Log::Fields copied;
   copied.reserve(count);
   for (size_t i = 0; i < count; ++i) {
@@ -292,17 +301,22 @@ void LoadedModule::logThunk(void* ctx, sp_log_level level, const char* message,
   self.host_.log().write(level, self.manifest_.name, message != nullptr ? message : "", copied);
 }
 
-int LoadedModule::logEnabledThunk(void* ctx, sp_log_level level) {
+int LoadedModule::logEnabledThunk(void* ctx, sp_log_level level) noexcept {
   return static_cast<LoadedModule*>(ctx)->host_.log().enabled(level) ? 1 : 0;
 }
 
 const void* LoadedModule::getServiceThunk(void* ctx, const char* module, const char* service,
-                                          uint32_t major, uint32_t min_minor, uint32_t* minor_out) {
+                                          uint32_t major, uint32_t min_minor,
+                                          uint32_t* minor_out) noexcept {
   if (module == nullptr || service == nullptr) {
     return nullptr;
   }
-  return static_cast<LoadedModule*>(ctx)->host_.services().find(module, service, major, min_minor,
-                                                                minor_out);
+  try {
+    return static_cast<LoadedModule*>(ctx)->host_.services().find(module, service, major, min_minor,
+                                                                  minor_out);
+  } catch (...) {
+    return nullptr;
+  }
 }
 
 }  // namespace host

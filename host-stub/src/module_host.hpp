@@ -82,10 +82,13 @@ class LoadedModule {
 
  private:
   static void logThunk(void* ctx, sp_log_level level, const char* message,
-                       const sp_log_field* fields, size_t count);
-  static int logEnabledThunk(void* ctx, sp_log_level level);
+                       const sp_log_field* fields, size_t count) noexcept;
+  static void logRecord(LoadedModule& self, sp_log_level level, const char* message,
+                        const sp_log_field* fields, size_t count);
+  static int logEnabledThunk(void* ctx, sp_log_level level) noexcept;
   static const void* getServiceThunk(void* ctx, const char* module, const char* service,
-                                     uint32_t major, uint32_t min_minor, uint32_t* minor_out);
+                                     uint32_t major, uint32_t min_minor,
+                                     uint32_t* minor_out) noexcept;
 
   ModuleHost& host_;
   ModuleManifest manifest_;

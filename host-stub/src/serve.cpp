@@ -1,9 +1,11 @@
 #include "serve.hpp"
 
+#include <pthread.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+
 #include <csignal>
 #include <functional>
 #include <list>
@@ -58,7 +60,20 @@ class CleanupTimer {
   Log& log_;
 };
 
+sigset_t stopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
 }  // namespace
+
+void holdStopSignals() {
+  const sigset_t set = stopSignals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
 
 int serve(ModuleHost& modules) {
   Log& log = modules.log();
@@ -86,6 +101,9 @@ int serve(ModuleHost& modules) {
   });
   log.write(SP_LOG_INFO, "host", "serving",
             {{"modules", std::to_string(modules.modules().size())}});
+  // The handler is installed: let through any signal held since start-up.
+  const sigset_t stop = stopSignals();
+  pthread_sigmask(SIG_UNBLOCK, &stop, nullptr);
   io.run();
   timers.clear();
   modules.shutdownAll();

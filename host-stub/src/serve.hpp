@@ -5,6 +5,10 @@
 
 namespace host {
 
+// Blocks SIGINT and SIGTERM in this thread (and threads it starts), so that one arriving
+// while modules load waits for serve() instead of killing the process mid-load.
+void holdStopSignals();
+
 // Runs an Asio io_context with one timer per module that declares `cleanupInterval`,
 // calling the module's cleanup entry point at that interval, until SIGINT or SIGTERM. Then:
 // timers cancelled, io_context stopped, every module shut down, libraries unloaded last.

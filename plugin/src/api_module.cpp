@@ -105,19 +105,23 @@ int ApiModule::runCommand(size_t index, std::string_view args_json, const sp_com
 }
 
 void ApiModule::health(sp_health& out) noexcept {
-  const StoreHealth store = store_->health();
-  out.healthy = store.healthy ? 1 : 0;
-  std::string detail = store.location + ", schema version " + std::to_string(store.schema_version) +
-                       " of " + std::to_string(store.latest_schema_version);
-  if (!store.healthy) {
-    detail += ": " + store.problem;
+  try {
+    const StoreHealth store = store_->health();
+    out.healthy = store.healthy ? 1 : 0;
+    std::string detail = store.location + ", schema version " +
+                         std::to_string(store.schema_version) + " of " +
+                         std::to_string(store.latest_schema_version);
+    if (!store.healthy) {
+      detail += ": " + store.problem;
+    }
+    if (const auto failed_open = limits_.failOpenCount(); failed_open > 0) {
+      detail += "; " + std::to_string(failed_open) + " rate-limit decisions failed open";
+    }
+    systemprompt::copyTruncated(out.detail, sizeof(out.detail), detail);
+  } catch (...) {
+    out.healthy = 0;
+    systemprompt::copyTruncated(out.detail, sizeof(out.detail), "health check failed");
   }
-  if (const auto failed_open = limits_.failOpenCount(); failed_open > 0) {
-    detail += "; " + std::to_string(failed_open) + " rate-limit decisions failed open";
-  }
-  const size_t n = std::min(detail.size(), sizeof(out.detail) - 1);
-  detail.copy(out.detail, n);
-  out.detail[n] = '\0';
 }
 
 std::int64_t ApiModule::cleanup() {

@@ -11,8 +11,6 @@
 namespace api {
 namespace {
 
-constexpr std::int64_t kMaxRateLimit = 1'000'000'000;
-
 std::string describe(const boost::json::value& value) {
   return boost::json::serialize(value);
 }

@@ -8,6 +8,9 @@
 
 namespace api {
 
+// The largest per-key limit anywhere: config, CLI and services.
+inline constexpr std::int64_t kMaxRateLimit = 1'000'000'000;
+
 struct ApiSettings {
   // Requests per window for a key that has no limit of its own. 1..1,000,000,000.
   std::int64_t default_rate_limit = 1000;

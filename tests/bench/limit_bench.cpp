@@ -58,9 +58,9 @@ int latency() {
         return 1;
       }
     }
-    ns.push_back(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start)
-                     .count() /
-                 kBatch);
+    ns.push_back(
+        std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() /
+        kBatch);
   }
   std::sort(ns.begin(), ns.end());
   std::printf("checkRateLimit one thread    median_us=%.2f p99_us=%.2f calls=%d\n",

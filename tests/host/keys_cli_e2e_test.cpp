@@ -283,10 +283,17 @@ BOOST_AUTO_TEST_CASE(a_running_host_sees_a_cli_revocation_on_its_next_validation
   testing_support::Child host({PROMPT_BIN, "sibling:validate-loop"}, options);
   BOOST_REQUIRE_MESSAGE(host.waitForStderr("ready", 1, std::chrono::seconds(20)), host.err());
   const ProcessResult revoke = install.prompt({"api:keys:revoke", a.id, "--force"});
+  // The revoke has committed by now: no validation the host starts from here may pass.
+  const long long committed_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count();
   BOOST_TEST(revoke.exit_code == 0, describe(revoke));
   BOOST_TEST(host.wait(std::chrono::seconds(60)) == 0, host.err());
   BOOST_TEST(contains(host.err(), "revoked=200"), host.err());
   BOOST_TEST(!contains(host.err(), "valid after revoked"), host.err());
+  const auto at = host.err().find("last_valid_started_ns=");
+  BOOST_REQUIRE_MESSAGE(at != std::string::npos, host.err());
+  BOOST_TEST(std::stoll(host.err().substr(at + 22)) < committed_ns, host.err());
 }
 
 BOOST_AUTO_TEST_CASE(a_sibling_module_creates_validates_and_revokes_through_the_service) {
@@ -338,6 +345,17 @@ BOOST_AUTO_TEST_CASE(secrets_never_leak_into_output_logs_or_the_database) {
   run({"api:keys:verify", secret});
   run({"api:keys:info", id, "-f", "json"});
   run({"health"});
+  // Secrets pasted where an id belongs, or mangled, or under another prefix: never echoed.
+  for (const std::string& s : {secret, second}) {
+    run({"api:keys:info", s});
+    run({"api:keys:rotate", s, "--force"});
+    run({"api:keys:revoke", " " + s, "--force"});
+    run({"api:ratelimit:status", s});
+    run({"api:ratelimit:reset", s, "--force"});
+    run({"api:ratelimit:update", s, "5"});
+    run({"--set", "api.keyPrefix=pk_", "api:keys:revoke", s, "--force"});
+    run({"api:keys:revoke", s});  // no terminal: refused, with the confirmation message
+  }
 
   BOOST_TEST(!everything_else.empty());
   for (const std::string& s : {secret, second}) {

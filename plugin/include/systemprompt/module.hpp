@@ -17,14 +17,21 @@
 
 namespace systemprompt {
 
-// Writes `message` into a caller-owned error slot, truncated to fit. Tolerates NULL.
-inline void setError(sp_error* error, std::string_view message) noexcept {
-  if (error == nullptr) {
+// Copies `text` into a fixed buffer of `capacity` bytes, truncated to fit, NUL-terminated.
+inline void copyTruncated(char* out, size_t capacity, std::string_view text) noexcept {
+  if (out == nullptr || capacity == 0) {
     return;
   }
-  const size_t n = std::min(message.size(), sizeof(error->message) - 1);
-  std::memcpy(error->message, message.data(), n);
-  error->message[n] = '\0';
+  const size_t n = std::min(text.size(), capacity - 1);
+  std::memcpy(out, text.data(), n);
+  out[n] = '\0';
+}
+
+// Writes `message` into a caller-owned error slot, truncated to fit. Tolerates NULL.
+inline void setError(sp_error* error, std::string_view message) noexcept {
+  if (error != nullptr) {
+    copyTruncated(error->message, sizeof(error->message), message);
+  }
 }
 
 inline sp_error makeError() noexcept {
@@ -68,21 +75,24 @@ sp_status guard(sp_error* error, Body&& body) noexcept {
 }
 
 // Finds a service table through the host. Returns nullptr when no loaded module serves it in
-// a compatible version (same major, at least `min_minor`). Before calling a function added
-// in a later minor, check the table's `size` against that member's offset.
+// a compatible version (same major, at least `min_minor`); otherwise `*served_minor` (when
+// not null) holds the minor served, which tells which members of the table exist.
 template <typename Table>
 const Table* lookupService(const sp_host_api& host, const char* module, const char* service,
-                           uint32_t major, uint32_t min_minor) noexcept {
+                           uint32_t major, uint32_t min_minor,
+                           uint32_t* served_minor = nullptr) noexcept {
   if (host.get_service == nullptr) {
     return nullptr;
   }
-  uint32_t served_minor = 0;
-  const void* raw =
-      host.get_service(host.host_ctx, module, service, major, min_minor, &served_minor);
-  if (raw == nullptr) {
-    return nullptr;
-  }
-  return static_cast<const Table*>(raw);
+  return static_cast<const Table*>(
+      host.get_service(host.host_ctx, module, service, major, min_minor, served_minor));
+}
+
+// The error a client throws when a service is not available in the version it needs.
+inline std::runtime_error serviceUnavailable(const char* service, uint32_t major,
+                                             uint32_t min_minor) {
+  return std::runtime_error(std::string("service api/") + service + " v" + std::to_string(major) +
+                            "." + std::to_string(min_minor) + " or later is not available");
 }
 
 // Health of a module or service, as C++ values.
@@ -119,17 +129,14 @@ class ApiKeyServiceClient {
   // `min_minor` 1 for create/validate/revoke/rotate/get.
   static ApiKeyServiceClient lookup(const sp_host_api& host, uint32_t min_minor = 0) {
     uint32_t served = 0;
-    const void* raw =
-        host.get_service == nullptr
-            ? nullptr
-            : host.get_service(host.host_ctx, SP_API_MODULE_NAME, SP_API_KEY_SERVICE_NAME,
-                               SP_API_KEY_SERVICE_VERSION_MAJOR, min_minor, &served);
-    if (raw == nullptr) {
-      throw std::runtime_error("service api/ApiKeyService v" +
-                               std::to_string(SP_API_KEY_SERVICE_VERSION_MAJOR) + "." +
-                               std::to_string(min_minor) + " or later is not available");
+    const auto* table =
+        lookupService<sp_api_key_service>(host, SP_API_MODULE_NAME, SP_API_KEY_SERVICE_NAME,
+                                          SP_API_KEY_SERVICE_VERSION_MAJOR, min_minor, &served);
+    if (table == nullptr) {
+      throw serviceUnavailable(SP_API_KEY_SERVICE_NAME, SP_API_KEY_SERVICE_VERSION_MAJOR,
+                               min_minor);
     }
-    return ApiKeyServiceClient(static_cast<const sp_api_key_service*>(raw), served);
+    return ApiKeyServiceClient(table, served);
   }
 
   uint32_t servedMinor() const { return served_minor_; }
@@ -206,17 +213,14 @@ class RateLimitServiceClient {
   // `min_minor` 1 for check/peek/status/reset/update/authorize.
   static RateLimitServiceClient lookup(const sp_host_api& host, uint32_t min_minor = 0) {
     uint32_t served = 0;
-    const void* raw =
-        host.get_service == nullptr
-            ? nullptr
-            : host.get_service(host.host_ctx, SP_API_MODULE_NAME, SP_RATE_LIMIT_SERVICE_NAME,
-                               SP_RATE_LIMIT_SERVICE_VERSION_MAJOR, min_minor, &served);
-    if (raw == nullptr) {
-      throw std::runtime_error("service api/RateLimitService v" +
-                               std::to_string(SP_RATE_LIMIT_SERVICE_VERSION_MAJOR) + "." +
-                               std::to_string(min_minor) + " or later is not available");
+    const auto* table = lookupService<sp_rate_limit_service>(
+        host, SP_API_MODULE_NAME, SP_RATE_LIMIT_SERVICE_NAME, SP_RATE_LIMIT_SERVICE_VERSION_MAJOR,
+        min_minor, &served);
+    if (table == nullptr) {
+      throw serviceUnavailable(SP_RATE_LIMIT_SERVICE_NAME, SP_RATE_LIMIT_SERVICE_VERSION_MAJOR,
+                               min_minor);
     }
-    return RateLimitServiceClient(static_cast<const sp_rate_limit_service*>(raw), served);
+    return RateLimitServiceClient(table, served);
   }
 
   Health health() const { return ApiKeyServiceClient::callHealth(table_->health, table_->ctx); }

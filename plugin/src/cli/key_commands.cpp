@@ -159,7 +159,8 @@ int keysRevoke(ApiModule& module, std::string_view args_json, const Terminal& te
   const std::string reason = args.string("reason").value_or("");
   // Describe the key without echoing a secret the user may have passed.
   const bool is_secret = key_or_id.rfind(module.settings().key_prefix, 0) == 0;
-  const std::string shown = is_secret ? "the key starting " + key_or_id.substr(0, 8) : key_or_id;
+  const std::string shown =
+      is_secret ? "the key starting \"" + key_or_id.substr(0, 8) + "\"" : quotedId(key_or_id);
   if (!confirm(terminal, "Revoke " + shown + "? It stops working at once.", args.flag("force"),
                "revoke " + shown)) {
     terminal.err("Not revoked.\n");
@@ -181,8 +182,9 @@ int keysRotate(ApiModule& module, std::string_view args_json, const Terminal& te
   const std::string consequence = grace.count() == 0
                                       ? "the old key stops working at once"
                                       : "the old key keeps working for " + formatSpan(grace);
-  if (!confirm(terminal, "Rotate key " + id + "? A new key is issued and " + consequence + ".",
-               args.flag("force"), "rotate " + id)) {
+  if (!confirm(terminal,
+               "Rotate key " + quotedId(id) + "? A new key is issued and " + consequence + ".",
+               args.flag("force"), "rotate " + quotedId(id))) {
     terminal.err("Not rotated.\n");
     return SP_EXIT_FAILURE;
   }
@@ -193,16 +195,17 @@ int keysRotate(ApiModule& module, std::string_view args_json, const Terminal& te
     out["secret"] = created.secret;
     out["key"] = keyObject(created.key, now);
     out["replaced_key_id"] = id;
-    out["replaced_key_revoked_at"] = formatIsoUtc(now + grace);
+    out["replaced_key_revoked_at"] = formatIsoUtc(*created.replaced_key_revoked_at);
     terminal.out(jsonLine(out));
     return SP_EXIT_OK;
   }
   terminal.out(createdText(created, now, module.settings().rate_limit_window_ms,
                            "API key " + id + " rotated.") +
                "\nThe old key " + id +
-               (grace.count() == 0 ? " is revoked (reason: rotated).\n"
-                                   : " keeps working until " + formatIsoUtc(now + grace) +
-                                         ", then is revoked (reason: rotated).\n"));
+               (grace.count() == 0
+                    ? " is revoked (reason: rotated).\n"
+                    : " keeps working until " + formatIsoUtc(*created.replaced_key_revoked_at) +
+                          ", then is revoked (reason: rotated).\n"));
   return SP_EXIT_OK;
 }
 

@@ -17,9 +17,7 @@ ApiModule& self(void* ctx) {
 
 template <size_t N>
 void copyText(char (&out)[N], std::string_view text) {
-  const size_t n = std::min(text.size(), N - 1);
-  std::memcpy(out, text.data(), n);
-  out[n] = '\0';
+  systemprompt::copyTruncated(out, N, text);
 }
 
 template <size_t N>
@@ -43,11 +41,18 @@ std::int64_t epochMs(const std::optional<TimePoint>& t) {
   return t ? t->time_since_epoch().count() : 0;
 }
 
+// The smallest `size` a caller's struct may declare: the layout of the minor version that
+// introduced it. Every struct here first appeared in 1.1 and has not grown since; when one
+// grows, pin its 1.1 size here and write the new fields only when the caller's size covers
+// them, so 1.1 callers keep working.
+template <typename Struct>
+constexpr size_t kFirstLayoutSize = sizeof(Struct);
+
 template <typename Struct>
 void requireStruct(const Struct* s, const char* what) {
-  if (s == nullptr || s->size < sizeof(Struct)) {
-    throw InvalidInput(std::string(what) + " is missing or smaller than this module's " +
-                       std::to_string(sizeof(Struct)) + " bytes");
+  if (s == nullptr || s->size < kFirstLayoutSize<Struct>) {
+    throw InvalidInput(std::string(what) + " is missing or declares a size below the " +
+                       std::to_string(kFirstLayoutSize<Struct>) + " bytes of its first layout");
   }
 }
 

@@ -69,6 +69,17 @@ bool isScopeChar(char c) {
          c == '-';
 }
 
+bool isValidScope(std::string_view scope) {
+  return !scope.empty() && scope.size() <= kMaxScopeLength &&
+         std::all_of(scope.begin(), scope.end(), isScopeChar);
+}
+
+std::string invalidScope(std::string_view scope) {
+  return "invalid scope \"" + std::string(scope) +
+         "\": use a comma-separated list of [a-z0-9:._-]+ (each at most " +
+         std::to_string(kMaxScopeLength) + " characters), e.g. read,write";
+}
+
 std::string auditDetails(
     std::initializer_list<std::pair<std::string_view, boost::json::value>> kv) {
   boost::json::object object;
@@ -86,7 +97,21 @@ boost::json::array scopesArray(const std::vector<std::string>& scopes) {
   return array;
 }
 
+bool isHex(std::string_view text) {
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
 }  // namespace
+
+std::string quotedId(std::string_view value) {
+  const bool looks_like_id =
+      value.size() <= 36 && value.substr(0, 4) == "key_" && isHex(value.substr(4));
+  if (looks_like_id || value.size() <= 12) {
+    return "\"" + std::string(value) + "\"";
+  }
+  return "\"" + std::string(value.substr(0, 8)) + "...\" (shown in part: it may be a secret)";
+}
 
 const char* keyRejectionName(KeyRejection reason) {
   switch (reason) {
@@ -156,7 +181,9 @@ CreatedKey ApiKeyService::createKey(const CreateKeyRequest& request) {
   checkText("name", request.name, kMaxNameLength);
   checkText("user", request.user_id, kMaxUserLength);
   for (const std::string& scope : request.scopes) {
-    parseScopes(scope);  // each must be a single valid scope
+    if (!isValidScope(scope)) {
+      throw InvalidInput(invalidScope(scope));
+    }
   }
   if (request.scopes.size() > kMaxScopes) {
     throw InvalidInput("too many scopes (" + std::to_string(request.scopes.size()) + "); at most " +
@@ -250,13 +277,7 @@ KeyValidation ApiKeyService::validateKey(std::string_view key) noexcept {
     result.valid = true;
     result.reason = KeyRejection::kNone;
     if (!result.key->last_used_at || now - *result.key->last_used_at >= kLastUsedResolution) {
-      try {
-        store_.touchKeyLastUsed(result.key->id, now);
-        result.key->last_used_at = now;
-      } catch (const std::exception& e) {
-        logger_.warn("could not record a key's last use",
-                     {{"key_id", result.key->id}, {"error", e.what()}});
-      }
+      recordLastUse(*result.key, now);
     }
     return result;
   } catch (const std::exception& e) {
@@ -269,6 +290,30 @@ KeyValidation ApiKeyService::validateKey(std::string_view key) noexcept {
     return result;
   } catch (...) {
     return KeyValidation{};
+  }
+}
+
+void ApiKeyService::recordLastUse(KeyRecord& key, TimePoint now) noexcept {
+  try {
+    {
+      std::lock_guard lock(last_use_mutex_);
+      auto [it, fresh] = last_use_attempts_.try_emplace(key.id, now);
+      if (!fresh && now - it->second < kLastUsedResolution) {
+        return;  // another validation in this process is writing it, or just did
+      }
+      it->second = now;
+    }
+    if (store_.touchKeyLastUsed(key.id, now)) {
+      key.last_used_at = now;
+      return;
+    }
+    std::lock_guard lock(last_use_mutex_);  // busy: let a validation a second from now retry
+    last_use_attempts_[key.id] = now - kLastUsedResolution + std::chrono::seconds(1);
+  } catch (const std::exception& e) {
+    try {
+      logger_.warn("could not record a key's last use", {{"key_id", key.id}, {"error", e.what()}});
+    } catch (...) {
+    }
   }
 }
 
@@ -297,7 +342,8 @@ KeyRecord ApiKeyService::revokeKey(std::string_view key_or_id, std::string_view 
   const auto result = store_.revokeKey(id, reason, now, audit);
   switch (result.outcome) {
     case ApiStore::ChangeOutcome::kNotFound:
-      throw NotFound("no key with id \"" + id + "\"");
+    case ApiStore::ChangeOutcome::kUserAtKeyLimit:  // not an outcome of revokeKey
+      throw NotFound("no key with id " + quotedId(id));
     case ApiStore::ChangeOutcome::kAlreadyRevoked:
       throw Conflict("key " + id + " was already revoked at " +
                      formatIsoUtc(*result.key->revoked_at) +
@@ -317,24 +363,16 @@ CreatedKey ApiKeyService::rotateKey(std::string_view key_id, std::chrono::millis
     throw InvalidInput("grace period of " + std::to_string(grace.count()) +
                        " ms is out of range: use 0 to 1 year");
   }
-  const std::optional<KeyRecord> old = store_.findKeyById(key_id);
-  if (!old) {
-    throw NotFound("no key with id \"" + std::string(key_id) + "\"");
-  }
   const TimePoint now = clock_.now();
+  const TimePoint old_ends = now + grace;
   CreatedKey created;
   created.secret = generateKey(settings_.key_prefix);
-  created.key = newKeyRecord(created.secret, now);
-  created.key.user_id = old->user_id;
-  created.key.name = old->name;
-  created.key.scopes = old->scopes;
-  created.key.rate_limit = old->rate_limit;
-  created.key.expires_at = old->expires_at;  // a rotation never extends or drops an expiry
-  created.key.metadata_json = old->metadata_json;
-  const TimePoint old_ends = now + grace;
+  created.key = newKeyRecord(created.secret, now);  // the rest is inherited in the store
+  created.replaced_key_revoked_at = old_ends;
+  const std::string old_id(key_id);
   const AuditRecord old_audit{
       0,
-      old->id,
+      old_id,
       "rotate",
       std::string(actor),
       now,
@@ -349,19 +387,33 @@ CreatedKey ApiKeyService::rotateKey(std::string_view key_id, std::chrono::millis
       std::string(actor),
       now,
       "",
-      auditDetails({{"rotated_from", boost::json::value(old->id)},
+      auditDetails({{"rotated_from", boost::json::value(old_id)},
                     {"key_prefix", boost::json::value(created.key.key_prefix)}})};
-  const auto result = store_.rotateKey(old->id, created.key, now, old_ends, old_audit, new_audit);
+  const auto result = store_.rotateKey(old_id, created.key, now, old_ends,
+                                       settings_.max_keys_per_user, old_audit, new_audit);
   switch (result.outcome) {
     case ApiStore::ChangeOutcome::kNotFound:
-      throw NotFound("no key with id \"" + std::string(key_id) + "\"");
-    case ApiStore::ChangeOutcome::kAlreadyRevoked:
-      throw Conflict("key " + old->id + " is " + keyStatusName(result.key->statusAt(now)) +
+      throw NotFound("no key with id " + quotedId(key_id));
+    case ApiStore::ChangeOutcome::kAlreadyRevoked: {
+      const KeyRecord& old = *result.key;
+      if (old.revoked_at && *old.revoked_at > now) {
+        throw Conflict("key " + old.id + " was already rotated; it is revoked at " +
+                       formatIsoUtc(*old.revoked_at) + ", rotate its replacement instead");
+      }
+      throw Conflict("key " + old.id + " is " + keyStatusName(old.statusAt(now)) +
                      "; only an active key can be rotated");
+    }
+    case ApiStore::ChangeOutcome::kUserAtKeyLimit:
+      throw Conflict("user \"" + result.key->user_id + "\" already has " +
+                     std::to_string(settings_.max_keys_per_user) +
+                     " active keys (maxKeysPerUser), and a grace period keeps the old key "
+                     "active beside the new one; rotate without a grace period or revoke "
+                     "another key first");
     case ApiStore::ChangeOutcome::kDone:
       break;
   }
-  logger_.info("api key rotated", {{"old_key_id", old->id},
+  created.key = *result.key;
+  logger_.info("api key rotated", {{"old_key_id", old_id},
                                    {"new_key_id", created.key.id},
                                    {"grace_ms", std::to_string(grace.count())},
                                    {"actor", std::string(actor)}});
@@ -371,7 +423,7 @@ CreatedKey ApiKeyService::rotateKey(std::string_view key_id, std::chrono::millis
 KeyRecord ApiKeyService::getKey(std::string_view key_id) {
   auto key = store_.findKeyById(key_id);
   if (!key) {
-    throw NotFound("no key with id \"" + std::string(key_id) + "\"");
+    throw NotFound("no key with id " + quotedId(key_id));
   }
   return *key;
 }

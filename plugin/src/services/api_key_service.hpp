@@ -4,9 +4,11 @@
 #pragma once
 
 #include <chrono>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "clock.hpp"
@@ -21,7 +23,6 @@ inline constexpr size_t kMaxUserLength = 200;  // characters (UTF-8 code points)
 inline constexpr size_t kMaxScopes = 32;
 inline constexpr size_t kMaxScopeLength = 64;
 inline constexpr size_t kMaxMetadataBytes = 4096;
-inline constexpr std::int64_t kMaxRateLimit = 1'000'000'000;
 // last_used_at is rewritten when it is older than this, not on every validation.
 inline constexpr std::chrono::milliseconds kLastUsedResolution{60'000};
 
@@ -38,6 +39,7 @@ struct CreateKeyRequest {
 struct CreatedKey {
   std::string secret;  // the full key: shown once, never stored, never logged
   KeyRecord key;
+  std::optional<TimePoint> replaced_key_revoked_at;  // rotateKey: when the old key stops
 };
 
 enum class KeyRejection { kNone, kMalformed, kNotFound, kRevoked, kExpired, kInternalError };
@@ -70,7 +72,8 @@ class ApiKeyService {
 
   // A new key with the old one's user, name, scopes, limit, expiry and metadata. The old key
   // keeps working for `grace` (0: revoked at once), then is revoked with reason "rotated".
-  // Throws InvalidInput, NotFound, Conflict (the old key is not active), StoreError.
+  // Throws InvalidInput, NotFound, Conflict (the old key is not active, was already rotated,
+  // or a grace period would take the user past maxKeysPerUser), StoreError.
   CreatedKey rotateKey(std::string_view key_id, std::chrono::milliseconds grace,
                        std::string_view actor);
 
@@ -86,11 +89,16 @@ class ApiKeyService {
 
  private:
   KeyRecord newKeyRecord(const std::string& secret, TimePoint now) const;
+  // Writes last_used_at without waiting for a lock; at most one attempt per key per
+  // kLastUsedResolution in this process (a second, when the store was busy).
+  void recordLastUse(KeyRecord& key, TimePoint now) noexcept;
 
   const ApiSettings& settings_;
   ApiStore& store_;
   const Clock& clock_;
   const HostLogger& logger_;
+  std::mutex last_use_mutex_;
+  std::unordered_map<std::string, TimePoint> last_use_attempts_;  // key id -> last write try
 };
 
 }  // namespace api

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <stdexcept>
+#include <string>
+#include <string_view>
 
 namespace api {
 
@@ -25,5 +27,10 @@ class Conflict : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// A value the caller gave where a key id was expected, quoted for a message. It is echoed in
+// full only when it looks like a key id (key_ and hex) or is too short to be a key; anything
+// else may be a secret pasted in the wrong place, so only its first 8 characters are shown.
+std::string quotedId(std::string_view value);
 
 }  // namespace api

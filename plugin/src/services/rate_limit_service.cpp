@@ -242,7 +242,7 @@ LimitStatus RateLimitService::status(std::string_view key_id) {
       key_id, math.firstReadMs(), math.lastReadMs(), math.currentStartMs(), sub_ms, 0};
   const auto [snapshot, consumed] = store_.checkWindows(request, nullptr, nullptr);
   if (!snapshot.key_exists) {
-    throw NotFound("no key with id \"" + std::string(key_id) + "\"");
+    throw NotFound("no key with id " + quotedId(key_id));
   }
   math.load(snapshot.windows);
   LimitStatus s;
@@ -261,7 +261,7 @@ std::int64_t RateLimitService::reset(std::string_view key_id, std::string_view a
       0, std::string(key_id), "reset_rate_limit", std::string(actor), clock_.now(), "", "{}"};
   const auto cleared = store_.resetWindows(key_id, audit);
   if (!cleared) {
-    throw NotFound("no key with id \"" + std::string(key_id) + "\"");
+    throw NotFound("no key with id " + quotedId(key_id));
   }
   logger_.info("rate limit reset", {{"key_id", std::string(key_id)},
                                     {"requests_cleared", std::to_string(*cleared)},
@@ -279,7 +279,7 @@ std::int64_t RateLimitService::update(std::string_view key_id, std::int64_t new_
       0, std::string(key_id), "update_limit", std::string(actor), clock_.now(), "", ""};
   const auto old = store_.updateRateLimit(key_id, new_limit, audit);
   if (!old) {
-    throw NotFound("no key with id \"" + std::string(key_id) + "\"");
+    throw NotFound("no key with id " + quotedId(key_id));
   }
   logger_.info("rate limit updated", {{"key_id", std::string(key_id)},
                                       {"old_limit", std::to_string(*old)},

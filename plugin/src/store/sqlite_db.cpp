@@ -83,10 +83,10 @@ void SqliteDb::exec(std::string_view sql, std::string_view what) {
   }
 }
 
-Statement::Statement(SqliteDb& db, std::string_view sql, std::string_view what)
+Statement::Statement(SqliteDb& db, std::string_view sql, std::string_view what, bool persistent)
     : db_(db), what_(what) {
   db_.check(sqlite3_prepare_v3(db.handle(), sql.data(), static_cast<int>(sql.size()),
-                               SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr),
+                               persistent ? SQLITE_PREPARE_PERSISTENT : 0, &stmt_, nullptr),
             what_);
 }
 

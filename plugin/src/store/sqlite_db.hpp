@@ -39,7 +39,8 @@ class SqliteDb {
 // A prepared statement, reset after each use.
 class Statement {
  public:
-  Statement(SqliteDb& db, std::string_view sql, std::string_view what);
+  // `persistent`: the statement lives as long as the connection (SQLite plans for reuse).
+  Statement(SqliteDb& db, std::string_view sql, std::string_view what, bool persistent = false);
   ~Statement();
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;

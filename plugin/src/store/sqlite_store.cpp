@@ -152,18 +152,20 @@ int latestVersion() {
 
 }  // namespace
 
-SqliteStore::SqliteStore(const SqliteStoreOptions& options) : db_(options.path) {
+SqliteStore::SqliteStore(const SqliteStoreOptions& options)
+    : db_(options.path), busy_timeout_ms_(options.busy_timeout_ms) {
   db_.check(sqlite3_busy_timeout(db_.handle(), static_cast<int>(options.busy_timeout_ms)),
             "setting the busy timeout");
   db_.exec("PRAGMA journal_mode = WAL", "enabling WAL mode");
   db_.exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", "configuring the connection");
   migrate();
-  find_by_hash_ = std::make_unique<Statement>(db_, kSelectKeyByHash, "looking up a key");
+  find_by_hash_ = std::make_unique<Statement>(db_, kSelectKeyByHash, "looking up a key", true);
   begin_immediate_ =
-      std::make_unique<Statement>(db_, "BEGIN IMMEDIATE", "locking for a rate-limit check");
-  commit_ = std::make_unique<Statement>(db_, "COMMIT", "committing a rate-limit check");
-  select_windows_ = std::make_unique<Statement>(db_, kSelectWindows, "reading rate-limit windows");
-  add_to_window_ = std::make_unique<Statement>(db_, kAddToWindow, "counting a request");
+      std::make_unique<Statement>(db_, "BEGIN IMMEDIATE", "locking for a rate-limit check", true);
+  commit_ = std::make_unique<Statement>(db_, "COMMIT", "committing a rate-limit check", true);
+  select_windows_ =
+      std::make_unique<Statement>(db_, kSelectWindows, "reading rate-limit windows", true);
+  add_to_window_ = std::make_unique<Statement>(db_, kAddToWindow, "counting a request", true);
 }
 
 int SqliteStore::appliedVersion() {
@@ -211,9 +213,9 @@ int SqliteStore::schemaVersion() {
 
 StoreHealth SqliteStore::health() noexcept {
   StoreHealth health;
-  health.location = "sqlite:" + db_.path();
   health.latest_schema_version = latestVersion();
   try {
+    health.location = "sqlite:" + db_.path();
     std::lock_guard lock(mutex_);
     health.schema_version = appliedVersion();
     Statement probe(db_, "SELECT count(*) FROM api_keys", "probing the api_keys table");
@@ -224,6 +226,8 @@ StoreHealth SqliteStore::health() noexcept {
     }
   } catch (const std::exception& e) {
     health.problem = e.what();
+  } catch (...) {
+    health.problem = "unknown failure";
   }
   health.healthy = health.problem.empty();
   return health;
@@ -279,21 +283,23 @@ void SqliteStore::deleteWindowsOf(std::string_view key_id) {
   del.bind(1, key_id).run();
 }
 
+std::int64_t SqliteStore::activeKeysOf(std::string_view user_id, TimePoint now) {
+  Statement select(db_, kSelectUserKeys, "counting a user's keys");
+  select.bind(1, user_id);
+  std::int64_t active = 0;
+  while (select.step()) {
+    active += keyFromRow(select).statusAt(now) == KeyStatus::kActive ? 1 : 0;
+  }
+  return active;
+}
+
 ApiStore::InsertOutcome SqliteStore::insertKey(const KeyRecord& key,
                                                std::int64_t max_active_per_user, TimePoint now,
                                                const AuditRecord& audit) {
   std::lock_guard lock(mutex_);
   Transaction transaction(db_, "creating a key");
-  if (max_active_per_user > 0) {
-    Statement select(db_, kSelectUserKeys, "counting a user's keys");
-    select.bind(1, key.user_id);
-    std::int64_t active = 0;
-    while (select.step()) {
-      active += keyFromRow(select).statusAt(now) == KeyStatus::kActive ? 1 : 0;
-    }
-    if (active >= max_active_per_user) {
-      return InsertOutcome::kUserAtKeyLimit;
-    }
+  if (max_active_per_user > 0 && activeKeysOf(key.user_id, now) >= max_active_per_user) {
+    return InsertOutcome::kUserAtKeyLimit;
   }
   insertKeyRow(key);
   insertAudit(audit);
@@ -368,6 +374,7 @@ ApiStore::ChangeResult SqliteStore::revokeKey(std::string_view id, std::string_v
 
 ApiStore::ChangeResult SqliteStore::rotateKey(std::string_view old_id, const KeyRecord& replacement,
                                               TimePoint now, TimePoint old_revoked_at,
+                                              std::int64_t max_active_per_user,
                                               const AuditRecord& old_audit,
                                               const AuditRecord& new_audit) {
   std::lock_guard lock(mutex_);
@@ -378,12 +385,24 @@ ApiStore::ChangeResult SqliteStore::rotateKey(std::string_view old_id, const Key
     result.outcome = ChangeOutcome::kNotFound;
     return result;
   }
-  if (old->statusAt(now) != KeyStatus::kActive) {
+  result.key = old;
+  if (old->revoked_at || old->statusAt(now) != KeyStatus::kActive) {
     result.outcome = ChangeOutcome::kAlreadyRevoked;
-    result.key = old;
     return result;
   }
-  insertKeyRow(replacement);
+  if (old_revoked_at > now && max_active_per_user > 0 &&
+      activeKeysOf(old->user_id, now) >= max_active_per_user) {
+    result.outcome = ChangeOutcome::kUserAtKeyLimit;
+    return result;
+  }
+  KeyRecord inserted = replacement;
+  inserted.user_id = old->user_id;
+  inserted.name = old->name;
+  inserted.scopes = old->scopes;
+  inserted.rate_limit = old->rate_limit;
+  inserted.expires_at = old->expires_at;  // a rotation never extends or drops an expiry
+  inserted.metadata_json = old->metadata_json;
+  insertKeyRow(inserted);
   Statement update(db_, kRevokeKey, "scheduling the old key's revocation");
   update.bind(1, old_id).bind(2, formatIsoUtc(old_revoked_at)).bind(3, "rotated").run();
   if (old_revoked_at <= now) {
@@ -393,14 +412,26 @@ ApiStore::ChangeResult SqliteStore::rotateKey(std::string_view old_id, const Key
   insertAudit(new_audit);
   transaction.commit();
   result.outcome = ChangeOutcome::kDone;
-  result.key = replacement;
+  result.key = std::move(inserted);
   return result;
 }
 
-void SqliteStore::touchKeyLastUsed(std::string_view id, TimePoint at) {
+bool SqliteStore::touchKeyLastUsed(std::string_view id, TimePoint at) {
   std::lock_guard lock(mutex_);
   Statement update(db_, kTouchKey, "recording a key's last use");
-  update.bind(1, id).bind(2, formatIsoUtc(at)).run();
+  sqlite3_busy_timeout(db_.handle(), 0);
+  bool written = true;
+  try {
+    update.bind(1, id).bind(2, formatIsoUtc(at)).run();
+  } catch (const StoreError&) {
+    if ((sqlite3_extended_errcode(db_.handle()) & 0xFF) != SQLITE_BUSY) {
+      sqlite3_busy_timeout(db_.handle(), static_cast<int>(busy_timeout_ms_));
+      throw;
+    }
+    written = false;
+  }
+  sqlite3_busy_timeout(db_.handle(), static_cast<int>(busy_timeout_ms_));
+  return written;
 }
 
 std::vector<AuditRecord> SqliteStore::auditTrail(std::string_view key_id) {

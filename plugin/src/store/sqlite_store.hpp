@@ -34,9 +34,9 @@ class SqliteStore final : public ApiStore {
   ChangeResult revokeKey(std::string_view id, std::string_view reason, TimePoint at,
                          const AuditRecord& audit) override;
   ChangeResult rotateKey(std::string_view old_id, const KeyRecord& replacement, TimePoint now,
-                         TimePoint old_revoked_at, const AuditRecord& old_audit,
-                         const AuditRecord& new_audit) override;
-  void touchKeyLastUsed(std::string_view id, TimePoint at) override;
+                         TimePoint old_revoked_at, std::int64_t max_active_per_user,
+                         const AuditRecord& old_audit, const AuditRecord& new_audit) override;
+  bool touchKeyLastUsed(std::string_view id, TimePoint at) override;
   std::vector<AuditRecord> auditTrail(std::string_view key_id) override;
 
   std::pair<WindowSnapshot, bool> checkWindows(const WindowCheck& check, AdmitDecision admit,
@@ -57,9 +57,11 @@ class SqliteStore final : public ApiStore {
   void insertKeyRow(const KeyRecord& key);
   void insertAudit(const AuditRecord& audit);
   void deleteWindowsOf(std::string_view key_id);
+  std::int64_t activeKeysOf(std::string_view user_id, TimePoint now);
 
   std::mutex mutex_;  // guards db_ and the statements
   SqliteDb db_;
+  std::int64_t busy_timeout_ms_;
   WindowSnapshot readWindows(const WindowCheck& check);
 
   // Prepared once: the request path.

@@ -59,7 +59,7 @@ class ApiStore {
   // Every key, or every key of one user; newest first.
   virtual std::vector<KeyRecord> listKeys(std::optional<std::string_view> user_id) = 0;
 
-  enum class ChangeOutcome { kDone, kNotFound, kAlreadyRevoked };
+  enum class ChangeOutcome { kDone, kNotFound, kAlreadyRevoked, kUserAtKeyLimit };
   struct ChangeResult {
     ChangeOutcome outcome = ChangeOutcome::kNotFound;
     std::optional<KeyRecord> key;  // as it is after the change (or as found)
@@ -71,15 +71,22 @@ class ApiStore {
   virtual ChangeResult revokeKey(std::string_view id, std::string_view reason, TimePoint at,
                                  const AuditRecord& audit) = 0;
 
-  // In one transaction: inserts `replacement`, schedules the old key's revocation (reason
-  // "rotated") at `old_revoked_at` (clearing its rate-limit windows when that is `now`), and
-  // writes the two audit rows. The old key must be active at `now`.
+  // In one transaction: copies the old key's user, name, scopes, limit, expiry and metadata
+  // into `replacement` as they are at that moment, inserts it, schedules the old key's
+  // revocation (reason "rotated") at `old_revoked_at` (clearing its rate-limit windows when
+  // that is `now`), and writes the two audit rows. The old key must be active at `now` with
+  // no revocation scheduled (kAlreadyRevoked otherwise). When the old key outlives `now` and
+  // `max_active_per_user` > 0, the user must have room for one more active key
+  // (kUserAtKeyLimit otherwise). Returns the replacement as inserted.
   virtual ChangeResult rotateKey(std::string_view old_id, const KeyRecord& replacement,
                                  TimePoint now, TimePoint old_revoked_at,
-                                 const AuditRecord& old_audit, const AuditRecord& new_audit) = 0;
+                                 std::int64_t max_active_per_user, const AuditRecord& old_audit,
+                                 const AuditRecord& new_audit) = 0;
 
-  // Records that the key was used at `at`. Best effort; callers write at most once a minute.
-  virtual void touchKeyLastUsed(std::string_view id, TimePoint at) = 0;
+  // Records that the key was used at `at`, without waiting for another process's lock:
+  // returns false (writing nothing) when the store is busy. Callers write at most once a
+  // minute per key.
+  virtual bool touchKeyLastUsed(std::string_view id, TimePoint at) = 0;
 
   // The key's audit rows, oldest first.
   virtual std::vector<AuditRecord> auditTrail(std::string_view key_id) = 0;

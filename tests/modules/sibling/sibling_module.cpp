@@ -137,9 +137,14 @@ int validateLoop(void* ctx, const char* /*args*/, const sp_command_io* io, sp_er
     long valid_answers = 0;
     int revoked_answers = 0;
     bool announced = false;
+    long long last_valid_started_ns = 0;  // steady_clock: CLOCK_MONOTONIC, shared by processes
     for (long i = 0; i < 3'000'000 && revoked_answers < 200; ++i) {
+      const long long started_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::steady_clock::now().time_since_epoch())
+                                       .count();
       const auto check = keys.validate(key);
       if (check.valid) {
+        last_valid_started_ns = started_ns;
         if (revoked_answers > 0) {
           printErr(io, "valid after revoked\n");
           return;
@@ -157,7 +162,8 @@ int validateLoop(void* ctx, const char* /*args*/, const sp_command_io* io, sp_er
       }
     }
     printErr(io, "valid=" + std::to_string(valid_answers) +
-                     " revoked=" + std::to_string(revoked_answers) + "\n");
+                     " revoked=" + std::to_string(revoked_answers) +
+                     " last_valid_started_ns=" + std::to_string(last_valid_started_ns) + "\n");
     code = revoked_answers == 200 ? SP_EXIT_OK : SP_EXIT_FAILURE;
   });
   return status == SP_OK ? code : SP_EXIT_FAILURE;

@@ -3,6 +3,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <functional>
+#include <future>
 #include <ostream>
 
 #include "keys/key_codec.hpp"
@@ -261,6 +262,31 @@ BOOST_AUTO_TEST_CASE(rotation_inherits_everything_and_honours_the_grace_period) 
              }).find("only an active key can be rotated") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(a_key_in_its_grace_period_cannot_be_rotated_again) {
+  const auto old = keys.createKey(request());
+  keys.rotateKey(old.key.id, 1h, "test");
+  const std::string before = fingerprint();
+  const std::string message =
+      failureOf<api::Conflict>([&] { keys.rotateKey(old.key.id, 24h * 365, "test"); });
+  BOOST_TEST(message.find("was already rotated; it is revoked at 2026-11-25T07:00:00.000Z") !=
+                 std::string::npos,
+             message);
+  BOOST_TEST(fingerprint() == before);  // the scheduled revocation did not move
+}
+
+BOOST_AUTO_TEST_CASE(a_grace_period_counts_against_max_keys_per_user) {
+  settings.max_keys_per_user = 1;
+  const auto old = keys.createKey(request());
+  const std::string before = fingerprint();
+  const std::string message =
+      failureOf<api::Conflict>([&] { keys.rotateKey(old.key.id, 1h, "test"); });
+  BOOST_TEST(message.find("already has 1 active keys (maxKeysPerUser)") != std::string::npos,
+             message);
+  BOOST_TEST(fingerprint() == before);
+  const auto fresh = keys.rotateKey(old.key.id, 0ms, "test");  // swaps one for one: allowed
+  BOOST_TEST(keys.listKeys(std::string_view(fresh.key.user_id), true).size() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(rotation_without_grace_revokes_at_once_and_keeps_no_expiry) {
   const auto old = keys.createKey(request());
   const auto fresh = keys.rotateKey(old.key.id, 0ms, "test");
@@ -283,6 +309,46 @@ BOOST_AUTO_TEST_CASE(last_used_is_kept_within_a_minute_without_a_write_per_valid
   clock.advance(1s);
   keys.validateKey(created.secret);
   BOOST_TEST(api::formatIsoUtc(*stored_last_used()) == "2026-11-25T06:01:00.000Z");
+}
+
+BOOST_AUTO_TEST_CASE(validation_never_waits_for_another_process_lock_to_record_last_use) {
+  // A store that would wait ten minutes for a lock: validation must not use that wait.
+  Node patient(path, settings, clock);
+  api::SqliteStore slow(api::SqliteStoreOptions{path, 600'000});
+  ApiKeyService slow_keys(settings, slow, clock, patient.logger);
+  const auto created = keys.createKey(request());
+  api::SqliteDb locker(path);
+  locker.exec("BEGIN IMMEDIATE", "taking the write lock");
+  auto answer =
+      std::async(std::launch::async, [&] { return slow_keys.validateKey(created.secret); });
+  const bool finished = answer.wait_for(30s) == std::future_status::ready;
+  locker.exec("ROLLBACK", "releasing the write lock");
+  BOOST_REQUIRE_MESSAGE(finished, "validation waited for the write lock");
+  BOOST_TEST(answer.get().valid);
+  BOOST_TEST(!keys.getKey(created.key.id).last_used_at.has_value());  // could not be written
+  clock.advance(999ms);
+  slow_keys.validateKey(created.secret);
+  BOOST_TEST(!keys.getKey(created.key.id).last_used_at.has_value());  // no retry within 1 s
+  clock.advance(1ms);
+  slow_keys.validateKey(created.secret);
+  BOOST_TEST(keys.getKey(created.key.id).last_used_at.has_value());  // retried once free
+}
+
+BOOST_AUTO_TEST_CASE(ids_that_may_be_secrets_are_never_echoed_in_full) {
+  const auto created = keys.createKey(request());
+  for (const std::string& given : {created.secret, " " + created.secret, created.secret.substr(3),
+                                   std::string("key_0123456789abcdef")}) {
+    std::string messages = failureOf<api::NotFound>([&] { keys.getKey(given); });
+    messages += failureOf<api::NotFound>([&] { keys.rotateKey(given, 0ms, "t"); });
+    if (given.rfind("sk_", 0) != 0) {
+      messages += failureOf<api::NotFound>([&] { keys.revokeKey(given, "", "t"); });
+    }
+    BOOST_TEST(messages.find(created.secret.substr(8)) == std::string::npos, messages);
+    BOOST_TEST(messages.find("no key with id") != std::string::npos, messages);
+  }
+  BOOST_TEST(failureOf<api::NotFound>([&] {
+               keys.getKey("key_0123456789abcdef");
+             }).find("\"key_0123456789abcdef\"") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(a_revocation_by_another_connection_is_seen_by_the_next_validation) {
