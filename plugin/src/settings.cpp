@@ -107,6 +107,18 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
                                       describe(value));
         }
         settings.rate_limit_fail_open = value.as_bool();
+      } else if (key == "usageQueueCapacity") {
+        settings.usage_queue_capacity = integerIn(value, key, 1'000, 10'000'000, " records");
+      } else if (key == "usageFlushInterval") {
+        settings.usage_flush_interval_ms = integerIn(value, key, 10, 1'000, " ms");
+      } else if (key == "aggregationInterval") {
+        settings.aggregation_interval_ms = integerIn(value, key, 60'000, 86'400'000, " ms");
+      } else if (key == "requestRetention") {
+        settings.request_retention_ms =
+            integerIn(value, key, 86'400'000, 100LL * 366 * 86'400'000, " ms");
+      } else if (key == "rollupRetention") {
+        settings.rollup_retention_ms =
+            integerIn(value, key, 86'400'000, 100LL * 366 * 86'400'000, " ms");
       } else if (key == "maxKeysPerUser") {
         settings.max_keys_per_user = integerIn(value, key, 0, 1'000'000, " keys (0: no limit)");
       } else {
@@ -114,7 +126,8 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
             "unknown config key '" + std::string(key) +
             "'; accepted keys: defaultRateLimit, rateLimitWindowSize, keyPrefix, "
             "rateLimitSubWindows, failOpen, cleanupInterval, databasePath, busyTimeout, "
-            "maxKeysPerUser");
+            "maxKeysPerUser, usageQueueCapacity, usageFlushInterval, aggregationInterval, "
+            "requestRetention, rollupRetention");
       }
     }
   }
@@ -123,6 +136,17 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
         "config keys 'rateLimitWindowSize' (" + std::to_string(settings.rate_limit_window_ms) +
         " ms) and 'rateLimitSubWindows' (" + std::to_string(settings.rate_limit_sub_windows) +
         ") disagree: the window must divide into sub-windows of whole milliseconds");
+  }
+  if (86'400'000 % settings.aggregation_interval_ms != 0) {
+    throw std::invalid_argument("config key 'aggregationInterval' must divide a day (86400000 ms)"
+                                " evenly, e.g. 60000, 900000, 3600000; got " +
+                                std::to_string(settings.aggregation_interval_ms));
+  }
+  if (settings.rollup_retention_ms < settings.request_retention_ms) {
+    throw std::invalid_argument("config key 'rollupRetention' (" +
+                                std::to_string(settings.rollup_retention_ms) +
+                                " ms) must be at least 'requestRetention' (" +
+                                std::to_string(settings.request_retention_ms) + " ms)");
   }
   settings.database_path = resolveDatabasePath(database_path, state_dir);
   return settings;

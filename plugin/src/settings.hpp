@@ -33,6 +33,18 @@ struct ApiSettings {
   std::int64_t busy_timeout_ms = 5'000;
   // Most keys one user may have active at once; 0 means no limit. 0 .. 1,000,000.
   std::int64_t max_keys_per_user = 0;
+  // Request records that may wait in memory for the writer; more are dropped and counted.
+  // 1,000 .. 10,000,000.
+  std::int64_t usage_queue_capacity = 100'000;
+  // The writer flushes at least this often, ms. 10 .. 1,000.
+  std::int64_t usage_flush_interval_ms = 1'000;
+  // Length of a usage rollup interval, ms: 60,000 (1 minute) .. 86,400,000 (1 day), and a
+  // divisor of a day so that hourly and daily series line up.
+  std::int64_t aggregation_interval_ms = 3'600'000;
+  // Raw request rows older than this are deleted by cleanup, ms. At least one day.
+  std::int64_t request_retention_ms = 30LL * 86'400'000;
+  // Rollups older than this are deleted by cleanup, ms. At least request_retention_ms.
+  std::int64_t rollup_retention_ms = 400LL * 86'400'000;
 };
 
 // Parses the module's config JSON object. Every key is optional (defaults above); an

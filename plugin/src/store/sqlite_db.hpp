@@ -48,11 +48,14 @@ class Statement {
   Statement& bind(int index, std::int64_t value);
   Statement& bind(int index, std::string_view value);
   Statement& bindNull(int index);
+  Statement& bindBlob(int index, std::string_view bytes);
 
   // Steps once: true when a row is available, false when done.
   bool step();
   std::int64_t columnInt(int column) const;
   std::string columnText(int column) const;
+  // Valid until the next step or reset.
+  std::string_view columnBlob(int column) const;
   bool columnIsNull(int column) const;
 
   // Steps to completion and resets; for statements that return no rows.

@@ -63,6 +63,43 @@ constexpr std::string_view kAddToWindow =
 constexpr std::string_view kSumKeyWindows =
     "SELECT coalesce(sum(request_count), 0) FROM api_rate_limits WHERE key_id = ?1";
 constexpr std::string_view kSelectKeyLimit = "SELECT rate_limit FROM api_keys WHERE id = ?1";
+constexpr std::string_view kKeyExists = "SELECT 1 FROM api_keys WHERE id = ?1";
+constexpr std::string_view kInsertRequest =
+    "INSERT INTO api_requests (key_id, endpoint, method, status_code, response_time, ip_address,"
+    " user_agent, timestamp) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+constexpr std::string_view kAddToRollup =
+    "INSERT INTO api_usage_rollups (interval_start, key_id, endpoint, method, requests, errors,"
+    " total_time, last_request) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    " ON CONFLICT (interval_start, key_id, endpoint, method) DO UPDATE SET"
+    " requests = requests + excluded.requests, errors = errors + excluded.errors,"
+    " total_time = total_time + excluded.total_time,"
+    " last_request = max(last_request, excluded.last_request)";
+constexpr std::string_view kSelectLatency =
+    "SELECT histogram FROM api_usage_latency WHERE interval_start = ?1 AND key_id = ?2";
+constexpr std::string_view kPutLatency =
+    "INSERT OR REPLACE INTO api_usage_latency (interval_start, key_id, histogram)"
+    " VALUES (?1, ?2, ?3)";
+constexpr std::string_view kSelectRollups =
+    "SELECT interval_start, key_id, endpoint, method, requests, errors, total_time, last_request"
+    " FROM api_usage_rollups WHERE interval_start BETWEEN ?1 AND ?2";
+constexpr std::string_view kSelectKeyRollups =
+    "SELECT interval_start, key_id, endpoint, method, requests, errors, total_time, last_request"
+    " FROM api_usage_rollups WHERE key_id = ?3 AND interval_start BETWEEN ?1 AND ?2";
+constexpr std::string_view kSelectLatencies =
+    "SELECT histogram FROM api_usage_latency WHERE interval_start BETWEEN ?1 AND ?2";
+constexpr std::string_view kSelectKeyLatencies =
+    "SELECT histogram FROM api_usage_latency WHERE key_id = ?3 AND interval_start BETWEEN ?1 AND ?2";
+constexpr std::string_view kSelectRaw =
+    "SELECT key_id, endpoint, method, status_code, response_time, timestamp FROM api_requests"
+    " WHERE timestamp >= ?1 AND timestamp < ?2";
+constexpr std::string_view kSelectKeyRaw =
+    "SELECT key_id, endpoint, method, status_code, response_time, timestamp FROM api_requests"
+    " WHERE key_id = ?3 AND timestamp >= ?1 AND timestamp < ?2";
+constexpr std::string_view kDeleteOldRequests = "DELETE FROM api_requests WHERE timestamp < ?1";
+constexpr std::string_view kDeleteOldRollups =
+    "DELETE FROM api_usage_rollups WHERE interval_start < ?1";
+constexpr std::string_view kDeleteOldLatency =
+    "DELETE FROM api_usage_latency WHERE interval_start < ?1";
 constexpr std::string_view kSetKeyLimit = "UPDATE api_keys SET rate_limit = ?2 WHERE id = ?1";
 
 std::string scopesToJson(const std::vector<std::string>& scopes) {
@@ -538,6 +575,123 @@ std::optional<std::int64_t> SqliteStore::updateRateLimit(std::string_view key_id
   insertAudit(with_limits);
   transaction.commit();
   return old_limit;
+}
+
+bool SqliteStore::keyExists(std::string_view id) {
+  std::lock_guard lock(mutex_);
+  Statement select(db_, kKeyExists, "looking up a key id");
+  select.bind(1, id);
+  return select.step();
+}
+
+void SqliteStore::writeRequests(const std::vector<RequestRecord>& records,
+                                const RollupDelta& delta) {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(db_, "writing request records");
+  Statement insert(db_, kInsertRequest, "writing a request record");
+  for (const RequestRecord& r : records) {
+    insert.bind(1, r.key_id)
+        .bind(2, r.endpoint)
+        .bind(3, r.method)
+        .bind(4, static_cast<std::int64_t>(r.status_code))
+        .bind(5, r.response_time_ms)
+        .bind(6, r.ip_address)
+        .bind(7, r.user_agent)
+        .bind(8, r.timestamp_ms)
+        .run();
+  }
+  Statement rollup(db_, kAddToRollup, "updating a usage rollup");
+  for (const auto& [where, c] : delta.rows) {
+    const auto& [start, key_id, endpoint, method] = where;
+    rollup.bind(1, start)
+        .bind(2, key_id)
+        .bind(3, endpoint)
+        .bind(4, method)
+        .bind(5, c.requests)
+        .bind(6, c.errors)
+        .bind(7, c.total_time)
+        .bind(8, c.last_request)
+        .run();
+  }
+  Statement get(db_, kSelectLatency, "reading a latency histogram");
+  Statement put(db_, kPutLatency, "writing a latency histogram");
+  for (const auto& [where, added] : delta.latency) {
+    LatencyHistogram merged = added;
+    get.bind(1, where.first).bind(2, where.second);
+    if (get.step()) {
+      mergeHistogram(get.columnBlob(0), merged);
+    }
+    get.reset();
+    put.bind(1, where.first).bind(2, where.second).bindBlob(3, encodeHistogram(merged)).run();
+  }
+  transaction.commit();
+}
+
+void SqliteStore::readUsage(const UsageQuery& query, UsageVisitor& visitor) {
+  std::lock_guard lock(mutex_);
+  db_.exec("BEGIN", "starting a usage read");  // one snapshot for the three reads
+  try {
+    const bool one_key = query.key_id.has_value();
+    Statement rollups(db_, one_key ? kSelectKeyRollups : kSelectRollups, "reading usage rollups");
+    rollups.bind(1, query.rollup_first).bind(2, query.rollup_last);
+    if (one_key) {
+      rollups.bind(3, *query.key_id);
+    }
+    RollupRow row;
+    while (rollups.step()) {
+      row.interval_start = rollups.columnInt(0);
+      row.key_id = rollups.columnText(1);
+      row.endpoint = rollups.columnText(2);
+      row.method = rollups.columnText(3);
+      row.counts = {rollups.columnInt(4), rollups.columnInt(5), rollups.columnInt(6),
+                    rollups.columnInt(7)};
+      visitor.rollup(row);
+    }
+    Statement latency(db_, one_key ? kSelectKeyLatencies : kSelectLatencies,
+                      "reading latency histograms");
+    latency.bind(1, query.rollup_first).bind(2, query.rollup_last);
+    if (one_key) {
+      latency.bind(3, *query.key_id);
+    }
+    while (latency.step()) {
+      visitor.latency(latency.columnBlob(0));
+    }
+    Statement raw(db_, one_key ? kSelectKeyRaw : kSelectRaw, "reading request records");
+    raw.bind(1, query.raw_first).bind(2, query.raw_end);
+    if (one_key) {
+      raw.bind(3, *query.key_id);
+    }
+    RequestRecord record;
+    while (raw.step()) {
+      record.key_id = raw.columnText(0);
+      record.endpoint = raw.columnText(1);
+      record.method = raw.columnText(2);
+      record.status_code = static_cast<int>(raw.columnInt(3));
+      record.response_time_ms = raw.columnInt(4);
+      record.timestamp_ms = raw.columnInt(5);
+      visitor.raw(record);
+    }
+  } catch (...) {
+    sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+  db_.exec("COMMIT", "ending a usage read");
+}
+
+std::pair<std::int64_t, std::int64_t> SqliteStore::deleteUsageBefore(
+    std::int64_t raw_cutoff_ms, std::int64_t rollup_cutoff_ms) {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(db_, "applying usage retention");
+  Statement requests(db_, kDeleteOldRequests, "deleting old request records");
+  requests.bind(1, raw_cutoff_ms).run();
+  const std::int64_t raw_deleted = sqlite3_changes64(db_.handle());
+  Statement rollups(db_, kDeleteOldRollups, "deleting old usage rollups");
+  rollups.bind(1, rollup_cutoff_ms).run();
+  const std::int64_t rollups_deleted = sqlite3_changes64(db_.handle());
+  Statement latency(db_, kDeleteOldLatency, "deleting old latency histograms");
+  latency.bind(1, rollup_cutoff_ms).run();
+  transaction.commit();
+  return {raw_deleted, rollups_deleted};
 }
 
 }  // namespace api

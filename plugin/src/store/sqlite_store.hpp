@@ -46,6 +46,12 @@ class SqliteStore final : public ApiStore {
   std::optional<std::int64_t> updateRateLimit(std::string_view key_id, std::int64_t new_limit,
                                               const AuditRecord& audit) override;
 
+  bool keyExists(std::string_view id) override;
+  void writeRequests(const std::vector<RequestRecord>& records, const RollupDelta& delta) override;
+  void readUsage(const UsageQuery& query, UsageVisitor& visitor) override;
+  std::pair<std::int64_t, std::int64_t> deleteUsageBefore(std::int64_t raw_cutoff_ms,
+                                                          std::int64_t rollup_cutoff_ms) override;
+
   // The highest migration version applied to the file.
   int schemaVersion();
 

@@ -12,6 +12,7 @@
 
 #include "clock.hpp"
 #include "store/records.hpp"
+#include "usage/usage_types.hpp"
 
 namespace api {
 
@@ -132,6 +133,45 @@ class ApiStore {
   virtual std::optional<std::int64_t> updateRateLimit(std::string_view key_id,
                                                       std::int64_t new_limit,
                                                       const AuditRecord& audit) = 0;
+
+  // ---- Usage analytics ----
+
+  // Whether a key with this id exists (revoked and expired keys do).
+  virtual bool keyExists(std::string_view id) = 0;
+
+  // Appends the raw rows and adds `delta` (the same records, folded) to the rollups, in one
+  // transaction: raw rows and rollups always agree.
+  virtual void writeRequests(const std::vector<RequestRecord>& records,
+                             const RollupDelta& delta) = 0;
+
+  struct UsageQuery {
+    std::int64_t rollup_first = 0;  // rollup intervals with start in [first, last]
+    std::int64_t rollup_last = -1;
+    std::int64_t raw_first = 0;  // raw rows with timestamp in [first, end)
+    std::int64_t raw_end = 0;
+    std::optional<std::string> key_id;  // only this key
+  };
+  struct RollupRow {
+    std::int64_t interval_start = 0;
+    std::string key_id;
+    std::string endpoint;
+    std::string method;
+    RollupCounts counts;
+  };
+  struct UsageVisitor {
+    virtual ~UsageVisitor() = default;
+    virtual void rollup(const RollupRow& row) = 0;
+    virtual void latency(std::string_view histogram_blob) = 0;
+    virtual void raw(const RequestRecord& row) = 0;
+  };
+  // Hands every rollup row, latency histogram and raw row the query selects to `visitor`,
+  // from one consistent snapshot.
+  virtual void readUsage(const UsageQuery& query, UsageVisitor& visitor) = 0;
+
+  // Retention: deletes raw rows recorded before `raw_cutoff_ms` and rollups of intervals
+  // that started before `rollup_cutoff_ms`. Returns raw rows and rollup rows deleted.
+  virtual std::pair<std::int64_t, std::int64_t> deleteUsageBefore(std::int64_t raw_cutoff_ms,
+                                                                  std::int64_t rollup_cutoff_ms) = 0;
 };
 
 }  // namespace api

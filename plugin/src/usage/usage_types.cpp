@@ -1,0 +1,99 @@
+#include "usage/usage_types.hpp"
+
+#include <cmath>
+
+namespace api {
+namespace {
+
+std::int64_t floorTo(std::int64_t t, std::int64_t step) {
+  const std::int64_t q = t / step - ((t % step != 0 && t < 0) ? 1 : 0);
+  return q * step;
+}
+
+void putVarint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7F) | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+}
+
+bool getVarint(std::string_view in, size_t& at, std::uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (at >= in.size()) {
+      return false;
+    }
+    const auto byte = static_cast<unsigned char>(in[at++]);
+    v |= static_cast<std::uint64_t>(byte & 0x7F) << shift;
+    if ((byte & 0x80) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+RollupDelta foldIntoRollups(const std::vector<RequestRecord>& records, std::int64_t interval_ms) {
+  RollupDelta delta;
+  for (const RequestRecord& r : records) {
+    const std::int64_t start = floorTo(r.timestamp_ms, interval_ms);
+    RollupCounts& c = delta.rows[{start, r.key_id, r.endpoint, r.method}];
+    ++c.requests;
+    c.errors += r.status_code >= 400 ? 1 : 0;
+    c.total_time += r.response_time_ms;
+    c.last_request = std::max(c.last_request, r.timestamp_ms);
+    ++delta.latency[{start, r.key_id}][r.response_time_ms];
+  }
+  return delta;
+}
+
+std::string encodeHistogram(const LatencyHistogram& histogram) {
+  std::string out;
+  std::int64_t previous = 0;
+  for (const auto& [value, count] : histogram) {
+    putVarint(out, static_cast<std::uint64_t>(value - previous));
+    putVarint(out, static_cast<std::uint64_t>(count));
+    previous = value;
+  }
+  return out;
+}
+
+bool mergeHistogram(std::string_view blob, LatencyHistogram& into) {
+  size_t at = 0;
+  std::int64_t value = 0;
+  auto hint = into.begin();
+  while (at < blob.size()) {
+    std::uint64_t delta = 0;
+    std::uint64_t count = 0;
+    if (!getVarint(blob, at, delta) || !getVarint(blob, at, count)) {
+      return false;
+    }
+    value += static_cast<std::int64_t>(delta);
+    hint = into.try_emplace(hint, value, 0);
+    hint->second += static_cast<std::int64_t>(count);
+  }
+  return true;
+}
+
+std::int64_t percentile(const LatencyHistogram& histogram, int p) {
+  std::int64_t total = 0;
+  for (const auto& [value, count] : histogram) {
+    total += count;
+  }
+  if (total == 0) {
+    return 0;
+  }
+  const std::int64_t rank = (static_cast<std::int64_t>(p) * total + 99) / 100;
+  std::int64_t seen = 0;
+  for (const auto& [value, count] : histogram) {
+    seen += count;
+    if (seen >= std::max<std::int64_t>(rank, 1)) {
+      return value;
+    }
+  }
+  return histogram.rbegin()->first;
+}
+
+}  // namespace api

@@ -1,0 +1,54 @@
+// Usage analytics data: one logged request, and the rollups the writer keeps per
+// aggregation interval. Plain values shared by the recorder, the store and the statistics.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace api {
+
+struct RequestRecord {
+  std::string key_id;
+  std::string endpoint;
+  std::string method;  // upper case, one of the HTTP methods
+  std::string ip_address;
+  std::string user_agent;
+  int status_code = 0;               // 100..599; >= 400 counts as an error
+  std::int64_t response_time_ms = 0;  // >= 0, whole milliseconds
+  std::int64_t timestamp_ms = 0;      // when it was recorded, ms since the epoch
+};
+
+// Exact response-time histogram: value (ms) -> count.
+using LatencyHistogram = std::map<std::int64_t, std::int64_t>;
+
+struct RollupCounts {
+  std::int64_t requests = 0;
+  std::int64_t errors = 0;
+  std::int64_t total_time = 0;
+  std::int64_t last_request = 0;  // ms since the epoch
+};
+
+// A batch of records folded into rollups: what a writer adds to the rollup tables.
+struct RollupDelta {
+  // (interval_start, key_id, endpoint, method) -> counts
+  std::map<std::tuple<std::int64_t, std::string, std::string, std::string>, RollupCounts> rows;
+  // (interval_start, key_id) -> response times
+  std::map<std::pair<std::int64_t, std::string>, LatencyHistogram> latency;
+};
+
+// Folds records into per-interval rollups. REQUIRED: interval_ms > 0.
+RollupDelta foldIntoRollups(const std::vector<RequestRecord>& records, std::int64_t interval_ms);
+
+// The histogram blob of api_usage_latency: varint (value delta, count) pairs, ascending.
+std::string encodeHistogram(const LatencyHistogram& histogram);
+// Adds the blob's counts into `into`. Returns false (adding nothing more) on a corrupt blob.
+bool mergeHistogram(std::string_view blob, LatencyHistogram& into);
+
+// Nearest-rank percentile: the smallest value v with count(<= v) >= ceil(p/100 * total),
+// in integer arithmetic; 0 for an empty histogram. REQUIRED: 0 < p <= 100.
+std::int64_t percentile(const LatencyHistogram& histogram, int p);
+
+}  // namespace api
