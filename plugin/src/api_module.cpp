@@ -65,7 +65,9 @@ ApiModule::ApiModule(const sp_host_api& host, ApiSettings settings, std::unique_
       clock_(std::move(clock)),
       store_(store != nullptr ? std::move(store) : openStore(settings_)),
       keys_(settings_, *store_, *clock_, logger_),
-      limits_(settings_, *store_, *clock_, logger_, keys_) {
+      limits_(settings_, *store_, *clock_, logger_, keys_),
+      usage_(settings_, *store_, *clock_),
+      recorder_(settings_, *store_, *clock_, logger_) {
   if (commandTable().size() != kCommandCount) {
     throw std::logic_error("api module: command table and kCommandCount disagree");
   }
@@ -117,6 +119,12 @@ void ApiModule::health(sp_health& out) noexcept {
     if (const auto failed_open = limits_.failOpenCount(); failed_open > 0) {
       detail += "; " + std::to_string(failed_open) + " rate-limit decisions failed open";
     }
+    if (const auto dropped = recorder_.droppedRecords(); dropped > 0) {
+      detail += "; " + std::to_string(dropped) + " request records dropped (queue full)";
+    }
+    if (const auto failed = recorder_.failedRecords(); failed > 0) {
+      detail += "; " + std::to_string(failed) + " request records lost to write errors";
+    }
     systemprompt::copyTruncated(out.detail, sizeof(out.detail), detail);
   } catch (...) {
     out.healthy = 0;
@@ -125,10 +133,15 @@ void ApiModule::health(sp_health& out) noexcept {
 }
 
 std::int64_t ApiModule::cleanup() {
-  const TimePoint cutoff =
-      clock_->now() - std::chrono::milliseconds(settings_.rate_limit_window_ms);
+  const TimePoint now = clock_->now();
+  const TimePoint cutoff = now - std::chrono::milliseconds(settings_.rate_limit_window_ms);
   const std::int64_t deleted = store_->deleteRateLimitWindowsEndedBy(cutoff);
-  logger_.debug("cleanup done", {{"rate_limit_windows_deleted", std::to_string(deleted)}});
+  const std::int64_t now_ms = now.time_since_epoch().count();
+  const auto [raw, rollups] = store_->deleteUsageBefore(now_ms - settings_.request_retention_ms,
+                                                        now_ms - settings_.rollup_retention_ms);
+  logger_.debug("cleanup done", {{"rate_limit_windows_deleted", std::to_string(deleted)},
+                                 {"requests_deleted", std::to_string(raw)},
+                                 {"rollups_deleted", std::to_string(rollups)}});
   return deleted;
 }
 

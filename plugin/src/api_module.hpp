@@ -11,10 +11,12 @@
 #include "host_logger.hpp"
 #include "services/api_key_service.hpp"
 #include "services/rate_limit_service.hpp"
+#include "services/usage_service.hpp"
 #include "settings.hpp"
 #include "store/store.hpp"
 #include "systemprompt/api_services.h"
 #include "systemprompt/module_abi.h"
+#include "usage/usage_recorder.hpp"
 
 namespace api {
 
@@ -42,8 +44,9 @@ class ApiModule {
   // Store reachability and migration state, for `prompt health` and the services.
   void health(sp_health& out) noexcept;
 
-  // Deletes rate-limit windows that can no longer count toward any decision. Idempotent.
-  // Returns how many window rows went.
+  // Deletes rate-limit windows that can no longer count toward any decision, raw request
+  // rows past requestRetention and rollups past rollupRetention. Idempotent. Returns how
+  // many window rows went.
   std::int64_t cleanup();
 
   const ApiSettings& settings() const { return settings_; }
@@ -52,6 +55,8 @@ class ApiModule {
   ApiStore& store() { return *store_; }
   ApiKeyService& keys() { return keys_; }
   RateLimitService& limits() { return limits_; }
+  UsageRecorder& recorder() { return recorder_; }
+  UsageService& usage() { return usage_; }
 
  private:
   HostLogger logger_;
@@ -60,6 +65,9 @@ class ApiModule {
   std::unique_ptr<ApiStore> store_;
   ApiKeyService keys_;
   RateLimitService limits_;
+  UsageService usage_;
+  // Declared after the store: destroyed first, so its last records reach the store.
+  UsageRecorder recorder_;
 
   std::vector<sp_module_command> commands_;
   sp_api_key_service key_service_{};

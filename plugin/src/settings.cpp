@@ -138,9 +138,10 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
         ") disagree: the window must divide into sub-windows of whole milliseconds");
   }
   if (86'400'000 % settings.aggregation_interval_ms != 0) {
-    throw std::invalid_argument("config key 'aggregationInterval' must divide a day (86400000 ms)"
-                                " evenly, e.g. 60000, 900000, 3600000; got " +
-                                std::to_string(settings.aggregation_interval_ms));
+    throw std::invalid_argument(
+        "config key 'aggregationInterval' must divide a day (86400000 ms)"
+        " evenly, e.g. 60000, 900000, 3600000; got " +
+        std::to_string(settings.aggregation_interval_ms));
   }
   if (settings.rollup_retention_ms < settings.request_retention_ms) {
     throw std::invalid_argument("config key 'rollupRetention' (" +

@@ -68,14 +68,6 @@ BOOST_AUTO_TEST_CASE(a_missing_required_option_exits_2_naming_it) {
   BOOST_TEST(contains(bad.err, "\"12abc\""), bad.err);
 }
 
-BOOST_AUTO_TEST_CASE(unbuilt_commands_say_so_and_fail) {
-  Installation install;
-  const ProcessResult r = install.prompt({"api:usage"});
-  BOOST_TEST(r.exit_code == 1, describe(r));
-  BOOST_TEST(contains(r.err, "api:usage is not implemented yet"), r.err);
-  BOOST_TEST(r.out.empty(), r.out);
-}
-
 BOOST_AUTO_TEST_CASE(health_migrates_a_private_store) {
   Installation install;
   const ProcessResult r = install.prompt({"health"});

@@ -20,7 +20,7 @@ extern "C" {
 
 #define SP_API_KEY_SERVICE_NAME "ApiKeyService"
 #define SP_API_KEY_SERVICE_VERSION_MAJOR 1
-#define SP_API_KEY_SERVICE_VERSION_MINOR 1
+#define SP_API_KEY_SERVICE_VERSION_MINOR 2
 
 #define SP_RATE_LIMIT_SERVICE_NAME "RateLimitService"
 #define SP_RATE_LIMIT_SERVICE_VERSION_MAJOR 1
@@ -97,6 +97,28 @@ typedef struct sp_api_key_info {
   sp_api_key_reason status; /* SP_API_KEY_VALID (active), _REVOKED or _EXPIRED, now */
 } sp_api_key_info;
 
+/* 1.2: one request to log. OWNERSHIP: caller; read only during the call. */
+typedef struct sp_api_request {
+  uint32_t size;            /* sizeof(sp_api_request), set by the caller */
+  const char* endpoint;     /* 1..2048 bytes, e.g. "/api/v1/data" */
+  const char* method;       /* GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH */
+  int32_t status_code;      /* 100..599; >= 400 counts as an error */
+  int64_t response_time_ms; /* 0..86400000 */
+  const char* ip_address;   /* at most 45 characters; may be NULL */
+  const char* user_agent;   /* truncated to 512 bytes; may be NULL */
+} sp_api_request;
+
+/* 1.2: one key's usage over a period. OWNERSHIP: caller. */
+typedef struct sp_api_key_usage {
+  uint32_t size; /* sizeof(sp_api_key_usage), set by the caller */
+  int64_t total;
+  int64_t successes;
+  int64_t failures; /* status >= 400 */
+  double average_response_ms;
+  int64_t p95_response_ms;
+  int64_t last_request_ms; /* 0: none in the period */
+} sp_api_key_usage;
+
 typedef struct sp_api_key_service {
   uint32_t size; /* sizeof(sp_api_key_service) in the module that serves it */
   /* OWNERSHIP: the api module; pass as the first argument of every function below. */
@@ -129,6 +151,24 @@ typedef struct sp_api_key_service {
 
   /* 1.1: a key's public fields by id. SP_ERROR_NOT_FOUND when there is no such key. */
   sp_status (*get)(void* ctx, const char* key_id, sp_api_key_info* out, sp_error* error);
+
+  /* 1.2: logs one request. Never waits on disk: the record is queued for a writer thread.
+   * SP_ERROR_INVALID for bad input (the message names the field); SP_ERROR_UNAVAILABLE when
+   * the queue is full and the record was dropped (counted; see `prompt health`). */
+  sp_status (*record_request)(void* ctx, const char* key_id, const sp_api_request* request,
+                              sp_error* error);
+
+  /* 1.2: usage statistics over `period` ("<n><h|d|w|m|y>", e.g. "24h") for every key
+   * (key_id NULL) or one, as the JSON document `prompt api:usage --format json` prints,
+   * NUL-terminated, into `json` (capacity bytes). `*needed` (when not NULL) receives the
+   * size required including the NUL; when it exceeds `capacity`, nothing is written and
+   * SP_ERROR_INVALID is returned, so the caller can retry with a larger buffer. */
+  sp_status (*get_usage_stats)(void* ctx, const char* period, const char* key_id, char* json,
+                               size_t capacity, size_t* needed, sp_error* error);
+
+  /* 1.2: one key's usage over `period`. SP_ERROR_NOT_FOUND for an unknown key. */
+  sp_status (*get_api_key_usage)(void* ctx, const char* key_id, const char* period,
+                                 sp_api_key_usage* out, sp_error* error);
 } sp_api_key_service;
 
 /* 1.1: why a rate-limit check (or authorize) did not admit. */

@@ -174,6 +174,50 @@ class ApiKeyServiceClient {
           error);
   }
 
+  // 1.2: queues one request record. Returns false when the queue was full and the record
+  // was dropped (and counted); throws for bad input.
+  bool recordRequest(const std::string& key_id, const sp_api_request& request) const {
+    require(2, "record_request");
+    sp_error error = makeError();
+    const sp_status status = table_->record_request(table_->ctx, key_id.c_str(), &request, &error);
+    if (status == SP_ERROR_UNAVAILABLE) {
+      return false;
+    }
+    check(status, error);
+    return true;
+  }
+
+  // 1.2: the statistics JSON document of `prompt api:usage --format json`.
+  std::string usageStatsJson(const std::string& period, const std::string& key_id = "") const {
+    require(2, "get_usage_stats");
+    sp_error error = makeError();
+    size_t needed = 0;
+    std::string json(4096, '\0');
+    const char* key = key_id.empty() ? nullptr : key_id.c_str();
+    sp_status status = table_->get_usage_stats(table_->ctx, period.c_str(), key, json.data(),
+                                               json.size(), &needed, &error);
+    if (status == SP_ERROR_INVALID && needed > json.size()) {
+      json.assign(needed, '\0');
+      error = makeError();
+      status = table_->get_usage_stats(table_->ctx, period.c_str(), key, json.data(), json.size(),
+                                       &needed, &error);
+    }
+    check(status, error);
+    json.resize(needed - 1);
+    return json;
+  }
+
+  // 1.2: one key's usage over `period`.
+  sp_api_key_usage keyUsage(const std::string& key_id, const std::string& period = "24h") const {
+    require(2, "get_api_key_usage");
+    sp_api_key_usage out{};
+    out.size = sizeof(out);
+    sp_error error = makeError();
+    check(table_->get_api_key_usage(table_->ctx, key_id.c_str(), period.c_str(), &out, &error),
+          error);
+    return out;
+  }
+
   static Health callHealth(sp_status (*fn)(void*, sp_health*, sp_error*), void* ctx) {
     sp_health out{};
     out.size = sizeof(out);

@@ -5,24 +5,12 @@
 
 #include "cli/key_commands.hpp"
 #include "cli/rate_limit_commands.hpp"
+#include "cli/usage_commands.hpp"
 #include "services/errors.hpp"
 #include "systemprompt/module_abi.h"
 
 namespace api {
 namespace {
-
-// A command whose service has not been built yet. It says so and fails: it never pretends
-// to have done anything.
-template <const std::string_view& kName, const std::string_view& kArrivesWith>
-int notImplemented(ApiModule& /*module*/, std::string_view /*args_json*/,
-                   const Terminal& terminal) {
-  terminal.err("error: " + std::string(kName) + " is not implemented yet (" +
-               std::string(kArrivesWith) + " is not built in this version)\n");
-  return SP_EXIT_FAILURE;
-}
-
-constexpr std::string_view kUsage = "usage analytics";
-constexpr std::string_view kUsageCmd = "api:usage";
 
 constexpr std::array kCommands{
     CommandEntry{"api:keys:create", &keysCreate},
@@ -34,7 +22,7 @@ constexpr std::array kCommands{
     CommandEntry{"api:ratelimit:status", &rateLimitStatus},
     CommandEntry{"api:ratelimit:reset", &rateLimitReset},
     CommandEntry{"api:ratelimit:update", &rateLimitUpdate},
-    CommandEntry{kUsageCmd, &notImplemented<kUsageCmd, kUsage>},
+    CommandEntry{"api:usage", &usageCommand},
 };
 static_assert(kCommands.size() == kCommandCount);
 

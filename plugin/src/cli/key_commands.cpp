@@ -7,6 +7,7 @@
 #include "cli/args.hpp"
 #include "cli/output.hpp"
 #include "cli/rate_limit_commands.hpp"
+#include "cli/usage_commands.hpp"
 #include "services/errors.hpp"
 #include "systemprompt/module_abi.h"
 #include "util/span.hpp"
@@ -118,12 +119,17 @@ int keysInfo(ApiModule& module, std::string_view args_json, const Terminal& term
   if (!args.flag("no-ratelimit")) {
     limit = module.limits().status(id);
   }
-  // Usage statistics join this output when that service exists; until then the section is
-  // left out rather than filled with invented numbers.
+  std::optional<UsageStats> usage;
+  if (!args.flag("no-stats")) {
+    usage = module.usage().stats(Span{24, 'h'}, id);
+  }
   if (format == OutputFormat::kJson) {
     boost::json::object out = keyObject(key, now);
     if (limit) {
       out["rate_limit_status"] = limitStatusObject(*limit, now);
+    }
+    if (usage) {
+      out["usage_24h"] = usageObject(*usage, "24h");
     }
     boost::json::array audit;
     for (const auto& record : trail) {
@@ -138,6 +144,9 @@ int keysInfo(ApiModule& module, std::string_view args_json, const Terminal& term
   if (limit) {
     text +=
         "\nRate limit:\n" + limitStatusText(*limit, now, module.settings().rate_limit_sub_windows);
+  }
+  if (usage) {
+    text += "\nUsage, last 24h:\n" + keyUsageText(*usage);
   }
   text += "\nAudit history:\n";
   Table audit({"  WHEN", "ACTION", "BY", "REASON / DETAILS"});

@@ -4,7 +4,10 @@
 #include <cstring>
 #include <string>
 
+#include <boost/json/serialize.hpp>
+
 #include "api_module.hpp"
+#include "cli/usage_commands.hpp"
 #include "services/errors.hpp"
 #include "systemprompt/module.hpp"
 
@@ -204,6 +207,66 @@ sp_status get(void* ctx, const char* key_id, sp_api_key_info* out, sp_error* err
   });
 }
 
+sp_status recordRequest(void* ctx, const char* key_id, const sp_api_request* request,
+                        sp_error* error) {
+  return serviceCall(error, [&] {
+    requireStruct(request, "sp_api_request");
+    RequestInput input;
+    input.endpoint = textOrEmpty(request->endpoint);
+    input.method = textOrEmpty(request->method);
+    input.status_code = request->status_code;
+    input.response_time_ms = request->response_time_ms;
+    input.ip_address = textOrEmpty(request->ip_address);
+    input.user_agent = textOrEmpty(request->user_agent);
+    if (!self(ctx).recorder().record(textOrEmpty(key_id), input)) {
+      throw systemprompt::Failure(SP_ERROR_UNAVAILABLE,
+                                  "request record dropped: the usage queue is full");
+    }
+  });
+}
+
+sp_status usageStats(void* ctx, const char* period, const char* key_id, char* json, size_t capacity,
+                     size_t* needed, sp_error* error) {
+  return serviceCall(error, [&] {
+    ApiModule& module = self(ctx);
+    const std::string period_text = period == nullptr ? "24h" : period;
+    std::optional<std::string> key;
+    if (key_id != nullptr) {
+      module.keys().getKey(key_id);
+      key = key_id;
+    }
+    const UsageStats stats =
+        module.usage().stats(UsageService::parsePeriod(period_text, "period"), key);
+    const std::string text = boost::json::serialize(usageObject(stats, period_text));
+    if (needed != nullptr) {
+      *needed = text.size() + 1;
+    }
+    if (json == nullptr || capacity < text.size() + 1) {
+      throw InvalidInput("the statistics need " + std::to_string(text.size() + 1) +
+                         " bytes; the buffer has " + std::to_string(capacity));
+    }
+    std::memcpy(json, text.c_str(), text.size() + 1);
+  });
+}
+
+sp_status keyUsage(void* ctx, const char* key_id, const char* period, sp_api_key_usage* out,
+                   sp_error* error) {
+  return serviceCall(error, [&] {
+    requireStruct(out, "sp_api_key_usage");
+    ApiModule& module = self(ctx);
+    const std::string id(textOrEmpty(key_id));
+    module.keys().getKey(id);
+    const UsageStats s = module.usage().stats(
+        UsageService::parsePeriod(period == nullptr ? "24h" : period, "period"), id);
+    out->total = s.total_requests;
+    out->failures = s.errors;
+    out->successes = s.total_requests - s.errors;
+    out->average_response_ms = s.averageMs();
+    out->p95_response_ms = s.p95_ms;
+    out->last_request_ms = s.keys.empty() ? 0 : s.keys.front().last_request_ms;
+  });
+}
+
 void fillDecision(sp_rate_limit_decision* out, const LimitDecision& d) {
   out->allowed = d.allowed ? 1 : 0;
   switch (d.outcome) {
@@ -306,6 +369,9 @@ sp_api_key_service makeKeyServiceTable(ApiModule& module) {
   table.revoke = &revoke;
   table.rotate = &rotate;
   table.get = &get;
+  table.record_request = &recordRequest;
+  table.get_usage_stats = &usageStats;
+  table.get_api_key_usage = &keyUsage;
   return table;
 }
 

@@ -107,16 +107,16 @@ Statement& Statement::bind(int index, std::string_view value) {
 }
 
 Statement& Statement::bindBlob(int index, std::string_view bytes) {
-  db_.check(sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT),
-            what_);
+  db_.check(sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT), what_);
   return *this;
 }
 
 std::string_view Statement::columnBlob(int column) const {
   const void* data = sqlite3_column_blob(stmt_, column);
-  return data == nullptr ? std::string_view()
-                         : std::string_view(static_cast<const char*>(data),
-                                            static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+  return data == nullptr
+             ? std::string_view()
+             : std::string_view(static_cast<const char*>(data),
+                                static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
 }
 
 Statement& Statement::bindNull(int index) {

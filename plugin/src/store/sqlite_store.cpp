@@ -88,7 +88,8 @@ constexpr std::string_view kSelectKeyRollups =
 constexpr std::string_view kSelectLatencies =
     "SELECT histogram FROM api_usage_latency WHERE interval_start BETWEEN ?1 AND ?2";
 constexpr std::string_view kSelectKeyLatencies =
-    "SELECT histogram FROM api_usage_latency WHERE key_id = ?3 AND interval_start BETWEEN ?1 AND ?2";
+    "SELECT histogram FROM api_usage_latency WHERE key_id = ?3 AND interval_start BETWEEN ?1 AND "
+    "?2";
 constexpr std::string_view kSelectRaw =
     "SELECT key_id, endpoint, method, status_code, response_time, timestamp FROM api_requests"
     " WHERE timestamp >= ?1 AND timestamp < ?2";

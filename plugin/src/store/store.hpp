@@ -170,8 +170,8 @@ class ApiStore {
 
   // Retention: deletes raw rows recorded before `raw_cutoff_ms` and rollups of intervals
   // that started before `rollup_cutoff_ms`. Returns raw rows and rollup rows deleted.
-  virtual std::pair<std::int64_t, std::int64_t> deleteUsageBefore(std::int64_t raw_cutoff_ms,
-                                                                  std::int64_t rollup_cutoff_ms) = 0;
+  virtual std::pair<std::int64_t, std::int64_t> deleteUsageBefore(
+      std::int64_t raw_cutoff_ms, std::int64_t rollup_cutoff_ms) = 0;
 };
 
 }  // namespace api

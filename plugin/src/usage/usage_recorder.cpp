@@ -9,9 +9,8 @@
 namespace api {
 namespace {
 
-constexpr std::array<std::string_view, 9> kMethods{"GET",     "HEAD",    "POST",
-                                                   "PUT",     "DELETE",  "CONNECT",
-                                                   "OPTIONS", "TRACE",   "PATCH"};
+constexpr std::array<std::string_view, 9> kMethods{"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                                   "CONNECT", "OPTIONS", "TRACE", "PATCH"};
 constexpr size_t kBatchSize = 8192;
 
 std::string upper(std::string_view text) {
@@ -28,7 +27,9 @@ UsageRecorder::UsageRecorder(const ApiSettings& settings, ApiStore& store, const
                              const HostLogger& logger)
     : settings_(settings), store_(store), clock_(clock), logger_(logger) {}
 
-UsageRecorder::~UsageRecorder() { stop(); }
+UsageRecorder::~UsageRecorder() {
+  stop();
+}
 
 bool UsageRecorder::knownKey(const std::string& key_id) {
   {
@@ -104,7 +105,9 @@ bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
   return true;
 }
 
-void UsageRecorder::startWriter() { writer_ = std::thread([this] { writerLoop(); }); }
+void UsageRecorder::startWriter() {
+  writer_ = std::thread([this] { writerLoop(); });
+}
 
 bool UsageRecorder::writeBatch(std::vector<RequestRecord>& batch) noexcept {
   try {

@@ -81,12 +81,12 @@ class UsageRecorder {
   std::condition_variable wake_writer_;
   std::condition_variable written_cv_;
   std::vector<RequestRecord> queue_;
-  std::uint64_t queued_total_ = 0;     // records ever queued
-  std::uint64_t done_total_ = 0;       // records ever taken by the writer and finished
+  std::uint64_t queued_total_ = 0;  // records ever queued
+  std::uint64_t done_total_ = 0;    // records ever taken by the writer and finished
   bool flush_requested_ = false;
   bool stopping_ = false;
   std::string last_error_;  // of the last failed batch, for flush()
-  std::thread writer_;  // started by the first record()
+  std::thread writer_;      // started by the first record()
 
   std::shared_mutex known_mutex_;
   std::unordered_set<std::string> known_keys_;

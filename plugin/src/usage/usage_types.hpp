@@ -16,7 +16,7 @@ struct RequestRecord {
   std::string method;  // upper case, one of the HTTP methods
   std::string ip_address;
   std::string user_agent;
-  int status_code = 0;               // 100..599; >= 400 counts as an error
+  int status_code = 0;                // 100..599; >= 400 counts as an error
   std::int64_t response_time_ms = 0;  // >= 0, whole milliseconds
   std::int64_t timestamp_ms = 0;      // when it was recorded, ms since the epoch
 };

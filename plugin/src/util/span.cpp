@@ -86,4 +86,9 @@ TimePoint addSpan(TimePoint from, Span span) {
   }
 }
 
+TimePoint subtractSpan(TimePoint from, Span span) {
+  span.count = -span.count;
+  return addSpan(from, span);
+}
+
 }  // namespace api

@@ -22,6 +22,9 @@ Span parseSpan(std::string_view text);
 // takes the month's last day otherwise (Jan 31 + 1m = Feb 28/29).
 TimePoint addSpan(TimePoint from, Span span);
 
+// `from` moved back by `span`, with the same calendar rules as addSpan.
+TimePoint subtractSpan(TimePoint from, Span span);
+
 // As parseSpan, but also accepts "0" followed by a unit (no span), for grace periods.
 Span parseSpanAllowZero(std::string_view text);
 

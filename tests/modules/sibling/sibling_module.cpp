@@ -246,6 +246,49 @@ int authorizeCmd(void* ctx, const char* args, const sp_command_io* io, sp_error*
   return status == SP_OK ? code : SP_EXIT_FAILURE;
 }
 
+// Records <count> requests for <key_id> through ApiKeyService: endpoint /r/<i % 3>, GET,
+// status 500 for every tenth, response time i % 100 ms. Prints how many were queued.
+int recordMany(void* ctx, const char* args, const sp_command_io* io, sp_error* error) {
+  int code = SP_EXIT_FAILURE;
+  const sp_status status = systemprompt::guard(error, [&] {
+    const auto keys = systemprompt::ApiKeyServiceClient::lookup(*self(ctx).host, 2);
+    const std::string key_id = stringArg(args, "key_id");
+    const long count = std::stol(stringArg(args, "count"));
+    const std::string endpoints[] = {"/r/0", "/r/1", "/r/2"};
+    long queued = 0;
+    for (long i = 0; i < count; ++i) {
+      sp_api_request r{};
+      r.size = sizeof(r);
+      r.endpoint = endpoints[i % 3].c_str();
+      r.method = "GET";
+      r.status_code = i % 10 == 0 ? 500 : 200;
+      r.response_time_ms = i % 100;
+      r.ip_address = "127.0.0.1";
+      r.user_agent = "sibling/1.0";
+      queued += keys.recordRequest(key_id, r) ? 1 : 0;
+    }
+    print(io, "queued=" + std::to_string(queued) + "\n");
+    code = SP_EXIT_OK;
+  });
+  return status == SP_OK ? code : SP_EXIT_FAILURE;
+}
+
+// Prints the usage statistics JSON and one key's usage, both through ApiKeyService.
+int usageStats(void* ctx, const char* args, const sp_command_io* io, sp_error* error) {
+  int code = SP_EXIT_FAILURE;
+  const sp_status status = systemprompt::guard(error, [&] {
+    const auto keys = systemprompt::ApiKeyServiceClient::lookup(*self(ctx).host, 2);
+    const std::string key_id = stringArg(args, "key_id");
+    print(io, keys.usageStatsJson("24h") + "\n");
+    const sp_api_key_usage u = keys.keyUsage(key_id);
+    print(io, "key total=" + std::to_string(u.total) + " successes=" + std::to_string(u.successes) +
+                  " failures=" + std::to_string(u.failures) +
+                  " p95=" + std::to_string(u.p95_response_ms) + "\n");
+    code = SP_EXIT_OK;
+  });
+  return status == SP_OK ? code : SP_EXIT_FAILURE;
+}
+
 // The documented way: the guard turns the exception into an error exit.
 int throwGuarded(void* /*ctx*/, const char* /*args*/, const sp_command_io* /*io*/,
                  sp_error* error) {
@@ -268,6 +311,8 @@ const sp_module_command kCommands[] = {
     {"sibling:hammer", &hammer},
     {"sibling:limit-loop", &limitLoop},
     {"sibling:authorize", &authorizeCmd},
+    {"sibling:record", &recordMany},
+    {"sibling:usage", &usageStats},
     {"sibling:throw", &throwGuarded},
     {"sibling:throw-unguarded", &throwUnguarded},
 };

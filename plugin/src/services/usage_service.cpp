@@ -1,0 +1,143 @@
+#include "services/usage_service.hpp"
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+#include "services/errors.hpp"
+
+namespace api {
+namespace {
+
+constexpr std::int64_t kHourMs = 3'600'000;
+constexpr std::int64_t kDayMs = 86'400'000;
+
+std::int64_t floorTo(std::int64_t t, std::int64_t step) {
+  return (t / step - ((t % step != 0 && t < 0) ? 1 : 0)) * step;
+}
+
+class Aggregator final : public ApiStore::UsageVisitor {
+ public:
+  Aggregator(UsageStats& stats, std::int64_t series_first) : stats_(stats), first_(series_first) {}
+
+  void rollup(const ApiStore::RollupRow& row) override {
+    add(row.key_id, row.endpoint, row.method, row.interval_start, row.counts);
+  }
+  void latency(std::string_view blob) override { mergeHistogram(blob, histogram_); }
+  void raw(const RequestRecord& r) override {
+    const RollupCounts c{1, r.status_code >= 400 ? 1 : 0, r.response_time_ms, r.timestamp_ms};
+    add(r.key_id, r.endpoint, r.method, r.timestamp_ms, c);
+    ++histogram_[r.response_time_ms];
+  }
+
+  const LatencyHistogram& histogram() const { return histogram_; }
+  std::map<std::pair<std::string, std::string>, EndpointUsage>& endpoints() { return endpoints_; }
+  std::unordered_map<std::string, KeyUsage>& keys() { return keys_; }
+
+ private:
+  void add(const std::string& key_id, const std::string& endpoint, const std::string& method,
+           std::int64_t at, const RollupCounts& c) {
+    stats_.total_requests += c.requests;
+    stats_.errors += c.errors;
+    stats_.total_time_ms += c.total_time;
+    EndpointUsage& e = endpoints_[{endpoint, method}];
+    e.requests += c.requests;
+    e.errors += c.errors;
+    e.total_time_ms += c.total_time;
+    KeyUsage& k = keys_[key_id];
+    k.total += c.requests;
+    k.failures += c.errors;
+    k.total_time_ms += c.total_time;
+    k.last_request_ms = std::max(k.last_request_ms, c.last_request);
+    const std::int64_t index =
+        (floorTo(at, stats_.series_bucket_ms) - first_) / stats_.series_bucket_ms;
+    if (index >= 0 && index < static_cast<std::int64_t>(stats_.series.size())) {
+      stats_.series[static_cast<size_t>(index)].requests += c.requests;
+      stats_.series[static_cast<size_t>(index)].errors += c.errors;
+    }
+  }
+
+  UsageStats& stats_;
+  std::int64_t first_;
+  LatencyHistogram histogram_;
+  std::map<std::pair<std::string, std::string>, EndpointUsage> endpoints_;
+  std::unordered_map<std::string, KeyUsage> keys_;
+};
+
+}  // namespace
+
+UsageService::UsageService(const ApiSettings& settings, ApiStore& store, const Clock& clock)
+    : settings_(settings), store_(store), clock_(clock) {}
+
+Span UsageService::parsePeriod(std::string_view text, std::string_view option) {
+  try {
+    return parseSpan(text);
+  } catch (const std::invalid_argument& e) {
+    throw InvalidInput("invalid " + std::string(option) + " \"" + std::string(text) +
+                       "\": " + e.what());
+  }
+}
+
+UsageStats UsageService::stats(Span period, const std::optional<std::string>& key_id, size_t top) {
+  const TimePoint now = clock_.now();
+  const std::int64_t now_ms = now.time_since_epoch().count();
+  const std::int64_t interval = settings_.aggregation_interval_ms;
+  UsageStats stats;
+  stats.key_id = key_id;
+  stats.period_end = now;
+  stats.period_start = subtractSpan(now, period);
+  const std::int64_t start_ms = stats.period_start.time_since_epoch().count();
+
+  // Series buckets: hours for up to two days, days beyond; never finer than the rollups.
+  stats.series_bucket_ms = std::max(now_ms - start_ms <= 2 * kDayMs ? kHourMs : kDayMs, interval);
+  const std::int64_t series_first = floorTo(start_ms, stats.series_bucket_ms);
+  const std::int64_t series_last = floorTo(now_ms, stats.series_bucket_ms);
+  for (std::int64_t b = series_first; b <= series_last; b += stats.series_bucket_ms) {
+    stats.series.push_back(SeriesPoint{b, 0, 0});
+  }
+
+  ApiStore::UsageQuery query;
+  query.key_id = key_id;
+  const std::int64_t first_full = floorTo(start_ms + interval - 1, interval);
+  stats.exact = start_ms >= now_ms - settings_.request_retention_ms;
+  if (stats.exact) {
+    query.raw_first = start_ms;  // the partial first interval, row by row
+    query.raw_end = first_full;
+    query.rollup_first = first_full;
+  } else {
+    query.raw_first = query.raw_end = 0;
+    query.rollup_first = floorTo(start_ms, interval);
+  }
+  query.rollup_last = floorTo(now_ms, interval);
+
+  Aggregator aggregator(stats, series_first);
+  store_.readUsage(query, aggregator);
+
+  stats.p50_ms = percentile(aggregator.histogram(), 50);
+  stats.p95_ms = percentile(aggregator.histogram(), 95);
+  stats.p99_ms = percentile(aggregator.histogram(), 99);
+  for (auto& [where, usage] : aggregator.endpoints()) {
+    usage.endpoint = where.first;
+    usage.method = where.second;
+    stats.top_endpoints.push_back(std::move(usage));
+  }
+  std::sort(stats.top_endpoints.begin(), stats.top_endpoints.end(),
+            [](const EndpointUsage& a, const EndpointUsage& b) {
+              return std::tie(b.requests, a.endpoint, a.method) <
+                     std::tie(a.requests, b.endpoint, b.method);
+            });
+  if (stats.top_endpoints.size() > top) {
+    stats.top_endpoints.resize(top);
+  }
+  for (auto& [id, usage] : aggregator.keys()) {
+    usage.key_id = id;
+    stats.keys.push_back(std::move(usage));
+  }
+  std::sort(stats.keys.begin(), stats.keys.end(), [](const KeyUsage& a, const KeyUsage& b) {
+    return std::tie(b.total, a.key_id) < std::tie(a.total, b.key_id);
+  });
+  stats.unique_keys = static_cast<std::int64_t>(stats.keys.size());
+  return stats;
+}
+
+}  // namespace api
