@@ -144,15 +144,16 @@ BOOST_AUTO_TEST_CASE(a_manifest_promising_a_newer_service_than_the_library_serve
   Installation install;
   fs::remove(install.modules + "/api");
   std::string manifest = testing_support::readFile(std::string(API_MODULE_DIR) + "/module.yaml");
-  const auto at = manifest.find("version: \"1.1\"");
-  BOOST_REQUIRE(at != std::string::npos);
-  manifest.replace(at, 14, "version: \"1.9\"");
+  const auto service = manifest.find("name: ApiKeyService");
+  const auto at = manifest.find("version: \"", service);
+  BOOST_REQUIRE(service != std::string::npos && at != std::string::npos);
+  manifest.replace(at, manifest.find('\n', at) - at, "version: \"1.99\"");
   const auto lib = manifest.find("library: libapi_module.so");
   manifest.replace(lib, 25, "library: " + std::string(API_MODULE_DIR) + "/libapi_module.so");
   testing_support::writeFile(install.modules + "/api/module.yaml", manifest);
   const ProcessResult r = install.prompt({"health"});
   BOOST_TEST(r.exit_code == 1, describe(r));
-  BOOST_TEST(contains(r.err, "exports ApiKeyService v1.9, but the library does not serve"), r.err);
+  BOOST_TEST(contains(r.err, "exports ApiKeyService v1.99, but the library does not serve"), r.err);
 }
 
 BOOST_AUTO_TEST_CASE(an_invalid_manifest_names_file_and_key) {
