@@ -1,0 +1,320 @@
+// Usage recording and statistics against a real store, with simulated time; expected figures
+// are computed here, independently, from the generated records.
+#include "services/usage_service.hpp"
+
+#include <boost/test/unit_test.hpp>
+#include <random>
+
+#include "cli/usage_commands.hpp"
+#include "process.hpp"
+#include "services/api_key_service.hpp"
+#include "services/errors.hpp"
+#include "store/sqlite_store.hpp"
+#include "usage/usage_recorder.hpp"
+#include "util/time_text.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+sp_host_api silentHost() {
+  sp_host_api host{};
+  host.size = sizeof(host);
+  return host;
+}
+
+struct Generated {
+  std::string key;
+  std::string endpoint;
+  std::string method;
+  int status;
+  std::int64_t time_ms;
+  std::int64_t at_ms;
+};
+
+struct Fixture {
+  testing_support::TempDir dir;
+  std::string path = dir.path() + "/api.sqlite3";
+  api::ApiSettings settings = [] {
+    api::ApiSettings s;
+    s.usage_flush_interval_ms = 10;
+    return s;
+  }();
+  api::ManualClock clock{*api::parseIsoUtc("2026-11-25T12:30:00.000Z")};
+  sp_host_api host = silentHost();
+  api::HostLogger logger{host};
+  api::SqliteStore store{api::SqliteStoreOptions{path, 5000}};
+  api::ApiKeyService keys{settings, store, clock, logger};
+  api::UsageService usage{settings, store, clock};
+  api::UsageRecorder recorder{settings, store, clock, logger};
+
+  std::string newKey() {
+    api::CreateKeyRequest r;
+    r.user_id = "u";
+    r.name = "k";
+    return keys.createKey(r).key.id;
+  }
+  void record(const Generated& g) {
+    clock.set(api::TimePoint(std::chrono::milliseconds(g.at_ms)));
+    BOOST_REQUIRE(
+        recorder.record(g.key, {g.endpoint, g.method, g.status, g.time_ms, "10.0.0.1", "test"}));
+  }
+};
+
+std::int64_t nearestRank(std::vector<std::int64_t> values, int p) {
+  if (values.empty()) {
+    return 0;
+  }
+  std::sort(values.begin(), values.end());
+  const size_t rank = (static_cast<size_t>(p) * values.size() + 99) / 100;
+  return values[std::max<size_t>(rank, 1) - 1];
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(usage_service, Fixture)
+
+BOOST_AUTO_TEST_CASE(statistics_are_exact_on_a_generated_data_set) {
+  const std::vector<std::string> ids{newKey(), newKey(), newKey()};
+  const std::vector<std::string> endpoints{"/a", "/b", "/c", "/d"};
+  std::mt19937_64 rng(7);
+  const std::int64_t end_ms = clock.now().time_since_epoch().count();
+  std::vector<Generated> all;
+  for (int i = 0; i < 6000; ++i) {
+    Generated g;
+    g.key = ids[rng() % 3];
+    g.endpoint = endpoints[rng() % 4];
+    g.method = rng() % 5 == 0 ? "POST" : "GET";
+    g.status = rng() % 7 == 0 ? 503 : (rng() % 9 == 0 ? 404 : 200);
+    g.time_ms = static_cast<std::int64_t>(rng() % 700);
+    g.at_ms = end_ms - static_cast<std::int64_t>(rng() % (10LL * 86'400'000));  // 10 days
+    all.push_back(g);
+  }
+  std::sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.at_ms < b.at_ms; });
+  for (const Generated& g : all) {
+    record(g);
+  }
+  recorder.flush();
+  clock.set(api::TimePoint(std::chrono::milliseconds(end_ms)));
+
+  for (const auto& [period, span_ms] : std::vector<std::pair<std::string, std::int64_t>>{
+           {"24h", 86'400'000}, {"7d", 7 * 86'400'000LL}}) {
+    for (const std::optional<std::string>& key :
+         std::vector<std::optional<std::string>>{std::nullopt, ids[1]}) {
+      const auto stats = usage.stats(api::UsageService::parsePeriod(period), key, 3);
+      const std::int64_t start = end_ms - span_ms;
+      std::vector<std::int64_t> times;
+      std::int64_t errors = 0;
+      std::int64_t time_sum = 0;
+      std::map<std::pair<std::string, std::string>, std::int64_t> per_endpoint;
+      std::map<std::string, std::pair<std::int64_t, std::int64_t>> per_key;  // total, failures
+      for (const Generated& g : all) {
+        if (g.at_ms < start || g.at_ms > end_ms || (key && g.key != *key)) {
+          continue;
+        }
+        times.push_back(g.time_ms);
+        errors += g.status >= 400 ? 1 : 0;
+        time_sum += g.time_ms;
+        ++per_endpoint[{g.endpoint, g.method}];
+        auto& k = per_key[g.key];
+        ++k.first;
+        k.second += g.status >= 400 ? 1 : 0;
+      }
+      const std::string label = period + (key ? " one key" : " all keys");
+      BOOST_TEST(stats.total_requests == static_cast<std::int64_t>(times.size()), label);
+      BOOST_TEST(stats.errors == errors, label);
+      BOOST_TEST(stats.total_time_ms == time_sum, label);
+      BOOST_TEST(stats.unique_keys == static_cast<std::int64_t>(per_key.size()), label);
+      BOOST_TEST(stats.p50_ms == nearestRank(times, 50), label);
+      BOOST_TEST(stats.p95_ms == nearestRank(times, 95), label);
+      BOOST_TEST(stats.p99_ms == nearestRank(times, 99), label);
+      BOOST_TEST(stats.errorRate() == 100.0 * double(errors) / double(times.size()), label);
+      std::vector<std::pair<std::int64_t, std::pair<std::string, std::string>>> ranked;
+      for (const auto& [where, n] : per_endpoint) {
+        ranked.push_back({-n, where});
+      }
+      std::sort(ranked.begin(), ranked.end());
+      BOOST_REQUIRE(stats.top_endpoints.size() == std::min<size_t>(3, ranked.size()));
+      for (size_t i = 0; i < stats.top_endpoints.size(); ++i) {
+        BOOST_TEST(stats.top_endpoints[i].endpoint == ranked[i].second.first, label << i);
+        BOOST_TEST(stats.top_endpoints[i].method == ranked[i].second.second, label << i);
+        BOOST_TEST(stats.top_endpoints[i].requests == -ranked[i].first, label << i);
+      }
+      for (const api::KeyUsage& k : stats.keys) {
+        BOOST_TEST(k.total == per_key[k.key_id].first, label);
+        BOOST_TEST(k.failures == per_key[k.key_id].second, label);
+      }
+      std::int64_t series_total = 0;
+      for (const auto& p : stats.series) {
+        series_total += p.requests;
+      }
+      BOOST_TEST(series_total == stats.total_requests, label);
+      BOOST_TEST(stats.series_bucket_ms == (span_ms <= 2 * 86'400'000 ? 3'600'000 : 86'400'000));
+    }
+  }
+  // 3 calendar months reach past all ten days of data.
+  const auto everything = usage.stats(api::UsageService::parsePeriod("3m"), std::nullopt);
+  BOOST_TEST(everything.total_requests == 6000);
+}
+
+BOOST_AUTO_TEST_CASE(ties_order_by_endpoint_then_method_and_an_empty_period_gives_zeros) {
+  const std::string id = newKey();
+  const std::int64_t now = clock.now().time_since_epoch().count();
+  for (const char* endpoint : {"/z", "/a", "/m"}) {
+    record({id, endpoint, "GET", 200, 5, now - 1000});
+    record({id, endpoint, "DELETE", 200, 5, now - 1000});
+  }
+  recorder.flush();
+  const auto stats = usage.stats(api::Span{1, 'h'}, std::nullopt);
+  std::vector<std::string> order;
+  for (const auto& e : stats.top_endpoints) {
+    order.push_back(e.method + " " + e.endpoint);
+  }
+  BOOST_TEST(order == (std::vector<std::string>{"DELETE /a", "GET /a", "DELETE /m", "GET /m",
+                                                "DELETE /z", "GET /z"}),
+             boost::test_tools::per_element());
+
+  clock.advance(48h);
+  const auto empty = usage.stats(api::Span{1, 'h'}, std::nullopt);
+  BOOST_TEST(empty.total_requests == 0);
+  BOOST_TEST(empty.errorRate() == 0.0);  // never NaN
+  BOOST_TEST(empty.averageMs() == 0.0);
+  BOOST_TEST(empty.p99_ms == 0);
+  BOOST_TEST(empty.unique_keys == 0);
+  BOOST_TEST(empty.top_endpoints.empty());
+}
+
+BOOST_AUTO_TEST_CASE(periods_are_checked_with_clear_errors) {
+  for (const auto& [text, expected] : std::vector<std::pair<const char*, const char*>>{
+           {"30x", "invalid --period \"30x\": use <number><h|d|w|m|y>"},
+           {"0d", "invalid --period \"0d\": must be at least 1"},
+           {"99999999999y", "invalid --period \"99999999999y\": too long: at most 100 years"},
+           {"", "invalid --period \"\""}}) {
+    try {
+      api::UsageService::parsePeriod(text);
+      BOOST_FAIL("accepted " << text);
+    } catch (const api::InvalidInput& e) {
+      BOOST_TEST(std::string(e.what()).find(expected) != std::string::npos, e.what());
+    }
+  }
+  const auto start = api::subtractSpan(*api::parseIsoUtc("2026-03-31T10:00:00Z"), {1, 'm'});
+  BOOST_TEST(api::formatIsoUtc(start) == "2026-02-28T10:00:00.000Z");  // a calendar month
+}
+
+BOOST_AUTO_TEST_CASE(rollups_agree_with_the_raw_rows_and_retention_keeps_them_apart) {
+  const std::string a = newKey();
+  const std::string b = newKey();
+  const std::int64_t now = clock.now().time_since_epoch().count();
+  for (int i = 0; i < 3000; ++i) {
+    record({i % 2 == 0 ? a : b, i % 3 == 0 ? "/x" : "/y", "GET", i % 4 == 0 ? 500 : 200, i % 50,
+            now - 40LL * 86'400'000 + i * 1'200'000LL});  // 40 days ago .. now
+  }
+  recorder.flush();
+  const auto sums = [&](const std::string& table_sql) {
+    api::SqliteDb db(path);
+    api::Statement q(db, table_sql, "summing");
+    q.step();
+    return q.columnText(0);
+  };
+  BOOST_TEST(sums("SELECT count(*) || '/' || sum(status_code >= 400) || '/' || sum(response_time)"
+                  " FROM api_requests") ==
+             sums("SELECT sum(requests) || '/' || sum(errors) || '/' || sum(total_time)"
+                  " FROM api_usage_rollups"));
+  const auto before = usage.stats(api::Span{7, 'd'}, std::nullopt);
+  const auto [raw, rollups] = store.deleteUsageBefore(now - settings.request_retention_ms,
+                                                      now - settings.rollup_retention_ms);
+  BOOST_TEST(raw > 0);
+  BOOST_TEST(rollups == 0);
+  const auto after = usage.stats(api::Span{7, 'd'}, std::nullopt);
+  BOOST_TEST(after.total_requests == before.total_requests);  // within retention: unchanged
+  const auto long_ago = usage.stats(api::Span{60, 'd'}, std::nullopt);
+  BOOST_TEST(long_ago.total_requests == 3000);  // rollups outlive the raw rows
+  BOOST_TEST(!long_ago.exact);
+}
+
+BOOST_AUTO_TEST_CASE(record_checks_every_field_and_truncates_a_long_user_agent) {
+  const std::string id = newKey();
+  const std::string long_endpoint(2049, 'e');
+  struct Case {
+    api::RequestInput input;
+    std::string key;
+    const char* expected;
+  };
+  const std::vector<Case> cases{
+      {{"/a", "FETCH", 200, 1, "", ""}, id, "invalid method \"FETCH\": use GET, HEAD"},
+      {{"/a", "GET", 99, 1, "", ""}, id, "invalid status code 99: use 100..599"},
+      {{"/a", "GET", 600, 1, "", ""}, id, "invalid status code 600"},
+      {{"/a", "GET", 200, -1, "", ""}, id, "invalid response time -1 ms"},
+      {{"", "GET", 200, 1, "", ""}, id, "invalid endpoint of 0 bytes: use 1..2048"},
+      {{long_endpoint, "GET", 200, 1, "", ""}, id, "invalid endpoint of 2049 bytes"},
+      {{"/a", "GET", 200, 1, std::string(46, '1'), ""}, id, "invalid IP address of 46"},
+      {{"/a", "GET", 200, 1, "", ""}, "key_0000000000000000", "no key with id"},
+  };
+  for (const Case& c : cases) {
+    try {
+      recorder.record(c.key, c.input);
+      BOOST_FAIL("accepted: " << c.expected);
+    } catch (const api::InvalidInput& e) {
+      BOOST_TEST(std::string(e.what()).find(c.expected) != std::string::npos, e.what());
+    }
+  }
+  const std::string agent(5000, 'a');
+  BOOST_TEST(recorder.record(id, {"/a", "get", 200, 1, "::1", agent}));
+  recorder.flush();
+  api::SqliteDb db(path);
+  api::Statement q(db, "SELECT method, length(user_agent) FROM api_requests", "q");
+  BOOST_REQUIRE(q.step());
+  BOOST_TEST(q.columnText(0) == "GET");
+  BOOST_TEST(q.columnInt(1) == 512);
+  BOOST_TEST(!q.step());  // the invalid ones wrote nothing
+}
+
+BOOST_AUTO_TEST_CASE(a_full_queue_drops_and_counts_without_blocking_and_loses_nothing_accepted) {
+  settings.usage_queue_capacity = 1000;
+  settings.usage_flush_interval_ms = 1000;
+  const std::string id = newKey();
+  api::SqliteDb locker(path);
+  locker.exec("BEGIN EXCLUSIVE", "holding the writer off");
+  std::int64_t accepted = 0;
+  std::int64_t refused = 0;
+  for (int i = 0; i < 20'000 && refused < 100; ++i) {
+    (recorder.record(id, {"/q", "GET", 200, 1, "", ""}) ? accepted : refused) += 1;
+  }
+  BOOST_TEST(refused == 100);
+  BOOST_TEST(recorder.droppedRecords() == 100u);
+  BOOST_TEST(accepted <= 2 * settings.usage_queue_capacity);  // the queue, plus a batch in hand
+  locker.exec("ROLLBACK", "letting the writer in");
+  recorder.flush();
+  BOOST_TEST(recorder.writtenRecords() == static_cast<std::uint64_t>(accepted));
+  BOOST_TEST(usage.stats(api::Span{1, 'h'}, std::nullopt).total_requests == accepted);
+}
+
+BOOST_AUTO_TEST_CASE(stop_writes_everything_still_queued) {
+  const std::string id = newKey();
+  {
+    api::UsageRecorder short_lived(settings, store, clock, logger);
+    for (int i = 0; i < 5000; ++i) {
+      short_lived.record(id, {"/s", "GET", 200, 1, "", ""});
+    }
+  }  // destroyed: stop() drains the queue
+  BOOST_TEST(usage.stats(api::Span{1, 'h'}, std::nullopt).total_requests == 5000);
+}
+
+BOOST_AUTO_TEST_CASE(the_chart_draws_a_known_series) {
+  api::UsageStats stats;
+  stats.series_bucket_ms = 3'600'000;
+  const std::int64_t base = api::parseIsoUtc("2026-11-25T08:00:00Z")->time_since_epoch().count();
+  stats.series = {{base, 10, 1},
+                  {base + 3'600'000, 0, 0},
+                  {base + 7'200'000, 5, 0},
+                  {base + 10'800'000, 1234, 12}};
+  const std::string expected =
+      "  HOUR (UTC)        REQUESTS                        ERRORS\n"
+      "  2026-11-25 08:00  10        #                     1\n"
+      "  2026-11-25 09:00  0                               0\n"
+      "  2026-11-25 10:00  5         #                     0\n"
+      "  2026-11-25 11:00  1,234     ####################  12\n";
+  BOOST_TEST(api::renderActivityChart(stats, 20) == expected);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
