@@ -16,51 +16,68 @@ std::int64_t floorTo(std::int64_t t, std::int64_t step) {
   return (t / step - ((t % step != 0 && t < 0) ? 1 : 0)) * step;
 }
 
+// Folds what the store hands over into the statistics. Lookups reuse one buffer, so a row
+// whose endpoint or key was seen before allocates nothing.
 class Aggregator final : public ApiStore::UsageVisitor {
  public:
   Aggregator(UsageStats& stats, std::int64_t series_first) : stats_(stats), first_(series_first) {}
 
-  void rollup(const ApiStore::RollupRow& row) override {
-    add(row.key_id, row.endpoint, row.method, row.interval_start, row.counts);
-  }
-  void latency(std::string_view blob) override { mergeHistogram(blob, histogram_); }
-  void raw(const RequestRecord& r) override {
-    const RollupCounts c{1, r.status_code >= 400 ? 1 : 0, r.response_time_ms, r.timestamp_ms};
-    add(r.key_id, r.endpoint, r.method, r.timestamp_ms, c);
-    ++histogram_[r.response_time_ms];
+  void byEndpoint(std::int64_t /*interval_start*/, std::string_view endpoint,
+                  std::string_view method, const RollupCounts& c) override {
+    buffer_.assign(method);
+    buffer_ += ' ';
+    buffer_ += endpoint;
+    auto it = endpoints_.find(buffer_);
+    if (it == endpoints_.end()) {
+      it = endpoints_.emplace(buffer_, EndpointUsage{std::string(endpoint), std::string(method)})
+               .first;
+    }
+    it->second.requests += c.requests;
+    it->second.errors += c.errors;
+    it->second.total_time_ms += c.total_time;
   }
 
-  const LatencyHistogram& histogram() const { return histogram_; }
-  std::map<std::pair<std::string, std::string>, EndpointUsage>& endpoints() { return endpoints_; }
-  std::unordered_map<std::string, KeyUsage>& keys() { return keys_; }
-
- private:
-  void add(const std::string& key_id, const std::string& endpoint, const std::string& method,
-           std::int64_t at, const RollupCounts& c) {
+  void byKey(std::int64_t interval_start, std::string_view key_id, const RollupCounts& c) override {
     stats_.total_requests += c.requests;
     stats_.errors += c.errors;
     stats_.total_time_ms += c.total_time;
-    EndpointUsage& e = endpoints_[{endpoint, method}];
-    e.requests += c.requests;
-    e.errors += c.errors;
-    e.total_time_ms += c.total_time;
-    KeyUsage& k = keys_[key_id];
+    buffer_.assign(key_id);
+    auto it = keys_.find(buffer_);
+    if (it == keys_.end()) {
+      it = keys_.emplace(buffer_, KeyUsage{std::string(key_id)}).first;
+    }
+    KeyUsage& k = it->second;
     k.total += c.requests;
     k.failures += c.errors;
     k.total_time_ms += c.total_time;
     k.last_request_ms = std::max(k.last_request_ms, c.last_request);
     const std::int64_t index =
-        (floorTo(at, stats_.series_bucket_ms) - first_) / stats_.series_bucket_ms;
+        (floorTo(interval_start, stats_.series_bucket_ms) - first_) / stats_.series_bucket_ms;
     if (index >= 0 && index < static_cast<std::int64_t>(stats_.series.size())) {
       stats_.series[static_cast<size_t>(index)].requests += c.requests;
       stats_.series[static_cast<size_t>(index)].errors += c.errors;
     }
   }
 
+  void latency(std::string_view blob) override { histogram_.merge(blob); }
+
+  void raw(const RequestRecord& r) override {
+    const RollupCounts c{1, r.status_code >= 400 ? 1 : 0, r.response_time_ms, r.timestamp_ms};
+    byEndpoint(r.timestamp_ms, r.endpoint, r.method, c);
+    byKey(r.timestamp_ms, r.key_id, c);
+    histogram_.add(r.response_time_ms, 1);
+  }
+
+  LatencyHistogram histogram() const { return histogram_.sparse(); }
+  std::unordered_map<std::string, EndpointUsage>& endpoints() { return endpoints_; }
+  std::unordered_map<std::string, KeyUsage>& keys() { return keys_; }
+
+ private:
   UsageStats& stats_;
   std::int64_t first_;
-  LatencyHistogram histogram_;
-  std::map<std::pair<std::string, std::string>, EndpointUsage> endpoints_;
+  std::string buffer_;
+  DenseHistogram histogram_;
+  std::unordered_map<std::string, EndpointUsage> endpoints_;
   std::unordered_map<std::string, KeyUsage> keys_;
 };
 
@@ -113,12 +130,11 @@ UsageStats UsageService::stats(Span period, const std::optional<std::string>& ke
   Aggregator aggregator(stats, series_first);
   store_.readUsage(query, aggregator);
 
-  stats.p50_ms = percentile(aggregator.histogram(), 50);
-  stats.p95_ms = percentile(aggregator.histogram(), 95);
-  stats.p99_ms = percentile(aggregator.histogram(), 99);
-  for (auto& [where, usage] : aggregator.endpoints()) {
-    usage.endpoint = where.first;
-    usage.method = where.second;
+  const LatencyHistogram histogram = aggregator.histogram();
+  stats.p50_ms = percentile(histogram, 50);
+  stats.p95_ms = percentile(histogram, 95);
+  stats.p99_ms = percentile(histogram, 99);
+  for (auto& [ignored, usage] : aggregator.endpoints()) {
     stats.top_endpoints.push_back(std::move(usage));
   }
   std::sort(stats.top_endpoints.begin(), stats.top_endpoints.end(),
@@ -129,8 +145,7 @@ UsageStats UsageService::stats(Span period, const std::optional<std::string>& ke
   if (stats.top_endpoints.size() > top) {
     stats.top_endpoints.resize(top);
   }
-  for (auto& [id, usage] : aggregator.keys()) {
-    usage.key_id = id;
+  for (auto& [ignored, usage] : aggregator.keys()) {
     stats.keys.push_back(std::move(usage));
   }
   std::sort(stats.keys.begin(), stats.keys.end(), [](const KeyUsage& a, const KeyUsage& b) {

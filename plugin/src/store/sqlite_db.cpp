@@ -148,6 +148,14 @@ std::string Statement::columnText(int column) const {
                                        static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
 }
 
+std::string_view Statement::columnView(int column) const {
+  const auto* text = sqlite3_column_text(stmt_, column);
+  return text == nullptr
+             ? std::string_view()
+             : std::string_view(reinterpret_cast<const char*>(text),
+                                static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+}
+
 bool Statement::columnIsNull(int column) const {
   return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
 }

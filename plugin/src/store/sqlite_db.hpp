@@ -55,6 +55,8 @@ class Statement {
   std::int64_t columnInt(int column) const;
   std::string columnText(int column) const;
   // Valid until the next step or reset.
+  std::string_view columnView(int column) const;
+  // Valid until the next step or reset.
   std::string_view columnBlob(int column) const;
   bool columnIsNull(int column) const;
 

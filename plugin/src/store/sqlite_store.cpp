@@ -1,5 +1,7 @@
 #include "store/sqlite_store.hpp"
 
+#include <array>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
@@ -74,22 +76,42 @@ constexpr std::string_view kAddToRollup =
     " requests = requests + excluded.requests, errors = errors + excluded.errors,"
     " total_time = total_time + excluded.total_time,"
     " last_request = max(last_request, excluded.last_request)";
+constexpr std::string_view kAddToEndpointRollup =
+    "INSERT INTO api_usage_endpoint_rollups (interval_start, endpoint, method, requests, errors,"
+    " total_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    " ON CONFLICT (interval_start, endpoint, method) DO UPDATE SET"
+    " requests = requests + excluded.requests, errors = errors + excluded.errors,"
+    " total_time = total_time + excluded.total_time";
+constexpr std::string_view kAddToKeyRollup =
+    "INSERT INTO api_usage_key_rollups (interval_start, key_id, requests, errors, total_time,"
+    " last_request) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    " ON CONFLICT (interval_start, key_id) DO UPDATE SET"
+    " requests = requests + excluded.requests, errors = errors + excluded.errors,"
+    " total_time = total_time + excluded.total_time,"
+    " last_request = max(last_request, excluded.last_request)";
 constexpr std::string_view kSelectLatency =
     "SELECT histogram FROM api_usage_latency WHERE interval_start = ?1 AND key_id = ?2";
 constexpr std::string_view kPutLatency =
     "INSERT OR REPLACE INTO api_usage_latency (interval_start, key_id, histogram)"
     " VALUES (?1, ?2, ?3)";
-constexpr std::string_view kSelectRollups =
-    "SELECT interval_start, key_id, endpoint, method, requests, errors, total_time, last_request"
-    " FROM api_usage_rollups WHERE interval_start BETWEEN ?1 AND ?2";
+constexpr std::string_view kSelectLatencyAll =
+    "SELECT histogram FROM api_usage_latency_all WHERE interval_start = ?1";
+constexpr std::string_view kPutLatencyAll =
+    "INSERT OR REPLACE INTO api_usage_latency_all (interval_start, histogram) VALUES (?1, ?2)";
 constexpr std::string_view kSelectKeyRollups =
-    "SELECT interval_start, key_id, endpoint, method, requests, errors, total_time, last_request"
+    "SELECT interval_start, endpoint, method, requests, errors, total_time, last_request"
     " FROM api_usage_rollups WHERE key_id = ?3 AND interval_start BETWEEN ?1 AND ?2";
+constexpr std::string_view kSelectEndpointRollups =
+    "SELECT interval_start, endpoint, method, requests, errors, total_time"
+    " FROM api_usage_endpoint_rollups WHERE interval_start BETWEEN ?1 AND ?2";
+constexpr std::string_view kSelectAllKeyRollups =
+    "SELECT interval_start, key_id, requests, errors, total_time, last_request"
+    " FROM api_usage_key_rollups WHERE interval_start BETWEEN ?1 AND ?2";
 constexpr std::string_view kSelectLatencies =
-    "SELECT histogram FROM api_usage_latency WHERE interval_start BETWEEN ?1 AND ?2";
+    "SELECT histogram FROM api_usage_latency_all WHERE interval_start BETWEEN ?1 AND ?2";
 constexpr std::string_view kSelectKeyLatencies =
-    "SELECT histogram FROM api_usage_latency WHERE key_id = ?3 AND interval_start BETWEEN ?1 AND "
-    "?2";
+    "SELECT histogram FROM api_usage_latency WHERE key_id = ?3 AND interval_start BETWEEN ?1 AND"
+    " ?2";
 constexpr std::string_view kSelectRaw =
     "SELECT key_id, endpoint, method, status_code, response_time, timestamp FROM api_requests"
     " WHERE timestamp >= ?1 AND timestamp < ?2";
@@ -97,10 +119,12 @@ constexpr std::string_view kSelectKeyRaw =
     "SELECT key_id, endpoint, method, status_code, response_time, timestamp FROM api_requests"
     " WHERE key_id = ?3 AND timestamp >= ?1 AND timestamp < ?2";
 constexpr std::string_view kDeleteOldRequests = "DELETE FROM api_requests WHERE timestamp < ?1";
-constexpr std::string_view kDeleteOldRollups =
-    "DELETE FROM api_usage_rollups WHERE interval_start < ?1";
-constexpr std::string_view kDeleteOldLatency =
-    "DELETE FROM api_usage_latency WHERE interval_start < ?1";
+constexpr std::array<std::string_view, 5> kDeleteOldRollupTables{
+    "DELETE FROM api_usage_rollups WHERE interval_start < ?1",
+    "DELETE FROM api_usage_latency WHERE interval_start < ?1",
+    "DELETE FROM api_usage_endpoint_rollups WHERE interval_start < ?1",
+    "DELETE FROM api_usage_key_rollups WHERE interval_start < ?1",
+    "DELETE FROM api_usage_latency_all WHERE interval_start < ?1"};
 constexpr std::string_view kSetKeyLimit = "UPDATE api_keys SET rate_limit = ?2 WHERE id = ?1";
 
 std::string scopesToJson(const std::vector<std::string>& scopes) {
@@ -614,6 +638,27 @@ void SqliteStore::writeRequests(const std::vector<RequestRecord>& records,
         .bind(8, c.last_request)
         .run();
   }
+  Statement by_endpoint(db_, kAddToEndpointRollup, "updating an endpoint rollup");
+  for (const auto& [where, c] : delta.endpoint_rows) {
+    const auto& [start, endpoint, method] = where;
+    by_endpoint.bind(1, start)
+        .bind(2, endpoint)
+        .bind(3, method)
+        .bind(4, c.requests)
+        .bind(5, c.errors)
+        .bind(6, c.total_time)
+        .run();
+  }
+  Statement by_key(db_, kAddToKeyRollup, "updating a key rollup");
+  for (const auto& [where, c] : delta.key_rows) {
+    by_key.bind(1, where.first)
+        .bind(2, where.second)
+        .bind(3, c.requests)
+        .bind(4, c.errors)
+        .bind(5, c.total_time)
+        .bind(6, c.last_request)
+        .run();
+  }
   Statement get(db_, kSelectLatency, "reading a latency histogram");
   Statement put(db_, kPutLatency, "writing a latency histogram");
   for (const auto& [where, added] : delta.latency) {
@@ -625,6 +670,17 @@ void SqliteStore::writeRequests(const std::vector<RequestRecord>& records,
     get.reset();
     put.bind(1, where.first).bind(2, where.second).bindBlob(3, encodeHistogram(merged)).run();
   }
+  Statement get_all(db_, kSelectLatencyAll, "reading a latency histogram");
+  Statement put_all(db_, kPutLatencyAll, "writing a latency histogram");
+  for (const auto& [start, added] : delta.latency_all) {
+    LatencyHistogram merged = added;
+    get_all.bind(1, start);
+    if (get_all.step()) {
+      mergeHistogram(get_all.columnBlob(0), merged);
+    }
+    get_all.reset();
+    put_all.bind(1, start).bindBlob(2, encodeHistogram(merged)).run();
+  }
   transaction.commit();
 }
 
@@ -633,20 +689,31 @@ void SqliteStore::readUsage(const UsageQuery& query, UsageVisitor& visitor) {
   db_.exec("BEGIN", "starting a usage read");  // one snapshot for the three reads
   try {
     const bool one_key = query.key_id.has_value();
-    Statement rollups(db_, one_key ? kSelectKeyRollups : kSelectRollups, "reading usage rollups");
-    rollups.bind(1, query.rollup_first).bind(2, query.rollup_last);
+    RollupCounts counts;
     if (one_key) {
-      rollups.bind(3, *query.key_id);
-    }
-    RollupRow row;
-    while (rollups.step()) {
-      row.interval_start = rollups.columnInt(0);
-      row.key_id = rollups.columnText(1);
-      row.endpoint = rollups.columnText(2);
-      row.method = rollups.columnText(3);
-      row.counts = {rollups.columnInt(4), rollups.columnInt(5), rollups.columnInt(6),
-                    rollups.columnInt(7)};
-      visitor.rollup(row);
+      Statement rollups(db_, kSelectKeyRollups, "reading usage rollups");
+      rollups.bind(1, query.rollup_first).bind(2, query.rollup_last).bind(3, *query.key_id);
+      while (rollups.step()) {
+        counts = {rollups.columnInt(3), rollups.columnInt(4), rollups.columnInt(5),
+                  rollups.columnInt(6)};
+        visitor.byEndpoint(rollups.columnInt(0), rollups.columnView(1), rollups.columnView(2),
+                           counts);
+        visitor.byKey(rollups.columnInt(0), *query.key_id, counts);
+      }
+    } else {
+      Statement endpoints(db_, kSelectEndpointRollups, "reading endpoint rollups");
+      endpoints.bind(1, query.rollup_first).bind(2, query.rollup_last);
+      while (endpoints.step()) {
+        counts = {endpoints.columnInt(3), endpoints.columnInt(4), endpoints.columnInt(5), 0};
+        visitor.byEndpoint(endpoints.columnInt(0), endpoints.columnView(1), endpoints.columnView(2),
+                           counts);
+      }
+      Statement keys(db_, kSelectAllKeyRollups, "reading key rollups");
+      keys.bind(1, query.rollup_first).bind(2, query.rollup_last);
+      while (keys.step()) {
+        counts = {keys.columnInt(2), keys.columnInt(3), keys.columnInt(4), keys.columnInt(5)};
+        visitor.byKey(keys.columnInt(0), keys.columnView(1), counts);
+      }
     }
     Statement latency(db_, one_key ? kSelectKeyLatencies : kSelectLatencies,
                       "reading latency histograms");
@@ -686,11 +753,12 @@ std::pair<std::int64_t, std::int64_t> SqliteStore::deleteUsageBefore(
   Statement requests(db_, kDeleteOldRequests, "deleting old request records");
   requests.bind(1, raw_cutoff_ms).run();
   const std::int64_t raw_deleted = sqlite3_changes64(db_.handle());
-  Statement rollups(db_, kDeleteOldRollups, "deleting old usage rollups");
-  rollups.bind(1, rollup_cutoff_ms).run();
-  const std::int64_t rollups_deleted = sqlite3_changes64(db_.handle());
-  Statement latency(db_, kDeleteOldLatency, "deleting old latency histograms");
-  latency.bind(1, rollup_cutoff_ms).run();
+  std::int64_t rollups_deleted = 0;
+  for (const std::string_view sql : kDeleteOldRollupTables) {
+    Statement rollups(db_, sql, "deleting old usage rollups");
+    rollups.bind(1, rollup_cutoff_ms).run();
+    rollups_deleted += sqlite3_changes64(db_.handle());
+  }
   transaction.commit();
   return {raw_deleted, rollups_deleted};
 }

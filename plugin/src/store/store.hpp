@@ -151,21 +151,19 @@ class ApiStore {
     std::int64_t raw_end = 0;
     std::optional<std::string> key_id;  // only this key
   };
-  struct RollupRow {
-    std::int64_t interval_start = 0;
-    std::string key_id;
-    std::string endpoint;
-    std::string method;
-    RollupCounts counts;
-  };
+  // Receives what readUsage selects. Every request is seen exactly once by byKey (or raw)
+  // and once by byEndpoint (or raw); views are valid during the call only.
   struct UsageVisitor {
     virtual ~UsageVisitor() = default;
-    virtual void rollup(const RollupRow& row) = 0;
+    virtual void byEndpoint(std::int64_t interval_start, std::string_view endpoint,
+                            std::string_view method, const RollupCounts& counts) = 0;
+    virtual void byKey(std::int64_t interval_start, std::string_view key_id,
+                       const RollupCounts& counts) = 0;
     virtual void latency(std::string_view histogram_blob) = 0;
     virtual void raw(const RequestRecord& row) = 0;
   };
-  // Hands every rollup row, latency histogram and raw row the query selects to `visitor`,
-  // from one consistent snapshot.
+  // Hands the rollups, latency histograms and raw rows the query selects to `visitor`, from
+  // one consistent snapshot.
   virtual void readUsage(const UsageQuery& query, UsageVisitor& visitor) = 0;
 
   // Retention: deletes raw rows recorded before `raw_cutoff_ms` and rollups of intervals

@@ -45,6 +45,16 @@ RollupDelta foldIntoRollups(const std::vector<RequestRecord>& records, std::int6
     c.total_time += r.response_time_ms;
     c.last_request = std::max(c.last_request, r.timestamp_ms);
     ++delta.latency[{start, r.key_id}][r.response_time_ms];
+    RollupCounts& e = delta.endpoint_rows[{start, r.endpoint, r.method}];
+    ++e.requests;
+    e.errors += r.status_code >= 400 ? 1 : 0;
+    e.total_time += r.response_time_ms;
+    RollupCounts& k = delta.key_rows[{start, r.key_id}];
+    ++k.requests;
+    k.errors += r.status_code >= 400 ? 1 : 0;
+    k.total_time += r.response_time_ms;
+    k.last_request = std::max(k.last_request, r.timestamp_ms);
+    ++delta.latency_all[start][r.response_time_ms];
   }
   return delta;
 }
@@ -56,6 +66,47 @@ std::string encodeHistogram(const LatencyHistogram& histogram) {
     putVarint(out, static_cast<std::uint64_t>(value - previous));
     putVarint(out, static_cast<std::uint64_t>(count));
     previous = value;
+  }
+  return out;
+}
+
+template <typename Add>
+bool decodeHistogram(std::string_view blob, Add&& add) {
+  size_t at = 0;
+  std::int64_t value = 0;
+  while (at < blob.size()) {
+    std::uint64_t delta = 0;
+    std::uint64_t count = 0;
+    if (!getVarint(blob, at, delta) || !getVarint(blob, at, count)) {
+      return false;
+    }
+    value += static_cast<std::int64_t>(delta);
+    add(value, static_cast<std::int64_t>(count));
+  }
+  return true;
+}
+
+bool DenseHistogram::merge(std::string_view blob) {
+  return decodeHistogram(blob, [this](std::int64_t v, std::int64_t c) { add(v, c); });
+}
+
+void DenseHistogram::add(std::int64_t value, std::int64_t count) {
+  if (value >= 0 && value < static_cast<std::int64_t>(dense_.size())) {
+    dense_[static_cast<size_t>(value)] += count;
+  } else {
+    overflow_[value] += count;
+  }
+}
+
+LatencyHistogram DenseHistogram::sparse() const {
+  LatencyHistogram out;
+  for (size_t v = 0; v < dense_.size(); ++v) {
+    if (dense_[v] != 0) {
+      out.emplace_hint(out.end(), static_cast<std::int64_t>(v), dense_[v]);
+    }
+  }
+  for (const auto& [v, c] : overflow_) {
+    out[v] += c;
   }
   return out;
 }

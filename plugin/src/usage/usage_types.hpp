@@ -37,6 +37,11 @@ struct RollupDelta {
   std::map<std::tuple<std::int64_t, std::string, std::string, std::string>, RollupCounts> rows;
   // (interval_start, key_id) -> response times
   std::map<std::pair<std::int64_t, std::string>, LatencyHistogram> latency;
+  // All keys together: (interval_start, endpoint, method), (interval_start, key_id) and
+  // interval_start -> response times. last_request is kept in the per-key rows only.
+  std::map<std::tuple<std::int64_t, std::string, std::string>, RollupCounts> endpoint_rows;
+  std::map<std::pair<std::int64_t, std::string>, RollupCounts> key_rows;
+  std::map<std::int64_t, LatencyHistogram> latency_all;
 };
 
 // Folds records into per-interval rollups. REQUIRED: interval_ms > 0.
@@ -46,6 +51,19 @@ RollupDelta foldIntoRollups(const std::vector<RequestRecord>& records, std::int6
 std::string encodeHistogram(const LatencyHistogram& histogram);
 // Adds the blob's counts into `into`. Returns false (adding nothing more) on a corrupt blob.
 bool mergeHistogram(std::string_view blob, LatencyHistogram& into);
+
+// Exact histogram for reading many blobs fast: dense counts for values below 65,536 ms,
+// a map above.
+class DenseHistogram {
+ public:
+  bool merge(std::string_view blob);
+  void add(std::int64_t value, std::int64_t count);
+  LatencyHistogram sparse() const;
+
+ private:
+  std::vector<std::int64_t> dense_ = std::vector<std::int64_t>(65'536, 0);
+  LatencyHistogram overflow_;
+};
 
 // Nearest-rank percentile: the smallest value v with count(<= v) >= ceil(p/100 * total),
 // in integer arithmetic; 0 for an empty histogram. REQUIRED: 0 < p <= 100.

@@ -1,0 +1,140 @@
+// Benchmarks of usage analytics on the embedded store.
+//
+//   usage_bench record     recordApiRequest on the caller's thread: median and p99 per call
+//                          (batches of 100 calls, the writer running meanwhile), then the
+//                          sustained rate at which 2,000,000 records are written (from the
+//                          first record until the last is in the store).
+//   usage_bench populate <db> <n>
+//                          fills <db> with <n> requests spread over the last 30 days (50
+//                          keys, 20 endpoints), through the same batch write as the writer.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "services/api_key_service.hpp"
+#include "store/sqlite_store.hpp"
+#include "support/process.hpp"
+#include "usage/usage_recorder.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Stack {
+  explicit Stack(const std::string& path, std::int64_t queue)
+      : store(api::SqliteStoreOptions{path, 10'000}) {
+    settings.database_path = path;
+    settings.usage_queue_capacity = queue;
+    host.size = sizeof(host);
+  }
+  api::ApiSettings settings;
+  api::SystemClock clock;
+  sp_host_api host{};
+  api::SqliteStore store;
+  api::HostLogger logger{host};
+  api::ApiKeyService keys{settings, store, clock, logger};
+
+  std::string newKey() {
+    api::CreateKeyRequest r;
+    r.user_id = "bench";
+    r.name = "bench";
+    return keys.createKey(r).key.id;
+  }
+};
+
+int record() {
+  testing_support::TempDir dir;
+  Stack s(dir.path() + "/bench.sqlite3", 10'000'000);
+  const std::string key = s.newKey();
+  const api::RequestInput input{"/api/v1/data", "GET", 200, 45, "192.168.1.1", "MyApp/1.0"};
+  {
+    api::UsageRecorder recorder(s.settings, s.store, s.clock, s.logger);
+    std::vector<double> ns;
+    for (int b = 0; b < 5000; ++b) {
+      const auto start = Clock::now();
+      for (int i = 0; i < 100; ++i) {
+        recorder.record(key, input);
+      }
+      ns.push_back(std::chrono::duration<double, std::nano>(Clock::now() - start).count() / 100);
+    }
+    recorder.flush();
+    std::sort(ns.begin(), ns.end());
+    std::printf("recordApiRequest caller thread   median_us=%.3f p99_us=%.3f calls=500000\n",
+                ns[ns.size() / 2] / 1000.0, ns[ns.size() * 99 / 100] / 1000.0);
+    if (recorder.droppedRecords() != 0) {
+      std::fprintf(stderr, "usage_bench: %llu records dropped\n",
+                   static_cast<unsigned long long>(recorder.droppedRecords()));
+      return 1;
+    }
+  }
+  {
+    api::UsageRecorder recorder(s.settings, s.store, s.clock, s.logger);
+    constexpr long kRecords = 2'000'000;
+    const auto start = Clock::now();
+    for (long i = 0; i < kRecords; ++i) {
+      recorder.record(key, input);
+    }
+    recorder.flush();
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    std::printf("records written sustained        records_per_s=%.0f records=%ld seconds=%.2f\n",
+                double(recorder.writtenRecords()) / seconds, kRecords, seconds);
+    if (recorder.writtenRecords() != static_cast<std::uint64_t>(kRecords)) {
+      std::fprintf(stderr, "usage_bench: only %llu of %ld written\n",
+                   static_cast<unsigned long long>(recorder.writtenRecords()), kRecords);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+int populate(const std::string& path, long n) {
+  Stack s(path, 1000);
+  std::vector<std::string> keys;
+  for (int i = 0; i < 50; ++i) {
+    keys.push_back(s.newKey());
+  }
+  std::mt19937_64 rng(42);
+  const std::int64_t now = s.clock.now().time_since_epoch().count();
+  const std::int64_t span = 30LL * 86'400'000;
+  const char* methods[] = {"GET", "POST"};
+  std::vector<api::RequestRecord> batch;
+  for (long done = 0; done < n;) {
+    batch.clear();
+    const long size = std::min<long>(50'000, n - done);
+    // Chronological, as a live writer produces them.
+    const std::int64_t from = now - span + span * done / n;
+    for (long i = 0; i < size; ++i) {
+      api::RequestRecord r;
+      r.key_id = keys[rng() % keys.size()];
+      r.endpoint = "/api/v1/resource" + std::to_string(rng() % 20);
+      r.method = methods[rng() % 2];
+      r.status_code = rng() % 20 == 0 ? 500 : 200;
+      r.response_time_ms = static_cast<std::int64_t>(rng() % 2000);
+      r.ip_address = "10.0.0.1";
+      r.user_agent = "bench/1.0";
+      r.timestamp_ms = from + span * i / n;
+      batch.push_back(std::move(r));
+    }
+    s.store.writeRequests(batch, api::foldIntoRollups(batch, s.settings.aggregation_interval_ms));
+    done += size;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "record") {
+    return record();
+  }
+  if (mode == "populate" && argc == 4) {
+    return populate(argv[2], std::atol(argv[3]));
+  }
+  std::fprintf(stderr, "usage: usage_bench record | populate <db> <n>\n");
+  return 2;
+}
