@@ -204,6 +204,30 @@ BOOST_AUTO_TEST_CASE(revoke_needs_a_terminal_or_force_and_never_revokes_twice) {
   BOOST_TEST(unknown.exit_code == 1, describe(unknown));
 }
 
+BOOST_AUTO_TEST_CASE(revoke_asks_on_a_terminal_and_acts_only_on_yes) {
+  Installation install;
+  const Created a = create(install);
+  // script(1) runs the command on a pseudo-terminal fed from our stdin.
+  const auto on_terminal = [&](const std::string& answer) {
+    ProcessOptions o;
+    o.stdin_data = answer;
+    return testing_support::run(
+        {"/usr/bin/script", "-q", "-e", "-c",
+         std::string(PROMPT_BIN) + " api:keys:revoke " + a.id + " --reason typed", "/dev/null"},
+        install.options(o));
+  };
+  const ProcessResult no = on_terminal("n\n");
+  BOOST_TEST(no.exit_code == 1, describe(no));
+  BOOST_TEST(contains(no.out, "Revoke \"" + a.id + "\"? It stops working at once. [y/N]"),
+             describe(no));
+  BOOST_TEST(contains(no.out, "Not revoked."), describe(no));
+  BOOST_TEST(install.prompt({"api:keys:verify", a.secret}).exit_code == 0);
+  const ProcessResult yes = on_terminal("y\n");
+  BOOST_TEST(yes.exit_code == 0, describe(yes));
+  BOOST_TEST(contains(yes.out, "Revoked key " + a.id), describe(yes));
+  BOOST_TEST(install.prompt({"api:keys:verify", a.secret}).exit_code == 1);
+}
+
 BOOST_AUTO_TEST_CASE(rotate_issues_a_replacement_and_keeps_the_old_key_for_the_grace) {
   Installation install;
   const Created a = create(install, {"--limit", "77"});
