@@ -135,7 +135,8 @@ void ApiModule::health(sp_health& out) noexcept {
 std::int64_t ApiModule::cleanup() {
   const TimePoint now = clock_->now();
   const TimePoint cutoff = now - std::chrono::milliseconds(settings_.rate_limit_window_ms);
-  const std::int64_t deleted = store_->deleteRateLimitWindowsEndedBy(cutoff);
+  const std::int64_t deleted = store_->deleteRateLimitWindowsEndedBy(
+      cutoff, now, settings_.rate_limit_window_ms / settings_.rate_limit_sub_windows);
   const std::int64_t now_ms = now.time_since_epoch().count();
   const auto [raw, rollups] = store_->deleteUsageBefore(now_ms - settings_.request_retention_ms,
                                                         now_ms - settings_.rollup_retention_ms);

@@ -177,7 +177,9 @@ typedef enum sp_rate_limit_outcome {
   SP_RATE_LIMIT_OVER_LIMIT = 1,         /* the window is full; retry_after_ms says when */
   SP_RATE_LIMIT_COST_EXCEEDS_LIMIT = 2, /* the cost alone exceeds the limit: never admitted */
   SP_RATE_LIMIT_UNKNOWN_KEY = 3,
-  SP_RATE_LIMIT_STORE_ERROR = 4 /* refused (fail closed), or admitted with failed_open */
+  SP_RATE_LIMIT_STORE_ERROR = 4, /* refused (fail closed), or admitted with failed_open */
+  SP_RATE_LIMIT_KEY_REVOKED = 5, /* the key is revoked: nothing is counted for it */
+  SP_RATE_LIMIT_KEY_EXPIRED = 6  /* the key has expired: nothing is counted for it */
 } sp_rate_limit_outcome;
 
 /* 1.1: one decision. OWNERSHIP: caller. */

@@ -285,6 +285,12 @@ void fillDecision(sp_rate_limit_decision* out, const LimitDecision& d) {
     case LimitOutcome::kStoreError:
       out->outcome = SP_RATE_LIMIT_STORE_ERROR;
       break;
+    case LimitOutcome::kKeyRevoked:
+      out->outcome = SP_RATE_LIMIT_KEY_REVOKED;
+      break;
+    case LimitOutcome::kKeyExpired:
+      out->outcome = SP_RATE_LIMIT_KEY_EXPIRED;
+      break;
   }
   out->failed_open = d.failed_open ? 1 : 0;
   out->limit = d.limit;

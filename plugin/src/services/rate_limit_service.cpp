@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <optional>
 #include <string>
 
 #include "services/errors.hpp"
@@ -110,16 +111,42 @@ class WindowMath {
   std::vector<std::int64_t> prefix_;
 };
 
-struct DecisionContext {
-  WindowMath* math;
-  std::int64_t cost;
-};
+// Plans the read once the store has the lock and the time, then decides on the snapshot.
+class Decider final : public ApiStore::WindowDecider {
+ public:
+  Decider(std::int64_t sub_ms, std::int64_t n, std::int64_t cost)
+      : sub_ms_(sub_ms), n_(n), cost_(cost) {}
 
-bool admitIfFits(const ApiStore::WindowSnapshot& snapshot, const void* context) {
-  const auto& ctx = *static_cast<const DecisionContext*>(context);
-  ctx.math->load(snapshot.windows);
-  return ctx.math->usedAt(0) + ctx.cost <= snapshot.limit;
-}
+  ApiStore::WindowPlan plan(TimePoint now) override {
+    math_.emplace(now.time_since_epoch().count(), sub_ms_, n_);
+    return {math_->firstReadMs(), math_->lastReadMs(), math_->currentStartMs()};
+  }
+
+  bool admit(const ApiStore::WindowSnapshot& snapshot) override {
+    math_->load(snapshot.windows);
+    return keyOutcome(snapshot) == LimitOutcome::kAllowed &&
+           math_->usedAt(0) + cost_ <= snapshot.limit;
+  }
+
+  // kAllowed when the key may be counted at all; why not otherwise.
+  static LimitOutcome keyOutcome(const ApiStore::WindowSnapshot& snapshot) {
+    if (snapshot.revoked_at && *snapshot.revoked_at <= snapshot.now) {
+      return LimitOutcome::kKeyRevoked;
+    }
+    if (snapshot.expires_at && *snapshot.expires_at <= snapshot.now) {
+      return LimitOutcome::kKeyExpired;
+    }
+    return LimitOutcome::kAllowed;
+  }
+
+  WindowMath& math() { return *math_; }
+
+ private:
+  std::int64_t sub_ms_;
+  std::int64_t n_;
+  std::int64_t cost_;
+  std::optional<WindowMath> math_;
+};
 
 void checkCost(std::int64_t cost) {
   if (cost < 1 || cost > kMaxRateLimit) {
@@ -140,6 +167,10 @@ const char* limitOutcomeName(LimitOutcome outcome) {
       return "cost_exceeds_limit";
     case LimitOutcome::kUnknownKey:
       return "not_found";
+    case LimitOutcome::kKeyRevoked:
+      return "revoked";
+    case LimitOutcome::kKeyExpired:
+      return "expired";
     case LimitOutcome::kStoreError:
       return "internal_error";
   }
@@ -152,25 +183,29 @@ RateLimitService::RateLimitService(const ApiSettings& settings, ApiStore& store,
 
 LimitDecision RateLimitService::decide(std::string_view key_id, std::int64_t cost, bool consume) {
   checkCost(cost);
-  const TimePoint now = clock_.now();
   const std::int64_t sub_ms = settings_.rate_limit_window_ms / settings_.rate_limit_sub_windows;
-  WindowMath math(now.time_since_epoch().count(), sub_ms, settings_.rate_limit_sub_windows);
   LimitDecision d;
   try {
-    const ApiStore::WindowCheck request{
-        key_id, math.firstReadMs(), math.lastReadMs(), math.currentStartMs(), sub_ms, cost};
-    DecisionContext context{&math, cost};
-    auto [snapshot, consumed] =
-        store_.checkWindows(request, consume ? &admitIfFits : nullptr, &context);
+    Decider decider(sub_ms, settings_.rate_limit_sub_windows, cost);
+    const ApiStore::WindowCheck request{key_id, sub_ms, cost, consume};
+    auto [snapshot, consumed] = store_.checkWindows(request, clock_, decider);
     if (!snapshot.key_exists) {
       d.outcome = LimitOutcome::kUnknownKey;
       return d;
     }
+    const TimePoint now = snapshot.now;
+    WindowMath& math = decider.math();
     if (!consume) {
       math.load(snapshot.windows);
     }
     d.limit = snapshot.limit;
     const std::int64_t used = math.usedAt(0);
+    if (const LimitOutcome key = Decider::keyOutcome(snapshot); key != LimitOutcome::kAllowed) {
+      d.outcome = key;
+      d.remaining = 0;
+      d.reset_at = now;
+      return d;
+    }
     d.allowed = consume ? consumed : used + cost <= d.limit;
     if (d.allowed) {
       d.outcome = LimitOutcome::kAllowed;
@@ -235,15 +270,14 @@ AuthorizeResult RateLimitService::authorize(std::string_view key, std::int64_t c
 }
 
 LimitStatus RateLimitService::status(std::string_view key_id) {
-  const TimePoint now = clock_.now();
   const std::int64_t sub_ms = settings_.rate_limit_window_ms / settings_.rate_limit_sub_windows;
-  WindowMath math(now.time_since_epoch().count(), sub_ms, settings_.rate_limit_sub_windows);
-  const ApiStore::WindowCheck request{
-      key_id, math.firstReadMs(), math.lastReadMs(), math.currentStartMs(), sub_ms, 0};
-  const auto [snapshot, consumed] = store_.checkWindows(request, nullptr, nullptr);
+  Decider decider(sub_ms, settings_.rate_limit_sub_windows, 1);
+  const ApiStore::WindowCheck request{key_id, sub_ms, 0, false};
+  const auto [snapshot, consumed] = store_.checkWindows(request, clock_, decider);
   if (!snapshot.key_exists) {
     throw NotFound("no key with id " + quotedId(key_id));
   }
+  WindowMath& math = decider.math();
   math.load(snapshot.windows);
   LimitStatus s;
   s.limit = snapshot.limit;
@@ -252,7 +286,7 @@ LimitStatus RateLimitService::status(std::string_view key_id) {
   s.window_size_ms = settings_.rate_limit_window_ms;
   s.window_start = math.windowStart();
   s.window_end = math.windowEnd();
-  s.reset_at = math.resetAt(now);
+  s.reset_at = math.resetAt(snapshot.now);
   return s;
 }
 

@@ -31,6 +31,8 @@ enum class LimitOutcome {
   kCostExceedsLimit,  // the cost alone is above the limit: it can never succeed
   kUnknownKey,        // no key with that id
   kStoreError,        // the store failed; allowed only when failOpen is set (failed_open)
+  kKeyRevoked,        // the key is revoked at the time of the check: nothing is counted
+  kKeyExpired,        // the key has expired: nothing is counted
 };
 const char* limitOutcomeName(LimitOutcome outcome);
 

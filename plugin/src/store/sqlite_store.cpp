@@ -22,8 +22,17 @@ constexpr std::string_view kSelectAppliedVersion =
     "SELECT coalesce(max(version), 0) FROM api_schema_migrations";
 constexpr std::string_view kInsertMigration =
     "INSERT INTO api_schema_migrations (version, name) VALUES (?1, ?2)";
+// The first condition lets SQLite walk idx_api_rate_limits_window_start instead of scanning
+// the table: every row of the current sub-window length that ended by ?1 satisfies it (rows
+// of a shorter, older configuration wait for a later run).
 constexpr std::string_view kDeleteEndedWindows =
-    "DELETE FROM api_rate_limits WHERE window_start + window_size <= ?1";
+    "DELETE FROM api_rate_limits WHERE window_start <= ?1 - ?2 AND window_start + window_size <= "
+    "?1";
+// Windows of keys whose revocation has taken effect (a rotation's grace period that ended);
+// an immediate revocation deletes them itself.
+constexpr std::string_view kDeleteRevokedKeyWindows =
+    "DELETE FROM api_rate_limits WHERE key_id IN"
+    " (SELECT id FROM api_keys WHERE revoked_at IS NOT NULL AND revoked_at <= ?1)";
 
 // Every SELECT of a key reads these columns in this order (see keyFromRow).
 #define API_KEY_COLUMNS                                                             \
@@ -53,7 +62,8 @@ constexpr std::string_view kSelectAudit =
 // One row per sub-window in range; a key without any gives one row of NULL window columns,
 // and a missing key gives no row at all.
 constexpr std::string_view kSelectWindows =
-    "SELECT k.rate_limit, w.window_start, w.request_count FROM api_keys k"
+    "SELECT k.rate_limit, k.revoked_at, k.expires_at, w.window_start, w.request_count"
+    " FROM api_keys k"
     " LEFT JOIN api_rate_limits w"
     " ON w.key_id = k.id AND w.window_start BETWEEN ?2 AND ?3"
     " WHERE k.id = ?1 ORDER BY w.window_start";
@@ -183,8 +193,18 @@ std::vector<std::string> scopesFromJson(std::string_view text) {
   return scopes;
 }
 
-std::optional<TimePoint> timeColumn(const Statement& row, int column) {
-  return row.columnIsNull(column) ? std::nullopt : parseIsoUtc(row.columnText(column));
+// A time that is present but unreadable is a storage error, never "no time": a revoked_at
+// or expires_at read as absent would let a revoked or expired key through.
+std::optional<TimePoint> timeColumn(const Statement& row, int column, std::string_view what) {
+  if (row.columnIsNull(column)) {
+    return std::nullopt;
+  }
+  if (auto t = parseIsoUtc(row.columnView(column))) {
+    return t;
+  }
+  std::string shown(row.columnView(column).substr(0, 40));
+  throw StoreError("unreadable time in " + std::string(what) + ": \"" + shown +
+                   "\" (expected ISO-8601, e.g. 2026-01-31T12:00:00.000Z)");
 }
 
 KeyRecord keyFromRow(const Statement& row) {
@@ -196,10 +216,10 @@ KeyRecord keyFromRow(const Statement& row) {
   key.name = row.columnText(4);
   key.scopes = scopesFromJson(row.columnText(5));
   key.rate_limit = row.columnInt(6);
-  key.created_at = timeColumn(row, 7).value_or(TimePoint{});
-  key.expires_at = timeColumn(row, 8);
-  key.last_used_at = timeColumn(row, 9);
-  key.revoked_at = timeColumn(row, 10);
+  key.created_at = timeColumn(row, 7, "api_keys.created_at").value_or(TimePoint{});
+  key.expires_at = timeColumn(row, 8, "api_keys.expires_at");
+  key.last_used_at = timeColumn(row, 9, "api_keys.last_used_at");
+  key.revoked_at = timeColumn(row, 10, "api_keys.revoked_at");
   if (!row.columnIsNull(11)) {
     key.revoked_reason = row.columnText(11);
   }
@@ -295,11 +315,20 @@ StoreHealth SqliteStore::health() noexcept {
   return health;
 }
 
-std::int64_t SqliteStore::deleteRateLimitWindowsEndedBy(TimePoint cutoff) {
+std::int64_t SqliteStore::deleteRateLimitWindowsEndedBy(TimePoint cutoff, TimePoint now,
+                                                        std::int64_t sub_window_ms) {
   std::lock_guard lock(mutex_);
-  Statement del(db_, kDeleteEndedWindows, "deleting ended rate-limit windows");
-  del.bind(1, static_cast<std::int64_t>(cutoff.time_since_epoch().count())).run();
-  return sqlite3_changes64(db_.handle());
+  Transaction transaction(db_, "deleting ended rate-limit windows");
+  Statement ended(db_, kDeleteEndedWindows, "deleting ended rate-limit windows");
+  ended.bind(1, static_cast<std::int64_t>(cutoff.time_since_epoch().count()))
+      .bind(2, sub_window_ms)
+      .run();
+  std::int64_t deleted = sqlite3_changes64(db_.handle());
+  Statement revoked(db_, kDeleteRevokedKeyWindows, "deleting revoked keys' rate-limit windows");
+  revoked.bind(1, formatIsoUtc(now)).run();
+  deleted += sqlite3_changes64(db_.handle());
+  transaction.commit();
+  return deleted;
 }
 
 std::optional<KeyRecord> SqliteStore::keyById(std::string_view id) {
@@ -515,16 +544,22 @@ std::vector<AuditRecord> SqliteStore::auditTrail(std::string_view key_id) {
   return trail;
 }
 
-ApiStore::WindowSnapshot SqliteStore::readWindows(const WindowCheck& check) {
+ApiStore::WindowSnapshot SqliteStore::readWindows(std::string_view key_id, TimePoint now,
+                                                  const WindowPlan& plan) {
   Statement& select = *select_windows_;
   WindowSnapshot snapshot;
-  select.bind(1, check.key_id).bind(2, check.range_first_ms).bind(3, check.range_last_ms);
+  snapshot.now = now;
+  select.bind(1, key_id).bind(2, plan.range_first_ms).bind(3, plan.range_last_ms);
   try {
     while (select.step()) {
-      snapshot.key_exists = true;
-      snapshot.limit = select.columnInt(0);
-      if (!select.columnIsNull(1)) {
-        snapshot.windows.push_back({select.columnInt(1), select.columnInt(2)});
+      if (!snapshot.key_exists) {
+        snapshot.key_exists = true;
+        snapshot.limit = select.columnInt(0);
+        snapshot.revoked_at = timeColumn(select, 1, "api_keys.revoked_at");
+        snapshot.expires_at = timeColumn(select, 2, "api_keys.expires_at");
+      }
+      if (!select.columnIsNull(3)) {
+        snapshot.windows.push_back({select.columnInt(3), select.columnInt(4)});
       }
     }
   } catch (...) {
@@ -536,19 +571,22 @@ ApiStore::WindowSnapshot SqliteStore::readWindows(const WindowCheck& check) {
 }
 
 std::pair<ApiStore::WindowSnapshot, bool> SqliteStore::checkWindows(const WindowCheck& check,
-                                                                    AdmitDecision admit,
-                                                                    const void* context) {
+                                                                    const Clock& clock,
+                                                                    WindowDecider& decider) {
   std::lock_guard lock(mutex_);
-  if (admit == nullptr) {
-    return {readWindows(check), false};
+  if (!check.consume) {
+    const TimePoint now = clock.now();
+    return {readWindows(check.key_id, now, decider.plan(now)), false};
   }
   begin_immediate_->run();
   try {
-    WindowSnapshot snapshot = readWindows(check);
-    const bool consume = snapshot.key_exists && admit(snapshot, context);
+    const TimePoint now = clock.now();  // only now that the write lock is held
+    const WindowPlan plan = decider.plan(now);
+    WindowSnapshot snapshot = readWindows(check.key_id, now, plan);
+    const bool consume = snapshot.key_exists && decider.admit(snapshot);
     if (consume) {
       add_to_window_->bind(1, check.key_id)
-          .bind(2, check.consume_start_ms)
+          .bind(2, plan.consume_start_ms)
           .bind(3, check.window_size_ms)
           .bind(4, check.cost)
           .bind(5, snapshot.limit)

@@ -24,7 +24,8 @@ class SqliteStore final : public ApiStore {
   explicit SqliteStore(const SqliteStoreOptions& options);
 
   StoreHealth health() noexcept override;
-  std::int64_t deleteRateLimitWindowsEndedBy(TimePoint cutoff) override;
+  std::int64_t deleteRateLimitWindowsEndedBy(TimePoint cutoff, TimePoint now,
+                                             std::int64_t sub_window_ms) override;
 
   InsertOutcome insertKey(const KeyRecord& key, std::int64_t max_active_per_user, TimePoint now,
                           const AuditRecord& audit) override;
@@ -39,8 +40,8 @@ class SqliteStore final : public ApiStore {
   bool touchKeyLastUsed(std::string_view id, TimePoint at) override;
   std::vector<AuditRecord> auditTrail(std::string_view key_id) override;
 
-  std::pair<WindowSnapshot, bool> checkWindows(const WindowCheck& check, AdmitDecision admit,
-                                               const void* context) override;
+  std::pair<WindowSnapshot, bool> checkWindows(const WindowCheck& check, const Clock& clock,
+                                               WindowDecider& decider) override;
   std::optional<std::int64_t> resetWindows(std::string_view key_id,
                                            const AuditRecord& audit) override;
   std::optional<std::int64_t> updateRateLimit(std::string_view key_id, std::int64_t new_limit,
@@ -68,7 +69,7 @@ class SqliteStore final : public ApiStore {
   std::mutex mutex_;  // guards db_ and the statements
   SqliteDb db_;
   std::int64_t busy_timeout_ms_;
-  WindowSnapshot readWindows(const WindowCheck& check);
+  WindowSnapshot readWindows(std::string_view key_id, TimePoint now, const WindowPlan& plan);
 
   // Prepared once: the request path.
   std::unique_ptr<Statement> find_by_hash_;

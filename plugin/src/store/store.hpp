@@ -39,9 +39,12 @@ class ApiStore {
   // Checks that the store answers and is migrated to the latest schema. Never throws.
   virtual StoreHealth health() noexcept = 0;
 
-  // Deletes rate-limit window rows whose window ended at or before `cutoff`. Idempotent.
-  // Returns how many rows went. Throws StoreError.
-  virtual std::int64_t deleteRateLimitWindowsEndedBy(TimePoint cutoff) = 0;
+  // Deletes rate-limit window rows whose window ended at or before `cutoff`, and every window
+  // row of a key revoked at or before `now` (a rotation's grace period that has ended).
+  // `sub_window_ms` is the current sub-window length, which lets the store use its index.
+  // Idempotent. Returns how many rows went. Throws StoreError.
+  virtual std::int64_t deleteRateLimitWindowsEndedBy(TimePoint cutoff, TimePoint now,
+                                                     std::int64_t sub_window_ms) = 0;
 
   // ---- Keys. Every method below throws StoreError on a storage failure. ----
 
@@ -100,28 +103,43 @@ class ApiStore {
   };
   struct WindowSnapshot {
     bool key_exists = false;
-    std::int64_t limit = 0;            // the key's rate_limit at the time of the check
-    std::vector<WindowCount> windows;  // sub-windows with start in the range asked, ascending
+    std::int64_t limit = 0;               // the key's rate_limit at the time of the check
+    std::optional<TimePoint> revoked_at;  // the key's, as stored
+    std::optional<TimePoint> expires_at;
+    TimePoint now{};                   // the time the decision is made at (see WindowDecider)
+    std::vector<WindowCount> windows;  // sub-windows with start in the planned range, ascending
   };
-  // Decides, given the snapshot, whether to consume. Must not call the store.
-  using AdmitDecision = bool (*)(const WindowSnapshot& snapshot, const void* context);
-
-  struct WindowCheck {
-    std::string_view key_id;
+  struct WindowPlan {
     std::int64_t range_first_ms = 0;  // sub-windows with start in [first, last] are read
     std::int64_t range_last_ms = 0;
     std::int64_t consume_start_ms = 0;  // the sub-window a consumed request counts in
-    std::int64_t window_size_ms = 0;    // the sub-window length (stored with the row)
-    std::int64_t cost = 0;
+  };
+  // The rate limiter's side of checkWindows. Neither method may call the store.
+  class WindowDecider {
+   public:
+    virtual ~WindowDecider() = default;
+    // Called with the time read once the store holds the key's write lock (for a peek, just
+    // before reading): which sub-windows to read and where a consumed request counts.
+    virtual WindowPlan plan(TimePoint now) = 0;
+    // Whether to consume the cost, given what was read.
+    virtual bool admit(const WindowSnapshot& snapshot) = 0;
   };
 
-  // Reads the key's limit and sub-windows and, when `admit` says so, adds `cost` to the
+  struct WindowCheck {
+    std::string_view key_id;
+    std::int64_t window_size_ms = 0;  // the sub-window length (stored with the row)
+    std::int64_t cost = 0;
+    bool consume = false;  // false: a peek, which reads without locking or writing
+  };
+
+  // Takes the write lock, reads `clock`, asks `decider` for the plan, reads the key's limit,
+  // status and planned sub-windows and, when the decider admits, adds `cost` to the
   // sub-window at consume_start_ms: all under one write lock, so check and increment are one
-  // atomic step across threads and processes. Returns the snapshot as read (before adding)
-  // and whether it consumed. With `admit` == nullptr it only reads (a peek).
-  virtual std::pair<WindowSnapshot, bool> checkWindows(const WindowCheck& check,
-                                                       AdmitDecision admit,
-                                                       const void* context) = 0;
+  // atomic step across threads and processes, and the decision's time is never older than
+  // the lock (a cleanup that ran while this check waited cannot have removed rows it needs).
+  // Returns the snapshot as read (before adding) and whether it consumed.
+  virtual std::pair<WindowSnapshot, bool> checkWindows(const WindowCheck& check, const Clock& clock,
+                                                       WindowDecider& decider) = 0;
 
   // Deletes every sub-window of the key and writes `audit`, atomically. Returns the request
   // count cleared; nullopt when the key does not exist.

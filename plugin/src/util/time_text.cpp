@@ -70,8 +70,31 @@ std::optional<TimePoint> parseIsoUtc(std::string_view text) noexcept {
     ms = frac;
     at += 1 + n;
   }
+  // A zone: Z, or an offset +HH:MM / +HHMM / +HH (SQLite and other systems write these).
+  int offset_minutes = 0;
   if (at < text.size() && text[at] == 'Z') {
     ++at;
+  } else if (at < text.size() && (text[at] == '+' || text[at] == '-')) {
+    const int sign = text[at] == '-' ? -1 : 1;
+    int oh = 0;
+    int om = 0;
+    if (!digits(text, at + 1, 2, oh)) {
+      return std::nullopt;
+    }
+    at += 3;
+    if (at < text.size() && text[at] == ':') {
+      ++at;
+    }
+    if (at < text.size()) {
+      if (!digits(text, at, 2, om)) {
+        return std::nullopt;
+      }
+      at += 2;
+    }
+    if (oh > 23 || om > 59) {
+      return std::nullopt;
+    }
+    offset_minutes = sign * (oh * 60 + om);
   }
   if (at != text.size()) {
     return std::nullopt;
@@ -82,7 +105,7 @@ std::optional<TimePoint> parseIsoUtc(std::string_view text) noexcept {
     return std::nullopt;
   }
   return time_point_cast<milliseconds>(sys_days(ymd) + hours(h) + minutes(mi) + seconds(s) +
-                                       milliseconds(ms));
+                                       milliseconds(ms) - minutes(offset_minutes));
 }
 
 std::string formatSpan(milliseconds span) {

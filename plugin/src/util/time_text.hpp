@@ -12,8 +12,9 @@ namespace api {
 
 std::string formatIsoUtc(TimePoint t);
 
-// Accepts "YYYY-MM-DDTHH:MM:SS[.fff]Z" and, for rows written by the original system,
-// "YYYY-MM-DD HH:MM:SS" (UTC). nullopt for anything else.
+// Accepts "YYYY-MM-DDTHH:MM:SS[.fff]" followed by "Z", an offset ("+02:00", "-0530",
+// "+01") or nothing (UTC), and a space in place of the "T", as the original system's
+// CURRENT_TIMESTAMP wrote. nullopt for anything else.
 std::optional<TimePoint> parseIsoUtc(std::string_view text) noexcept;
 
 // A span of time as a person would say it: "45s", "3m 20s", "2h 5m", "29d 23h".

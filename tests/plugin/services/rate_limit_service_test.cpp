@@ -199,8 +199,8 @@ BOOST_AUTO_TEST_CASE(agrees_with_the_reference_model_on_random_sequences) {
         continue;
       }
       if (roll >= 11 && roll < 14) {
-        store.deleteRateLimitWindowsEndedBy(clock.now() -
-                                            std::chrono::milliseconds(m.sub_ms * m.n));
+        store.deleteRateLimitWindowsEndedBy(clock.now() - std::chrono::milliseconds(m.sub_ms * m.n),
+                                            clock.now(), m.sub_ms);
         m.cleanup(now);
         last_cleanup = now;
         continue;
@@ -356,7 +356,8 @@ BOOST_AUTO_TEST_CASE(cleanup_while_checks_run_keeps_every_decision_exact) {
   std::atomic<long> passes{0};
   std::thread cleaner([&] {
     do {
-      deleted += cleaner_store.deleteRateLimitWindowsEndedBy(clock.now() - 1000ms);
+      deleted +=
+          cleaner_store.deleteRateLimitWindowsEndedBy(clock.now() - 1000ms, clock.now(), 100);
       ++passes;
     } while (!done || passes < 20);
   });
@@ -372,6 +373,60 @@ BOOST_AUTO_TEST_CASE(cleanup_while_checks_run_keeps_every_decision_exact) {
   BOOST_TEST(admitted == 50);
   BOOST_TEST(deleted.load() == 2);
   BOOST_TEST(limits.status(key).used == 50);
+}
+
+BOOST_AUTO_TEST_CASE(the_decision_time_is_read_once_the_lock_is_held) {
+  window(10'000, 10);  // 1 s sub-windows
+  const std::string key = newKey(5);
+  for (int i = 0; i < 5; ++i) {
+    BOOST_REQUIRE(limits.check(key).allowed);
+  }
+  BOOST_TEST(!limits.check(key).allowed);
+  api::SqliteDb locker(path);
+  locker.exec("BEGIN IMMEDIATE", "holding the write lock");
+  api::LimitDecision late;
+  std::thread waiting([&] { late = limits.check(key); });  // waits for the lock
+  std::this_thread::sleep_for(200ms);
+  clock.advance(13s);  // the whole window passes while the check waits
+  locker.exec("ROLLBACK", "releasing the write lock");
+  waiting.join();
+  // Decided and counted at the time the lock was obtained, not at the time it was asked for:
+  // a request counted 13 s in the past would have counted for nothing from then on.
+  BOOST_TEST(late.allowed);
+  BOOST_TEST(late.remaining == 4);
+  api::SqliteDb db(path);
+  api::Statement newest(db, "SELECT max(window_start) FROM api_rate_limits WHERE key_id = ?1",
+                        "reading the newest window");
+  newest.bind(1, key).step();
+  BOOST_TEST(newest.columnInt(0) == clock.now().time_since_epoch().count() / 1000 * 1000);
+}
+
+BOOST_AUTO_TEST_CASE(a_revoked_or_expired_key_is_refused_and_not_counted) {
+  window(60'000, 60);
+  const std::string revoked = newKey(5);
+  BOOST_TEST(limits.check(revoked).allowed);
+  keys.revokeKey(revoked, "test", "test");
+  const api::LimitDecision r = limits.check(revoked);
+  BOOST_TEST(!r.allowed);
+  BOOST_TEST(r.outcome == LimitOutcome::kKeyRevoked);
+  BOOST_TEST(limits.status(revoked).used == 0);  // revocation cleared it; nothing new counted
+
+  api::CreateKeyRequest request;
+  request.user_id = "u";
+  request.name = "short-lived";
+  request.rate_limit = 5;
+  request.expires_in = std::chrono::hours(1);
+  const std::string expiring = keys.createKey(request).key.id;
+  BOOST_TEST(limits.check(expiring).allowed);
+  clock.advance(2h);
+  const api::LimitDecision e = limits.check(expiring);
+  BOOST_TEST(!e.allowed);
+  BOOST_TEST(e.outcome == LimitOutcome::kKeyExpired);
+  api::SqliteDb db(path);
+  api::Statement counted(db, "SELECT sum(request_count) FROM api_rate_limits WHERE key_id = ?1",
+                         "counting the key's requests");
+  counted.bind(1, expiring).step();
+  BOOST_TEST(counted.columnInt(0) == 1);  // the check before expiry, and nothing after
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -30,6 +30,18 @@ class Inspector {
     sqlite3_finalize(stmt);
     return out;
   }
+  // The query plan's details, one per line.
+  std::string plan(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    sqlite3_prepare_v2(db_, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &stmt, nullptr);
+    std::string out;
+    while (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW) {
+      out += reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3));
+      out += '\n';
+    }
+    sqlite3_finalize(stmt);
+    return out;
+  }
   std::set<std::string> columns(const std::string& table) {
     std::set<std::string> out;
     sqlite3_stmt* stmt = nullptr;
@@ -169,10 +181,35 @@ BOOST_AUTO_TEST_CASE(cleanup_deletes_only_windows_that_have_ended) {
       "INSERT INTO api_rate_limits VALUES ('k', 61000, 60000, 5, 100);"  // ends 121000
       "INSERT INTO api_rate_limits VALUES ('k', 121000, 60000, 5, 100);");
   const auto at = [](std::int64_t ms) { return api::TimePoint(std::chrono::milliseconds(ms)); };
-  BOOST_TEST(store.deleteRateLimitWindowsEndedBy(at(60999)) == 0);
-  BOOST_TEST(store.deleteRateLimitWindowsEndedBy(at(121000)) == 2);
-  BOOST_TEST(store.deleteRateLimitWindowsEndedBy(at(121000)) == 0);  // idempotent
+  BOOST_TEST(store.deleteRateLimitWindowsEndedBy(at(60999), at(60999), 60000) == 0);
+  BOOST_TEST(store.deleteRateLimitWindowsEndedBy(at(121000), at(121000), 60000) == 2);
+  BOOST_TEST(store.deleteRateLimitWindowsEndedBy(at(121000), at(121000), 60000) == 0);
   BOOST_TEST(db.text("SELECT window_start FROM api_rate_limits") == "121000");
+  // The index serves the delete: no scan of the whole table under the write lock.
+  const std::string plan = db.plan(
+      "DELETE FROM api_rate_limits WHERE window_start <= 5 - 1 AND window_start + window_size <= "
+      "5");
+  BOOST_TEST(plan.find("idx_api_rate_limits_window_start") != std::string::npos, plan);
+}
+
+BOOST_AUTO_TEST_CASE(cleanup_deletes_windows_of_keys_whose_revocation_took_effect) {
+  TempDir dir;
+  const std::string path = dir.path() + "/r.db";
+  SqliteStore store(SqliteStoreOptions{path, 1000});
+  Inspector db(path);
+  db.exec(
+      "INSERT INTO api_keys (id, key_hash, key_prefix, user_id, name, revoked_at) VALUES"
+      " ('gone', 'h1', 'sk_x', 'u', 'n', '1970-01-01T00:01:00.000Z'),"
+      " ('grace', 'h2', 'sk_y', 'u', 'n', '1970-01-01T00:10:00.000Z'),"
+      " ('live', 'h3', 'sk_z', 'u', 'n', NULL);"
+      "INSERT INTO api_rate_limits VALUES ('gone', 100000, 60000, 5, 100),"
+      " ('grace', 100000, 60000, 5, 100), ('live', 100000, 60000, 5, 100);");
+  const auto at = [](std::int64_t ms) { return api::TimePoint(std::chrono::milliseconds(ms)); };
+  BOOST_TEST(store.deleteRateLimitWindowsEndedBy(at(0), at(120000), 60000) == 1);
+  BOOST_TEST(db.text("SELECT group_concat(key_id, ',') FROM (SELECT key_id FROM api_rate_limits"
+                     " ORDER BY key_id)") == "grace,live");
+  BOOST_TEST(store.deleteRateLimitWindowsEndedBy(at(0), at(600000), 60000) == 1);
+  BOOST_TEST(db.text("SELECT key_id FROM api_rate_limits") == "live");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
