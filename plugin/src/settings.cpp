@@ -93,6 +93,16 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
               "config key 'keyPrefix' must be 1..16 characters of [A-Za-z0-9_], got " +
               describe(value));
         }
+        // Key ids start with "key_": a prefix that overlaps it would make a key id and a
+        // key indistinguishable where either is accepted (api:keys:revoke).
+        const std::string_view id_start = "key_";
+        if (id_start.starts_with(settings.key_prefix) ||
+            std::string_view(settings.key_prefix).starts_with(id_start)) {
+          throw std::invalid_argument(
+              "config key 'keyPrefix' must not overlap \"key_\", which "
+              "starts every key id, got " +
+              describe(value) + "; use e.g. \"sk_\"");
+        }
       } else if (key == "cleanupInterval") {
         settings.cleanup_interval_ms = integerIn(value, key, 10, 86'400'000, " ms");
       } else if (key == "databasePath") {

@@ -177,8 +177,12 @@ BOOST_AUTO_TEST_CASE(info_shows_every_field_and_the_audit_history) {
   const json::object bare =
       parseJson(install.prompt({"api:keys:info", a.id, "--no-ratelimit", "--format", "json"}));
   BOOST_TEST(!bare.contains("rate_limit_status"));
-  // Usage statistics are not built yet: absent, never invented.
-  BOOST_TEST(!info.contains("usage"));
+  BOOST_TEST(bare.contains("usage_24h"));
+  BOOST_TEST(info.at("usage_24h").as_object().at("total_requests").as_int64() == 0);
+  const json::object no_stats =
+      parseJson(install.prompt({"api:keys:info", a.id, "--no-stats", "--format", "json"}));
+  BOOST_TEST(!no_stats.contains("usage_24h"));
+  BOOST_TEST(no_stats.contains("rate_limit_status"));
 
   const ProcessResult missing = install.prompt({"api:keys:info", "key_nope"});
   BOOST_TEST(missing.exit_code == 1, describe(missing));

@@ -35,7 +35,12 @@ std::span<const CommandEntry> commandTable() {
 int runCommandEntry(const CommandEntry& entry, ApiModule& module, std::string_view args_json,
                     const Terminal& terminal) {
   try {
-    return entry.handler(module, args_json, terminal);
+    const int exit_code = entry.handler(module, args_json, terminal);
+    if (terminal.outFailed() && exit_code == SP_EXIT_OK) {
+      terminal.err("error: the output could not be written to standard output\n");
+      return SP_EXIT_FAILURE;
+    }
+    return exit_code;
   } catch (const InvalidInput& e) {
     terminal.err("error: " + std::string(e.what()) + "\n");
     return SP_EXIT_USAGE;

@@ -17,21 +17,45 @@ namespace api {
 namespace {
 
 // `--expires 30d` as milliseconds from now (calendar months and years in UTC).
+// `text` as a span from now, at most `max` (described as `max_text`); InvalidInput names the
+// option and quotes the text.
 std::chrono::milliseconds spanFromNow(const Clock& clock, const std::string& text,
-                                      std::string_view option, bool allow_zero) {
+                                      std::string_view option, bool allow_zero,
+                                      std::chrono::milliseconds max, std::string_view max_text) {
+  std::chrono::milliseconds span{};
   try {
-    const Span span = allow_zero ? parseSpanAllowZero(text) : parseSpan(text);
+    const Span parsed = allow_zero ? parseSpanAllowZero(text) : parseSpan(text);
     const TimePoint now = clock.now();
-    return addSpan(now, span) - now;
+    span = addSpan(now, parsed) - now;
   } catch (const std::invalid_argument& e) {
     throw InvalidInput("invalid " + std::string(option) + " \"" + text + "\": " + e.what());
   }
+  if (span > max) {
+    throw InvalidInput("invalid " + std::string(option) + " \"" + text + "\": too long, at most " +
+                       std::string(max_text));
+  }
+  return span;
 }
 
 std::string createdText(const CreatedKey& created, TimePoint now, std::int64_t window_ms,
                         std::string_view headline) {
   return std::string(headline) + "\nSave this key now: it will not be shown again.\n\n    " +
          created.secret + "\n\n" + keyDetails(created.key, now, window_ms);
+}
+
+// The secret of a new key could not be written: nobody has it, so the key can only be a
+// risk (it may sit in a partial write somewhere). Revoke it and say so.
+int secretNotDelivered(ApiModule& module, const CreatedKey& created, const Terminal& terminal) {
+  std::string outcome = "it was revoked";
+  try {
+    module.keys().revokeKey(created.key.id, "secret_not_delivered", cliActor());
+  } catch (const std::exception& e) {
+    outcome = "revoking it failed (" + std::string(e.what()) + "): revoke it by hand";
+  }
+  terminal.err("error: the new key " + created.key.id +
+               " could not be written to standard output, so its secret is lost; " + outcome +
+               "\n");
+  return SP_EXIT_FAILURE;
 }
 
 }  // namespace
@@ -47,7 +71,8 @@ int keysCreate(ApiModule& module, std::string_view args_json, const Terminal& te
   }
   request.rate_limit = args.integer("limit", "--limit");
   if (const auto expires = args.string("expires")) {
-    request.expires_in = spanFromNow(module.clock(), *expires, "--expires", false);
+    request.expires_in = spanFromNow(module.clock(), *expires, "--expires", false,
+                                     ApiKeyService::kMaxLifetime, "100 years");
   }
   request.actor = cliActor();
   const CreatedKey created = module.keys().createKey(request);
@@ -60,6 +85,9 @@ int keysCreate(ApiModule& module, std::string_view args_json, const Terminal& te
   } else {
     terminal.out(
         createdText(created, now, module.settings().rate_limit_window_ms, "API key created."));
+  }
+  if (terminal.outFailed()) {
+    return secretNotDelivered(module, created, terminal);
   }
   return SP_EXIT_OK;
 }
@@ -164,10 +192,21 @@ int keysInfo(ApiModule& module, std::string_view args_json, const Terminal& term
 
 int keysRevoke(ApiModule& module, std::string_view args_json, const Terminal& terminal) {
   const CommandArgs args(args_json);
-  const std::string key_or_id = args.string("key").value_or("");
+  std::string key_or_id = args.string("key").value_or("");
   const std::string reason = args.string("reason").value_or("");
+  if (key_or_id == "-") {  // the key on standard input, kept out of argv and shell history
+    auto line = terminal.readLine();
+    if (!line) {
+      throw InvalidInput("\"-\" reads the key from standard input, but it is empty");
+    }
+    while (!line->empty() && (line->back() == ' ' || line->back() == '\t')) {
+      line->pop_back();
+    }
+    key_or_id = std::move(*line);
+  }
   // Describe the key without echoing a secret the user may have passed.
-  const bool is_secret = key_or_id.rfind(module.settings().key_prefix, 0) == 0;
+  const bool is_secret =
+      key_or_id.rfind(module.settings().key_prefix, 0) == 0 && !looksLikeKeyId(key_or_id);
   const std::string shown =
       is_secret ? "the key starting \"" + key_or_id.substr(0, 8) + "\"" : quotedId(key_or_id);
   if (!confirm(terminal, "Revoke " + shown + "? It stops working at once.", args.flag("force"),
@@ -187,7 +226,8 @@ int keysRotate(ApiModule& module, std::string_view args_json, const Terminal& te
   const OutputFormat format = parseFormat(args.string("format"));
   const std::string id = args.string("key_id").value_or("");
   const auto grace_text = args.string("grace").value_or("0h");
-  const auto grace = spanFromNow(module.clock(), grace_text, "--grace", true);
+  const auto grace =
+      spanFromNow(module.clock(), grace_text, "--grace", true, ApiKeyService::kMaxGrace, "1 year");
   const std::string consequence = grace.count() == 0
                                       ? "the old key stops working at once"
                                       : "the old key keeps working for " + formatSpan(grace);
@@ -206,15 +246,21 @@ int keysRotate(ApiModule& module, std::string_view args_json, const Terminal& te
     out["replaced_key_id"] = id;
     out["replaced_key_revoked_at"] = formatIsoUtc(*created.replaced_key_revoked_at);
     terminal.out(jsonLine(out));
-    return SP_EXIT_OK;
+  } else {
+    terminal.out(createdText(created, now, module.settings().rate_limit_window_ms,
+                             "API key " + id + " rotated.") +
+                 "\nThe old key " + id +
+                 (grace.count() == 0
+                      ? " is revoked (reason: rotated).\n"
+                      : " keeps working until " + formatIsoUtc(*created.replaced_key_revoked_at) +
+                            ", then is revoked (reason: rotated).\n"));
   }
-  terminal.out(createdText(created, now, module.settings().rate_limit_window_ms,
-                           "API key " + id + " rotated.") +
-               "\nThe old key " + id +
-               (grace.count() == 0
-                    ? " is revoked (reason: rotated).\n"
-                    : " keeps working until " + formatIsoUtc(*created.replaced_key_revoked_at) +
-                          ", then is revoked (reason: rotated).\n"));
+  if (terminal.outFailed()) {
+    terminal.err("note: the old key " + id + " is revoked from " +
+                 formatIsoUtc(*created.replaced_key_revoked_at) +
+                 " as the rotation scheduled; create a new key with api:keys:create\n");
+    return secretNotDelivered(module, created, terminal);
+  }
   return SP_EXIT_OK;
 }
 
@@ -234,7 +280,7 @@ int keysVerify(ApiModule& module, std::string_view args_json, const Terminal& te
       key->pop_back();
     }
   }
-  const KeyValidation v = module.keys().validateKey(*key);
+  const KeyValidation v = module.keys().validateKey(*key, /*record_use=*/false);
   const TimePoint now = module.clock().now();
   if (format == OutputFormat::kJson) {
     boost::json::object out;

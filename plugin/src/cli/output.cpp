@@ -183,6 +183,11 @@ bool confirm(const Terminal& terminal, const std::string& question, bool force,
 }
 
 std::string cliActor() {
+  // Under sudo the effective user is root; the person is SUDO_USER.
+  const char* sudo_user = std::getenv("SUDO_USER");
+  if (::geteuid() == 0 && sudo_user != nullptr && *sudo_user != '\0') {
+    return std::string("cli:") + sudo_user + " (via sudo)";
+  }
   if (const passwd* pw = ::getpwuid(::geteuid()); pw != nullptr && pw->pw_name != nullptr) {
     return std::string("cli:") + pw->pw_name;
   }

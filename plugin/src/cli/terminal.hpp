@@ -19,15 +19,23 @@ class Terminal {
   std::optional<std::string> readLine() const;
   bool stdinIsTerminal() const { return io_.stdin_is_terminal != 0; }
   bool stdoutIsTerminal() const { return io_.stdout_is_terminal != 0; }
+  // Whether any write to stdout failed (a full disk, a closed pipe): the command's output did
+  // not reach its reader, so the command must not report success.
+  bool outFailed() const { return out_failed_; }
 
  private:
   void write(sp_stream stream, std::string_view text) const {
-    if (io_.write != nullptr && !text.empty()) {
-      io_.write(io_.io_ctx, stream, text.data(), text.size());
+    if (io_.write == nullptr || text.empty()) {
+      return;
+    }
+    if (io_.write(io_.io_ctx, stream, text.data(), text.size()) != 0 &&
+        stream == SP_STREAM_STDOUT) {
+      out_failed_ = true;
     }
   }
 
   const sp_command_io& io_;
+  mutable bool out_failed_ = false;
 };
 
 inline std::optional<std::string> Terminal::readLine() const {

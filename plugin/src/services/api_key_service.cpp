@@ -7,40 +7,11 @@
 
 #include "keys/key_codec.hpp"
 #include "services/errors.hpp"
+#include "util/text.hpp"
 #include "util/time_text.hpp"
 
 namespace api {
 namespace {
-
-// Code points in valid UTF-8, or nullopt when `text` is not valid UTF-8 or holds a control
-// character.
-std::optional<size_t> printableLength(std::string_view text) {
-  size_t count = 0;
-  for (size_t i = 0; i < text.size();) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c == 0x7F) {
-      return std::nullopt;
-    }
-    size_t extra = 0;
-    if (c >= 0xC2 && c <= 0xDF) {
-      extra = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      extra = 2;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      extra = 3;
-    } else if (c >= 0x80) {
-      return std::nullopt;
-    }
-    for (size_t k = 1; k <= extra; ++k) {
-      if (i + k >= text.size() || (static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) {
-        return std::nullopt;
-      }
-    }
-    i += 1 + extra;
-    ++count;
-  }
-  return count;
-}
 
 void checkText(std::string_view field, std::string_view value, size_t max_length) {
   if (value.empty()) {
@@ -49,7 +20,11 @@ void checkText(std::string_view field, std::string_view value, size_t max_length
   const auto length = printableLength(value);
   if (!length) {
     throw InvalidInput(std::string(field) +
-                       " must be printable UTF-8 text without control characters");
+                       " must be printable UTF-8 text, without control or bidirectional "
+                       "formatting characters");
+  }
+  if (isBlank(value)) {
+    throw InvalidInput(std::string(field) + " must not be blank");
   }
   if (*length > max_length) {
     throw InvalidInput(std::string(field) + " is " + std::to_string(*length) +
@@ -103,6 +78,10 @@ bool isHex(std::string_view text) {
 }
 
 }  // namespace
+
+bool looksLikeKeyId(std::string_view value) {
+  return value.size() == 20 && value.substr(0, 4) == "key_" && isHex(value.substr(4));
+}
 
 std::string quotedId(std::string_view value) {
   const bool looks_like_id =
@@ -194,10 +173,10 @@ CreatedKey ApiKeyService::createKey(const CreateKeyRequest& request) {
   const TimePoint now = clock_.now();
   std::optional<TimePoint> expires_at;
   if (request.expires_in) {
-    constexpr auto kMaxLifetime = std::chrono::milliseconds(100LL * 366 * 24 * 3600 * 1000);
     if (request.expires_in->count() <= 0 || *request.expires_in > kMaxLifetime) {
       throw InvalidInput("expiry of " + std::to_string(request.expires_in->count()) +
-                         " ms is out of range: use 1 ms to 100 years");
+                         " ms is out of range: use 1 ms to 100 years (" +
+                         std::to_string(kMaxLifetime.count()) + " ms)");
     }
     expires_at = now + *request.expires_in;
   }
@@ -250,7 +229,7 @@ CreatedKey ApiKeyService::createKey(const CreateKeyRequest& request) {
   return created;
 }
 
-KeyValidation ApiKeyService::validateKey(std::string_view key) noexcept {
+KeyValidation ApiKeyService::validateKey(std::string_view key, bool record_use) noexcept {
   KeyValidation result;
   if (!isWellFormedKey(key, settings_.key_prefix)) {
     result.reason = KeyRejection::kMalformed;
@@ -276,7 +255,8 @@ KeyValidation ApiKeyService::validateKey(std::string_view key) noexcept {
     }
     result.valid = true;
     result.reason = KeyRejection::kNone;
-    if (!result.key->last_used_at || now - *result.key->last_used_at >= kLastUsedResolution) {
+    if (record_use &&
+        (!result.key->last_used_at || now - *result.key->last_used_at >= kLastUsedResolution)) {
       recordLastUse(*result.key, now);
     }
     return result;
@@ -320,7 +300,8 @@ void ApiKeyService::recordLastUse(KeyRecord& key, TimePoint now) noexcept {
 KeyRecord ApiKeyService::revokeKey(std::string_view key_or_id, std::string_view reason,
                                    std::string_view actor) {
   std::string id(key_or_id);
-  if (key_or_id.substr(0, settings_.key_prefix.size()) == settings_.key_prefix) {
+  if (key_or_id.substr(0, settings_.key_prefix.size()) == settings_.key_prefix &&
+      !looksLikeKeyId(key_or_id)) {
     if (!isWellFormedKey(key_or_id, settings_.key_prefix)) {
       throw InvalidInput(
           "the key given is malformed (wrong length, characters or checksum); "
@@ -359,9 +340,10 @@ KeyRecord ApiKeyService::revokeKey(std::string_view key_or_id, std::string_view 
 
 CreatedKey ApiKeyService::rotateKey(std::string_view key_id, std::chrono::milliseconds grace,
                                     std::string_view actor) {
-  if (grace.count() < 0 || grace > std::chrono::hours(24 * 366)) {
+  if (grace.count() < 0 || grace > kMaxGrace) {
     throw InvalidInput("grace period of " + std::to_string(grace.count()) +
-                       " ms is out of range: use 0 to 1 year");
+                       " ms is out of range: use 0 to 1 year (" +
+                       std::to_string(kMaxGrace.count()) + " ms)");
   }
   const TimePoint now = clock_.now();
   const TimePoint old_ends = now + grace;

@@ -53,6 +53,10 @@ struct KeyValidation {
 
 class ApiKeyService {
  public:
+  // The longest a key may live (100 years of 366 days), and the longest rotation grace.
+  static constexpr std::chrono::milliseconds kMaxLifetime{100LL * 366 * 24 * 3600 * 1000};
+  static constexpr std::chrono::milliseconds kMaxGrace{366LL * 24 * 3600 * 1000};
+
   // REQUIRED: all references outlive the service.
   ApiKeyService(const ApiSettings& settings, ApiStore& store, const Clock& clock,
                 const HostLogger& logger);
@@ -63,8 +67,10 @@ class ApiKeyService {
 
   // Checks in order: malformed (format and checksum, no lookup), not_found, revoked,
   // expired. Never throws: any internal failure answers invalid with kInternalError
-  // (fail closed). Sees every revocation committed by any process before the call.
-  KeyValidation validateKey(std::string_view key) noexcept;
+  // (fail closed). Sees every revocation committed by any process before the call. A valid
+  // key's last use is recorded (at most once a minute) unless `record_use` is false, as for
+  // an operator's `verify`, which is not a use of the key.
+  KeyValidation validateKey(std::string_view key, bool record_use = true) noexcept;
 
   // `key_or_id` is a full key or a key id. Throws InvalidInput (a malformed key), NotFound,
   // Conflict (already revoked: says when), StoreError.

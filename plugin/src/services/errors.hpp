@@ -33,4 +33,7 @@ class Conflict : public std::runtime_error {
 // else may be a secret pasted in the wrong place, so only its first 8 characters are shown.
 std::string quotedId(std::string_view value);
 
+// Whether `value` has the shape of a key id: "key_" and 16 lowercase hex digits.
+bool looksLikeKeyId(std::string_view value);
+
 }  // namespace api

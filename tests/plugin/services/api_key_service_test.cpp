@@ -1,6 +1,7 @@
 // ApiKeyService against a real SQLite store in a temporary directory, with simulated time.
 #include "services/api_key_service.hpp"
 
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <functional>
 #include <future>
@@ -150,7 +151,18 @@ BOOST_AUTO_TEST_CASE(bad_input_is_rejected_clearly_and_writes_nothing) {
       {[](auto& r) { r.name = std::string(201, 'n'); }, "name is 201 characters long; at most 200"},
       {[](auto& r) { r.name = "tab\there"; }, "name must be printable UTF-8"},
       {[](auto& r) { r.name = "\xff\xfe"; }, "name must be printable UTF-8"},
+      {[](auto& r) { r.name = "   "; }, "name must not be blank"},
+      {[](auto& r) { r.name = "evil\u202Egnp.exe"; }, "without control or bidirectional"},
+      {[](auto& r) {
+         r.name =
+             "csi\xc2\x9b"
+             "31m";
+       },
+       "name must be printable UTF-8"},                                            // C1
+      {[](auto& r) { r.name = "\xed\xa0\x80"; }, "name must be printable UTF-8"},  // surrogate
+      {[](auto& r) { r.name = "\xe0\x80\xaf"; }, "name must be printable UTF-8"},  // overlong
       {[](auto& r) { r.user_id = ""; }, "user must not be empty"},
+      {[](auto& r) { r.user_id = " "; }, "user must not be blank"},
       {[](auto& r) { r.user_id = std::string(201, 'u'); }, "user is 201 characters long"},
       {[](auto& r) { r.scopes = {"Read"}; }, "invalid scope \"Read\""},
       {[](auto& r) { r.scopes = {"a b"}; }, "invalid scope"},
@@ -359,6 +371,31 @@ BOOST_AUTO_TEST_CASE(a_revocation_by_another_connection_is_seen_by_the_next_vali
   BOOST_TEST(keys.validateKey(created.secret).reason == KeyRejection::kRevoked);
 }
 
+BOOST_AUTO_TEST_CASE(an_unreadable_revocation_time_fails_closed_and_offsets_are_understood) {
+  const auto created = keys.createKey(request());
+  const auto set_revoked_at = [&](const std::string& value) {
+    api::SqliteDb db(path);
+    api::Statement update(db, "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1", "update");
+    update.bind(1, created.key.id).bind(2, value).run();
+  };
+  set_revoked_at("2026-11-25T07:00:00+02:00");  // 05:00Z: an hour before the clock
+  BOOST_TEST(keys.validateKey(created.secret).reason == KeyRejection::kRevoked);
+  set_revoked_at("2026-11-25 05:30:00");  // as the original system's CURRENT_TIMESTAMP wrote
+  BOOST_TEST(keys.validateKey(created.secret).reason == KeyRejection::kRevoked);
+  set_revoked_at("2026-11-25T06:30:00-01:00");  // 07:30Z: scheduled, still active
+  BOOST_TEST(keys.validateKey(created.secret).valid);
+  set_revoked_at("1700000000000");  // not a time this module can read: never "not revoked"
+  BOOST_TEST(keys.validateKey(created.secret).reason == KeyRejection::kInternalError);
+}
+
+BOOST_AUTO_TEST_CASE(validation_for_an_operator_does_not_count_as_a_use) {
+  const auto created = keys.createKey(request());
+  BOOST_TEST(keys.validateKey(created.secret, /*record_use=*/false).valid);
+  BOOST_TEST(!keys.getKey(created.key.id).last_used_at.has_value());
+  BOOST_TEST(keys.validateKey(created.secret).valid);
+  BOOST_TEST(keys.getKey(created.key.id).last_used_at.has_value());
+}
+
 BOOST_AUTO_TEST_CASE(validation_fails_closed_when_the_store_breaks) {
   const auto created = keys.createKey(request());
   {
@@ -382,13 +419,16 @@ BOOST_AUTO_TEST_CASE(every_change_is_audited_without_the_secret) {
   api::Statement q(db, "SELECT group_concat(action, ',') FROM api_key_audit", "q");
   q.step();
   BOOST_TEST(q.columnText(0) == "create,revoke,create,rotate,create");
+  // Every column of every row (coalesce: a NULL would drop the whole row from the search).
   api::Statement all(db,
-                     "SELECT group_concat(key_id || actor || reason || details, '|')"
-                     " FROM api_key_audit",
+                     "SELECT group_concat(key_id || coalesce(actor, '') || coalesce(reason, '')"
+                     " || details, '|') FROM api_key_audit",
                      "q");
   all.step();
-  BOOST_TEST(all.columnText(0).find(a.secret) == std::string::npos);
-  BOOST_TEST(all.columnText(0).find(b.secret) == std::string::npos);
+  const std::string audit_text = all.columnText(0);
+  BOOST_TEST(std::count(audit_text.begin(), audit_text.end(), '|') == 4);
+  BOOST_TEST(audit_text.find(a.secret) == std::string::npos);
+  BOOST_TEST(audit_text.find(b.secret) == std::string::npos);
   const auto trail = keys.auditTrail(a.key.id);
   BOOST_REQUIRE(trail.size() == 2u);
   BOOST_TEST(trail[1].reason == "gone");

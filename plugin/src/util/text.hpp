@@ -1,0 +1,26 @@
+// Checks for text that people give (names, users, endpoints, user agents) before it is
+// stored and later printed in tables, audit trails and JSON: strict UTF-8, and no character
+// that could move a terminal's cursor, recolour it or reorder what it shows.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace api {
+
+// The number of characters (code points) in `text` when it is strict UTF-8 (no overlong
+// forms, surrogates or code points past U+10FFFF) holding no control character (C0, DEL,
+// C1) and no bidirectional override or isolate (U+202A..U+202E, U+2066..U+2069); nullopt
+// otherwise.
+std::optional<size_t> printableLength(std::string_view text);
+
+// Whether `text` holds nothing but spaces (and is not empty).
+bool isBlank(std::string_view text);
+
+// `text` made printable (each byte or character printableLength would refuse becomes '?')
+// and cut to at most `max_bytes` bytes at a character boundary.
+std::string printableTruncated(std::string_view text, size_t max_bytes);
+
+}  // namespace api
