@@ -1,9 +1,11 @@
 -- The three tables of the original SystemPrompt OS api module, column for column, so that a
 -- database created by that system opens unchanged: every statement is IF NOT EXISTS.
 --
--- Time columns of api_keys and api_requests hold ISO-8601 UTC text
--- (YYYY-MM-DDTHH:MM:SS.sssZ), which sorts chronologically. The rate-limit window columns
--- hold integer milliseconds since the Unix epoch, because the limiter does arithmetic on them.
+-- Time columns of api_keys hold ISO-8601 UTC text (YYYY-MM-DDTHH:MM:SS.sssZ), which sorts
+-- chronologically. The rate-limit window columns and api_requests.timestamp hold integer
+-- milliseconds since the Unix epoch, because the limiter and the statistics do arithmetic on
+-- them. api_requests.id is an integer here; in a database of the original system it is TEXT,
+-- and the store then gives each row a random text id (see SqliteStore).
 
 CREATE TABLE IF NOT EXISTS api_keys (
   id             TEXT PRIMARY KEY,

@@ -8,6 +8,7 @@
 #include "exports/service_tables.hpp"
 #include "store/sqlite_store.hpp"
 #include "systemprompt/module.hpp"
+#include "util/time_text.hpp"
 
 namespace api {
 namespace {
@@ -50,6 +51,8 @@ std::unique_ptr<ApiStore> openStore(const ApiSettings& settings) {
       SqliteStoreOptions{settings.database_path, settings.busy_timeout_ms});
 }
 
+constexpr std::string_view kCounterFailedOpen = "rate_limit_failed_open";
+
 }  // namespace
 
 ApiModule::ApiModule(const sp_host_api& host, std::unique_ptr<Clock> clock)
@@ -63,11 +66,14 @@ ApiModule::ApiModule(const sp_host_api& host, ApiSettings settings, std::unique_
     : logger_(host),
       settings_(std::move(settings)),
       clock_(std::move(clock)),
-      store_(store != nullptr ? std::move(store) : openStore(settings_)),
+      owns_store_(store == nullptr),
+      store_(owns_store_ ? openStore(settings_) : std::move(store)),
       keys_(settings_, *store_, *clock_, logger_),
       limits_(settings_, *store_, *clock_, logger_, keys_),
       usage_(settings_, *store_, *clock_),
-      recorder_(settings_, *store_, *clock_, logger_) {
+      recorder_(
+          settings_, *store_, *clock_, logger_,
+          owns_store_ ? StoreFactory([this] { return openStore(settings_); }) : StoreFactory()) {
   if (commandTable().size() != kCommandCount) {
     throw std::logic_error("api module: command table and kCommandCount disagree");
   }
@@ -81,6 +87,28 @@ ApiModule::ApiModule(const sp_host_api& host, ApiSettings settings, std::unique_
   services_[1] = sp_module_service{SP_RATE_LIMIT_SERVICE_NAME, SP_RATE_LIMIT_SERVICE_VERSION_MAJOR,
                                    SP_RATE_LIMIT_SERVICE_VERSION_MINOR, &rate_limit_service_};
   logger_.debug("api module ready", {{"database", settings_.database_path}});
+}
+
+ApiModule::~ApiModule() {
+  persistFailOpenCount();
+}
+
+void ApiModule::persistFailOpenCount() noexcept {
+  try {
+    const std::uint64_t total = limits_.failOpenCount();
+    if (total != fail_open_persisted_) {
+      store_->addCounters({{std::string(kCounterFailedOpen),
+                            static_cast<std::int64_t>(total - fail_open_persisted_)}},
+                          clock_->now());
+      fail_open_persisted_ = total;
+    }
+  } catch (const std::exception& e) {
+    try {
+      logger_.warn("could not record the fail-open count", {{"error", e.what()}});
+    } catch (...) {
+    }
+  } catch (...) {
+  }
 }
 
 void ApiModule::describe(sp_module& out) {
@@ -116,14 +144,24 @@ void ApiModule::health(sp_health& out) noexcept {
     if (!store.healthy) {
       detail += ": " + store.problem;
     }
-    if (const auto failed_open = limits_.failOpenCount(); failed_open > 0) {
-      detail += "; " + std::to_string(failed_open) + " rate-limit decisions failed open";
-    }
-    if (const auto dropped = recorder_.droppedRecords(); dropped > 0) {
-      detail += "; " + std::to_string(dropped) + " request records dropped (queue full)";
-    }
-    if (const auto failed = recorder_.failedRecords(); failed > 0) {
-      detail += "; " + std::to_string(failed) + " request records lost to write errors";
+    // Totals of every process that used the store (a serving host's, above all).
+    if (store.healthy) {
+      for (const ApiStore::Counter& c : store_->counters()) {
+        if (c.value == 0) {
+          continue;
+        }
+        if (c.name == kCounterFailedOpen) {
+          detail += "; " + std::to_string(c.value) + " rate-limit decisions failed open";
+        } else if (c.name == kCounterRecordsDropped) {
+          detail += "; " + std::to_string(c.value) + " request records dropped (queue full)";
+        } else if (c.name == kCounterRecordsLost) {
+          detail += "; " + std::to_string(c.value) + " request records lost to write errors";
+        } else {
+          continue;
+        }
+        detail += " (last at " +
+                  formatIsoUtc(TimePoint(std::chrono::milliseconds(c.updated_at_ms))) + ")";
+      }
     }
     systemprompt::copyTruncated(out.detail, sizeof(out.detail), detail);
   } catch (...) {
@@ -133,6 +171,7 @@ void ApiModule::health(sp_health& out) noexcept {
 }
 
 std::int64_t ApiModule::cleanup() {
+  persistFailOpenCount();
   const TimePoint now = clock_->now();
   const TimePoint cutoff = now - std::chrono::milliseconds(settings_.rate_limit_window_ms);
   const std::int64_t deleted = store_->deleteRateLimitWindowsEndedBy(

@@ -31,6 +31,9 @@ class ApiModule {
   ApiModule(const sp_host_api& host, ApiSettings settings, std::unique_ptr<Clock> clock,
             std::unique_ptr<ApiStore> store);
 
+  // Records this process's fail-open decisions in the store's counters.
+  ~ApiModule();
+
   ApiModule(const ApiModule&) = delete;
   ApiModule& operator=(const ApiModule&) = delete;
 
@@ -62,6 +65,7 @@ class ApiModule {
   HostLogger logger_;
   ApiSettings settings_;
   std::unique_ptr<Clock> clock_;
+  bool owns_store_;  // opened from settings (so the recorder can open its own connections)
   std::unique_ptr<ApiStore> store_;
   ApiKeyService keys_;
   RateLimitService limits_;
@@ -73,6 +77,9 @@ class ApiModule {
   sp_api_key_service key_service_{};
   sp_rate_limit_service rate_limit_service_{};
   std::array<sp_module_service, 2> services_{};
+  std::uint64_t fail_open_persisted_ = 0;
+
+  void persistFailOpenCount() noexcept;
 };
 
 }  // namespace api

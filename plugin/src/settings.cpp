@@ -147,11 +147,16 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
         " ms) and 'rateLimitSubWindows' (" + std::to_string(settings.rate_limit_sub_windows) +
         ") disagree: the window must divide into sub-windows of whole milliseconds");
   }
-  if (86'400'000 % settings.aggregation_interval_ms != 0) {
+  // The hourly and daily series add whole rollup intervals into buckets, so an interval must
+  // divide an hour (up to an hour) or be whole hours dividing a day (beyond).
+  const std::int64_t interval = settings.aggregation_interval_ms;
+  const bool fits = interval <= 3'600'000 ? 3'600'000 % interval == 0
+                                          : interval % 3'600'000 == 0 && 86'400'000 % interval == 0;
+  if (!fits) {
     throw std::invalid_argument(
-        "config key 'aggregationInterval' must divide a day (86400000 ms)"
-        " evenly, e.g. 60000, 900000, 3600000; got " +
-        std::to_string(settings.aggregation_interval_ms));
+        "config key 'aggregationInterval' must divide an hour (e.g. 60000, 300000, 900000, "
+        "3600000) or be whole hours dividing a day (e.g. 7200000, 21600000, 86400000); got " +
+        std::to_string(interval));
   }
   if (settings.rollup_retention_ms < settings.request_retention_ms) {
     throw std::invalid_argument("config key 'rollupRetention' (" +

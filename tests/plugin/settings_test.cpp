@@ -62,6 +62,8 @@ BOOST_AUTO_TEST_CASE(rejects_bad_values_naming_key_value_and_range) {
       {R"({"keyPrefix":7})", "'keyPrefix' must be a string, got 7"},
       {R"({"keyPrefix":"key"})", "'keyPrefix' must not overlap \"key_\""},
       {R"({"keyPrefix":"key_live"})", "got \"key_live\""},
+      {R"({"aggregationInterval":2700000})", "'aggregationInterval' must divide an hour"},
+      {R"({"aggregationInterval":18000000})", "got 18000000"},
       {R"({"cleanupInterval":-1})", "'cleanupInterval' must be an integer 10..86400000 ms"},
       {R"({"busyTimeout":600001})", "'busyTimeout' must be an integer 0..600000 ms"},
       {R"({"databasePath":false})", "'databasePath' must be a string, got false"},

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <charconv>
+#include <cmath>
 #include <cstdlib>
 
 #include "services/errors.hpp"
@@ -133,8 +135,73 @@ boost::json::object auditObject(const AuditRecord& record) {
   return o;
 }
 
+namespace {
+
+void appendJson(std::string& out, const boost::json::value& value) {
+  switch (value.kind()) {
+    case boost::json::kind::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& [k, v] : value.get_object()) {
+        if (!first) {
+          out += ',';
+        }
+        first = false;
+        out += boost::json::serialize(boost::json::string_view(k));
+        out += ':';
+        appendJson(out, v);
+      }
+      out += '}';
+      return;
+    }
+    case boost::json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& v : value.get_array()) {
+        if (!first) {
+          out += ',';
+        }
+        first = false;
+        appendJson(out, v);
+      }
+      out += ']';
+      return;
+    }
+    case boost::json::kind::double_: {
+      const double d = value.get_double();
+      if (!std::isfinite(d)) {
+        out += "null";  // JSON has no NaN or infinity; the statistics never produce them
+        return;
+      }
+      char buffer[400];  // the longest double in fixed notation has 309 integer digits
+      const auto [end, ec] =
+          std::to_chars(buffer, buffer + sizeof(buffer), d, std::chars_format::fixed);
+      if (ec != std::errc()) {
+        out += boost::json::serialize(value);
+        return;
+      }
+      const std::string_view text(buffer, static_cast<size_t>(end - buffer));
+      out += text;
+      if (text.find('.') == std::string_view::npos) {
+        out += ".0";
+      }
+      return;
+    }
+    default:
+      out += boost::json::serialize(value);
+  }
+}
+
+}  // namespace
+
+std::string jsonText(const boost::json::value& value) {
+  std::string out;
+  appendJson(out, value);
+  return out;
+}
+
 std::string jsonLine(const boost::json::value& value) {
-  return boost::json::serialize(value) + "\n";
+  return jsonText(value) + "\n";
 }
 
 std::string keyDetails(const KeyRecord& key, TimePoint now, std::int64_t window_ms) {

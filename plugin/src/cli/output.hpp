@@ -38,7 +38,10 @@ std::string shortTime(const std::optional<TimePoint>& t, std::string_view absent
 // One key as the JSON object of the documented schema.
 boost::json::object keyObject(const KeyRecord& key, TimePoint now);
 boost::json::object auditObject(const AuditRecord& record);
-// Serialised with a trailing newline.
+// Serialised as Boost.JSON does, except that a number with a fraction is written in plain
+// decimal notation ("10.5", "0.0", never "1.05E1"), as the documented schemas show.
+std::string jsonText(const boost::json::value& value);
+// jsonText with a trailing newline.
 std::string jsonLine(const boost::json::value& value);
 // The key's fields as "  Label  value" lines.
 std::string keyDetails(const KeyRecord& key, TimePoint now, std::int64_t window_ms);

@@ -7,12 +7,16 @@
 #include <boost/json/serialize.hpp>
 
 #include "api_module.hpp"
+#include "cli/output.hpp"
 #include "cli/usage_commands.hpp"
 #include "services/errors.hpp"
 #include "systemprompt/module.hpp"
 
 namespace api {
 namespace {
+
+// How long a statistics call waits for this process's queued records to reach the store.
+constexpr std::chrono::milliseconds kStatsFlushWait{1000};
 
 ApiModule& self(void* ctx) {
   return *static_cast<ApiModule*>(ctx);
@@ -235,9 +239,10 @@ sp_status usageStats(void* ctx, const char* period, const char* key_id, char* js
       module.keys().getKey(key_id);
       key = key_id;
     }
-    const UsageStats stats =
-        module.usage().stats(UsageService::parsePeriod(period_text, "period"), key);
-    const std::string text = boost::json::serialize(usageObject(stats, period_text));
+    const Span parsed = UsageService::parsePeriod(period_text, "period");
+    module.recorder().flushFor(kStatsFlushWait);  // this process's own records count too
+    const UsageStats stats = module.usage().stats(parsed, key);
+    const std::string text = jsonText(usageObject(stats, period_text));
     if (needed != nullptr) {
       *needed = text.size() + 1;
     }
@@ -256,8 +261,9 @@ sp_status keyUsage(void* ctx, const char* key_id, const char* period, sp_api_key
     ApiModule& module = self(ctx);
     const std::string id(textOrEmpty(key_id));
     module.keys().getKey(id);
-    const UsageStats s = module.usage().stats(
-        UsageService::parsePeriod(period == nullptr ? "24h" : period, "period"), id);
+    const Span parsed = UsageService::parsePeriod(period == nullptr ? "24h" : period, "period");
+    module.recorder().flushFor(kStatsFlushWait);
+    const UsageStats s = module.usage().stats(parsed, id);
     out->total = s.total_requests;
     out->failures = s.errors;
     out->successes = s.total_requests - s.errors;

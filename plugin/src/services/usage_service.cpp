@@ -59,7 +59,12 @@ class Aggregator final : public ApiStore::UsageVisitor {
     }
   }
 
-  void latency(std::string_view blob) override { histogram_.merge(blob); }
+  void latency(std::string_view blob) override {
+    if (!histogram_.merge(blob)) {  // never percentiles silently computed without it
+      throw StoreError("the usage store holds an unreadable latency histogram (" +
+                       std::to_string(blob.size()) + " bytes)");
+    }
+  }
 
   void raw(const RequestRecord& r) override {
     const RollupCounts c{1, r.status_code >= 400 ? 1 : 0, r.response_time_ms, r.timestamp_ms};

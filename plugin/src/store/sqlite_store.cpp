@@ -79,6 +79,19 @@ constexpr std::string_view kKeyExists = "SELECT 1 FROM api_keys WHERE id = ?1";
 constexpr std::string_view kInsertRequest =
     "INSERT INTO api_requests (key_id, endpoint, method, status_code, response_time, ip_address,"
     " user_agent, timestamp) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+// The same, for a database of the original system, whose api_requests.id is TEXT.
+constexpr std::string_view kInsertRequestWithTextId =
+    "INSERT INTO api_requests (id, key_id, endpoint, method, status_code, response_time,"
+    " ip_address, user_agent, timestamp)"
+    " VALUES (lower(hex(randomblob(16))), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+constexpr std::string_view kRequestIdType =
+    "SELECT upper(type) FROM pragma_table_info('api_requests') WHERE name = 'id'";
+constexpr std::string_view kAddCounter =
+    "INSERT INTO api_counters (name, value, updated_at) VALUES (?1, ?2, ?3)"
+    " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value,"
+    " updated_at = excluded.updated_at";
+constexpr std::string_view kSelectCounters =
+    "SELECT name, value, updated_at FROM api_counters ORDER BY name";
 constexpr std::string_view kAddToRollup =
     "INSERT INTO api_usage_rollups (interval_start, key_id, endpoint, method, requests, errors,"
     " total_time, last_request) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
@@ -238,9 +251,21 @@ SqliteStore::SqliteStore(const SqliteStoreOptions& options)
     : db_(options.path), busy_timeout_ms_(options.busy_timeout_ms) {
   db_.check(sqlite3_busy_timeout(db_.handle(), static_cast<int>(options.busy_timeout_ms)),
             "setting the busy timeout");
-  db_.exec("PRAGMA journal_mode = WAL", "enabling WAL mode");
+  {
+    // The pragma answers the mode now in force; a file that cannot switch (a read-only
+    // directory, a VFS without shared memory) must not silently run in another mode.
+    Statement wal(db_, "PRAGMA journal_mode = WAL", "enabling WAL mode");
+    if (!wal.step() || wal.columnText(0) != "wal") {
+      throw StoreError("database '" + db_.path() + "' could not be put in WAL mode (it is in '" +
+                       wal.columnText(0) + "' mode)");
+    }
+  }
   db_.exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", "configuring the connection");
   migrate();
+  {
+    Statement type(db_, kRequestIdType, "reading the api_requests schema");
+    request_ids_are_text_ = type.step() && type.columnText(0) == "TEXT";
+  }
   find_by_hash_ = std::make_unique<Statement>(db_, kSelectKeyByHash, "looking up a key", true);
   begin_immediate_ =
       std::make_unique<Statement>(db_, "BEGIN IMMEDIATE", "locking for a rate-limit check", true);
@@ -651,7 +676,8 @@ void SqliteStore::writeRequests(const std::vector<RequestRecord>& records,
                                 const RollupDelta& delta) {
   std::lock_guard lock(mutex_);
   Transaction transaction(db_, "writing request records");
-  Statement insert(db_, kInsertRequest, "writing a request record");
+  Statement insert(db_, request_ids_are_text_ ? kInsertRequestWithTextId : kInsertRequest,
+                   "writing a request record");
   for (const RequestRecord& r : records) {
     insert.bind(1, r.key_id)
         .bind(2, r.endpoint)
@@ -782,6 +808,27 @@ void SqliteStore::readUsage(const UsageQuery& query, UsageVisitor& visitor) {
     throw;
   }
   db_.exec("COMMIT", "ending a usage read");
+}
+
+void SqliteStore::addCounters(const std::vector<std::pair<std::string, std::int64_t>>& deltas,
+                              TimePoint now) {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(db_, "adding to counters");
+  Statement add(db_, kAddCounter, "adding to a counter");
+  for (const auto& [name, delta] : deltas) {
+    add.bind(1, name).bind(2, delta).bind(3, now.time_since_epoch().count()).run();
+  }
+  transaction.commit();
+}
+
+std::vector<ApiStore::Counter> SqliteStore::counters() {
+  std::lock_guard lock(mutex_);
+  Statement select(db_, kSelectCounters, "reading counters");
+  std::vector<Counter> out;
+  while (select.step()) {
+    out.push_back(Counter{select.columnText(0), select.columnInt(1), select.columnInt(2)});
+  }
+  return out;
 }
 
 std::pair<std::int64_t, std::int64_t> SqliteStore::deleteUsageBefore(

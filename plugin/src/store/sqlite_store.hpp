@@ -52,6 +52,9 @@ class SqliteStore final : public ApiStore {
   void readUsage(const UsageQuery& query, UsageVisitor& visitor) override;
   std::pair<std::int64_t, std::int64_t> deleteUsageBefore(std::int64_t raw_cutoff_ms,
                                                           std::int64_t rollup_cutoff_ms) override;
+  void addCounters(const std::vector<std::pair<std::string, std::int64_t>>& deltas,
+                   TimePoint now) override;
+  std::vector<Counter> counters() override;
 
   // The highest migration version applied to the file.
   int schemaVersion();
@@ -69,6 +72,8 @@ class SqliteStore final : public ApiStore {
   std::mutex mutex_;  // guards db_ and the statements
   SqliteDb db_;
   std::int64_t busy_timeout_ms_;
+  // api_requests.id is TEXT in a database made by the original system: rows then need an id.
+  bool request_ids_are_text_ = false;
   WindowSnapshot readWindows(std::string_view key_id, TimePoint now, const WindowPlan& plan);
 
   // Prepared once: the request path.

@@ -184,6 +184,19 @@ class ApiStore {
   // one consistent snapshot.
   virtual void readUsage(const UsageQuery& query, UsageVisitor& visitor) = 0;
 
+  // ---- Operational counters, shared by every process using the store ----
+
+  struct Counter {
+    std::string name;
+    std::int64_t value = 0;
+    std::int64_t updated_at_ms = 0;
+  };
+  // Adds each delta to its named counter (creating it at 0), in one transaction.
+  virtual void addCounters(const std::vector<std::pair<std::string, std::int64_t>>& deltas,
+                           TimePoint now) = 0;
+  // Every counter, by name.
+  virtual std::vector<Counter> counters() = 0;
+
   // Retention: deletes raw rows recorded before `raw_cutoff_ms` and rollups of intervals
   // that started before `rollup_cutoff_ms`. Returns raw rows and rollup rows deleted.
   virtual std::pair<std::int64_t, std::int64_t> deleteUsageBefore(

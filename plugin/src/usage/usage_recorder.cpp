@@ -1,17 +1,22 @@
 #include "usage/usage_recorder.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
 
 #include "services/errors.hpp"
+#include "util/text.hpp"
 
 namespace api {
 namespace {
 
 constexpr std::array<std::string_view, 9> kMethods{"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
                                                    "CONNECT", "OPTIONS", "TRACE", "PATCH"};
-constexpr size_t kBatchSize = 8192;
+constexpr auto kFirstRetryDelay = std::chrono::milliseconds(50);
+constexpr auto kLongestRetryDelay = std::chrono::milliseconds(1000);
 
 std::string upper(std::string_view text) {
   std::string out(text);
@@ -21,11 +26,25 @@ std::string upper(std::string_view text) {
   return out;
 }
 
+bool isIpAddress(std::string_view text) {
+  if (text.size() > kMaxIpLength) {
+    return false;
+  }
+  const std::string terminated(text);
+  std::array<unsigned char, sizeof(in6_addr)> buffer{};
+  return ::inet_pton(AF_INET, terminated.c_str(), buffer.data()) == 1 ||
+         ::inet_pton(AF_INET6, terminated.c_str(), buffer.data()) == 1;
+}
+
 }  // namespace
 
 UsageRecorder::UsageRecorder(const ApiSettings& settings, ApiStore& store, const Clock& clock,
-                             const HostLogger& logger)
-    : settings_(settings), store_(store), clock_(clock), logger_(logger) {}
+                             const HostLogger& logger, StoreFactory open_store)
+    : settings_(settings),
+      store_(store),
+      clock_(clock),
+      logger_(logger),
+      open_store_(std::move(open_store)) {}
 
 UsageRecorder::~UsageRecorder() {
   stop();
@@ -38,10 +57,20 @@ bool UsageRecorder::knownKey(const std::string& key_id) {
       return true;
     }
   }
-  if (!store_.keyExists(key_id)) {  // keys are never deleted, so a yes is final
+  bool exists = false;
+  {
+    // A connection of our own: a read in WAL mode never waits for a writer, and nothing
+    // else holds this connection's lock for longer than a lookup.
+    std::lock_guard lock(lookup_mutex_);
+    if (lookup_store_ == nullptr && open_store_) {
+      lookup_store_ = open_store_();
+    }
+    exists = (lookup_store_ != nullptr ? *lookup_store_ : store_).keyExists(key_id);
+  }
+  if (!exists) {
     return false;
   }
-  std::unique_lock lock(known_mutex_);
+  std::unique_lock lock(known_mutex_);  // keys are never deleted, so a yes is final
   known_keys_.insert(key_id);
   return true;
 }
@@ -51,7 +80,7 @@ bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
   r.timestamp_ms = clock_.now().time_since_epoch().count();
   r.method = upper(input.method);
   if (std::find(kMethods.begin(), kMethods.end(), r.method) == kMethods.end()) {
-    throw InvalidInput("invalid method \"" + std::string(input.method.substr(0, 20)) +
+    throw InvalidInput("invalid method \"" + printableTruncated(input.method, 20) +
                        "\": use GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE or PATCH");
   }
   if (input.status_code < 100 || input.status_code > 599) {
@@ -66,9 +95,14 @@ bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
     throw InvalidInput("invalid endpoint of " + std::to_string(input.endpoint.size()) +
                        " bytes: use 1..2048 bytes, e.g. /api/v1/data");
   }
-  if (input.ip_address.size() > kMaxIpLength) {
-    throw InvalidInput("invalid IP address of " + std::to_string(input.ip_address.size()) +
-                       " characters: at most 45");
+  if (!printableLength(input.endpoint)) {
+    throw InvalidInput("invalid endpoint \"" + printableTruncated(input.endpoint, 64) +
+                       "\": it must be UTF-8 text without control characters");
+  }
+  if (!input.ip_address.empty() && !isIpAddress(input.ip_address)) {
+    throw InvalidInput("invalid IP address \"" + printableTruncated(input.ip_address, 64) +
+                       "\": use an IPv4 or IPv6 address, e.g. 203.0.113.7 or 2001:db8::1, or "
+                       "leave it empty");
   }
   r.key_id = key_id;
   if (r.key_id.empty() || !knownKey(r.key_id)) {
@@ -78,18 +112,20 @@ bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
   r.status_code = input.status_code;
   r.response_time_ms = input.response_time_ms;
   r.ip_address = input.ip_address;
-  r.user_agent = input.user_agent.substr(0, kMaxUserAgentLength);
+  r.user_agent = printableTruncated(input.user_agent, kMaxUserAgentLength);
 
   bool wake = false;
   {
     std::lock_guard lock(mutex_);
-    if (!writer_.joinable() && !stopping_) {
+    if (!writer_started_ && !stopping_) {
       startWriter();  // on first use: a CLI command that records nothing starts no thread
     }
-    if (stopping_ || queue_.size() >= static_cast<size_t>(settings_.usage_queue_capacity)) {
+    const size_t waiting = queue_.size() + in_flight_;
+    if (stopping_ || waiting >= static_cast<size_t>(settings_.usage_queue_capacity)) {
       const auto dropped = ++dropped_;
       if (dropped == 1 || dropped % 10'000 == 0) {
-        logger_.warn("usage queue full: request records dropped",
+        logger_.warn(stopping_ ? "usage recorder stopped: request records dropped"
+                               : "usage queue full: request records dropped",
                      {{"dropped_total", std::to_string(dropped)},
                       {"capacity", std::to_string(settings_.usage_queue_capacity)}});
       }
@@ -106,29 +142,72 @@ bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
 }
 
 void UsageRecorder::startWriter() {
+  writer_started_ = true;
   writer_ = std::thread([this] { writerLoop(); });
 }
 
-bool UsageRecorder::writeBatch(std::vector<RequestRecord>& batch) noexcept {
+bool UsageRecorder::persistCounters(ApiStore& store) noexcept {
   try {
-    store_.writeRequests(batch, foldIntoRollups(batch, settings_.aggregation_interval_ms));
+    const std::uint64_t dropped = dropped_.load();
+    const std::uint64_t failed = failed_.load();
+    std::vector<std::pair<std::string, std::int64_t>> deltas;
+    if (dropped != dropped_persisted_) {
+      deltas.emplace_back(kCounterRecordsDropped,
+                          static_cast<std::int64_t>(dropped - dropped_persisted_));
+    }
+    if (failed != failed_persisted_) {
+      deltas.emplace_back(kCounterRecordsLost,
+                          static_cast<std::int64_t>(failed - failed_persisted_));
+    }
+    if (!deltas.empty()) {
+      store.addCounters(deltas, clock_.now());
+      dropped_persisted_ = dropped;
+      failed_persisted_ = failed;
+    }
+    return true;
+  } catch (const std::exception& e) {
+    logger_.warn("could not update the usage counters", {{"error", e.what()}});
+    return false;
+  } catch (...) {
+    return false;
+  }
+}
+
+bool UsageRecorder::writeBatch(ApiStore& store, const std::vector<RequestRecord>& batch) noexcept {
+  try {
+    store.writeRequests(batch, foldIntoRollups(batch, settings_.aggregation_interval_ms));
     written_ += batch.size();
     return true;
   } catch (const std::exception& e) {
-    failed_ += batch.size();
     try {
       std::lock_guard lock(mutex_);
       last_error_ = e.what();
-      logger_.error("request records lost: the batch could not be written",
+      ++failed_attempts_;
+      logger_.error("request records not written yet: the batch will be retried",
                     {{"records", std::to_string(batch.size())}, {"error", e.what()}});
     } catch (...) {
     }
+    return false;
+  } catch (...) {
     return false;
   }
 }
 
 void UsageRecorder::writerLoop() {
+  // Our own connection, opened here so that the first record() does not wait for it.
+  std::unique_ptr<ApiStore> own;
+  if (open_store_) {
+    try {
+      own = open_store_();
+    } catch (const std::exception& e) {
+      logger_.warn("usage writer: own store connection failed, sharing the module's",
+                   {{"error", e.what()}});
+    }
+  }
+  ApiStore& store = own != nullptr ? *own : store_;
+
   const auto interval = std::chrono::milliseconds(settings_.usage_flush_interval_ms);
+  std::vector<RequestRecord> taken;
   std::vector<RequestRecord> batch;
   std::unique_lock lock(mutex_);
   while (true) {
@@ -138,48 +217,111 @@ void UsageRecorder::writerLoop() {
     if (queue_.empty()) {
       flush_requested_ = false;
       written_cv_.notify_all();
-      if (stopping_) {
+      const bool stopping = stopping_;
+      lock.unlock();
+      persistCounters(store);
+      if (stopping) {
         return;
       }
+      lock.lock();
       continue;
     }
-    batch.clear();
-    batch.swap(queue_);
-    queue_.reserve(std::min<size_t>(batch.size(), kBatchSize));
+    taken.clear();
+    taken.swap(queue_);
+    in_flight_ = taken.size();
     lock.unlock();
-    writeBatch(batch);
+
+    for (size_t at = 0; at < taken.size(); at += kBatchSize) {
+      const size_t end = std::min(taken.size(), at + kBatchSize);
+      batch.assign(std::make_move_iterator(taken.begin() + static_cast<std::ptrdiff_t>(at)),
+                   std::make_move_iterator(taken.begin() + static_cast<std::ptrdiff_t>(end)));
+      auto delay = kFirstRetryDelay;
+      bool written = writeBatch(store, batch);
+      while (!written) {
+        lock.lock();
+        written_cv_.notify_all();  // a flush() waiting on this batch learns that it failed
+        const bool give_up = stopping_ && std::chrono::steady_clock::now() >= stop_deadline_;
+        if (!give_up) {
+          wake_writer_.wait_for(lock, delay);
+        }
+        lock.unlock();
+        if (give_up) {
+          failed_ += batch.size();
+          logger_.error("request records lost: not written before the recorder stopped",
+                        {{"records", std::to_string(batch.size())},
+                         {"lost_total", std::to_string(failed_.load())}});
+          break;
+        }
+        delay = std::min(delay * 2, kLongestRetryDelay);
+        written = writeBatch(store, batch);
+      }
+      lock.lock();
+      in_flight_ -= batch.size();
+      done_total_ += batch.size();
+      written_cv_.notify_all();
+      lock.unlock();
+    }
+    persistCounters(store);
     lock.lock();
-    done_total_ += batch.size();
-    written_cv_.notify_all();
   }
 }
 
 void UsageRecorder::flush() {
   std::unique_lock lock(mutex_);
-  if (!writer_.joinable()) {
+  if (!writer_started_) {
     return;  // nothing was ever queued
   }
   const std::uint64_t target = queued_total_;
-  const std::uint64_t failed_before = failed_.load();
+  const std::uint64_t failures_before = failed_attempts_;
   flush_requested_ = true;
   wake_writer_.notify_one();
-  written_cv_.wait(lock, [&] { return done_total_ >= target || !writer_.joinable(); });
-  if (failed_.load() != failed_before) {
-    throw StoreError("some request records could not be written: " + last_error_);
+  written_cv_.wait(lock,
+                   [&] { return done_total_ >= target || failed_attempts_ != failures_before; });
+  if (done_total_ < target) {
+    throw StoreError("request records could not be written yet (they stay queued): " + last_error_);
+  }
+}
+
+bool UsageRecorder::flushFor(std::chrono::milliseconds timeout) noexcept {
+  try {
+    std::unique_lock lock(mutex_);
+    if (!writer_started_) {
+      return true;
+    }
+    const std::uint64_t target = queued_total_;
+    flush_requested_ = true;
+    wake_writer_.notify_one();
+    return written_cv_.wait_for(lock, timeout, [&] { return done_total_ >= target; });
+  } catch (...) {
+    return false;
   }
 }
 
 void UsageRecorder::stop() noexcept {
   {
     std::lock_guard lock(mutex_);
-    if (stopping_) {
-      return;
+    if (!stopping_) {
+      stopping_ = true;
+      stop_deadline_ = std::chrono::steady_clock::now() + kStopRetryFor;
     }
-    stopping_ = true;
   }
-  wake_writer_.notify_one();
+  wake_writer_.notify_all();
+  std::lock_guard join(join_mutex_);
   if (writer_.joinable()) {
     writer_.join();
+    const auto dropped = dropped_.load();
+    const auto failed = failed_.load();
+    try {
+      if (dropped > 0 || failed > 0) {
+        logger_.warn("usage recorder stopped with records missing",
+                     {{"written", std::to_string(written_.load())},
+                      {"dropped_queue_full", std::to_string(dropped)},
+                      {"lost_to_write_errors", std::to_string(failed)}});
+      } else {
+        logger_.debug("usage recorder stopped", {{"written", std::to_string(written_.load())}});
+      }
+    } catch (...) {
+    }
   }
 }
 

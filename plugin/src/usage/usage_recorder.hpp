@@ -1,16 +1,29 @@
 // Request logging that never makes the caller wait on disk. record() checks the input and
-// appends to a bounded in-memory queue; a writer thread flushes the queue in batches, one
-// transaction per batch (raw rows and rollups together), at least every usageFlushInterval
-// ms. stop() (and the destructor) writes everything still queued.
+// appends to a bounded in-memory queue; a writer thread flushes the queue in batches of at
+// most kBatchSize records, one transaction per batch (raw rows and rollups together), at
+// least every usageFlushInterval ms. stop() (and the destructor) writes everything queued.
 //
-// Queue-full policy: drop. When usageQueueCapacity records are waiting, record() refuses the
-// new one at once (returns false), never blocking; every dropped record is counted
-// (droppedRecords(), `prompt health`) and logged (the first, then every 10,000th).
+// The writer and the key-id lookups use connections of their own (from the store factory),
+// so neither waits on, nor holds up, the connection the request path validates and
+// rate-limits on.
+//
+// Queue-full policy: drop. When usageQueueCapacity records are waiting (queued or being
+// written), record() refuses the new one at once (returns false), never blocking; every
+// dropped record is counted, persisted in the store's counters (`prompt health` shows them,
+// from any process) and logged (the first, then every 10,000th, and the total at stop).
+//
+// A batch that cannot be written (the database locked past busyTimeout, a full disk) is kept
+// and retried, backing off up to a second; its records still count against the capacity.
+// At stop, retries go on for at most kStopRetryFor; records still unwritten then are lost,
+// counted and logged.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
@@ -32,6 +45,10 @@ inline constexpr size_t kMaxUserAgentLength = 512;  // longer ones are truncated
 inline constexpr size_t kMaxIpLength = 45;          // the longest textual IPv6 address
 inline constexpr std::int64_t kMaxResponseTimeMs = 86'400'000;
 
+// Counter names in the store (ApiStore::addCounters).
+inline constexpr std::string_view kCounterRecordsDropped = "usage_records_dropped";
+inline constexpr std::string_view kCounterRecordsLost = "usage_records_lost";
+
 struct RequestInput {
   std::string_view endpoint;
   std::string_view method;
@@ -41,24 +58,34 @@ struct RequestInput {
   std::string_view user_agent;
 };
 
+// Opens another connection to the module's store; nullptr-returning or empty means "share".
+using StoreFactory = std::function<std::unique_ptr<ApiStore>()>;
+
 class UsageRecorder {
  public:
-  // REQUIRED: all references outlive the recorder.
+  static constexpr size_t kBatchSize = 4096;  // records per transaction, at most
+  static constexpr std::chrono::seconds kStopRetryFor{10};
+
+  // REQUIRED: all references outlive the recorder. With an empty `open_store`, the writer
+  // and the lookups share `store`.
   UsageRecorder(const ApiSettings& settings, ApiStore& store, const Clock& clock,
-                const HostLogger& logger);
+                const HostLogger& logger, StoreFactory open_store = {});
   ~UsageRecorder();
   UsageRecorder(const UsageRecorder&) = delete;
   UsageRecorder& operator=(const UsageRecorder&) = delete;
 
   // Checks the input (InvalidInput names the field and what is accepted) and queues it.
-  // Returns false when the queue is full and the record was dropped. Thread-safe; never
-  // waits for the writer or the disk.
+  // Returns false when the queue is full (or the recorder stopped) and the record was
+  // dropped. Thread-safe; never waits for the writer or for a lock on the database.
   bool record(std::string_view key_id, const RequestInput& input);
 
-  // Writes everything queued before the call; returns when it is in the store. Throws
-  // StoreError when the write fails.
+  // Waits until everything queued before the call is in the store, or a write of it failed
+  // (StoreError; the records stay queued for a retry).
   void flush();
-  // Writes everything queued and stops the writer. Idempotent.
+  // As flush(), but gives up after `timeout`; returns whether everything was written.
+  bool flushFor(std::chrono::milliseconds timeout) noexcept;
+  // Writes everything queued (retrying for at most kStopRetryFor) and stops the writer.
+  // Idempotent; a second caller returns once the first has finished.
   void stop() noexcept;
 
   std::uint64_t droppedRecords() const { return dropped_.load(); }
@@ -69,31 +96,44 @@ class UsageRecorder {
   bool knownKey(const std::string& key_id);
   void startWriter();  // REQUIRED: mutex_ held
   void writerLoop();
-  // Writes `batch`; on failure counts and logs it. Returns whether it was written.
-  bool writeBatch(std::vector<RequestRecord>& batch) noexcept;
+  // Writes `batch` (and the counters' news); on failure logs it. Returns whether written.
+  bool writeBatch(ApiStore& store, const std::vector<RequestRecord>& batch) noexcept;
+  // Adds the drops and losses not yet in the store's counters. Returns whether it did.
+  bool persistCounters(ApiStore& store) noexcept;
 
   const ApiSettings& settings_;
   ApiStore& store_;
   const Clock& clock_;
   const HostLogger& logger_;
+  StoreFactory open_store_;
 
   std::mutex mutex_;  // guards everything below up to the thread
   std::condition_variable wake_writer_;
   std::condition_variable written_cv_;
   std::vector<RequestRecord> queue_;
+  size_t in_flight_ = 0;            // taken by the writer, not yet written or lost
   std::uint64_t queued_total_ = 0;  // records ever queued
-  std::uint64_t done_total_ = 0;    // records ever taken by the writer and finished
+  std::uint64_t done_total_ = 0;    // records ever written or given up as lost
+  std::uint64_t failed_attempts_ = 0;
   bool flush_requested_ = false;
   bool stopping_ = false;
+  bool writer_started_ = false;
+  std::chrono::steady_clock::time_point stop_deadline_{};
   std::string last_error_;  // of the last failed batch, for flush()
-  std::thread writer_;      // started by the first record()
+
+  std::mutex join_mutex_;  // serialises stop()'s join
+  std::thread writer_;     // started by the first record()
 
   std::shared_mutex known_mutex_;
   std::unordered_set<std::string> known_keys_;
+  std::mutex lookup_mutex_;                 // guards lookup_store_
+  std::unique_ptr<ApiStore> lookup_store_;  // opened on the first unknown key id
 
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> written_{0};
   std::atomic<std::uint64_t> failed_{0};
+  std::uint64_t dropped_persisted_ = 0;  // writer thread only
+  std::uint64_t failed_persisted_ = 0;
 };
 
 }  // namespace api

@@ -2,7 +2,9 @@
 // are computed here, independently, from the generated records.
 #include "services/usage_service.hpp"
 
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
+#include <future>
 #include <random>
 
 #include "cli/usage_commands.hpp"
@@ -235,6 +237,7 @@ BOOST_AUTO_TEST_CASE(rollups_agree_with_the_raw_rows_and_retention_keeps_them_ap
 BOOST_AUTO_TEST_CASE(record_checks_every_field_and_truncates_a_long_user_agent) {
   const std::string id = newKey();
   const std::string long_endpoint(2049, 'e');
+  const std::string long_ip(46, '1');  // the cases hold views: the text must outlive them
   struct Case {
     api::RequestInput input;
     std::string key;
@@ -247,7 +250,11 @@ BOOST_AUTO_TEST_CASE(record_checks_every_field_and_truncates_a_long_user_agent) 
       {{"/a", "GET", 200, -1, "", ""}, id, "invalid response time -1 ms"},
       {{"", "GET", 200, 1, "", ""}, id, "invalid endpoint of 0 bytes: use 1..2048"},
       {{long_endpoint, "GET", 200, 1, "", ""}, id, "invalid endpoint of 2049 bytes"},
-      {{"/a", "GET", 200, 1, std::string(46, '1'), ""}, id, "invalid IP address of 46"},
+      {{"/a", "GET", 200, 1, long_ip, ""}, id, "invalid IP address \"1111"},
+      {{"/a", "GET", 200, 1, "not an ip <script>", ""}, id, "use an IPv4 or IPv6 address"},
+      {{"/a", "GET", 200, 1, "10.0.0.256", ""}, id, "invalid IP address \"10.0.0.256\""},
+      {{"/a\x1b[31m\n  GET /fake", "GET", 200, 1, "", ""}, id, "without control characters"},
+      {{"/a\xff", "GET", 200, 1, "", ""}, id, "invalid endpoint \"/a?\""},
       {{"/a", "GET", 200, 1, "", ""}, "key_0000000000000000", "no key with id"},
   };
   for (const Case& c : cases) {
@@ -260,13 +267,21 @@ BOOST_AUTO_TEST_CASE(record_checks_every_field_and_truncates_a_long_user_agent) 
   }
   const std::string agent(5000, 'a');
   BOOST_TEST(recorder.record(id, {"/a", "get", 200, 1, "::1", agent}));
+  // Cut at a character boundary, never inside the two bytes of the "é" at bytes 512 and 513.
+  BOOST_TEST(recorder.record(
+      id, {"/b", "GET", 200, 1, "203.0.113.7", std::string(511, 'u') + "\xc3\xa9" + "tail"}));
+  BOOST_TEST(recorder.record(id, {"/c", "GET", 200, 1, "2001:db8::1", "curl\x1b[31m/8\xff"}));
   recorder.flush();
   api::SqliteDb db(path);
-  api::Statement q(db, "SELECT method, length(user_agent) FROM api_requests", "q");
+  api::Statement q(db, "SELECT method, user_agent FROM api_requests ORDER BY endpoint", "q");
   BOOST_REQUIRE(q.step());
   BOOST_TEST(q.columnText(0) == "GET");
-  BOOST_TEST(q.columnInt(1) == 512);
-  BOOST_TEST(!q.step());  // the invalid ones wrote nothing
+  BOOST_TEST(q.columnText(1) == std::string(512, 'a'));
+  BOOST_REQUIRE(q.step());
+  BOOST_TEST(q.columnText(1) == std::string(511, 'u'));
+  BOOST_REQUIRE(q.step());
+  BOOST_TEST(q.columnText(1) == "curl?[31m/8?");  // control and invalid bytes made harmless
+  BOOST_TEST(!q.step());                          // the invalid ones wrote nothing
 }
 
 BOOST_AUTO_TEST_CASE(a_full_queue_drops_and_counts_without_blocking_and_loses_nothing_accepted) {
@@ -282,11 +297,63 @@ BOOST_AUTO_TEST_CASE(a_full_queue_drops_and_counts_without_blocking_and_loses_no
   }
   BOOST_TEST(refused == 100);
   BOOST_TEST(recorder.droppedRecords() == 100u);
-  BOOST_TEST(accepted <= 2 * settings.usage_queue_capacity);  // the queue, plus a batch in hand
+  // Records the writer holds count against the capacity too: the bound is on memory.
+  BOOST_TEST(accepted == settings.usage_queue_capacity);
   locker.exec("ROLLBACK", "letting the writer in");
   recorder.flush();
   BOOST_TEST(recorder.writtenRecords() == static_cast<std::uint64_t>(accepted));
   BOOST_TEST(usage.stats(api::Span{1, 'h'}, std::nullopt).total_requests == accepted);
+  recorder.stop();
+  // The drops are in the store, where `prompt health` in any process reads them.
+  const auto counters = store.counters();
+  const auto dropped = std::find_if(counters.begin(), counters.end(), [](const auto& c) {
+    return c.name == api::kCounterRecordsDropped;
+  });
+  BOOST_REQUIRE(dropped != counters.end());
+  BOOST_TEST(dropped->value == 100);
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_that_cannot_be_written_is_kept_and_retried) {
+  const std::string id = newKey();
+  api::UsageRecorder impatient(settings, store, clock, logger, [&] {
+    return std::make_unique<api::SqliteStore>(api::SqliteStoreOptions{path, 0});  // no waiting
+  });
+  api::SqliteDb locker(path);
+  locker.exec("BEGIN EXCLUSIVE", "holding the writer off");
+  for (int i = 0; i < 10; ++i) {
+    BOOST_REQUIRE(impatient.record(id, {"/r", "GET", 200, 1, "", ""}));
+  }
+  BOOST_CHECK_THROW(impatient.flush(), api::StoreError);  // the failure is reported...
+  locker.exec("ROLLBACK", "letting the writer in");
+  impatient.flush();  // ...and the same records are written once the lock is gone
+  BOOST_TEST(impatient.writtenRecords() == 10u);
+  BOOST_TEST(impatient.failedRecords() == 0u);
+  api::Statement rows(locker, "SELECT count(*) FROM api_requests", "counting rows");
+  rows.step();
+  BOOST_TEST(rows.columnInt(0) == 10);
+}
+
+BOOST_AUTO_TEST_CASE(recording_never_waits_for_the_writer_or_a_lock) {
+  const std::string first = newKey();
+  const std::string second = newKey();
+  api::SqliteDb locker(path);
+  locker.exec("BEGIN EXCLUSIVE", "holding every writer off");
+  // The writer's connection would wait ten minutes for the lock, holding itself busy.
+  api::UsageRecorder patient(settings, store, clock, logger, [&] {
+    return std::make_unique<api::SqliteStore>(api::SqliteStoreOptions{path, 600'000});
+  });
+  BOOST_REQUIRE(patient.record(first, {"/w", "GET", 200, 1, "", ""}));
+  BOOST_TEST(!patient.flushFor(200ms));  // the writer holds it, waiting for the lock
+  // A key id not seen before is looked up on a connection of its own: no wait.
+  auto later = std::async(std::launch::async, [&] {
+    return patient.record(second, {"/w", "GET", 200, 1, "", ""});
+  });
+  const bool answered = later.wait_for(30s) == std::future_status::ready;
+  locker.exec("ROLLBACK", "letting the writer in");
+  BOOST_REQUIRE(answered);
+  BOOST_TEST(later.get());
+  patient.flush();
+  BOOST_TEST(patient.writtenRecords() == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(stop_writes_everything_still_queued) {

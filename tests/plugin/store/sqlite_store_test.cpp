@@ -122,7 +122,12 @@ BOOST_AUTO_TEST_CASE(reopening_is_idempotent_and_an_original_database_opens_unch
         " created_at DATETIME DEFAULT CURRENT_TIMESTAMP, revoked_at DATETIME,"
         " revoked_reason TEXT, metadata TEXT);"
         "INSERT INTO api_keys (id, key_hash, key_prefix, user_id, name)"
-        " VALUES ('k1', 'abc', 'sk_abcde', 'u1', 'legacy key');");
+        " VALUES ('k1', 'abc', 'sk_abcde', 'u1', 'legacy key');"
+        "CREATE TABLE api_requests (id TEXT PRIMARY KEY, key_id TEXT NOT NULL,"
+        " endpoint TEXT NOT NULL, method TEXT NOT NULL, status_code INTEGER NOT NULL,"
+        " response_time INTEGER NOT NULL, ip_address TEXT, user_agent TEXT,"
+        " timestamp TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,"
+        " FOREIGN KEY (key_id) REFERENCES api_keys(id) ON DELETE CASCADE);");
   }
   { SqliteStore first(SqliteStoreOptions{path, 1000}); }
   SqliteStore again(SqliteStoreOptions{path, 1000});
@@ -130,6 +135,17 @@ BOOST_AUTO_TEST_CASE(reopening_is_idempotent_and_an_original_database_opens_unch
   Inspector db(path);
   BOOST_TEST(db.text("SELECT name FROM api_keys WHERE id = 'k1'") == "legacy key");
   BOOST_TEST(db.text("SELECT count(*) FROM api_schema_migrations") == std::to_string(latest()));
+  // Its api_requests keeps its TEXT id: every row written gets one of its own.
+  std::vector<api::RequestRecord> records(2);
+  for (auto& r : records) {
+    r.key_id = "k1";
+    r.endpoint = "/v1";
+    r.method = "GET";
+    r.status_code = 200;
+    r.timestamp_ms = 1'700'000'000'000;
+  }
+  again.writeRequests(records, api::foldIntoRollups(records, 3'600'000));
+  BOOST_TEST(db.text("SELECT count(DISTINCT id) FROM api_requests WHERE length(id) = 32") == "2");
 }
 
 BOOST_AUTO_TEST_CASE(a_schema_newer_than_this_build_is_refused) {
