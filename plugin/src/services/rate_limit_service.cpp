@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -16,8 +17,13 @@ std::int64_t floorDiv(std::int64_t a, std::int64_t b) {
   return a / b - ((a % b != 0) && ((a < 0) != (b < 0)) ? 1 : 0);
 }
 
-// The counts of sub-windows k-N+1 .. k+2N-1 around the current sub-window k, with prefix sums
-// for run sums. Everything the decision, remaining, reset_at and retry_after need.
+// Sub-windows after the current one hold requests only once the clock has stepped back; past
+// this many, retry_after is not computed (the decision itself never needs them).
+constexpr std::int64_t kMaxLookAhead = 65'536;
+
+// The counts of sub-windows k-N+1 .. k+2N-1 around the current sub-window k (and of any
+// later ones that hold requests, up to kMaxLookAhead), with prefix sums for run sums.
+// Everything the decision, remaining, reset_at and retry_after need.
 class WindowMath {
  public:
   WindowMath(std::int64_t now_ms, std::int64_t sub_ms, std::int64_t n)
@@ -28,15 +34,28 @@ class WindowMath {
         counts_(static_cast<size_t>(3 * n - 1), 0) {}
 
   std::int64_t firstReadMs() const { return base_ * sub_ms_; }
-  // Up to k+2N-1: the decision needs k+N-1, retry_after the runs that contain k+N.
-  std::int64_t lastReadMs() const { return (k_ + 2 * n_ - 1) * sub_ms_; }
+  // Everything from the first counted sub-window on: the decision needs up to k+N-1, and
+  // retry_after every later sub-window holding requests (after a clock step back).
+  static constexpr std::int64_t lastReadMs() { return std::numeric_limits<std::int64_t>::max(); }
   std::int64_t currentStartMs() const { return k_ * sub_ms_; }
 
   void load(const std::vector<ApiStore::WindowCount>& windows) {
-    std::fill(counts_.begin(), counts_.end(), 0);
+    // Room for every sub-window holding requests plus N empty ones after it, so that the
+    // search for a fit can reach a run that is clear of all of them.
+    std::int64_t size = 3 * n_ - 1;
+    complete_ = true;
     for (const auto& w : windows) {
       const std::int64_t rel = floorDiv(w.start_ms, sub_ms_) - base_;
-      if (rel >= 0 && rel < static_cast<std::int64_t>(counts_.size())) {
+      if (rel > kMaxLookAhead) {
+        complete_ = false;
+      } else if (rel >= 0) {
+        size = std::max(size, rel + 2 * n_);
+      }
+    }
+    counts_.assign(static_cast<size_t>(size), 0);
+    for (const auto& w : windows) {
+      const std::int64_t rel = floorDiv(w.start_ms, sub_ms_) - base_;
+      if (rel >= 0 && rel < size) {
         counts_[static_cast<size_t>(rel)] += w.count;
       }
     }
@@ -73,12 +92,17 @@ class WindowMath {
   }
 
   // The first sub-window start at which a request of `cost` fits, if no more are admitted
-  // meanwhile; nullopt when not within the next N sub-windows (cost above the limit).
+  // meanwhile; nullopt when it never does (cost above the limit) or lies past kMaxLookAhead.
   std::optional<TimePoint> fitsAt(std::int64_t cost, std::int64_t limit) const {
-    // Sliding maximum of run sums over runs starting at j in [d, N-1+d], d = 1..N.
+    // Sliding maximum of run sums over runs starting at j in [d, N-1+d], d = 1, 2, ...: the
+    // runs that contain k+d. Past the last sub-window holding requests every run is empty.
+    std::int64_t last_d = static_cast<std::int64_t>(counts_.size()) - 2 * n_ + 1;
+    if (!complete_) {  // only runs wholly within the sub-windows known to be complete
+      last_d = std::min(last_d, kMaxLookAhead - 2 * n_ + 2);
+    }
     std::deque<std::int64_t> best;  // run starts, run sums decreasing
     std::int64_t next = 1;
-    for (std::int64_t d = 1; d <= n_; ++d) {
+    for (std::int64_t d = 1; d <= last_d; ++d) {
       for (; next <= n_ - 1 + d; ++next) {
         while (!best.empty() && run(best.back()) <= run(next)) {
           best.pop_back();
@@ -109,6 +133,7 @@ class WindowMath {
   std::int64_t base_;
   std::vector<std::int64_t> counts_;
   std::vector<std::int64_t> prefix_;
+  bool complete_ = true;  // every sub-window holding requests is in counts_
 };
 
 // Plans the read once the store has the lock and the time, then decides on the snapshot.

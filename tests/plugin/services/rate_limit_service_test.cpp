@@ -74,8 +74,8 @@ struct Model {
       }
     } else {
       a.remaining = std::max<std::int64_t>(0, limit - used);
-      if (cost <= limit) {
-        for (std::int64_t d = 1; d <= n && !a.retry_at_ms; ++d) {
+      if (cost <= limit) {  // the first later sub-window where it fits, however far
+        for (std::int64_t d = 1; !a.retry_at_ms; ++d) {
           if (usedAt(k + d) + cost <= limit) {
             a.retry_at_ms = (k + d) * sub_ms;
           }
@@ -373,6 +373,23 @@ BOOST_AUTO_TEST_CASE(cleanup_while_checks_run_keeps_every_decision_exact) {
   BOOST_TEST(admitted == 50);
   BOOST_TEST(deleted.load() == 2);
   BOOST_TEST(limits.status(key).used == 50);
+}
+
+BOOST_AUTO_TEST_CASE(after_a_clock_step_back_retry_after_looks_past_every_counted_request) {
+  window(20'000, 2);  // 10 s sub-windows
+  const std::string key = newKey(1);
+  const std::int64_t k = clock.now().time_since_epoch().count() / 10'000;
+  // Admitted before the clock stepped back: requests in sub-windows k+1 and k+3.
+  api::SqliteDb(path).exec("INSERT INTO api_rate_limits VALUES ('" + key + "', " +
+                               std::to_string((k + 1) * 10'000) + ", 10000, 1, 1), ('" + key +
+                               "', " + std::to_string((k + 3) * 10'000) + ", 10000, 1, 1)",
+                           "seeding later windows");
+  const api::LimitDecision d = limits.check(key);
+  BOOST_TEST(!d.allowed);
+  BOOST_TEST(d.outcome == LimitOutcome::kOverLimit);
+  // k+1 .. k+4 each share a run with a counted sub-window; the first clear one is k+5.
+  BOOST_REQUIRE(d.retry_after.has_value());
+  BOOST_TEST(d.retry_after->count() == (k + 5) * 10'000 - clock.now().time_since_epoch().count());
 }
 
 BOOST_AUTO_TEST_CASE(the_decision_time_is_read_once_the_lock_is_held) {
