@@ -1,5 +1,6 @@
 // module_init and ApiModule in-process, through the C ABI as a host sees them.
 #include <boost/test/unit_test.hpp>
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -103,6 +104,68 @@ BOOST_AUTO_TEST_CASE(serves_commands_services_health_and_cleanup_then_shuts_down
   BOOST_REQUIRE(fake.log_lines.size() == 1u);
   BOOST_TEST(fake.log_lines[0] ==
              "cleanup done rate_limit_windows_deleted=0 requests_deleted=0 rollups_deleted=0");
+  out.shutdown(out.module_ctx);
+}
+
+BOOST_AUTO_TEST_CASE(the_key_service_lists_keys_and_respects_older_callers_layouts) {
+  FakeHost fake;
+  sp_module out = emptyModule();
+  sp_error error = systemprompt::makeError();
+  BOOST_REQUIRE_MESSAGE(module_init(&fake.host(), &out, &error) == SP_OK, error.message);
+  const auto* keys = static_cast<const sp_api_key_service*>(out.services[0].table);
+  BOOST_REQUIRE(out.services[0].version_minor >= 3u);
+  std::vector<std::string> ids;
+  for (const char* user : {"ann", "ann", "bob"}) {
+    sp_api_key_create_request request{};
+    request.size = sizeof(request);
+    request.user_id = user;
+    request.name = "k";
+    request.metadata_json = R"({"team":"billing"})";
+    sp_api_key_created created{};
+    created.size = sizeof(created);
+    BOOST_REQUIRE_MESSAGE(keys->create(keys->ctx, &request, &created, &error) == SP_OK,
+                          error.message);
+    BOOST_TEST(created.rate_limit == 1000);  // 1.3: the limit granted, here the default
+    ids.emplace_back(created.key_id);
+  }
+  BOOST_REQUIRE(keys->revoke(keys->ctx, ids[0].c_str(), "gone", "test", &error) == SP_OK);
+
+  std::vector<sp_api_key_info> infos(1);
+  infos[0].size = sizeof(sp_api_key_info);
+  size_t count = 0;
+  BOOST_TEST(keys->list(keys->ctx, "ann", 0, infos.data(), infos.size(), &count, &error) ==
+             SP_ERROR_INVALID);  // too small: nothing written, the count says how many
+  BOOST_TEST(count == 2u);
+  infos.resize(4);
+  infos[0].size = sizeof(sp_api_key_info);
+  BOOST_REQUIRE(keys->list(keys->ctx, "ann", 0, infos.data(), infos.size(), &count, &error) ==
+                SP_OK);
+  BOOST_REQUIRE(count == 2u);
+  const sp_api_key_info& revoked = std::string(infos[0].key_id) == ids[0] ? infos[0] : infos[1];
+  BOOST_TEST(revoked.status == SP_API_KEY_REVOKED);
+  BOOST_TEST(std::string(revoked.revoked_reason) == "gone");
+  BOOST_TEST(std::string(revoked.metadata_json) == R"({"team":"billing"})");
+  BOOST_REQUIRE(keys->list(keys->ctx, nullptr, 1, infos.data(), infos.size(), &count, &error) ==
+                SP_OK);
+  BOOST_TEST(count == 2u);  // everyone's active keys: ann's second and bob's
+
+  // A 1.1 caller's array: elements of the 1.1 size, nothing written past them.
+  constexpr size_t kOldSize =
+      (offsetof(sp_api_key_info, revoked_reason) + alignof(sp_api_key_info) - 1) /
+      alignof(sp_api_key_info) * alignof(sp_api_key_info);
+  std::vector<std::int64_t> storage((2 * kOldSize + 64) / sizeof(std::int64_t) + 1,
+                                    std::int64_t{0x5A5A5A5A5A5A5A5A});
+  auto* old = reinterpret_cast<sp_api_key_info*>(storage.data());
+  old->size = kOldSize;
+  BOOST_REQUIRE_MESSAGE(keys->list(keys->ctx, "ann", 0, old, 2, &count, &error) == SP_OK,
+                        error.message);
+  const auto* second =
+      reinterpret_cast<const sp_api_key_info*>(reinterpret_cast<const char*>(old) + kOldSize);
+  BOOST_TEST((std::string(old->key_id) == ids[1] || std::string(second->key_id) == ids[1]));
+  const auto* bytes = reinterpret_cast<const unsigned char*>(storage.data());
+  for (size_t i = 2 * kOldSize; i < storage.size() * sizeof(std::int64_t); ++i) {
+    BOOST_REQUIRE(bytes[i] == 0x5A);
+  }
   out.shutdown(out.module_ctx);
 }
 

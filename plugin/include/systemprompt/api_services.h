@@ -20,7 +20,7 @@ extern "C" {
 
 #define SP_API_KEY_SERVICE_NAME "ApiKeyService"
 #define SP_API_KEY_SERVICE_VERSION_MAJOR 1
-#define SP_API_KEY_SERVICE_VERSION_MINOR 2
+#define SP_API_KEY_SERVICE_VERSION_MINOR 3
 
 #define SP_RATE_LIMIT_SERVICE_NAME "RateLimitService"
 #define SP_RATE_LIMIT_SERVICE_VERSION_MAJOR 1
@@ -31,9 +31,11 @@ extern "C" {
 #define SP_API_KEY_ID_CAPACITY 64
 #define SP_API_KEY_SECRET_CAPACITY 128
 #define SP_API_KEY_PREFIX_CAPACITY 16
-#define SP_API_USER_ID_CAPACITY 808 /* 200 characters of UTF-8 */
-#define SP_API_NAME_CAPACITY 808    /* 200 characters of UTF-8 */
-#define SP_API_SCOPES_CAPACITY 2112 /* 32 scopes of at most 64 characters, comma-separated */
+#define SP_API_USER_ID_CAPACITY 808   /* 200 characters of UTF-8 */
+#define SP_API_NAME_CAPACITY 808      /* 200 characters of UTF-8 */
+#define SP_API_SCOPES_CAPACITY 2112   /* 32 scopes of at most 64 characters, comma-separated */
+#define SP_API_REASON_CAPACITY 2004   /* 500 characters of UTF-8 */
+#define SP_API_METADATA_CAPACITY 4100 /* a JSON object of at most 4096 bytes */
 
 /* Why a key is not valid, in the order the checks run. */
 typedef enum sp_api_key_reason {
@@ -79,6 +81,8 @@ typedef struct sp_api_key_created {
   char key_prefix[SP_API_KEY_PREFIX_CAPACITY];
   int64_t created_at_ms;
   int64_t expires_at_ms; /* 0: never expires */
+  /* 1.3 (written only when `size` covers it): */
+  int64_t rate_limit; /* requests per window, as granted (the default when 0 was asked) */
 } sp_api_key_created;
 
 /* 1.1: one key's public fields, filled by get. OWNERSHIP: caller. */
@@ -95,6 +99,9 @@ typedef struct sp_api_key_info {
   int64_t last_used_at_ms;  /* 0: never; kept current within 60 s */
   int64_t revoked_at_ms;    /* 0: not revoked; may lie in the future (rotation grace) */
   sp_api_key_reason status; /* SP_API_KEY_VALID (active), _REVOKED or _EXPIRED, now */
+  /* 1.3 (written only when `size` covers them): */
+  char revoked_reason[SP_API_REASON_CAPACITY];  /* "" when none */
+  char metadata_json[SP_API_METADATA_CAPACITY]; /* a JSON object, "{}" when none */
 } sp_api_key_info;
 
 /* 1.2: one request to log. OWNERSHIP: caller; read only during the call. */
@@ -169,6 +176,14 @@ typedef struct sp_api_key_service {
   /* 1.2: one key's usage over `period`. SP_ERROR_NOT_FOUND for an unknown key. */
   sp_status (*get_api_key_usage)(void* ctx, const char* key_id, const char* period,
                                  sp_api_key_usage* out, sp_error* error);
+
+  /* 1.3: the keys of one user (user_id non-NULL) or of everyone, newest first; only those
+   * active now when `active_only` is non-zero. `keys` is an array of `capacity` structs laid
+   * out `keys[0].size` bytes apart (set keys[0].size = sizeof(sp_api_key_info)); `*count`
+   * receives the number of keys that match. When that exceeds `capacity`, nothing is written
+   * and SP_ERROR_INVALID is returned, so the caller can retry with a larger array. */
+  sp_status (*list)(void* ctx, const char* user_id, int active_only, sp_api_key_info* keys,
+                    size_t capacity, size_t* count, sp_error* error);
 } sp_api_key_service;
 
 /* 1.1: why a rate-limit check (or authorize) did not admit. */

@@ -1,6 +1,7 @@
 #include "exports/service_tables.hpp"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <string>
 
@@ -49,11 +50,20 @@ std::int64_t epochMs(const std::optional<TimePoint>& t) {
 }
 
 // The smallest `size` a caller's struct may declare: the layout of the minor version that
-// introduced it. Every struct here first appeared in 1.1 and has not grown since; when one
-// grows, pin its 1.1 size here and write the new fields only when the caller's size covers
-// them, so 1.1 callers keep working.
+// introduced it. A struct that grew pins its first size here, and the fields added later are
+// written only when the caller's size covers them (covers()), so older callers keep working.
 template <typename Struct>
 constexpr size_t kFirstLayoutSize = sizeof(Struct);
+template <>
+constexpr size_t kFirstLayoutSize<sp_api_key_created> = offsetof(sp_api_key_created, rate_limit);
+template <>
+constexpr size_t kFirstLayoutSize<sp_api_key_info> = offsetof(sp_api_key_info, revoked_reason);
+
+// Whether the caller's struct, of its declared size, holds the member at `offset` of `size`.
+template <typename Struct>
+bool covers(const Struct& s, size_t offset, size_t size) {
+  return s.size >= offset + size;
+}
 
 template <typename Struct>
 void requireStruct(const Struct* s, const char* what) {
@@ -88,6 +98,37 @@ void fillCreated(sp_api_key_created* out, const CreatedKey& created) {
   copyText(out->key_prefix, created.key.key_prefix);
   out->created_at_ms = created.key.created_at.time_since_epoch().count();
   out->expires_at_ms = epochMs(created.key.expires_at);
+  if (covers(*out, offsetof(sp_api_key_created, rate_limit), sizeof(out->rate_limit))) {
+    out->rate_limit = created.key.rate_limit;
+  }
+}
+
+void fillInfo(sp_api_key_info* out, const KeyRecord& key, TimePoint now) {
+  copyText(out->key_id, key.id);
+  copyText(out->key_prefix, key.key_prefix);
+  copyText(out->user_id, key.user_id);
+  copyText(out->name, key.name);
+  copyScopes(out->scopes, key.scopes);
+  out->rate_limit = key.rate_limit;
+  out->created_at_ms = key.created_at.time_since_epoch().count();
+  out->expires_at_ms = epochMs(key.expires_at);
+  out->last_used_at_ms = epochMs(key.last_used_at);
+  out->revoked_at_ms = epochMs(key.revoked_at);
+  switch (key.statusAt(now)) {
+    case KeyStatus::kActive:
+      out->status = SP_API_KEY_VALID;
+      break;
+    case KeyStatus::kRevoked:
+      out->status = SP_API_KEY_REVOKED;
+      break;
+    case KeyStatus::kExpired:
+      out->status = SP_API_KEY_EXPIRED;
+      break;
+  }
+  if (covers(*out, offsetof(sp_api_key_info, metadata_json), sizeof(out->metadata_json))) {
+    copyText(out->revoked_reason, key.revoked_reason.value_or(""));
+    copyText(out->metadata_json, key.metadata_json.empty() ? "{}" : key.metadata_json);
+  }
 }
 
 sp_api_key_reason reasonCode(KeyRejection r) {
@@ -186,27 +227,40 @@ sp_status get(void* ctx, const char* key_id, sp_api_key_info* out, sp_error* err
   return serviceCall(error, [&] {
     requireStruct(out, "sp_api_key_info");
     ApiModule& module = self(ctx);
-    const KeyRecord key = module.keys().getKey(textOrEmpty(key_id));
-    copyText(out->key_id, key.id);
-    copyText(out->key_prefix, key.key_prefix);
-    copyText(out->user_id, key.user_id);
-    copyText(out->name, key.name);
-    copyScopes(out->scopes, key.scopes);
-    out->rate_limit = key.rate_limit;
-    out->created_at_ms = key.created_at.time_since_epoch().count();
-    out->expires_at_ms = epochMs(key.expires_at);
-    out->last_used_at_ms = epochMs(key.last_used_at);
-    out->revoked_at_ms = epochMs(key.revoked_at);
-    switch (key.statusAt(module.clock().now())) {
-      case KeyStatus::kActive:
-        out->status = SP_API_KEY_VALID;
-        break;
-      case KeyStatus::kRevoked:
-        out->status = SP_API_KEY_REVOKED;
-        break;
-      case KeyStatus::kExpired:
-        out->status = SP_API_KEY_EXPIRED;
-        break;
+    fillInfo(out, module.keys().getKey(textOrEmpty(key_id)), module.clock().now());
+  });
+}
+
+sp_status list(void* ctx, const char* user_id, int active_only, sp_api_key_info* keys,
+               size_t capacity, size_t* count, sp_error* error) {
+  return serviceCall(error, [&] {
+    if (capacity > 0) {
+      requireStruct(keys, "sp_api_key_info");
+    }
+    ApiModule& module = self(ctx);
+    const std::optional<std::string_view> user =
+        user_id == nullptr ? std::nullopt : std::optional<std::string_view>(user_id);
+    const std::vector<KeyRecord> found = module.keys().listKeys(user, active_only != 0);
+    if (count != nullptr) {
+      *count = found.size();
+    }
+    if (found.size() > capacity) {
+      throw InvalidInput(std::to_string(found.size()) + " keys match; the array holds " +
+                         std::to_string(capacity));
+    }
+    const TimePoint now = module.clock().now();
+    const size_t stride = capacity > 0 ? keys->size : 0;
+    if (stride % alignof(sp_api_key_info) != 0) {
+      throw InvalidInput("keys[0].size " + std::to_string(stride) + " is not a multiple of " +
+                         std::to_string(alignof(sp_api_key_info)) +
+                         ": use sizeof(sp_api_key_info)");
+    }
+    auto* at = reinterpret_cast<unsigned char*>(keys);
+    for (const KeyRecord& key : found) {
+      auto* element = reinterpret_cast<sp_api_key_info*>(at);
+      element->size = static_cast<uint32_t>(stride);
+      fillInfo(element, key, now);
+      at += stride;
     }
   });
 }
@@ -384,6 +438,7 @@ sp_api_key_service makeKeyServiceTable(ApiModule& module) {
   table.record_request = &recordRequest;
   table.get_usage_stats = &usageStats;
   table.get_api_key_usage = &keyUsage;
+  table.list = &list;
   return table;
 }
 
