@@ -83,7 +83,8 @@ boost::json::object usageObject(const UsageStats& s, std::string_view period) {
   o["period_start"] = formatIsoUtc(s.period_start);
   o["period_end"] = formatIsoUtc(s.period_end);
   o["key_id"] = s.key_id ? boost::json::value(*s.key_id) : boost::json::value(nullptr);
-  o["exact"] = s.exact;
+  o["exact"] = s.exact && !s.truncated;
+  o["truncated"] = s.truncated;
   o["total_requests"] = s.total_requests;
   o["unique_keys"] = s.unique_keys;
   o["errors"] = s.errors;
@@ -174,7 +175,11 @@ int usageCommand(ApiModule& module, std::string_view args_json, const Terminal& 
   }
   std::string text = "API usage, last " + period_text + (key ? " for key " + *key : "") + " (" +
                      shortTime(stats.period_start) + " .. " + shortTime(stats.period_end) + ")\n";
-  if (!stats.exact) {
+  if (stats.truncated) {
+    text += "note: the period reaches past the rollup retention (" +
+            formatWindow(module.settings().rollup_retention_ms) +
+            "); requests older than that are no longer counted\n";
+  } else if (!stats.exact) {
     text += "note: the period reaches past the raw request retention; its first " +
             formatWindow(module.settings().aggregation_interval_ms) + " is counted whole\n";
   }

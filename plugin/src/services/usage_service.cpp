@@ -122,6 +122,7 @@ UsageStats UsageService::stats(Span period, const std::optional<std::string>& ke
   query.key_id = key_id;
   const std::int64_t first_full = floorTo(start_ms + interval - 1, interval);
   stats.exact = start_ms >= now_ms - settings_.request_retention_ms;
+  stats.truncated = start_ms < now_ms - settings_.rollup_retention_ms;
   if (stats.exact) {
     query.raw_first = start_ms;  // the partial first interval, row by row
     query.raw_end = first_full;

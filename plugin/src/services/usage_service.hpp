@@ -53,6 +53,9 @@ struct UsageStats {
   // False when the period reaches back past requestRetention: its first interval then counts
   // whole, including requests just before the period start.
   bool exact = true;
+  // The period reaches back past rollupRetention: requests before the oldest kept rollup are
+  // gone, so every figure may be short (exact is false too).
+  bool truncated = false;
   std::int64_t total_requests = 0;
   std::int64_t errors = 0;
   std::int64_t unique_keys = 0;

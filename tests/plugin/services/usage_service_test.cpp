@@ -232,6 +232,8 @@ BOOST_AUTO_TEST_CASE(rollups_agree_with_the_raw_rows_and_retention_keeps_them_ap
   const auto long_ago = usage.stats(api::Span{60, 'd'}, std::nullopt);
   BOOST_TEST(long_ago.total_requests == 3000);  // rollups outlive the raw rows
   BOOST_TEST(!long_ago.exact);
+  BOOST_TEST(!long_ago.truncated);
+  BOOST_TEST(usage.stats(api::Span{2, 'y'}, std::nullopt).truncated);  // past rollupRetention
 }
 
 BOOST_AUTO_TEST_CASE(record_checks_every_field_and_truncates_a_long_user_agent) {
