@@ -30,10 +30,11 @@ bool isIpAddress(std::string_view text) {
   if (text.size() > kMaxIpLength) {
     return false;
   }
-  const std::string terminated(text);
-  std::array<unsigned char, sizeof(in6_addr)> buffer{};
-  return ::inet_pton(AF_INET, terminated.c_str(), buffer.data()) == 1 ||
-         ::inet_pton(AF_INET6, terminated.c_str(), buffer.data()) == 1;
+  std::array<char, kMaxIpLength + 1> terminated{};  // no allocation on the caller's thread
+  std::copy(text.begin(), text.end(), terminated.begin());
+  std::array<unsigned char, sizeof(in6_addr)> address{};
+  return ::inet_pton(AF_INET, terminated.data(), address.data()) == 1 ||
+         ::inet_pton(AF_INET6, terminated.data(), address.data()) == 1;
 }
 
 }  // namespace
