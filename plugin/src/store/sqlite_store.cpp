@@ -29,7 +29,9 @@ constexpr std::string_view kDeleteEndedWindows =
     "DELETE FROM api_rate_limits WHERE window_start <= ?1 - ?2 AND window_start + window_size <= "
     "?1";
 // Windows of keys whose revocation has taken effect (a rotation's grace period that ended);
-// an immediate revocation deletes them itself.
+// an immediate revocation deletes them itself. revoked_at is compared as text, which orders
+// this module's ISO-8601 times correctly; rows of the original system (revoked at once, with
+// no windows worth keeping) at worst lose their windows a little early.
 constexpr std::string_view kDeleteRevokedKeyWindows =
     "DELETE FROM api_rate_limits WHERE key_id IN"
     " (SELECT id FROM api_keys WHERE revoked_at IS NOT NULL AND revoked_at <= ?1)";

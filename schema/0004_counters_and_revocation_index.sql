@@ -6,3 +6,7 @@ CREATE TABLE IF NOT EXISTS api_counters (
   value      INTEGER NOT NULL DEFAULT 0,
   updated_at INTEGER NOT NULL  -- ms since the Unix epoch of the last addition
 );
+
+-- Cleanup clears the rate-limit windows of keys whose revocation took effect (a rotation's
+-- grace period ended): find those keys without scanning every key.
+CREATE INDEX IF NOT EXISTS idx_api_keys_revoked_at ON api_keys (revoked_at);
