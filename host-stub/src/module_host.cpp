@@ -173,8 +173,10 @@ void LoadedModule::init() {
                     ") does not exist");
   }
   try {
+    // Every symbol is bound now: a library that needs a missing one is refused here, by
+    // name, instead of crashing at its first call.
     library_ = std::make_unique<boost::dll::shared_library>(
-        manifest_.library, boost::dll::load_mode::rtld_lazy | boost::dll::load_mode::rtld_local);
+        manifest_.library, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& e) {
     throw LoadError(who + ": cannot load library '" + manifest_.library + "': " + e.what());
   }

@@ -125,6 +125,14 @@ BOOST_AUTO_TEST_CASE(a_library_without_module_init_is_refused) {
   BOOST_TEST(contains(r.err, "does not export module_init"), r.err);
 }
 
+BOOST_AUTO_TEST_CASE(a_library_with_an_unresolved_symbol_is_refused_at_load) {
+  Installation install({"unresolved"});
+  const ProcessResult r = install.prompt({"unresolved:call"});
+  BOOST_TEST(r.exit_code == 1, describe(r));
+  BOOST_TEST(contains(r.err, "cannot load library"), r.err);
+  BOOST_TEST(contains(r.err, "sp_test_function_nobody_defines"), r.err);
+}
+
 BOOST_AUTO_TEST_CASE(a_missing_library_is_a_clear_error) {
   Installation install;
   testing_support::writeFile(install.modules + "/ghost/module.yaml",
