@@ -6,6 +6,7 @@
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -149,8 +150,10 @@ int runHealth(host::ModuleHost& loaded) {
   for (const auto& module : loaded.modules()) {
     const auto [healthy, detail] = module->health();
     all_healthy = all_healthy && healthy;
-    std::printf("%-12s %-9s %s\n", module->manifest().name.c_str(),
-                healthy ? "healthy" : "UNHEALTHY", detail.c_str());
+    char columns[64];
+    std::snprintf(columns, sizeof(columns), "%-12s %-9s ", module->manifest().name.c_str(),
+                  healthy ? "healthy" : "UNHEALTHY");
+    host::writeStdout(columns + detail + "\n");
   }
   return all_healthy ? 0 : 1;
 }
@@ -158,8 +161,9 @@ int runHealth(host::ModuleHost& loaded) {
 int run(int argc, char** argv) {
   const GlobalOptions g = parseGlobal(argc, argv);
   if (g.version) {
-    std::printf("prompt %s (module ABI %d.%d)\n", kHostVersion, SP_ABI_VERSION_MAJOR,
-                SP_ABI_VERSION_MINOR);
+    host::writeStdout(std::string("prompt ") + kHostVersion + " (module ABI " +
+                      std::to_string(SP_ABI_VERSION_MAJOR) + "." +
+                      std::to_string(SP_ABI_VERSION_MINOR) + ")\n");
     return 0;
   }
   const std::string command = g.rest.empty() ? "" : g.rest.front();
@@ -173,19 +177,19 @@ int run(int argc, char** argv) {
   const auto modules = host::discoverModules(g.modules_dir, g.overrides);
 
   if (g.help || command.empty()) {
-    std::fputs(host::overviewHelp(modules).c_str(), stdout);
+    host::writeStdout(host::overviewHelp(modules));
     return command.empty() && !g.help ? 2 : 0;
   }
   if (command == "help") {
     if (g.rest.size() < 2) {
-      std::fputs(host::overviewHelp(modules).c_str(), stdout);
+      host::writeStdout(host::overviewHelp(modules));
       return 0;
     }
     const auto* spec = findCommand(modules, g.rest[1]);
     if (spec == nullptr) {
       unknownCommand(modules, g.rest[1]);
     }
-    std::fputs(host::commandHelp(*spec).c_str(), stdout);
+    host::writeStdout(host::commandHelp(*spec));
     return 0;
   }
 
@@ -210,7 +214,7 @@ int run(int argc, char** argv) {
   const host::ParsedArgs parsed =
       host::parseCommandArgs(*spec, std::vector<std::string>(g.rest.begin() + 1, g.rest.end()));
   if (parsed.help) {
-    std::fputs(host::commandHelp(*spec).c_str(), stdout);
+    host::writeStdout(host::commandHelp(*spec));
     return 0;
   }
   host::LoadedModule* target = nullptr;
@@ -223,9 +227,7 @@ int run(int argc, char** argv) {
   return loaded.runCommand(*target, spec->name, parsed.args_json);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int runReportingErrors(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const host::UsageError& e) {
@@ -235,4 +237,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int exit_code = runReportingErrors(argc, argv);
+  // Output that did not arrive (a full disk, a closed pipe) is a failure, whatever the
+  // command thought of its own work.
+  if (const int failure = host::finishStdout(); failure != 0) {
+    std::fprintf(stderr, "error: writing standard output: %s\n", std::strerror(failure));
+    return 1;
+  }
+  return exit_code;
 }

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/dll/shared_library.hpp>
 #include <cerrno>
 #include <cstdio>
@@ -32,17 +33,39 @@ sp_error newError() {
   return error;
 }
 
+// The errno of stdout's first failed write or flush; 0 while none failed.
+std::atomic<int>& stdoutFailure() {
+  static std::atomic<int> first_errno{0};
+  return first_errno;
+}
+
+void rememberStdoutFailure(int error_number) {
+  int none = 0;
+  stdoutFailure().compare_exchange_strong(none, error_number != 0 ? error_number : EIO);
+}
+
+bool flushStdout() {
+  if (std::fflush(stdout) != 0) {
+    rememberStdoutFailure(errno);
+  } else if (std::ferror(stdout) != 0) {
+    rememberStdoutFailure(EIO);
+  }
+  return stdoutFailure().load() == 0;
+}
+
 // The command's terminal: the host process's own stdin, stdout and stderr.
 int writeStream(void* /*ctx*/, sp_stream stream, const char* data, size_t length) {
-  FILE* out = stream == SP_STREAM_STDERR ? stderr : stdout;
-  return std::fwrite(data, 1, length, out) == length ? 0 : -1;
+  if (stream == SP_STREAM_STDERR) {
+    return std::fwrite(data, 1, length, stderr) == length ? 0 : -1;
+  }
+  return writeStdout(std::string_view(data, length)) ? 0 : -1;
 }
 
 long readLine(void* /*ctx*/, char* buffer, size_t capacity) {
   if (buffer == nullptr || capacity == 0) {
     return -1;
   }
-  std::fflush(stdout);  // a prompt written without a newline must show before we block
+  flushStdout();  // a prompt written without a newline must show before we block
   char* line = nullptr;
   size_t size = 0;
   const ssize_t n = ::getline(&line, &size, stdin);
@@ -62,6 +85,21 @@ long readLine(void* /*ctx*/, char* buffer, size_t capacity) {
 }
 
 }  // namespace
+
+bool writeStdout(std::string_view text) noexcept {
+  errno = 0;
+  const bool written = std::fwrite(text.data(), 1, text.size(), stdout) == text.size();
+  if (!written || std::ferror(stdout) != 0) {
+    rememberStdoutFailure(errno);  // an earlier failure, when this write itself went well
+    return false;
+  }
+  return stdoutFailure().load() == 0;
+}
+
+int finishStdout() noexcept {
+  flushStdout();
+  return stdoutFailure().load();
+}
 
 ModuleHost::ModuleHost(Log& log, std::string state_root)
     : log_(log), state_root_(std::move(state_root)) {}
@@ -139,7 +177,7 @@ int ModuleHost::runCommand(LoadedModule& module, const std::string& command,
                   command.c_str());
     exit_code = SP_EXIT_FAILURE;
   }
-  std::fflush(stdout);
+  flushStdout();  // the command's output before the host's error, in order
   if (exit_code != SP_EXIT_OK && error.message[0] != '\0') {
     std::fprintf(stderr, "error: %s\n", error.message);
   }

@@ -6,6 +6,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "log.hpp"
@@ -26,6 +27,17 @@ class LoadError : public std::runtime_error {
 };
 
 class LoadedModule;
+
+// The process's standard output, shared by the host's own output and every command's
+// sp_command_io. stdio forgets why a flush failed (the next fflush succeeds with nothing
+// to write), so every write goes through here, which remembers the first failure.
+// Thread-safe.
+//
+// Writes `text` to stdout; false when it did not get there (now or in an earlier write).
+bool writeStdout(std::string_view text) noexcept;
+// Flushes stdout. Returns 0 when everything written reached it, otherwise the errno of the
+// first failure (EIO when the C library did not say).
+int finishStdout() noexcept;
 
 class ModuleHost {
  public:

@@ -21,6 +21,12 @@ using testing_support::Installation;
 using testing_support::ProcessOptions;
 using testing_support::ProcessResult;
 
+// Runs the installation's prompt with its stdout on /dev/full, where every write fails.
+ProcessResult promptIntoFullDisk(const Installation& install, std::vector<std::string> args) {
+  args.insert(args.begin(), {"/bin/sh", "-c", "exec \"$0\" \"$@\" >/dev/full", PROMPT_BIN});
+  return testing_support::run(args, install.options());
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(prompt_cli)
@@ -66,6 +72,23 @@ BOOST_AUTO_TEST_CASE(a_missing_required_option_exits_2_naming_it) {
   const ProcessResult bad = install.prompt({"api:ratelimit:update", "k", "12abc"});
   BOOST_TEST(bad.exit_code == 2, describe(bad));
   BOOST_TEST(contains(bad.err, "\"12abc\""), bad.err);
+}
+
+BOOST_AUTO_TEST_CASE(output_that_cannot_be_written_is_an_error_exit) {
+  Installation install({"sibling"});
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"--help"}, {"--version"}, {"help", "api:keys:list"}, {"health"}, {"api:keys:list"}}) {
+    const ProcessResult r = promptIntoFullDisk(install, args);
+    BOOST_TEST(r.exit_code == 1, args.front() << ": " << describe(r));
+    BOOST_TEST(contains(r.err, "error: writing standard output: No space left on device"),
+               args.front() << ": " << describe(r));
+  }
+  // The module is told too, by the io's write, on the write that fails and every one after.
+  const ProcessResult much = promptIntoFullDisk(install, {"sibling:write-much"});
+  BOOST_TEST(much.exit_code == 1, describe(much));
+  BOOST_TEST(contains(much.err, "big=failed small=failed"), describe(much));
+  BOOST_TEST(contains(much.err, "error: writing standard output: No space left on device"),
+             describe(much));
 }
 
 BOOST_AUTO_TEST_CASE(health_migrates_a_private_store) {

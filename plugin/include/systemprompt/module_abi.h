@@ -124,7 +124,10 @@ typedef struct sp_host_api {
 typedef struct sp_command_io {
   uint32_t size; /* sizeof(sp_command_io) on the host side */
   void* io_ctx;
-  /* Writes `length` bytes to the command's stdout or stderr. Returns 0 on success. */
+  /* Writes `length` bytes to the command's stdout or stderr. Returns 0 on success, non-zero
+   * when the bytes did not get there (a full disk, a closed pipe), or an earlier write to
+   * the same stream failed. Output may be buffered until the command returns; the host
+   * then exits 1 if stdout could not be written, whatever the command's exit code. */
   int (*write)(void* io_ctx, sp_stream stream, const char* data, size_t length);
   /* Reads one line from the command's stdin, without its line terminator, into `buffer`
    * (NUL-terminated, truncated to `capacity - 1`). Returns the line's length, or -1 at

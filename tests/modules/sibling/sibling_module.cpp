@@ -289,6 +289,17 @@ int usageStats(void* ctx, const char* args, const sp_command_io* io, sp_error* e
   return status == SP_OK ? code : SP_EXIT_FAILURE;
 }
 
+// Writes 64 KiB to stdout in one call, then one byte, and says on stderr whether each
+// write reported failure (it must, both, when stdout is a full disk).
+int writeMuch(void* /*ctx*/, const char* /*args*/, const sp_command_io* io, sp_error* /*error*/) {
+  const std::string big(64 * 1024, 'x');
+  const int first = io->write(io->io_ctx, SP_STREAM_STDOUT, big.data(), big.size());
+  const int second = io->write(io->io_ctx, SP_STREAM_STDOUT, "y", 1);
+  printErr(io, std::string("big=") + (first != 0 ? "failed" : "ok") +
+                   " small=" + (second != 0 ? "failed" : "ok") + "\n");
+  return SP_EXIT_OK;
+}
+
 // The documented way: the guard turns the exception into an error exit.
 int throwGuarded(void* /*ctx*/, const char* /*args*/, const sp_command_io* /*io*/,
                  sp_error* error) {
@@ -313,6 +324,7 @@ const sp_module_command kCommands[] = {
     {"sibling:authorize", &authorizeCmd},
     {"sibling:record", &recordMany},
     {"sibling:usage", &usageStats},
+    {"sibling:write-much", &writeMuch},
     {"sibling:throw", &throwGuarded},
     {"sibling:throw-unguarded", &throwUnguarded},
 };
