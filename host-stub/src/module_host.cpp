@@ -14,6 +14,8 @@
 namespace host {
 namespace {
 
+constexpr int kMaxModuleExitCode = 125;
+
 std::string abiVersion(uint32_t major, uint32_t minor) {
   return std::to_string(major) + "." + std::to_string(minor);
 }
@@ -180,6 +182,13 @@ int ModuleHost::runCommand(LoadedModule& module, const std::string& command,
   flushStdout();  // the command's output before the host's error, in order
   if (exit_code != SP_EXIT_OK && error.message[0] != '\0') {
     std::fprintf(stderr, "error: %s\n", error.message);
+  }
+  // 126 and up mean "cannot execute", "not found" and "killed by a signal" to a shell, and
+  // a process exit status keeps only the low 8 bits (256 would read as success).
+  if (exit_code < 0 || exit_code > kMaxModuleExitCode) {
+    log_.write(SP_LOG_WARN, "host", "command returned an exit code outside 0..125; exiting 1",
+               {{"command", command}, {"exit_code", std::to_string(exit_code)}});
+    exit_code = SP_EXIT_FAILURE;
   }
   return exit_code;
 }

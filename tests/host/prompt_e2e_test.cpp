@@ -224,6 +224,18 @@ BOOST_AUTO_TEST_CASE(an_exception_in_a_handler_is_an_error_exit_not_a_crash) {
   BOOST_TEST(contains(escaped.err, "escaped from a module on purpose"), escaped.err);
 }
 
+BOOST_AUTO_TEST_CASE(a_handler_exit_code_outside_0_to_125_becomes_1_with_a_warning) {
+  Installation install({"sibling"});
+  for (const auto& [returned, expected] : std::vector<std::pair<std::string, int>>{
+           {"0", 0}, {"3", 3}, {"125", 125}, {"126", 1}, {"256", 1}, {"-1", 1}}) {
+    const ProcessResult r = install.prompt({"sibling:exit", "--", returned});
+    BOOST_TEST(r.exit_code == expected, returned << ": " << describe(r));
+    const bool warned =
+        contains(r.err, "exit code outside 0..125") && contains(r.err, "exit_code=" + returned);
+    BOOST_TEST(warned == (expected != std::stoi(returned)), returned << ": " << describe(r));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(serve_runs_cleanup_on_its_interval_and_stops_cleanly_on_sigterm) {
   Installation install({"sibling"});
   ProcessOptions options;

@@ -300,6 +300,11 @@ int writeMuch(void* /*ctx*/, const char* /*args*/, const sp_command_io* io, sp_e
   return SP_EXIT_OK;
 }
 
+// Returns <code> as its exit code, whatever it is.
+int exitWith(void* /*ctx*/, const char* args, const sp_command_io* /*io*/, sp_error* /*error*/) {
+  return std::atoi(stringArg(args, "code").c_str());
+}
+
 // The documented way: the guard turns the exception into an error exit.
 int throwGuarded(void* /*ctx*/, const char* /*args*/, const sp_command_io* /*io*/,
                  sp_error* error) {
@@ -325,6 +330,7 @@ const sp_module_command kCommands[] = {
     {"sibling:record", &recordMany},
     {"sibling:usage", &usageStats},
     {"sibling:write-much", &writeMuch},
+    {"sibling:exit", &exitWith},
     {"sibling:throw", &throwGuarded},
     {"sibling:throw-unguarded", &throwUnguarded},
 };
