@@ -178,6 +178,33 @@ std::string commandHelp(const CommandSpec& command) {
   return os.str();
 }
 
+std::optional<std::string> hostCommandHelp(std::string_view name) {
+  const std::string options = "\nOptions:\n  " + pad("-h, --help", 26) + "Show this help\n";
+  if (name == "health") {
+    return "Usage: prompt health\n\n"
+           "Load every module (dependencies first) and report whether each can serve: one line\n"
+           "per module with its name, healthy or UNHEALTHY, and what the module says (the api\n"
+           "module: its database and schema version). Exit 0 when every module is healthy, 1\n"
+           "otherwise.\n" +
+           options;
+  }
+  if (name == "serve") {
+    return "Usage: prompt serve\n\n"
+           "Boot mode: load every module (dependencies first) and run each module's cleanup\n"
+           "every cleanupInterval ms of its config, until SIGINT or SIGTERM. Then the timers\n"
+           "stop, every module shuts down (dependents first), the libraries are unloaded and\n"
+           "prompt exits 0. Logs at info level unless --log-level says otherwise.\n" +
+           options;
+  }
+  if (name == "help") {
+    return "Usage: prompt help [<command>]\n\n"
+           "Show a command's arguments and options (the same as: prompt <command> --help), or,\n"
+           "without a command, every command and the global options.\n" +
+           options;
+  }
+  return std::nullopt;
+}
+
 std::string overviewHelp(const std::vector<ModuleManifest>& modules) {
   std::ostringstream os;
   os << "prompt: the SystemPrompt OS module host\n\n"

@@ -2,6 +2,7 @@
 // Program_options), help texts and "did you mean" suggestions.
 #pragma once
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -29,6 +30,10 @@ ParsedArgs parseCommandArgs(const CommandSpec& command, const std::vector<std::s
 
 // `prompt <command> --help`.
 std::string commandHelp(const CommandSpec& command);
+
+// `prompt help <name>` and `prompt <name> --help` for the host's own commands (health,
+// serve, help); nullopt for any other name.
+std::optional<std::string> hostCommandHelp(std::string_view name);
 
 // `prompt --help`: usage, every command of every module, host commands, global options.
 std::string overviewHelp(const std::vector<ModuleManifest>& modules);

@@ -180,14 +180,24 @@ int run(int argc, char** argv) {
     host::writeStdout(host::overviewHelp(modules));
     return command.empty() && !g.help ? 2 : 0;
   }
+  const bool asks_help = g.rest.size() == 2 && (g.rest[1] == "--help" || g.rest[1] == "-h");
   if (command == "help") {
     if (g.rest.size() < 2) {
       host::writeStdout(host::overviewHelp(modules));
       return 0;
     }
-    const auto* spec = findCommand(modules, g.rest[1]);
+    const std::string& topic = asks_help ? command : g.rest[1];
+    if (g.rest.size() > 2) {
+      throw host::UsageError("help takes one command, got \"" + g.rest[2] +
+                             "\" after it; see 'prompt help help'");
+    }
+    if (const auto text = host::hostCommandHelp(topic)) {
+      host::writeStdout(*text);
+      return 0;
+    }
+    const auto* spec = findCommand(modules, topic);
     if (spec == nullptr) {
-      unknownCommand(modules, g.rest[1]);
+      unknownCommand(modules, topic);
     }
     host::writeStdout(host::commandHelp(*spec));
     return 0;
@@ -195,8 +205,13 @@ int run(int argc, char** argv) {
 
   host::ModuleHost loaded(log, g.state_dir);
   if (command == "health" || command == "serve") {
+    if (asks_help) {
+      host::writeStdout(*host::hostCommandHelp(command));
+      return 0;
+    }
     if (g.rest.size() > 1) {
-      throw host::UsageError(command + " takes no arguments, got \"" + g.rest[1] + "\"");
+      throw host::UsageError(command + " takes no arguments, got \"" + g.rest[1] +
+                             "\"; see 'prompt " + command + " --help'");
     }
     if (command == "serve") {
       host::holdStopSignals();  // a SIGTERM while modules load is handled once serving

@@ -99,6 +99,16 @@ BOOST_AUTO_TEST_CASE(help_text_shows_every_option_with_alias_type_and_default) {
   BOOST_TEST(help.find("--force") != std::string::npos, help);
 }
 
+BOOST_AUTO_TEST_CASE(host_commands_have_help_texts_and_module_commands_do_not) {
+  for (const char* command : {"health", "serve", "help"}) {
+    const auto help = host::hostCommandHelp(command);
+    BOOST_REQUIRE(help.has_value());
+    BOOST_TEST(help->find(std::string("Usage: prompt ") + command) == 0u, *help);
+    BOOST_TEST(help->find("-h, --help") != std::string::npos, *help);
+  }
+  BOOST_TEST(!host::hostCommandHelp("api:keys:list").has_value());
+}
+
 BOOST_AUTO_TEST_CASE(suggests_near_names) {
   const std::vector<std::string> known{"api:keys:create", "api:keys:list", "api:usage", "health"};
   const auto near = host::suggest("api:keys:craete", known);

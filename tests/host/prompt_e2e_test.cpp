@@ -56,6 +56,24 @@ BOOST_AUTO_TEST_CASE(command_help_comes_from_the_manifest_both_ways) {
   BOOST_TEST(contains(a.out, "-e, --expires <string>"), a.out);
 }
 
+BOOST_AUTO_TEST_CASE(host_commands_have_help_both_ways) {
+  Installation install;
+  for (const std::string command : {"health", "serve", "help"}) {
+    const ProcessResult a = install.prompt({command, "--help"});
+    const ProcessResult b = install.prompt({"help", command});
+    const ProcessResult c = install.prompt({command, "-h"});
+    BOOST_TEST(a.exit_code == 0, command << ": " << describe(a));
+    BOOST_TEST(b.exit_code == 0, command << ": " << describe(b));
+    BOOST_TEST(contains(a.out, "Usage: prompt " + command), command << ": " << describe(a));
+    BOOST_TEST(a.out == b.out, command);
+    BOOST_TEST(a.out == c.out, command);
+  }
+  BOOST_TEST(contains(install.prompt({"help", "serve"}).out, "SIGTERM"));
+  const ProcessResult extra = install.prompt({"serve", "now"});
+  BOOST_TEST(extra.exit_code == 2, describe(extra));
+  BOOST_TEST(contains(extra.err, "serve takes no arguments, got \"now\""), describe(extra));
+}
+
 BOOST_AUTO_TEST_CASE(an_unknown_command_suggests_and_exits_2) {
   Installation install;
   const ProcessResult r = install.prompt({"api:keys:craete"});
