@@ -39,9 +39,6 @@ class Where {
     }
     throw ManifestError(at + ": " + (path_.empty() ? "" : path_ + ": ") + what);
   }
-  [[noreturn]] void failHere(const std::string& what) const {
-    throw ManifestError(file_ + ": " + (path_.empty() ? "" : path_ + ": ") + what);
-  }
 
  private:
   std::string file_;
@@ -56,9 +53,29 @@ std::string scalarText(const YAML::Node& node) {
   return node.IsScalar() ? inQuotes(node.Scalar()) : std::string("a non-scalar value");
 }
 
-void allowOnlyKeys(const YAML::Node& map, const Where& where, const std::set<std::string>& keys) {
+// The keys of a mapping, in order. Each must be a plain scalar, and appear once: YAML
+// parsers disagree on which of two equal keys wins, so neither does.
+std::vector<std::string> mappingKeys(const YAML::Node& map, const Where& where) {
+  std::vector<std::string> keys;
+  std::map<std::string, YAML::Mark> first_seen;
   for (const auto& item : map) {
-    const std::string k = item.first.as<std::string>();
+    if (!item.first.IsScalar()) {
+      where.fail(item.first, "a key must be a plain string, not a list or mapping");
+    }
+    const std::string& k = item.first.Scalar();
+    if (const auto [it, fresh] = first_seen.emplace(k, item.first.Mark()); !fresh) {
+      where.key(k).fail(
+          item.first, "duplicate key (first at line " + std::to_string(it->second.line + 1) + ")");
+    }
+    keys.push_back(k);
+  }
+  return keys;
+}
+
+void allowOnlyKeys(const YAML::Node& map, const Where& where, const std::set<std::string>& keys) {
+  mappingKeys(map, where);
+  for (const auto& item : map) {
+    const std::string& k = item.first.Scalar();
     if (keys.count(k) == 0) {
       std::string accepted;
       for (const auto& a : keys) {
@@ -141,19 +158,20 @@ json::value numberValue(const std::string& text) {
 
 // YAML to JSON. A quoted scalar stays a string; a plain one becomes null, a boolean or a
 // number when it reads as one.
-json::value toJson(const YAML::Node& node) {
+json::value toJson(const YAML::Node& node, const Where& where) {
   switch (node.Type()) {
     case YAML::NodeType::Map: {
+      mappingKeys(node, where);
       json::object object;
       for (const auto& item : node) {
-        object[item.first.as<std::string>()] = toJson(item.second);
+        object[item.first.Scalar()] = toJson(item.second, where.key(item.first.Scalar()));
       }
       return object;
     }
     case YAML::NodeType::Sequence: {
       json::array array;
-      for (const auto& item : node) {
-        array.push_back(toJson(item));
+      for (size_t i = 0; i < node.size(); ++i) {
+        array.push_back(toJson(node[i], where.index(i)));
       }
       return array;
     }
@@ -372,6 +390,117 @@ void applyOverride(json::object& config, const ConfigOverride& o, const std::str
   }
 }
 
+// Everything of loadManifest after the YAML parse.
+ModuleManifest readManifest(const YAML::Node& root, const std::string& file,
+                            const std::vector<ConfigOverride>& overrides) {
+  const Where where(file, "");
+  if (!root.IsMap()) {
+    where.fail(root, "must be a mapping with at least name, type, version and library");
+  }
+  allowOnlyKeys(root, where,
+                {"name", "type", "version", "description", "library", "dependencies", "config",
+                 "commands", "exports"});
+  ModuleManifest m;
+  m.manifest_path = file;
+  m.name = requireString(root, "name", where);
+  if (!matches(m.name, isIdentChar, 40) || !std::isalpha(m.name[0])) {
+    where.key("name").fail(root["name"], inQuotes(m.name) +
+                                             " must be 1..40 characters of [a-z0-9_-], "
+                                             "starting with a letter");
+  }
+  m.type = requireString(root, "type", where);
+  if (m.type != "core" && m.type != "service" && m.type != "extension") {
+    where.key("type").fail(root["type"],
+                           inQuotes(m.type) + " is not one of core, service, extension");
+  }
+  m.version = requireString(root, "version", where);
+  m.description = optionalString(root, "description", where);
+  const std::string library = requireString(root, "library", where);
+  const fs::path lib_path(library);
+  m.library = (lib_path.is_absolute() ? lib_path : fs::path(file).parent_path() / lib_path)
+                  .lexically_normal()
+                  .string();
+
+  if (const YAML::Node deps = root["dependencies"]; deps.IsDefined() && !deps.IsNull()) {
+    if (!deps.IsSequence()) {
+      where.key("dependencies").fail(deps, "must be a list of module names");
+    }
+    for (size_t i = 0; i < deps.size(); ++i) {
+      if (!deps[i].IsScalar() || deps[i].Scalar().empty()) {
+        where.key("dependencies").index(i).fail(deps[i], "must be a module name");
+      }
+      m.dependencies.push_back(deps[i].Scalar());
+    }
+  }
+
+  json::object config;
+  if (const YAML::Node cfg = root["config"]; cfg.IsDefined() && !cfg.IsNull()) {
+    requireMap(cfg, where.key("config"));
+    config = toJson(cfg, where.key("config")).as_object();
+  }
+  std::map<std::string, ConfigOverride> overridden;  // by key: the override that won
+  for (const auto& kv : json::object(config)) {
+    const std::string key(kv.key());
+    const std::string variable = overrideVariable(m.name, key);
+    if (const char* value = std::getenv(variable.c_str()); value != nullptr) {
+      const ConfigOverride o{m.name, key, value, variable};
+      applyOverride(config, o, file);
+      overridden.insert_or_assign(key, o);
+    }
+  }
+  for (const ConfigOverride& o : overrides) {
+    if (o.module == m.name) {
+      applyOverride(config, o, file);
+      overridden.insert_or_assign(o.key, o);
+    }
+  }
+  if (auto it = config.find("cleanupInterval"); it != config.end()) {
+    const json::value& v = it->value();
+    if (v.is_int64() && v.as_int64() > 0) {
+      m.cleanup_interval_ms = v.as_int64();
+    } else {
+      const std::string expected = "must be a positive whole number of milliseconds, got ";
+      if (const auto o = overridden.find("cleanupInterval"); o != overridden.end()) {
+        throw ManifestError(o->second.origin + ": config.cleanupInterval " + expected +
+                            inQuotes(o->second.value));
+      }
+      const YAML::Node node = root["config"]["cleanupInterval"];
+      where.key("config.cleanupInterval").fail(node, expected + scalarText(node));
+    }
+  }
+  m.config_json = json::serialize(config);
+
+  std::set<std::string> command_names;
+  if (const YAML::Node commands = root["commands"]; commands.IsDefined() && !commands.IsNull()) {
+    if (!commands.IsSequence()) {
+      where.key("commands").fail(commands, "must be a list");
+    }
+    for (size_t i = 0; i < commands.size(); ++i) {
+      const Where w = where.key("commands").index(i);
+      CommandSpec command = parseCommand(commands[i], w, m.name);
+      if (!command_names.insert(command.name).second) {
+        w.key("name").fail(commands[i]["name"], inQuotes(command.name) + " is declared twice");
+      }
+      m.commands.push_back(std::move(command));
+    }
+  }
+  if (const YAML::Node exports = root["exports"]; exports.IsDefined() && !exports.IsNull()) {
+    if (!exports.IsSequence()) {
+      where.key("exports").fail(exports, "must be a list of services");
+    }
+    std::set<std::string> service_names;
+    for (size_t i = 0; i < exports.size(); ++i) {
+      const Where w = where.key("exports").index(i);
+      ServiceSpec service = parseService(exports[i], w);
+      if (!service_names.insert(service.name).second) {
+        w.key("name").fail(exports[i]["name"], inQuotes(service.name) + " is declared twice");
+      }
+      m.exports.push_back(std::move(service));
+    }
+  }
+  return m;
+}
+
 }  // namespace
 
 const char* valueTypeName(ValueType type) {
@@ -420,103 +549,14 @@ ModuleManifest loadManifest(const std::string& path, const std::vector<ConfigOve
     throw ManifestError(file + ":" + std::to_string(e.mark.line + 1) + ":" +
                         std::to_string(e.mark.column + 1) + ": not valid YAML: " + e.msg);
   }
-  const Where where(file, "");
-  if (!root.IsMap()) {
-    where.failHere("must be a mapping with at least name, type, version and library");
+  try {
+    return readManifest(root, file, overrides);
+  } catch (const YAML::Exception& e) {  // a conversion the checks above did not foresee
+    const std::string at = e.mark.is_null() ? ""
+                                            : ":" + std::to_string(e.mark.line + 1) + ":" +
+                                                  std::to_string(e.mark.column + 1);
+    throw ManifestError(file + at + ": " + e.msg);
   }
-  allowOnlyKeys(root, where,
-                {"name", "type", "version", "description", "library", "dependencies", "config",
-                 "commands", "exports"});
-  ModuleManifest m;
-  m.manifest_path = file;
-  m.name = requireString(root, "name", where);
-  if (!matches(m.name, isIdentChar, 40) || !std::isalpha(m.name[0])) {
-    where.key("name").fail(root["name"], inQuotes(m.name) +
-                                             " must be 1..40 characters of [a-z0-9_-], "
-                                             "starting with a letter");
-  }
-  m.type = requireString(root, "type", where);
-  if (m.type != "core" && m.type != "service" && m.type != "extension") {
-    where.key("type").fail(root["type"],
-                           inQuotes(m.type) + " is not one of core, service, extension");
-  }
-  m.version = requireString(root, "version", where);
-  m.description = optionalString(root, "description", where);
-  const std::string library = requireString(root, "library", where);
-  const fs::path lib_path(library);
-  m.library = (lib_path.is_absolute() ? lib_path : fs::path(file).parent_path() / lib_path)
-                  .lexically_normal()
-                  .string();
-
-  if (const YAML::Node deps = root["dependencies"]; deps.IsDefined() && !deps.IsNull()) {
-    if (!deps.IsSequence()) {
-      where.key("dependencies").fail(deps, "must be a list of module names");
-    }
-    for (size_t i = 0; i < deps.size(); ++i) {
-      if (!deps[i].IsScalar() || deps[i].Scalar().empty()) {
-        where.key("dependencies").index(i).fail(deps[i], "must be a module name");
-      }
-      m.dependencies.push_back(deps[i].Scalar());
-    }
-  }
-
-  json::object config;
-  if (const YAML::Node cfg = root["config"]; cfg.IsDefined() && !cfg.IsNull()) {
-    requireMap(cfg, where.key("config"));
-    config = toJson(cfg).as_object();
-  }
-  for (const auto& kv : json::object(config)) {
-    const std::string key(kv.key());
-    const std::string variable = overrideVariable(m.name, key);
-    if (const char* value = std::getenv(variable.c_str()); value != nullptr) {
-      applyOverride(config, ConfigOverride{m.name, key, value, variable}, file);
-    }
-  }
-  for (const ConfigOverride& o : overrides) {
-    if (o.module == m.name) {
-      applyOverride(config, o, file);
-    }
-  }
-  if (auto it = config.find("cleanupInterval"); it != config.end()) {
-    const json::value& v = it->value();
-    if (v.is_int64() && v.as_int64() > 0) {
-      m.cleanup_interval_ms = v.as_int64();
-    } else {
-      where.key("config.cleanupInterval")
-          .failHere("must be a positive whole number of milliseconds, got " + json::serialize(v));
-    }
-  }
-  m.config_json = json::serialize(config);
-
-  std::set<std::string> command_names;
-  if (const YAML::Node commands = root["commands"]; commands.IsDefined() && !commands.IsNull()) {
-    if (!commands.IsSequence()) {
-      where.key("commands").fail(commands, "must be a list");
-    }
-    for (size_t i = 0; i < commands.size(); ++i) {
-      const Where w = where.key("commands").index(i);
-      CommandSpec command = parseCommand(commands[i], w, m.name);
-      if (!command_names.insert(command.name).second) {
-        w.key("name").fail(commands[i]["name"], inQuotes(command.name) + " is declared twice");
-      }
-      m.commands.push_back(std::move(command));
-    }
-  }
-  if (const YAML::Node exports = root["exports"]; exports.IsDefined() && !exports.IsNull()) {
-    if (!exports.IsSequence()) {
-      where.key("exports").fail(exports, "must be a list of services");
-    }
-    std::set<std::string> service_names;
-    for (size_t i = 0; i < exports.size(); ++i) {
-      const Where w = where.key("exports").index(i);
-      ServiceSpec service = parseService(exports[i], w);
-      if (!service_names.insert(service.name).second) {
-        w.key("name").fail(exports[i]["name"], inQuotes(service.name) + " is declared twice");
-      }
-      m.exports.push_back(std::move(service));
-    }
-  }
-  return m;
 }
 
 std::vector<ModuleManifest> discoverModules(const std::string& modules_dir,

@@ -125,6 +125,41 @@ BOOST_AUTO_TEST_CASE(errors_name_the_file_line_and_key) {
   BOOST_TEST(contains(e, "exports[0].version"), e);
 }
 
+BOOST_AUTO_TEST_CASE(keys_must_be_plain_and_unique_everywhere) {
+  const std::string head = "name: demo\ntype: service\nversion: 1\nlibrary: x.so\n";
+  std::string e = errorOf(head + "config:\n  ? [a, b]\n  : 1\n");
+  BOOST_TEST(contains(e, "module.yaml:6:5: config: a key must be a plain string"), e);
+
+  e = errorOf(head + "? {a: 1}\n: 2\n");
+  BOOST_TEST(contains(e, "module.yaml:5:3: a key must be a plain string"), e);
+
+  e = errorOf(head + "name: other\n");
+  BOOST_TEST(contains(e, "module.yaml:5:1: name: duplicate key (first at line 1)"), e);
+
+  e = errorOf(head + "config:\n  limit: 1\n  nested: {a: 1, a: 2}\n");
+  BOOST_TEST(contains(e, "module.yaml:7:18: config.nested.a: duplicate key (first at line 7)"), e);
+
+  e = errorOf(head +
+              "commands:\n  - name: demo:run\n    description: d\n    options:\n"
+              "      - {name: a, type: string, name: b}\n");
+  BOOST_TEST(contains(e, "module.yaml:9:33: commands[0].options[0].name: duplicate key"), e);
+}
+
+BOOST_AUTO_TEST_CASE(cleanup_interval_errors_say_where_the_value_came_from) {
+  const std::string head = "name: demo\ntype: service\nversion: 1\nlibrary: x.so\n";
+  std::string e = errorOf(head + "config:\n  cleanupInterval: 0\n");
+  BOOST_TEST(contains(e,
+                      "module.yaml:6:20: config.cleanupInterval: must be a positive whole "
+                      "number of milliseconds, got \"0\""),
+             e);
+  e = errorOf(head + "config:\n  cleanupInterval: 10\n",
+              {{"demo", "cleanupInterval", "-5", "--set demo.cleanupInterval=-5"}});
+  BOOST_TEST(contains(e,
+                      "--set demo.cleanupInterval=-5: config.cleanupInterval must be a "
+                      "positive whole number of milliseconds, got \"-5\""),
+             e);
+}
+
 BOOST_AUTO_TEST_CASE(overrides_follow_the_declared_type) {
   TempDir dir;
   writeFile(dir.path() + "/module.yaml", kMinimal);
