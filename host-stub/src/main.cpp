@@ -29,6 +29,7 @@ struct GlobalOptions {
   std::string modules_dir;
   std::string state_dir;
   std::string log_level;
+  std::string log_level_origin;  // "--log-level" or "PROMPT_LOG_LEVEL", for its error
   std::vector<host::ConfigOverride> overrides;
   bool help = false;
   bool version = false;
@@ -101,6 +102,7 @@ GlobalOptions parseGlobal(int argc, char** argv) {
                                          : envOr("PROMPT_MODULES_DIR",
                                                  executableDir() + "/../lib/systemprompt/modules");
   g.state_dir = !g.state_dir.empty() ? g.state_dir : envOr("PROMPT_STATE_DIR", defaultStateDir());
+  g.log_level_origin = !g.log_level.empty() ? "--log-level" : "PROMPT_LOG_LEVEL";
   g.log_level = !g.log_level.empty() ? g.log_level : envOr("PROMPT_LOG_LEVEL", "");
   g.rest.assign(words.begin() + static_cast<long>(split), words.end());
   return g;
@@ -170,7 +172,7 @@ int run(int argc, char** argv) {
   std::optional<int> threshold = host::Log::parseLevel(
       g.log_level.empty() ? (command == "serve" ? "info" : "warn") : g.log_level);
   if (!threshold) {
-    throw host::UsageError("invalid --log-level \"" + g.log_level +
+    throw host::UsageError("invalid " + g.log_level_origin + " \"" + g.log_level +
                            "\": use trace, debug, info, warn, error or off");
   }
   host::Log log(*threshold);

@@ -135,23 +135,10 @@ bool isIdentChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
 
-std::optional<double> parseNumber(const std::string& text) {
-  if (text.empty()) {
-    return std::nullopt;
-  }
-  double value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
-    return std::nullopt;
-  }
-  return value;
-}
-
+// REQUIRED: parseNumber(text).
 json::value numberValue(const std::string& text) {
-  std::int64_t integer = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), integer);
-  if (ec == std::errc() && end == text.data() + text.size()) {
-    return integer;
+  if (const auto integer = parseInteger(text)) {
+    return *integer;
   }
   return *parseNumber(text);
 }
@@ -208,10 +195,14 @@ ValueType parseType(const YAML::Node& parent, const Where& where) {
   if (t == "number") {
     return ValueType::kNumber;
   }
+  if (t == "integer") {
+    return ValueType::kInteger;
+  }
   if (t == "boolean") {
     return ValueType::kBoolean;
   }
-  where.key("type").fail(node, scalarText(node) + " is not one of string, number, boolean");
+  where.key("type").fail(node,
+                         scalarText(node) + " is not one of string, number, integer, boolean");
 }
 
 OptionSpec parseOption(const YAML::Node& node, const Where& where) {
@@ -243,6 +234,9 @@ OptionSpec parseOption(const YAML::Node& node, const Where& where) {
     }
     if (option.type == ValueType::kNumber && !parseNumber(def.Scalar())) {
       where.key("default").fail(def, scalarText(def) + " is not a number");
+    }
+    if (option.type == ValueType::kInteger && !parseInteger(def.Scalar())) {
+      where.key("default").fail(def, scalarText(def) + " is not a whole number");
     }
     if (option.required) {
       where.key("default").fail(def, "a required option cannot have a default");
@@ -371,7 +365,14 @@ void applyOverride(json::object& config, const ConfigOverride& o, const std::str
                         ") has no config key '" + o.key + "'; its keys: " + keys);
   }
   json::value& target = it->value();
-  if (target.is_number()) {
+  if (target.is_int64() || target.is_uint64()) {
+    const auto integer = parseInteger(o.value);
+    if (!integer) {
+      throw ManifestError(o.origin + ": " + inQuotes(o.value) + " is not a whole number, and " +
+                          o.module + "." + o.key + " is one");
+    }
+    target = *integer;
+  } else if (target.is_double()) {
     if (!parseNumber(o.value)) {
       throw ManifestError(o.origin + ": " + inQuotes(o.value) + " is not a number, and " +
                           o.module + "." + o.key + " is numeric");
@@ -503,12 +504,41 @@ ModuleManifest readManifest(const YAML::Node& root, const std::string& file,
 
 }  // namespace
 
+std::optional<std::int64_t> parseInteger(std::string_view text) {
+  const bool negative = !text.empty() && text.front() == '-';
+  const std::string_view digits = negative ? text.substr(1) : text;
+  if (digits.empty() ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  std::int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return std::nullopt;  // out of range
+  }
+  return value;
+}
+
+std::optional<double> parseNumber(std::string_view text) {
+  if (text.empty()) {
+    return std::nullopt;
+  }
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
+    return std::nullopt;
+  }
+  return value;
+}
+
 const char* valueTypeName(ValueType type) {
   switch (type) {
     case ValueType::kString:
       return "string";
     case ValueType::kNumber:
       return "number";
+    case ValueType::kInteger:
+      return "integer";
     case ValueType::kBoolean:
       return "boolean";
   }

@@ -88,7 +88,7 @@ BOOST_AUTO_TEST_CASE(errors_name_the_file_line_and_key) {
       "      - {name: n, type: strng}\n");
   BOOST_TEST(contains(e, "module.yaml:9:"), e);
   BOOST_TEST(contains(e, "commands[0].options[0].type"), e);
-  BOOST_TEST(contains(e, "\"strng\" is not one of string, number, boolean"), e);
+  BOOST_TEST(contains(e, "\"strng\" is not one of string, number, integer, boolean"), e);
 
   e = errorOf("type: service\nversion: 1\nlibrary: x.so\n");
   BOOST_TEST(contains(e, "name: is required"), e);
@@ -118,6 +118,13 @@ BOOST_AUTO_TEST_CASE(errors_name_the_file_line_and_key) {
       "  - name: demo:run\n    description: d\n    options:\n"
       "      - {name: limit, type: number, default: ten}\n");
   BOOST_TEST(contains(e, "default: \"ten\" is not a number"), e);
+
+  e = errorOf(
+      "name: demo\ntype: service\nversion: 1\nlibrary: x.so\ncommands:\n"
+      "  - name: demo:run\n    description: d\n    options:\n"
+      "      - {name: top, type: integer, default: 1e3}\n");
+  BOOST_TEST(contains(e, "module.yaml:9:"), e);
+  BOOST_TEST(contains(e, "default: \"1e3\" is not a whole number"), e);
 
   e = errorOf(
       "name: demo\ntype: service\nversion: 1\nlibrary: x.so\nexports:\n"
@@ -173,7 +180,14 @@ BOOST_AUTO_TEST_CASE(overrides_follow_the_declared_type) {
   BOOST_TEST(config.at("prefix").as_string() == "42");
 
   std::string e = errorOf(kMinimal, {{"demo", "limit", "ten", "--set demo.limit=ten"}});
-  BOOST_TEST(contains(e, "--set demo.limit=ten: \"ten\" is not a number"), e);
+  BOOST_TEST(contains(e, "--set demo.limit=ten: \"ten\" is not a whole number"), e);
+  // A whole-number key takes only whole-number text; the error shows the text as typed.
+  for (const char* typed : {"1e3", "2.5", "+1", " 1", "99999999999999999999"}) {
+    e = errorOf(kMinimal, {{"demo", "limit", typed, std::string("PROMPT_DEMO_LIMIT")}});
+    BOOST_TEST(contains(e, std::string("PROMPT_DEMO_LIMIT: \"") + typed +
+                               "\" is not a whole number, and demo.limit is one"),
+               e);
+  }
   e = errorOf(kMinimal, {{"demo", "enabled", "yes", "--set demo.enabled=yes"}});
   BOOST_TEST(contains(e, "must be true or false"), e);
   e = errorOf(kMinimal, {{"demo", "nope", "1", "--set demo.nope=1"}});

@@ -109,6 +109,35 @@ BOOST_AUTO_TEST_CASE(output_that_cannot_be_written_is_an_error_exit) {
              describe(much));
 }
 
+BOOST_AUTO_TEST_CASE(numbers_are_echoed_as_typed_and_each_source_is_named) {
+  Installation install;
+  ProcessResult r = install.prompt({"api:keys:create", "-n", "x", "-u", "u", "--limit", "1e3"});
+  BOOST_TEST(r.exit_code == 2, describe(r));
+  BOOST_TEST(contains(r.err, "error: invalid value \"1e3\" for --limit: expected a whole number"),
+             describe(r));
+  r = install.prompt({"api:usage", "--top", "1E20"});
+  BOOST_TEST(r.exit_code == 2, describe(r));
+  BOOST_TEST(contains(r.err, "invalid value \"1E20\" for --top: expected a whole number"),
+             describe(r));
+  r = install.prompt({"--set", "api.cleanupInterval=1e3", "health"});
+  BOOST_TEST(r.exit_code == 1, describe(r));
+  BOOST_TEST(contains(r.err, "--set api.cleanupInterval=1e3: \"1e3\" is not a whole number"),
+             describe(r));
+  ProcessOptions env;
+  env.env["PROMPT_API_DEFAULT_RATE_LIMIT"] = "5e2";
+  r = install.prompt({"health"}, env);
+  BOOST_TEST(r.exit_code == 1, describe(r));
+  BOOST_TEST(contains(r.err, "PROMPT_API_DEFAULT_RATE_LIMIT: \"5e2\" is not a whole number"),
+             describe(r));
+  ProcessOptions level;
+  level.env["PROMPT_LOG_LEVEL"] = "loud";
+  r = install.prompt({"--help"}, level);
+  BOOST_TEST(r.exit_code == 2, describe(r));
+  BOOST_TEST(contains(r.err, "invalid PROMPT_LOG_LEVEL \"loud\""), describe(r));
+  r = install.prompt({"--log-level", "loud", "--help"});
+  BOOST_TEST(contains(r.err, "invalid --log-level \"loud\""), describe(r));
+}
+
 BOOST_AUTO_TEST_CASE(health_migrates_a_private_store) {
   Installation install;
   const ProcessResult r = install.prompt({"health"});
