@@ -130,6 +130,9 @@ ParsedArgs parseCommandArgs(const CommandSpec& command, const std::vector<std::s
     std::optional<std::string> text;
     if (vm.count(o.name) != 0) {
       text = vm[o.name].as<std::string>();
+      if (!isValidUtf8(*text)) {
+        throw UsageError(flag + " is not valid UTF-8");
+      }
     } else if (o.default_value) {
       text = *o.default_value;
     } else if (o.required) {
@@ -147,6 +150,9 @@ ParsedArgs parseCommandArgs(const CommandSpec& command, const std::vector<std::s
       continue;
     }
     const std::string text = vm[p.name].as<std::string>();
+    if (!isValidUtf8(text)) {
+      throw UsageError("<" + p.name + "> is not valid UTF-8");
+    }
     out[p.name] = typedValue(p.type, text, "<" + p.name + ">");
   }
   parsed.args_json = json::serialize(out);

@@ -23,9 +23,10 @@ struct ParsedArgs {
   std::string args_json;  // the arguments as a JSON object (see sp_module_command_fn)
 };
 
-// Parses `args` (the words after the command name) against `command`. Numbers are checked
-// to be whole decimal numbers (or decimals), required options and positionals to be present;
-// defaults are filled in and booleans are always present. Throws UsageError.
+// Parses `args` (the words after the command name) against `command`. Values are checked
+// to be valid UTF-8 and of their declared type (see ValueType), required options and
+// positionals to be present; defaults are filled in and booleans are always present.
+// Throws UsageError, whose message quotes a bad value exactly as given.
 ParsedArgs parseCommandArgs(const CommandSpec& command, const std::vector<std::string>& args);
 
 // `prompt <command> --help`.

@@ -56,6 +56,9 @@ std::string defaultStateDir() {
 }
 
 host::ConfigOverride parseSet(const std::string& text) {
+  if (!host::isValidUtf8(text)) {
+    throw host::UsageError("--set is not valid UTF-8");  // not echoed: it would garble stderr
+  }
   const auto dot = text.find('.');
   const auto eq = text.find('=');
   if (dot == std::string::npos || eq == std::string::npos || dot == 0 || eq < dot + 2) {

@@ -364,6 +364,9 @@ void applyOverride(json::object& config, const ConfigOverride& o, const std::str
     throw ManifestError(o.origin + ": module '" + o.module + "' (" + file +
                         ") has no config key '" + o.key + "'; its keys: " + keys);
   }
+  if (!isValidUtf8(o.value)) {
+    throw ManifestError(o.origin + ": the value is not valid UTF-8");
+  }
   json::value& target = it->value();
   if (target.is_int64() || target.is_uint64()) {
     const auto integer = parseInteger(o.value);
@@ -529,6 +532,43 @@ std::optional<double> parseNumber(std::string_view text) {
     return std::nullopt;
   }
   return value;
+}
+
+bool isValidUtf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = [&](size_t at) { return static_cast<unsigned char>(text[at]); };
+    const unsigned char lead = byte(i);
+    size_t length = 0;
+    unsigned char low = 0x80;   // the range of the second byte, which rules out overlong forms,
+    unsigned char high = 0xBF;  // surrogates and code points past U+10FFFF
+    if (lead < 0x80) {
+      length = 1;
+    } else if (lead >= 0xC2 && lead <= 0xDF) {
+      length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      length = 3;
+      low = lead == 0xE0 ? 0xA0 : 0x80;
+      high = lead == 0xED ? 0x9F : 0xBF;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      length = 4;
+      low = lead == 0xF0 ? 0x90 : 0x80;
+      high = lead == 0xF4 ? 0x8F : 0xBF;
+    } else {
+      return false;
+    }
+    if (text.size() - i < length) {
+      return false;
+    }
+    for (size_t k = 1; k < length; ++k) {
+      const unsigned char c = byte(i + k);
+      if (k == 1 ? (c < low || c > high) : (c < 0x80 || c > 0xBF)) {
+        return false;
+      }
+    }
+    i += length;
+  }
+  return true;
 }
 
 const char* valueTypeName(ValueType type) {

@@ -30,6 +30,9 @@ const char* valueTypeName(ValueType type);
 std::optional<std::int64_t> parseInteger(std::string_view text);
 // `text` as a kNumber; nullopt when it is not a finite decimal number.
 std::optional<double> parseNumber(std::string_view text);
+// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past
+// U+10FFFF). Everything that reaches a module as JSON must be.
+bool isValidUtf8(std::string_view text);
 
 struct OptionSpec {
   std::string name;   // long name without dashes: "name" is given as --name

@@ -94,6 +94,18 @@ BOOST_AUTO_TEST_CASE(integers_are_digits_only_and_errors_echo_the_text_as_typed)
              "invalid value \"1e999\" for --ratio: expected a number");
 }
 
+BOOST_AUTO_TEST_CASE(rejects_invalid_utf8_naming_the_option_or_positional) {
+  for (const char* bad :
+       {"\xff", "ok\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"}) {
+    BOOST_TEST(usageErrorOf(createCommand(), {"--name", bad}) == "--name is not valid UTF-8");
+    BOOST_TEST(usageErrorOf(updateCommand(), {bad, "1"}) == "<key_id> is not valid UTF-8");
+  }
+  const std::string text = "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x94\x91";  // café 日本 🔑
+  BOOST_TEST(parse(createCommand(), {"--name", text}).at("name").as_string() == text);
+  BOOST_TEST(host::isValidUtf8("\xf4\x8f\xbf\xbf"));               // U+10FFFF
+  BOOST_TEST(!host::isValidUtf8(std::string("\xe0\x80\x80", 3)));  // overlong
+}
+
 BOOST_AUTO_TEST_CASE(rejects_unknown_options_and_does_not_guess_abbreviations) {
   BOOST_TEST(usageErrorOf(createCommand(), {"--name", "x", "--bogus"}).find("bogus") !=
              std::string::npos);

@@ -188,6 +188,8 @@ BOOST_AUTO_TEST_CASE(overrides_follow_the_declared_type) {
                                "\" is not a whole number, and demo.limit is one"),
                e);
   }
+  e = errorOf(kMinimal, {{"demo", "prefix", "\xff", "PROMPT_DEMO_PREFIX"}});
+  BOOST_TEST(contains(e, "PROMPT_DEMO_PREFIX: the value is not valid UTF-8"), e);
   e = errorOf(kMinimal, {{"demo", "enabled", "yes", "--set demo.enabled=yes"}});
   BOOST_TEST(contains(e, "must be true or false"), e);
   e = errorOf(kMinimal, {{"demo", "nope", "1", "--set demo.nope=1"}});

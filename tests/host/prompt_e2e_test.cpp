@@ -138,6 +138,20 @@ BOOST_AUTO_TEST_CASE(numbers_are_echoed_as_typed_and_each_source_is_named) {
   BOOST_TEST(contains(r.err, "invalid --log-level \"loud\""), describe(r));
 }
 
+BOOST_AUTO_TEST_CASE(invalid_utf8_in_an_argument_is_a_usage_error_naming_it) {
+  Installation install;
+  ProcessResult r = install.prompt({"api:keys:create", "-n", "\xff", "-u", "a"});
+  BOOST_TEST(r.exit_code == 2, describe(r));
+  BOOST_TEST(contains(r.err, "error: --name is not valid UTF-8"), describe(r));
+  r = install.prompt({"api:keys:info", "key_\xc0\xaf"});
+  BOOST_TEST(r.exit_code == 2, describe(r));
+  BOOST_TEST(contains(r.err, "error: <key_id> is not valid UTF-8"), describe(r));
+  r = install.prompt({"--set", "api.keyPrefix=\xff", "api:keys:list"});
+  BOOST_TEST(r.exit_code == 2, describe(r));
+  BOOST_TEST(contains(r.err, "error: --set is not valid UTF-8"), describe(r));
+  BOOST_TEST(install.prompt({"api:keys:list"}).out == "No API keys.\n");
+}
+
 BOOST_AUTO_TEST_CASE(health_migrates_a_private_store) {
   Installation install;
   const ProcessResult r = install.prompt({"health"});
