@@ -81,6 +81,13 @@ class LoadedModule {
   const ModuleManifest& manifest() const { return manifest_; }
   const sp_module& table() const { return module_; }
 
+  // The module's command and service arrays, element by element at the element size the
+  // module declared. REQUIRED: init() succeeded (it checked the arrays); i < the count.
+  size_t commandCount() const { return module_.command_count; }
+  const sp_module_command& command(size_t i) const;
+  size_t serviceCount() const { return module_.service_count; }
+  const sp_module_service& service(size_t i) const;
+
   // Calls module_init. Throws LoadError.
   void init();
   // Calls the module's shutdown once (idempotent).
@@ -94,6 +101,9 @@ class LoadedModule {
   std::string cleanup();
 
  private:
+  // Refuses (LoadError) tables that break module_abi.h's rules or do not match the manifest.
+  void checkTables(const std::string& who) const;
+
   static void logThunk(void* ctx, sp_log_level level, const char* message,
                        const sp_log_field* fields, size_t count) noexcept;
   static void logRecord(LoadedModule& self, sp_log_level level, const char* message,

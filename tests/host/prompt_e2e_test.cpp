@@ -217,6 +217,62 @@ BOOST_AUTO_TEST_CASE(a_library_with_an_unresolved_symbol_is_refused_at_load) {
   BOOST_TEST(contains(r.err, "sp_test_function_nobody_defines"), r.err);
 }
 
+BOOST_AUTO_TEST_CASE(tables_that_break_the_abi_rules_are_a_clear_load_error) {
+  Installation install({"bad_tables"});
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"null_commands", "sp_module.commands is NULL but command_count is 2"},
+      {"null_command_name", "command #1 has a NULL name"},
+      {"null_handler", "command #1 has a NULL handler"},
+      {"small_command_size", "sp_module.command_size is 8; it must be the module's sizeof"},
+      {"duplicate_command", "the library handles command badtables:fill twice"},
+      {"huge_command_count", "the library handles command badtables:fill twice"},
+      {"null_services", "sp_module.services is NULL but service_count is 2"},
+      {"null_service_name", "service #1 has a NULL name"},
+      {"null_service_table", "service #1 has a NULL table"},
+      {"huge_service_count", "sp_module.service_count is 1099511627776, more than"},
+      {"no_log_field_size", "sp_module.log_field_size is 0"},
+  };
+  for (const auto& [defect, expected] : cases) {
+    const ProcessResult r = install.prompt({"--set", "badtables.defect=" + defect, "badtables:ok"});
+    BOOST_TEST(r.exit_code == 1, defect << ": " << describe(r));
+    BOOST_TEST(contains(r.err, "module 'badtables' (" + install.modules +
+                                   "/bad_tables/libbad_tables_module.so) is refused: " + expected),
+               defect << ": " << describe(r));
+  }
+  BOOST_TEST(install.prompt({"badtables:ok"}).out == "ok\n");
+}
+
+BOOST_AUTO_TEST_CASE(message_buffers_without_a_nul_are_cut_at_their_capacity) {
+  Installation install({"bad_tables"});
+  const ProcessResult fill = install.prompt({"badtables:fill"});
+  BOOST_TEST(fill.exit_code == 1, describe(fill));
+  BOOST_TEST(fill.err == "error: " + std::string(SP_ERROR_MESSAGE_CAPACITY - 1, 'A') + "\n",
+             describe(fill));
+  const ProcessResult init =
+      install.prompt({"--set", "badtables.defect=unterminated_init_error", "badtables:ok"});
+  BOOST_TEST(init.exit_code == 1, describe(init));
+  BOOST_TEST(contains(init.err, "initialisation failed: " +
+                                    std::string(SP_ERROR_MESSAGE_CAPACITY - 1, 'I') + "\n"),
+             describe(init));
+  const ProcessResult health = install.prompt({"health"});
+  BOOST_TEST(health.exit_code == 0, describe(health));
+  BOOST_TEST(contains(health.out, "badtables    healthy   " +
+                                      std::string(SP_ERROR_MESSAGE_CAPACITY - 1, 'H') + "\n"),
+             describe(health));
+}
+
+BOOST_AUTO_TEST_CASE(arrays_are_read_at_the_element_size_the_module_declares) {
+  Installation install({"bad_tables"});
+  // Elements larger than 1.0's, as from a later minor: the host steps by their size.
+  const ProcessResult r =
+      install.prompt({"--log-level", "info", "--set", "badtables.defect=grown", "badtables:ok"});
+  BOOST_TEST(r.exit_code == 0, describe(r));
+  BOOST_TEST(r.out == "ok\n", describe(r));
+  BOOST_TEST(contains(r.err, "badtables: grown tables a=1 b=2"), describe(r));
+  const ProcessResult health = install.prompt({"--set", "badtables.defect=grown", "health"});
+  BOOST_TEST(health.exit_code == 0, describe(health));
+}
+
 BOOST_AUTO_TEST_CASE(a_missing_library_is_a_clear_error) {
   Installation install;
   testing_support::writeFile(install.modules + "/ghost/module.yaml",

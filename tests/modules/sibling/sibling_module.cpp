@@ -345,6 +345,7 @@ extern "C" SP_MODULE_EXPORT sp_status module_init(const sp_host_api* host, sp_mo
                                                   sp_error* error) {
   out->abi_major = SP_ABI_VERSION_MAJOR;
   out->abi_minor = SP_ABI_VERSION_MINOR;
+  out->log_field_size = sizeof(sp_log_field);
   if (host->abi_major != SP_ABI_VERSION_MAJOR) {
     systemprompt::setError(error, "sibling module: ABI major mismatch");
     return SP_ERROR_ABI;
@@ -352,6 +353,7 @@ extern "C" SP_MODULE_EXPORT sp_status module_init(const sp_host_api* host, sp_mo
   out->module_ctx = new Sibling{host};
   out->commands = kCommands;
   out->command_count = sizeof(kCommands) / sizeof(kCommands[0]);
+  out->command_size = sizeof(kCommands[0]);
   out->shutdown = &shutdown;
   return SP_OK;
 }

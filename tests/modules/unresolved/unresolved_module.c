@@ -22,5 +22,6 @@ SP_MODULE_EXPORT sp_status module_init(const sp_host_api* host, sp_module* out, 
   out->abi_minor = SP_ABI_VERSION_MINOR;
   out->commands = kCommands;
   out->command_count = 1;
+  out->command_size = sizeof(kCommands[0]);
   return SP_OK;
 }
