@@ -165,13 +165,16 @@ int runHealth(host::ModuleHost& loaded) {
 
 int run(int argc, char** argv) {
   const GlobalOptions g = parseGlobal(argc, argv);
+  const std::string command = g.rest.empty() ? "" : g.rest.front();
+  if (command != "serve") {
+    host::releaseStopSignals();  // held by main(); a command is interrupted as usual
+  }
   if (g.version) {
     host::writeStdout(std::string("prompt ") + kHostVersion + " (module ABI " +
                       std::to_string(SP_ABI_VERSION_MAJOR) + "." +
                       std::to_string(SP_ABI_VERSION_MINOR) + ")\n");
     return 0;
   }
-  const std::string command = g.rest.empty() ? "" : g.rest.front();
   std::optional<int> threshold = host::Log::parseLevel(
       g.log_level.empty() ? (command == "serve" ? "info" : "warn") : g.log_level);
   if (!threshold) {
@@ -218,9 +221,6 @@ int run(int argc, char** argv) {
       throw host::UsageError(command + " takes no arguments, got \"" + g.rest[1] +
                              "\"; see 'prompt " + command + " --help'");
     }
-    if (command == "serve") {
-      host::holdStopSignals();  // a SIGTERM while modules load is handled once serving
-    }
     for (const auto* m : host::loadOrder(modules, allModuleNames(modules))) {
       loaded.load(*m);
     }
@@ -262,6 +262,9 @@ int runReportingErrors(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything else: a SIGTERM while `serve` starts up (discovering and loading
+  // modules) must wait for serve's handler, not kill the process half-loaded.
+  host::holdStopSignals();
   const int exit_code = runReportingErrors(argc, argv);
   // Output that did not arrive (a full disk, a closed pipe) is a failure, whatever the
   // command thought of its own work.

@@ -75,6 +75,11 @@ void holdStopSignals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
+void releaseStopSignals() {
+  const sigset_t set = stopSignals();
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
+
 int serve(ModuleHost& modules) {
   Log& log = modules.log();
   asio::io_context io;
@@ -102,8 +107,7 @@ int serve(ModuleHost& modules) {
   log.write(SP_LOG_INFO, "host", "serving",
             {{"modules", std::to_string(modules.modules().size())}});
   // The handler is installed: let through any signal held since start-up.
-  const sigset_t stop = stopSignals();
-  pthread_sigmask(SIG_UNBLOCK, &stop, nullptr);
+  releaseStopSignals();
   io.run();
   timers.clear();
   modules.shutdownAll();

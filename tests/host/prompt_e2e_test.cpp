@@ -1,12 +1,15 @@
 // End-to-end tests of the `prompt` executable with the real libapi_module.so and the
 // test-only modules, each run as a real child process.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <cerrno>
 #include <filesystem>
 #include <regex>
+#include <thread>
 
 #include "installation.hpp"
 #include "process.hpp"
@@ -374,6 +377,42 @@ BOOST_AUTO_TEST_CASE(serve_runs_cleanup_on_its_interval_and_stops_cleanly_on_sig
   BOOST_TEST(stopping != std::string::npos, log);
   // Dependents first: sibling depends on api, so it shuts down before api.
   BOOST_TEST((stopping < sibling_down && sibling_down < api_down && api_down < stopped), log);
+}
+
+BOOST_AUTO_TEST_CASE(a_sigterm_while_serve_discovers_modules_still_stops_cleanly) {
+  Installation install;
+  // A module.yaml that is a FIFO holds discovery in its read until the test writes it, so
+  // the SIGTERM surely arrives while serve is starting up.
+  const std::string dir = install.modules + "/zz_slow";
+  fs::create_directories(dir);
+  const std::string fifo = dir + "/module.yaml";
+  BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::string manifest =
+      testing_support::readFile(std::string(TEST_MODULES_DIR) + "/bad_tables/module.yaml");
+  const auto lib = manifest.find("library: ");
+  manifest.replace(
+      lib, manifest.find('\n', lib) - lib,
+      "library: " + std::string(TEST_MODULES_DIR) + "/bad_tables/libbad_tables_module.so");
+
+  testing_support::Child serve({PROMPT_BIN, "serve"}, install.options());
+  int writer = -1;  // opens only once prompt has the FIFO open for reading
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (writer < 0 && std::chrono::steady_clock::now() < deadline) {
+    writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (writer < 0) {
+      BOOST_REQUIRE(errno == ENXIO);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  BOOST_REQUIRE_MESSAGE(writer >= 0, "prompt serve never read its modules");
+  serve.signal(SIGTERM);
+  BOOST_TEST(::write(writer, manifest.data(), manifest.size()) ==
+             static_cast<ssize_t>(manifest.size()));
+  ::close(writer);
+  const int code = serve.wait(std::chrono::seconds(20));
+  BOOST_TEST(code == 0, serve.err());
+  BOOST_TEST(contains(serve.err(), "serving modules=2"), serve.err());
+  BOOST_TEST(contains(serve.err(), "stopping signal=SIGTERM"), serve.err());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
