@@ -386,6 +386,8 @@ void LoadedModule::unload() {
   if (library_ != nullptr) {
     library_->unload();
     library_.reset();
+    host_.log().write(SP_LOG_INFO, "host", "library unloaded",
+                      {{"module", manifest_.name}, {"library", manifest_.library}});
   }
 }
 

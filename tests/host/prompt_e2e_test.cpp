@@ -7,6 +7,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <cerrno>
+#include <ctime>
 #include <filesystem>
 #include <regex>
 #include <thread>
@@ -361,22 +362,57 @@ BOOST_AUTO_TEST_CASE(serve_runs_cleanup_on_its_interval_and_stops_cleanly_on_sig
   ProcessOptions options;
   options.env["PROMPT_MODULES_DIR"] = install.modules;
   options.env["PROMPT_STATE_DIR"] = install.state;
-  testing_support::Child serve(
-      {PROMPT_BIN, "--log-level", "debug", "--set", "api.cleanupInterval=50", "serve"}, options);
-  const bool ran = serve.waitForStderr("cleanup ran module=api", 3, std::chrono::seconds(20));
+  constexpr int kIntervalMs = 50;
+  testing_support::Child serve({PROMPT_BIN, "--log-level", "debug", "--set",
+                                "api.cleanupInterval=" + std::to_string(kIntervalMs), "serve"},
+                               options);
+  const bool ran = serve.waitForStderr("cleanup ran module=api", 4, std::chrono::seconds(20));
   BOOST_TEST(ran, serve.err());
   BOOST_TEST(contains(serve.err(), "interval_ms=50"), serve.err());
   serve.signal(SIGTERM);
   const int code = serve.wait(std::chrono::seconds(20));
   BOOST_TEST(code == 0, serve.err());
   const std::string& log = serve.err();
-  const auto stopping = log.find("stopping signal=SIGTERM");
-  const auto sibling_down = log.find("module shut down module=sibling");
-  const auto api_down = log.find("module shut down module=api");
-  const auto stopped = log.find("stopped");
-  BOOST_TEST(stopping != std::string::npos, log);
-  // Dependents first: sibling depends on api, so it shuts down before api.
-  BOOST_TEST((stopping < sibling_down && sibling_down < api_down && api_down < stopped), log);
+
+  // Runs are an interval apart (allowing for the log's millisecond stamps), never bunched.
+  const std::regex run_line(
+      "(\\d{4})-(\\d\\d)-(\\d\\d)T(\\d\\d):(\\d\\d):(\\d\\d)\\.(\\d{3})Z DEBUG host: cleanup ran "
+      "module=api");
+  std::vector<long long> runs_ms;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), run_line);
+       it != std::sregex_iterator(); ++it) {
+    std::tm t{};
+    t.tm_year = std::stoi((*it)[1]) - 1900;
+    t.tm_mon = std::stoi((*it)[2]) - 1;
+    t.tm_mday = std::stoi((*it)[3]);
+    t.tm_hour = std::stoi((*it)[4]);
+    t.tm_min = std::stoi((*it)[5]);
+    t.tm_sec = std::stoi((*it)[6]);
+    runs_ms.push_back(static_cast<long long>(::timegm(&t)) * 1000 + std::stoi((*it)[7]));
+  }
+  BOOST_TEST(runs_ms.size() >= 4u, log);
+  for (size_t i = 1; i < runs_ms.size(); ++i) {
+    BOOST_TEST(runs_ms[i] - runs_ms[i - 1] >= kIntervalMs * 8 / 10,
+               "gap " << i << ": " << runs_ms[i] - runs_ms[i - 1] << " ms\n"
+                      << log);
+  }
+
+  // stopping -> every module shut down (dependents first) -> every library unloaded (in the
+  // same order) -> stopped -> exit 0, and no cleanup once stopping began.
+  const std::vector<std::string> order{
+      "stopping signal=SIGTERM",     "module shut down module=sibling",
+      "module shut down module=api", "library unloaded module=sibling",
+      "library unloaded module=api", "INFO  host: stopped"};
+  size_t previous = 0;
+  for (const std::string& step : order) {
+    const size_t at = log.find(step, previous);
+    BOOST_TEST(at != std::string::npos, "missing or out of order: " << step << "\n" << log);
+    previous = at == std::string::npos ? previous : at;
+  }
+  const size_t stopping = log.find("stopping signal=SIGTERM");
+  BOOST_TEST(
+      (stopping != std::string::npos && log.find("cleanup ran", stopping) == std::string::npos),
+      log);
 }
 
 BOOST_AUTO_TEST_CASE(a_sigterm_while_serve_discovers_modules_still_stops_cleanly) {
