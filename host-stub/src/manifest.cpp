@@ -492,12 +492,14 @@ ModuleManifest readManifest(const YAML::Node& root, const std::string& file,
     if (!exports.IsSequence()) {
       where.key("exports").fail(exports, "must be a list of services");
     }
-    std::set<std::string> service_names;
+    std::set<std::pair<std::string, std::uint32_t>> services;  // two majors may coexist
     for (size_t i = 0; i < exports.size(); ++i) {
       const Where w = where.key("exports").index(i);
       ServiceSpec service = parseService(exports[i], w);
-      if (!service_names.insert(service.name).second) {
-        w.key("name").fail(exports[i]["name"], inQuotes(service.name) + " is declared twice");
+      if (!services.emplace(service.name, service.version_major).second) {
+        w.key("version").fail(exports[i]["version"], inQuotes(service.name) + " major version " +
+                                                         std::to_string(service.version_major) +
+                                                         " is declared twice");
       }
       m.exports.push_back(std::move(service));
     }

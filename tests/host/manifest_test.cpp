@@ -130,6 +130,12 @@ BOOST_AUTO_TEST_CASE(errors_name_the_file_line_and_key) {
       "name: demo\ntype: service\nversion: 1\nlibrary: x.so\nexports:\n"
       "  - {name: S, version: one}\n");
   BOOST_TEST(contains(e, "exports[0].version"), e);
+
+  e = errorOf(
+      "name: demo\ntype: service\nversion: 1\nlibrary: x.so\nexports:\n"
+      "  - {name: S, version: \"1.0\"}\n  - {name: S, version: \"1.2\"}\n");
+  BOOST_TEST(contains(e, "module.yaml:7:"), e);
+  BOOST_TEST(contains(e, "exports[1].version: \"S\" major version 1 is declared twice"), e);
 }
 
 BOOST_AUTO_TEST_CASE(keys_must_be_plain_and_unique_everywhere) {
@@ -165,6 +171,17 @@ BOOST_AUTO_TEST_CASE(cleanup_interval_errors_say_where_the_value_came_from) {
                       "--set demo.cleanupInterval=-5: config.cleanupInterval must be a "
                       "positive whole number of milliseconds, got \"-5\""),
              e);
+}
+
+BOOST_AUTO_TEST_CASE(one_service_may_be_exported_in_two_majors) {
+  TempDir dir;
+  writeFile(dir.path() + "/module.yaml",
+            "name: demo\ntype: service\nversion: 1\nlibrary: x.so\nexports:\n"
+            "  - {name: S, version: \"1.4\"}\n  - {name: S, version: \"2.0\"}\n");
+  const auto m = host::loadManifest(dir.path() + "/module.yaml", {});
+  BOOST_REQUIRE(m.exports.size() == 2u);
+  BOOST_TEST(m.exports[0].version_major == 1u);
+  BOOST_TEST(m.exports[1].version_major == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(overrides_follow_the_declared_type) {

@@ -230,7 +230,7 @@ BOOST_AUTO_TEST_CASE(tables_that_break_the_abi_rules_are_a_clear_load_error) {
       {"small_command_size", "sp_module.command_size is 8; it must be the module's sizeof"},
       {"duplicate_command", "the library handles command badtables:fill twice"},
       {"huge_command_count", "the library handles command badtables:fill twice"},
-      {"null_services", "sp_module.services is NULL but service_count is 2"},
+      {"null_services", "sp_module.services is NULL but service_count is 3"},
       {"null_service_name", "service #1 has a NULL name"},
       {"null_service_table", "service #1 has a NULL table"},
       {"huge_service_count", "sp_module.service_count is 1099511627776, more than"},

@@ -46,11 +46,11 @@ static sp_status health(void* ctx, sp_health* out, sp_error* error) {
 
 static const int kServiceTable = 0; /* never called */
 
-/* Two commands and a duplicate of the first, two services. */
+/* Two commands and a duplicate of the first; three services (BadService in two majors). */
 static sp_module_command commands[3];
-static sp_module_service services[2];
+static sp_module_service services[3];
 static grown_command grown_commands[2];
-static grown_service grown_services[2];
+static grown_service grown_services[3];
 
 static int is(const sp_host_api* host, const char* defect) {
   char needle[64] = "\"defect\":\"";
@@ -64,6 +64,7 @@ SP_MODULE_EXPORT sp_status module_init(const sp_host_api* host, sp_module* out, 
   const sp_module_command ok_command = {"badtables:ok", &ok};
   const sp_module_service bad = {"BadService", 1, 0, &kServiceTable};
   const sp_module_service other = {"OtherService", 1, 0, &kServiceTable};
+  const sp_module_service bad_v2 = {"BadService", 2, 0, &kServiceTable};
   out->abi_major = SP_ABI_VERSION_MAJOR;
   out->abi_minor = SP_ABI_VERSION_MINOR;
   out->log_field_size = sizeof(sp_log_field);
@@ -72,11 +73,12 @@ SP_MODULE_EXPORT sp_status module_init(const sp_host_api* host, sp_module* out, 
   commands[2] = fill_command;
   services[0] = bad;
   services[1] = other;
+  services[2] = bad_v2;
   out->commands = commands;
   out->command_count = 2;
   out->command_size = sizeof(sp_module_command);
   out->services = services;
-  out->service_count = 2;
+  out->service_count = 3;
   out->service_size = sizeof(sp_module_service);
   out->health = &health;
 
@@ -86,6 +88,7 @@ SP_MODULE_EXPORT sp_status module_init(const sp_host_api* host, sp_module* out, 
     grown_commands[1].v1_0 = ok_command;
     grown_services[0].v1_0 = bad;
     grown_services[1].v1_0 = other;
+    grown_services[2].v1_0 = bad_v2;
     out->commands = &grown_commands[0].v1_0;
     out->command_size = sizeof(grown_command);
     out->services = &grown_services[0].v1_0;
