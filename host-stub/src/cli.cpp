@@ -4,8 +4,6 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/program_options.hpp>
-#include <charconv>
-#include <cmath>
 #include <map>
 #include <sstream>
 
@@ -19,18 +17,29 @@ std::string optionKey(const OptionSpec& option) {
   return option.alias.empty() ? option.name : option.name + "," + option.alias;
 }
 
-json::value toNumber(const std::string& text, const std::string& what) {
-  std::int64_t integer = 0;
-  const char* end = text.data() + text.size();
-  if (auto r = std::from_chars(text.data(), end, integer); r.ec == std::errc() && r.ptr == end) {
-    return integer;
+// `text` as a JSON value of `type`; errors echo `text` exactly as given.
+json::value typedValue(ValueType type, const std::string& text, const std::string& what) {
+  const std::string invalid = "invalid value \"" + text + "\" for " + what;
+  if (type == ValueType::kInteger) {
+    if (const auto integer = parseInteger(text)) {
+      return *integer;
+    }
+    const std::string_view digits = std::string_view(text).substr(text.starts_with('-') ? 1 : 0);
+    const bool too_large =
+        !digits.empty() && digits.find_first_not_of("0123456789") == std::string_view::npos;
+    throw UsageError(invalid + ": expected a whole number" +
+                     (too_large ? " from -9223372036854775808 to 9223372036854775807" : ""));
   }
-  double decimal = 0;
-  if (auto r = std::from_chars(text.data(), end, decimal);
-      r.ec == std::errc() && r.ptr == end && std::isfinite(decimal) && !text.empty()) {
-    return decimal;
+  if (type == ValueType::kNumber) {
+    if (const auto integer = parseInteger(text)) {
+      return *integer;
+    }
+    if (const auto number = parseNumber(text)) {
+      return *number;
+    }
+    throw UsageError(invalid + ": expected a number");
   }
-  throw UsageError("invalid value \"" + text + "\" for " + what + ": expected a number");
+  return json::value(text);
 }
 
 std::string pad(std::string s, size_t width) {
@@ -121,13 +130,16 @@ ParsedArgs parseCommandArgs(const CommandSpec& command, const std::vector<std::s
     std::optional<std::string> text;
     if (vm.count(o.name) != 0) {
       text = vm[o.name].as<std::string>();
+      if (!isValidUtf8(*text)) {
+        throw UsageError(flag + " is not valid UTF-8");
+      }
     } else if (o.default_value) {
       text = *o.default_value;
     } else if (o.required) {
       throw UsageError(command.name + ": missing required option " + flag + retry);
     }
     if (text) {
-      out[o.name] = o.type == ValueType::kNumber ? toNumber(*text, flag) : json::value(*text);
+      out[o.name] = typedValue(o.type, *text, flag);
     }
   }
   for (const PositionalSpec& p : command.positionals) {
@@ -138,8 +150,10 @@ ParsedArgs parseCommandArgs(const CommandSpec& command, const std::vector<std::s
       continue;
     }
     const std::string text = vm[p.name].as<std::string>();
-    out[p.name] =
-        p.type == ValueType::kNumber ? toNumber(text, "<" + p.name + ">") : json::value(text);
+    if (!isValidUtf8(text)) {
+      throw UsageError("<" + p.name + "> is not valid UTF-8");
+    }
+    out[p.name] = typedValue(p.type, text, "<" + p.name + ">");
   }
   parsed.args_json = json::serialize(out);
   return parsed;
@@ -176,6 +190,33 @@ std::string commandHelp(const CommandSpec& command) {
   }
   os << "  " << pad("-h, --help", 26) << "Show this help\n";
   return os.str();
+}
+
+std::optional<std::string> hostCommandHelp(std::string_view name) {
+  const std::string options = "\nOptions:\n  " + pad("-h, --help", 26) + "Show this help\n";
+  if (name == "health") {
+    return "Usage: prompt health\n\n"
+           "Load every module (dependencies first) and report whether each can serve: one line\n"
+           "per module with its name, healthy or UNHEALTHY, and what the module says (the api\n"
+           "module: its database and schema version). Exit 0 when every module is healthy, 1\n"
+           "otherwise.\n" +
+           options;
+  }
+  if (name == "serve") {
+    return "Usage: prompt serve\n\n"
+           "Boot mode: load every module (dependencies first) and run each module's cleanup\n"
+           "every cleanupInterval ms of its config, until SIGINT or SIGTERM. Then the timers\n"
+           "stop, every module shuts down (dependents first), the libraries are unloaded and\n"
+           "prompt exits 0. Logs at info level unless --log-level says otherwise.\n" +
+           options;
+  }
+  if (name == "help") {
+    return "Usage: prompt help [<command>]\n\n"
+           "Show a command's arguments and options (the same as: prompt <command> --help), or,\n"
+           "without a command, every command and the global options.\n" +
+           options;
+  }
+  return std::nullopt;
 }
 
 std::string overviewHelp(const std::vector<ModuleManifest>& modules) {

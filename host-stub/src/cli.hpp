@@ -2,6 +2,7 @@
 // Program_options), help texts and "did you mean" suggestions.
 #pragma once
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -22,13 +23,18 @@ struct ParsedArgs {
   std::string args_json;  // the arguments as a JSON object (see sp_module_command_fn)
 };
 
-// Parses `args` (the words after the command name) against `command`. Numbers are checked
-// to be whole decimal numbers (or decimals), required options and positionals to be present;
-// defaults are filled in and booleans are always present. Throws UsageError.
+// Parses `args` (the words after the command name) against `command`. Values are checked
+// to be valid UTF-8 and of their declared type (see ValueType), required options and
+// positionals to be present; defaults are filled in and booleans are always present.
+// Throws UsageError, whose message quotes a bad value exactly as given.
 ParsedArgs parseCommandArgs(const CommandSpec& command, const std::vector<std::string>& args);
 
 // `prompt <command> --help`.
 std::string commandHelp(const CommandSpec& command);
+
+// `prompt help <name>` and `prompt <name> --help` for the host's own commands (health,
+// serve, help); nullopt for any other name.
+std::optional<std::string> hostCommandHelp(std::string_view name);
 
 // `prompt --help`: usage, every command of every module, host commands, global options.
 std::string overviewHelp(const std::vector<ModuleManifest>& modules);

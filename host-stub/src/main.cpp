@@ -6,6 +6,7 @@
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -28,6 +29,7 @@ struct GlobalOptions {
   std::string modules_dir;
   std::string state_dir;
   std::string log_level;
+  std::string log_level_origin;  // "--log-level" or "PROMPT_LOG_LEVEL", for its error
   std::vector<host::ConfigOverride> overrides;
   bool help = false;
   bool version = false;
@@ -54,6 +56,9 @@ std::string defaultStateDir() {
 }
 
 host::ConfigOverride parseSet(const std::string& text) {
+  if (!host::isValidUtf8(text)) {
+    throw host::UsageError("--set is not valid UTF-8");  // not echoed: it would garble stderr
+  }
   const auto dot = text.find('.');
   const auto eq = text.find('=');
   if (dot == std::string::npos || eq == std::string::npos || dot == 0 || eq < dot + 2) {
@@ -100,6 +105,7 @@ GlobalOptions parseGlobal(int argc, char** argv) {
                                          : envOr("PROMPT_MODULES_DIR",
                                                  executableDir() + "/../lib/systemprompt/modules");
   g.state_dir = !g.state_dir.empty() ? g.state_dir : envOr("PROMPT_STATE_DIR", defaultStateDir());
+  g.log_level_origin = !g.log_level.empty() ? "--log-level" : "PROMPT_LOG_LEVEL";
   g.log_level = !g.log_level.empty() ? g.log_level : envOr("PROMPT_LOG_LEVEL", "");
   g.rest.assign(words.begin() + static_cast<long>(split), words.end());
   return g;
@@ -149,53 +155,71 @@ int runHealth(host::ModuleHost& loaded) {
   for (const auto& module : loaded.modules()) {
     const auto [healthy, detail] = module->health();
     all_healthy = all_healthy && healthy;
-    std::printf("%-12s %-9s %s\n", module->manifest().name.c_str(),
-                healthy ? "healthy" : "UNHEALTHY", detail.c_str());
+    char columns[64];
+    std::snprintf(columns, sizeof(columns), "%-12s %-9s ", module->manifest().name.c_str(),
+                  healthy ? "healthy" : "UNHEALTHY");
+    host::writeStdout(columns + detail + "\n");
   }
   return all_healthy ? 0 : 1;
 }
 
 int run(int argc, char** argv) {
   const GlobalOptions g = parseGlobal(argc, argv);
+  const std::string command = g.rest.empty() ? "" : g.rest.front();
+  if (command != "serve") {
+    host::releaseStopSignals();  // held by main(); a command is interrupted as usual
+  }
   if (g.version) {
-    std::printf("prompt %s (module ABI %d.%d)\n", kHostVersion, SP_ABI_VERSION_MAJOR,
-                SP_ABI_VERSION_MINOR);
+    host::writeStdout(std::string("prompt ") + kHostVersion + " (module ABI " +
+                      std::to_string(SP_ABI_VERSION_MAJOR) + "." +
+                      std::to_string(SP_ABI_VERSION_MINOR) + ")\n");
     return 0;
   }
-  const std::string command = g.rest.empty() ? "" : g.rest.front();
   std::optional<int> threshold = host::Log::parseLevel(
       g.log_level.empty() ? (command == "serve" ? "info" : "warn") : g.log_level);
   if (!threshold) {
-    throw host::UsageError("invalid --log-level \"" + g.log_level +
+    throw host::UsageError("invalid " + g.log_level_origin + " \"" + g.log_level +
                            "\": use trace, debug, info, warn, error or off");
   }
   host::Log log(*threshold);
   const auto modules = host::discoverModules(g.modules_dir, g.overrides);
 
   if (g.help || command.empty()) {
-    std::fputs(host::overviewHelp(modules).c_str(), stdout);
+    host::writeStdout(host::overviewHelp(modules));
     return command.empty() && !g.help ? 2 : 0;
   }
+  const bool asks_help = g.rest.size() == 2 && (g.rest[1] == "--help" || g.rest[1] == "-h");
   if (command == "help") {
     if (g.rest.size() < 2) {
-      std::fputs(host::overviewHelp(modules).c_str(), stdout);
+      host::writeStdout(host::overviewHelp(modules));
       return 0;
     }
-    const auto* spec = findCommand(modules, g.rest[1]);
-    if (spec == nullptr) {
-      unknownCommand(modules, g.rest[1]);
+    const std::string& topic = asks_help ? command : g.rest[1];
+    if (g.rest.size() > 2) {
+      throw host::UsageError("help takes one command, got \"" + g.rest[2] +
+                             "\" after it; see 'prompt help help'");
     }
-    std::fputs(host::commandHelp(*spec).c_str(), stdout);
+    if (const auto text = host::hostCommandHelp(topic)) {
+      host::writeStdout(*text);
+      return 0;
+    }
+    const auto* spec = findCommand(modules, topic);
+    if (spec == nullptr) {
+      unknownCommand(modules, topic);
+    }
+    host::writeStdout(host::commandHelp(*spec));
     return 0;
   }
 
   host::ModuleHost loaded(log, g.state_dir);
   if (command == "health" || command == "serve") {
-    if (g.rest.size() > 1) {
-      throw host::UsageError(command + " takes no arguments, got \"" + g.rest[1] + "\"");
+    if (asks_help) {
+      host::writeStdout(*host::hostCommandHelp(command));
+      return 0;
     }
-    if (command == "serve") {
-      host::holdStopSignals();  // a SIGTERM while modules load is handled once serving
+    if (g.rest.size() > 1) {
+      throw host::UsageError(command + " takes no arguments, got \"" + g.rest[1] +
+                             "\"; see 'prompt " + command + " --help'");
     }
     for (const auto* m : host::loadOrder(modules, allModuleNames(modules))) {
       loaded.load(*m);
@@ -210,7 +234,7 @@ int run(int argc, char** argv) {
   const host::ParsedArgs parsed =
       host::parseCommandArgs(*spec, std::vector<std::string>(g.rest.begin() + 1, g.rest.end()));
   if (parsed.help) {
-    std::fputs(host::commandHelp(*spec).c_str(), stdout);
+    host::writeStdout(host::commandHelp(*spec));
     return 0;
   }
   host::LoadedModule* target = nullptr;
@@ -223,9 +247,7 @@ int run(int argc, char** argv) {
   return loaded.runCommand(*target, spec->name, parsed.args_json);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int runReportingErrors(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const host::UsageError& e) {
@@ -235,4 +257,20 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Before anything else: a SIGTERM while `serve` starts up (discovering and loading
+  // modules) must wait for serve's handler, not kill the process half-loaded.
+  host::holdStopSignals();
+  const int exit_code = runReportingErrors(argc, argv);
+  // Output that did not arrive (a full disk, a closed pipe) is a failure, whatever the
+  // command thought of its own work.
+  if (const int failure = host::finishStdout(); failure != 0) {
+    std::fprintf(stderr, "error: writing standard output: %s\n", std::strerror(failure));
+    return 1;
+  }
+  return exit_code;
 }

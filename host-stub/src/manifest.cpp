@@ -39,9 +39,6 @@ class Where {
     }
     throw ManifestError(at + ": " + (path_.empty() ? "" : path_ + ": ") + what);
   }
-  [[noreturn]] void failHere(const std::string& what) const {
-    throw ManifestError(file_ + ": " + (path_.empty() ? "" : path_ + ": ") + what);
-  }
 
  private:
   std::string file_;
@@ -56,9 +53,29 @@ std::string scalarText(const YAML::Node& node) {
   return node.IsScalar() ? inQuotes(node.Scalar()) : std::string("a non-scalar value");
 }
 
-void allowOnlyKeys(const YAML::Node& map, const Where& where, const std::set<std::string>& keys) {
+// The keys of a mapping, in order. Each must be a plain scalar, and appear once: YAML
+// parsers disagree on which of two equal keys wins, so neither does.
+std::vector<std::string> mappingKeys(const YAML::Node& map, const Where& where) {
+  std::vector<std::string> keys;
+  std::map<std::string, YAML::Mark> first_seen;
   for (const auto& item : map) {
-    const std::string k = item.first.as<std::string>();
+    if (!item.first.IsScalar()) {
+      where.fail(item.first, "a key must be a plain string, not a list or mapping");
+    }
+    const std::string& k = item.first.Scalar();
+    if (const auto [it, fresh] = first_seen.emplace(k, item.first.Mark()); !fresh) {
+      where.key(k).fail(
+          item.first, "duplicate key (first at line " + std::to_string(it->second.line + 1) + ")");
+    }
+    keys.push_back(k);
+  }
+  return keys;
+}
+
+void allowOnlyKeys(const YAML::Node& map, const Where& where, const std::set<std::string>& keys) {
+  mappingKeys(map, where);
+  for (const auto& item : map) {
+    const std::string& k = item.first.Scalar();
     if (keys.count(k) == 0) {
       std::string accepted;
       for (const auto& a : keys) {
@@ -118,42 +135,30 @@ bool isIdentChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
 
-std::optional<double> parseNumber(const std::string& text) {
-  if (text.empty()) {
-    return std::nullopt;
-  }
-  double value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
-    return std::nullopt;
-  }
-  return value;
-}
-
+// REQUIRED: parseNumber(text).
 json::value numberValue(const std::string& text) {
-  std::int64_t integer = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), integer);
-  if (ec == std::errc() && end == text.data() + text.size()) {
-    return integer;
+  if (const auto integer = parseInteger(text)) {
+    return *integer;
   }
   return *parseNumber(text);
 }
 
 // YAML to JSON. A quoted scalar stays a string; a plain one becomes null, a boolean or a
 // number when it reads as one.
-json::value toJson(const YAML::Node& node) {
+json::value toJson(const YAML::Node& node, const Where& where) {
   switch (node.Type()) {
     case YAML::NodeType::Map: {
+      mappingKeys(node, where);
       json::object object;
       for (const auto& item : node) {
-        object[item.first.as<std::string>()] = toJson(item.second);
+        object[item.first.Scalar()] = toJson(item.second, where.key(item.first.Scalar()));
       }
       return object;
     }
     case YAML::NodeType::Sequence: {
       json::array array;
-      for (const auto& item : node) {
-        array.push_back(toJson(item));
+      for (size_t i = 0; i < node.size(); ++i) {
+        array.push_back(toJson(node[i], where.index(i)));
       }
       return array;
     }
@@ -190,10 +195,14 @@ ValueType parseType(const YAML::Node& parent, const Where& where) {
   if (t == "number") {
     return ValueType::kNumber;
   }
+  if (t == "integer") {
+    return ValueType::kInteger;
+  }
   if (t == "boolean") {
     return ValueType::kBoolean;
   }
-  where.key("type").fail(node, scalarText(node) + " is not one of string, number, boolean");
+  where.key("type").fail(node,
+                         scalarText(node) + " is not one of string, number, integer, boolean");
 }
 
 OptionSpec parseOption(const YAML::Node& node, const Where& where) {
@@ -225,6 +234,9 @@ OptionSpec parseOption(const YAML::Node& node, const Where& where) {
     }
     if (option.type == ValueType::kNumber && !parseNumber(def.Scalar())) {
       where.key("default").fail(def, scalarText(def) + " is not a number");
+    }
+    if (option.type == ValueType::kInteger && !parseInteger(def.Scalar())) {
+      where.key("default").fail(def, scalarText(def) + " is not a whole number");
     }
     if (option.required) {
       where.key("default").fail(def, "a required option cannot have a default");
@@ -352,8 +364,18 @@ void applyOverride(json::object& config, const ConfigOverride& o, const std::str
     throw ManifestError(o.origin + ": module '" + o.module + "' (" + file +
                         ") has no config key '" + o.key + "'; its keys: " + keys);
   }
+  if (!isValidUtf8(o.value)) {
+    throw ManifestError(o.origin + ": the value is not valid UTF-8");
+  }
   json::value& target = it->value();
-  if (target.is_number()) {
+  if (target.is_int64() || target.is_uint64()) {
+    const auto integer = parseInteger(o.value);
+    if (!integer) {
+      throw ManifestError(o.origin + ": " + inQuotes(o.value) + " is not a whole number, and " +
+                          o.module + "." + o.key + " is one");
+    }
+    target = *integer;
+  } else if (target.is_double()) {
     if (!parseNumber(o.value)) {
       throw ManifestError(o.origin + ": " + inQuotes(o.value) + " is not a number, and " +
                           o.module + "." + o.key + " is numeric");
@@ -372,57 +394,12 @@ void applyOverride(json::object& config, const ConfigOverride& o, const std::str
   }
 }
 
-}  // namespace
-
-const char* valueTypeName(ValueType type) {
-  switch (type) {
-    case ValueType::kString:
-      return "string";
-    case ValueType::kNumber:
-      return "number";
-    case ValueType::kBoolean:
-      return "boolean";
-  }
-  return "?";
-}
-
-const std::vector<std::string>& builtinDependencies() {
-  static const std::vector<std::string> kBuiltins{"crypto", "database", "logger"};
-  return kBuiltins;
-}
-
-std::string overrideVariable(const std::string& module, const std::string& key) {
-  std::string name = "PROMPT_";
-  for (char c : module) {
-    name += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::toupper(c)) : '_';
-  }
-  name += '_';
-  for (size_t i = 0; i < key.size(); ++i) {
-    const auto c = static_cast<unsigned char>(key[i]);
-    if (std::isupper(c) && i > 0 && !std::isupper(static_cast<unsigned char>(key[i - 1]))) {
-      name += '_';
-    }
-    name += std::isalnum(c) ? static_cast<char>(std::toupper(c)) : '_';
-  }
-  return name;
-}
-
-ModuleManifest loadManifest(const std::string& path, const std::vector<ConfigOverride>& overrides) {
-  std::error_code ec;
-  const fs::path absolute = fs::absolute(path, ec);
-  const std::string file = ec ? path : absolute.lexically_normal().string();
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(file);
-  } catch (const YAML::BadFile&) {
-    throw ManifestError(file + ": cannot read the file");
-  } catch (const YAML::ParserException& e) {
-    throw ManifestError(file + ":" + std::to_string(e.mark.line + 1) + ":" +
-                        std::to_string(e.mark.column + 1) + ": not valid YAML: " + e.msg);
-  }
+// Everything of loadManifest after the YAML parse.
+ModuleManifest readManifest(const YAML::Node& root, const std::string& file,
+                            const std::vector<ConfigOverride>& overrides) {
   const Where where(file, "");
   if (!root.IsMap()) {
-    where.failHere("must be a mapping with at least name, type, version and library");
+    where.fail(root, "must be a mapping with at least name, type, version and library");
   }
   allowOnlyKeys(root, where,
                 {"name", "type", "version", "description", "library", "dependencies", "config",
@@ -463,18 +440,22 @@ ModuleManifest loadManifest(const std::string& path, const std::vector<ConfigOve
   json::object config;
   if (const YAML::Node cfg = root["config"]; cfg.IsDefined() && !cfg.IsNull()) {
     requireMap(cfg, where.key("config"));
-    config = toJson(cfg).as_object();
+    config = toJson(cfg, where.key("config")).as_object();
   }
+  std::map<std::string, ConfigOverride> overridden;  // by key: the override that won
   for (const auto& kv : json::object(config)) {
     const std::string key(kv.key());
     const std::string variable = overrideVariable(m.name, key);
     if (const char* value = std::getenv(variable.c_str()); value != nullptr) {
-      applyOverride(config, ConfigOverride{m.name, key, value, variable}, file);
+      const ConfigOverride o{m.name, key, value, variable};
+      applyOverride(config, o, file);
+      overridden.insert_or_assign(key, o);
     }
   }
   for (const ConfigOverride& o : overrides) {
     if (o.module == m.name) {
       applyOverride(config, o, file);
+      overridden.insert_or_assign(o.key, o);
     }
   }
   if (auto it = config.find("cleanupInterval"); it != config.end()) {
@@ -482,8 +463,13 @@ ModuleManifest loadManifest(const std::string& path, const std::vector<ConfigOve
     if (v.is_int64() && v.as_int64() > 0) {
       m.cleanup_interval_ms = v.as_int64();
     } else {
-      where.key("config.cleanupInterval")
-          .failHere("must be a positive whole number of milliseconds, got " + json::serialize(v));
+      const std::string expected = "must be a positive whole number of milliseconds, got ";
+      if (const auto o = overridden.find("cleanupInterval"); o != overridden.end()) {
+        throw ManifestError(o->second.origin + ": config.cleanupInterval " + expected +
+                            inQuotes(o->second.value));
+      }
+      const YAML::Node node = root["config"]["cleanupInterval"];
+      where.key("config.cleanupInterval").fail(node, expected + scalarText(node));
     }
   }
   m.config_json = json::serialize(config);
@@ -506,17 +492,143 @@ ModuleManifest loadManifest(const std::string& path, const std::vector<ConfigOve
     if (!exports.IsSequence()) {
       where.key("exports").fail(exports, "must be a list of services");
     }
-    std::set<std::string> service_names;
+    std::set<std::pair<std::string, std::uint32_t>> services;  // two majors may coexist
     for (size_t i = 0; i < exports.size(); ++i) {
       const Where w = where.key("exports").index(i);
       ServiceSpec service = parseService(exports[i], w);
-      if (!service_names.insert(service.name).second) {
-        w.key("name").fail(exports[i]["name"], inQuotes(service.name) + " is declared twice");
+      if (!services.emplace(service.name, service.version_major).second) {
+        w.key("version").fail(exports[i]["version"], inQuotes(service.name) + " major version " +
+                                                         std::to_string(service.version_major) +
+                                                         " is declared twice");
       }
       m.exports.push_back(std::move(service));
     }
   }
   return m;
+}
+
+}  // namespace
+
+std::optional<std::int64_t> parseInteger(std::string_view text) {
+  const bool negative = !text.empty() && text.front() == '-';
+  const std::string_view digits = negative ? text.substr(1) : text;
+  if (digits.empty() ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  std::int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return std::nullopt;  // out of range
+  }
+  return value;
+}
+
+std::optional<double> parseNumber(std::string_view text) {
+  if (text.empty()) {
+    return std::nullopt;
+  }
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+bool isValidUtf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = [&](size_t at) { return static_cast<unsigned char>(text[at]); };
+    const unsigned char lead = byte(i);
+    size_t length = 0;
+    unsigned char low = 0x80;   // the range of the second byte, which rules out overlong forms,
+    unsigned char high = 0xBF;  // surrogates and code points past U+10FFFF
+    if (lead < 0x80) {
+      length = 1;
+    } else if (lead >= 0xC2 && lead <= 0xDF) {
+      length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      length = 3;
+      low = lead == 0xE0 ? 0xA0 : 0x80;
+      high = lead == 0xED ? 0x9F : 0xBF;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      length = 4;
+      low = lead == 0xF0 ? 0x90 : 0x80;
+      high = lead == 0xF4 ? 0x8F : 0xBF;
+    } else {
+      return false;
+    }
+    if (text.size() - i < length) {
+      return false;
+    }
+    for (size_t k = 1; k < length; ++k) {
+      const unsigned char c = byte(i + k);
+      if (k == 1 ? (c < low || c > high) : (c < 0x80 || c > 0xBF)) {
+        return false;
+      }
+    }
+    i += length;
+  }
+  return true;
+}
+
+const char* valueTypeName(ValueType type) {
+  switch (type) {
+    case ValueType::kString:
+      return "string";
+    case ValueType::kNumber:
+      return "number";
+    case ValueType::kInteger:
+      return "integer";
+    case ValueType::kBoolean:
+      return "boolean";
+  }
+  return "?";
+}
+
+const std::vector<std::string>& builtinDependencies() {
+  static const std::vector<std::string> kBuiltins{"crypto", "database", "logger"};
+  return kBuiltins;
+}
+
+std::string overrideVariable(const std::string& module, const std::string& key) {
+  std::string name = "PROMPT_";
+  for (char c : module) {
+    name += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::toupper(c)) : '_';
+  }
+  name += '_';
+  for (size_t i = 0; i < key.size(); ++i) {
+    const auto c = static_cast<unsigned char>(key[i]);
+    if (std::isupper(c) && i > 0 && !std::isupper(static_cast<unsigned char>(key[i - 1]))) {
+      name += '_';
+    }
+    name += std::isalnum(c) ? static_cast<char>(std::toupper(c)) : '_';
+  }
+  return name;
+}
+
+ModuleManifest loadManifest(const std::string& path, const std::vector<ConfigOverride>& overrides) {
+  std::error_code ec;
+  const fs::path absolute = fs::absolute(path, ec);
+  const std::string file = ec ? path : absolute.lexically_normal().string();
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file);
+  } catch (const YAML::BadFile&) {
+    throw ManifestError(file + ": cannot read the file");
+  } catch (const YAML::ParserException& e) {
+    throw ManifestError(file + ":" + std::to_string(e.mark.line + 1) + ":" +
+                        std::to_string(e.mark.column + 1) + ": not valid YAML: " + e.msg);
+  }
+  try {
+    return readManifest(root, file, overrides);
+  } catch (const YAML::Exception& e) {  // a conversion the checks above did not foresee
+    const std::string at = e.mark.is_null() ? ""
+                                            : ":" + std::to_string(e.mark.line + 1) + ":" +
+                                                  std::to_string(e.mark.column + 1);
+    throw ManifestError(file + at + ": " + e.msg);
+  }
 }
 
 std::vector<ModuleManifest> discoverModules(const std::string& modules_dir,

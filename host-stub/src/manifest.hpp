@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace host {
@@ -18,8 +19,20 @@ class ManifestError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class ValueType { kString, kNumber, kBoolean };
+// The type of an option or positional. kInteger: an optional '-' and decimal digits, within
+// int64 (passed as a JSON integer). kNumber: any finite decimal number, e.g. 2.5 or 1e3
+// (passed as a JSON integer when it is one, else as a double).
+enum class ValueType { kString, kNumber, kInteger, kBoolean };
 const char* valueTypeName(ValueType type);
+
+// `text` as a kInteger: an optional '-' followed by decimal digits, nothing else, within
+// int64; nullopt otherwise ("+1", " 1", "1e3", "1.0" and "0x10" are not integers).
+std::optional<std::int64_t> parseInteger(std::string_view text);
+// `text` as a kNumber; nullopt when it is not a finite decimal number.
+std::optional<double> parseNumber(std::string_view text);
+// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past
+// U+10FFFF). Everything that reaches a module as JSON must be.
+bool isValidUtf8(std::string_view text);
 
 struct OptionSpec {
   std::string name;   // long name without dashes: "name" is given as --name

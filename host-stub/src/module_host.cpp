@@ -3,15 +3,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <boost/dll/shared_library.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 namespace host {
 namespace {
+
+constexpr int kMaxModuleExitCode = 125;
 
 std::string abiVersion(uint32_t major, uint32_t minor) {
   return std::to_string(major) + "." + std::to_string(minor);
@@ -32,17 +37,75 @@ sp_error newError() {
   return error;
 }
 
+// A message buffer the module wrote: terminated here, whatever the module did.
+template <size_t N>
+const char* terminated(char (&buffer)[N]) {
+  buffer[N - 1] = '\0';
+  return buffer;
+}
+
+// Element `i` of an array whose elements are `stride` bytes apart (the module's sizeof).
+template <typename T>
+const T& element(const T* array, size_t stride, size_t i) {
+  return *reinterpret_cast<const T*>(reinterpret_cast<const unsigned char*>(array) + i * stride);
+}
+
+// Whether an array of `count` elements of `stride` bytes can be read as T: at least T's
+// 1.0 layout, aligned for T. Empty arrays need nothing.
+template <typename T>
+std::string arrayProblem(const T* array, size_t count, uint32_t stride, size_t size_1_0,
+                         const char* what) {
+  if (count == 0) {
+    return {};
+  }
+  if (array == nullptr) {
+    return std::string("sp_module.") + what + "s is NULL but " + what + "_count is " +
+           std::to_string(count);
+  }
+  if (stride < size_1_0 || stride % alignof(T) != 0) {
+    return std::string("sp_module.") + what + "_size is " + std::to_string(stride) +
+           "; it must be the module's sizeof of its elements, at least " +
+           std::to_string(size_1_0) + " (ABI 1.0)";
+  }
+  return {};
+}
+
+// More than any module declares; a larger count is garbage, not a table.
+constexpr size_t kMaxServices = 1024;
+
+// The errno of stdout's first failed write or flush; 0 while none failed.
+std::atomic<int>& stdoutFailure() {
+  static std::atomic<int> first_errno{0};
+  return first_errno;
+}
+
+void rememberStdoutFailure(int error_number) {
+  int none = 0;
+  stdoutFailure().compare_exchange_strong(none, error_number != 0 ? error_number : EIO);
+}
+
+bool flushStdout() {
+  if (std::fflush(stdout) != 0) {
+    rememberStdoutFailure(errno);
+  } else if (std::ferror(stdout) != 0) {
+    rememberStdoutFailure(EIO);
+  }
+  return stdoutFailure().load() == 0;
+}
+
 // The command's terminal: the host process's own stdin, stdout and stderr.
 int writeStream(void* /*ctx*/, sp_stream stream, const char* data, size_t length) {
-  FILE* out = stream == SP_STREAM_STDERR ? stderr : stdout;
-  return std::fwrite(data, 1, length, out) == length ? 0 : -1;
+  if (stream == SP_STREAM_STDERR) {
+    return std::fwrite(data, 1, length, stderr) == length ? 0 : -1;
+  }
+  return writeStdout(std::string_view(data, length)) ? 0 : -1;
 }
 
 long readLine(void* /*ctx*/, char* buffer, size_t capacity) {
   if (buffer == nullptr || capacity == 0) {
     return -1;
   }
-  std::fflush(stdout);  // a prompt written without a newline must show before we block
+  flushStdout();  // a prompt written without a newline must show before we block
   char* line = nullptr;
   size_t size = 0;
   const ssize_t n = ::getline(&line, &size, stdin);
@@ -63,6 +126,21 @@ long readLine(void* /*ctx*/, char* buffer, size_t capacity) {
 
 }  // namespace
 
+bool writeStdout(std::string_view text) noexcept {
+  errno = 0;
+  const bool written = std::fwrite(text.data(), 1, text.size(), stdout) == text.size();
+  if (!written || std::ferror(stdout) != 0) {
+    rememberStdoutFailure(errno);  // an earlier failure, when this write itself went well
+    return false;
+  }
+  return stdoutFailure().load() == 0;
+}
+
+int finishStdout() noexcept {
+  flushStdout();
+  return stdoutFailure().load();
+}
+
 ModuleHost::ModuleHost(Log& log, std::string state_root)
     : log_(log), state_root_(std::move(state_root)) {}
 
@@ -75,14 +153,13 @@ LoadedModule& ModuleHost::load(const ModuleManifest& manifest) {
   makePrivateDirectory(state_dir);
   auto module = std::make_unique<LoadedModule>(*this, manifest, state_dir);
   module->init();
-  const sp_module& table = module->table();
   try {
     for (const ServiceSpec& declared : manifest.exports) {
       bool served = false;
-      for (size_t i = 0; i < table.service_count; ++i) {
-        served = served || (declared.name == table.services[i].name &&
-                            declared.version_major == table.services[i].version_major &&
-                            declared.version_minor <= table.services[i].version_minor);
+      for (size_t i = 0; i < module->serviceCount(); ++i) {
+        const sp_module_service& s = module->service(i);
+        served = served || (declared.name == s.name && declared.version_major == s.version_major &&
+                            declared.version_minor <= s.version_minor);
       }
       if (!served) {
         throw LoadError("module '" + manifest.name + "': " + manifest.manifest_path + " exports " +
@@ -91,8 +168,8 @@ LoadedModule& ModuleHost::load(const ModuleManifest& manifest) {
                         ", but the library does not serve that version or a later minor");
       }
     }
-    for (size_t i = 0; i < table.service_count; ++i) {
-      const sp_module_service& s = table.services[i];
+    for (size_t i = 0; i < module->serviceCount(); ++i) {
+      const sp_module_service& s = module->service(i);
       registry_.add(manifest.name, s.name, s.version_major, s.version_minor, s.table);
     }
   } catch (...) {
@@ -111,9 +188,9 @@ int ModuleHost::runCommand(LoadedModule& module, const std::string& command,
                            const std::string& args_json) {
   const sp_module& table = module.table();
   sp_module_command_fn run = nullptr;
-  for (size_t i = 0; i < table.command_count; ++i) {
-    if (command == table.commands[i].name) {
-      run = table.commands[i].run;
+  for (size_t i = 0; i < module.commandCount(); ++i) {
+    if (command == module.command(i).name) {
+      run = module.command(i).run;
     }
   }
   if (run == nullptr) {
@@ -139,9 +216,16 @@ int ModuleHost::runCommand(LoadedModule& module, const std::string& command,
                   command.c_str());
     exit_code = SP_EXIT_FAILURE;
   }
-  std::fflush(stdout);
-  if (exit_code != SP_EXIT_OK && error.message[0] != '\0') {
+  flushStdout();  // the command's output before the host's error, in order
+  if (exit_code != SP_EXIT_OK && terminated(error.message)[0] != '\0') {
     std::fprintf(stderr, "error: %s\n", error.message);
+  }
+  // 126 and up mean "cannot execute", "not found" and "killed by a signal" to a shell, and
+  // a process exit status keeps only the low 8 bits (256 would read as success).
+  if (exit_code < 0 || exit_code > kMaxModuleExitCode) {
+    log_.write(SP_LOG_WARN, "host", "command returned an exit code outside 0..125; exiting 1",
+               {{"command", command}, {"exit_code", std::to_string(exit_code)}});
+    exit_code = SP_EXIT_FAILURE;
   }
   return exit_code;
 }
@@ -173,8 +257,10 @@ void LoadedModule::init() {
                     ") does not exist");
   }
   try {
+    // Every symbol is bound now: a library that needs a missing one is refused here, by
+    // name, instead of crashing at its first call.
     library_ = std::make_unique<boost::dll::shared_library>(
-        manifest_.library, boost::dll::load_mode::rtld_lazy | boost::dll::load_mode::rtld_local);
+        manifest_.library, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& e) {
     throw LoadError(who + ": cannot load library '" + manifest_.library + "': " + e.what());
   }
@@ -218,30 +304,75 @@ void LoadedModule::init() {
   }
   if (status != SP_OK) {
     throw LoadError(who + ": initialisation failed: " +
-                    (error.message[0] != '\0' ? error.message : "no reason given"));
+                    (terminated(error.message)[0] != '\0' ? error.message : "no reason given"));
   }
-  initialised_ = true;
-  for (const CommandSpec& declared : manifest_.commands) {
-    bool handled = false;
-    for (size_t i = 0; i < module_.command_count; ++i) {
-      handled = handled || declared.name == module_.commands[i].name;
+  initialised_ = true;  // from here a failure still shuts the module down
+  checkTables(who);
+}
+
+void LoadedModule::checkTables(const std::string& who) const {
+  const std::string refused = who + " (" + manifest_.library + ") is refused: ";
+  if (module_.log_field_size < SP_LOG_FIELD_SIZE_1_0 ||
+      module_.log_field_size % alignof(sp_log_field) != 0) {
+    throw LoadError(refused + "sp_module.log_field_size is " +
+                    std::to_string(module_.log_field_size) +
+                    "; module_init must set it to sizeof(sp_log_field)");
+  }
+  std::string problem = arrayProblem(module_.commands, module_.command_count, module_.command_size,
+                                     SP_MODULE_COMMAND_SIZE_1_0, "command");
+  if (problem.empty()) {
+    problem = arrayProblem(module_.services, module_.service_count, module_.service_size,
+                           SP_MODULE_SERVICE_SIZE_1_0, "service");
+  }
+  if (problem.empty() && module_.service_count > kMaxServices) {
+    problem = "sp_module.service_count is " + std::to_string(module_.service_count) +
+              ", more than the " + std::to_string(kMaxServices) + " a module may export";
+  }
+  if (!problem.empty()) {
+    throw LoadError(refused + problem);
+  }
+  // The library must handle exactly the declared commands, once each. Walking one element
+  // past the declared count is enough to find an extra one (it is undeclared or a
+  // duplicate), and a garbage count is never walked further.
+  std::set<std::string> handled;
+  const size_t walked = std::min(commandCount(), manifest_.commands.size() + 1);
+  for (size_t i = 0; i < walked; ++i) {
+    const sp_module_command& c = command(i);
+    if (c.name == nullptr || c.run == nullptr) {
+      throw LoadError(refused + "command #" + std::to_string(i) + " has a NULL " +
+                      (c.name == nullptr ? "name" : "handler"));
     }
-    if (!handled) {
+    const bool declared = std::any_of(manifest_.commands.begin(), manifest_.commands.end(),
+                                      [&](const CommandSpec& spec) { return spec.name == c.name; });
+    if (!declared) {
+      throw LoadError(who + ": the library handles command " + std::string(c.name) + ", which " +
+                      manifest_.manifest_path + " does not declare");
+    }
+    if (!handled.insert(c.name).second) {
+      throw LoadError(refused + "the library handles command " + std::string(c.name) + " twice");
+    }
+  }
+  for (const CommandSpec& declared : manifest_.commands) {
+    if (handled.count(declared.name) == 0) {
       throw LoadError(who + ": " + manifest_.manifest_path + " declares command " + declared.name +
                       ", but the library has no handler for it");
     }
   }
-  for (size_t i = 0; i < module_.command_count; ++i) {
-    bool declared = false;
-    for (const CommandSpec& c : manifest_.commands) {
-      declared = declared || c.name == module_.commands[i].name;
-    }
-    if (!declared) {
-      throw LoadError(who + ": the library handles command " +
-                      std::string(module_.commands[i].name) + ", which " + manifest_.manifest_path +
-                      " does not declare");
+  for (size_t i = 0; i < serviceCount(); ++i) {
+    const sp_module_service& s = service(i);
+    if (s.name == nullptr || s.table == nullptr) {
+      throw LoadError(refused + "service #" + std::to_string(i) + " has a NULL " +
+                      (s.name == nullptr ? "name" : "table"));
     }
   }
+}
+
+const sp_module_command& LoadedModule::command(size_t i) const {
+  return element(module_.commands, module_.command_size, i);
+}
+
+const sp_module_service& LoadedModule::service(size_t i) const {
+  return element(module_.services, module_.service_size, i);
 }
 
 void LoadedModule::shutdown() {
@@ -255,6 +386,8 @@ void LoadedModule::unload() {
   if (library_ != nullptr) {
     library_->unload();
     library_.reset();
+    host_.log().write(SP_LOG_INFO, "host", "library unloaded",
+                      {{"module", manifest_.name}, {"library", manifest_.library}});
   }
 }
 
@@ -266,9 +399,9 @@ std::pair<bool, std::string> LoadedModule::health() {
   out.size = sizeof(out);
   sp_error error = newError();
   if (module_.health(module_.module_ctx, &out, &error) != SP_OK) {
-    return {false, std::string("health check failed: ") + error.message};
+    return {false, std::string("health check failed: ") + terminated(error.message)};
   }
-  return {out.healthy != 0, out.detail};
+  return {out.healthy != 0, terminated(out.detail)};
 }
 
 std::string LoadedModule::cleanup() {
@@ -277,7 +410,7 @@ std::string LoadedModule::cleanup() {
   }
   sp_error error = newError();
   if (module_.cleanup(module_.module_ctx, &error) != SP_OK) {
-    return error.message[0] != '\0' ? error.message : "cleanup failed";
+    return terminated(error.message)[0] != '\0' ? error.message : "cleanup failed";
   }
   return {};
 }
@@ -293,10 +426,17 @@ void LoadedModule::logThunk(void* ctx, sp_log_level level, const char* message,
 void LoadedModule::logRecord(LoadedModule& self, sp_log_level level, const char* message,
                              const sp_log_field* fields, size_t count) {
   Log::Fields copied;
+  const uint32_t stride = self.module_.log_field_size;
+  if (count > 0 && (fields == nullptr || stride < SP_LOG_FIELD_SIZE_1_0 ||
+                    stride % alignof(sp_log_field) != 0)) {
+    copied.emplace_back("fields_dropped", std::to_string(count));  // cannot be read safely
+    count = 0;
+  }
   copied.reserve(count);
   for (size_t i = 0; i < count; ++i) {
-    copied.emplace_back(fields[i].key != nullptr ? fields[i].key : "",
-                        fields[i].value != nullptr ? fields[i].value : "");
+    const sp_log_field& field = element(fields, stride, i);
+    copied.emplace_back(field.key != nullptr ? field.key : "",
+                        field.value != nullptr ? field.value : "");
   }
   self.host_.log().write(level, self.manifest_.name, message != nullptr ? message : "", copied);
 }

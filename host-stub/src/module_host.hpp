@@ -6,6 +6,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "log.hpp"
@@ -27,6 +28,17 @@ class LoadError : public std::runtime_error {
 
 class LoadedModule;
 
+// The process's standard output, shared by the host's own output and every command's
+// sp_command_io. stdio forgets why a flush failed (the next fflush succeeds with nothing
+// to write), so every write goes through here, which remembers the first failure.
+// Thread-safe.
+//
+// Writes `text` to stdout; false when it did not get there (now or in an earlier write).
+bool writeStdout(std::string_view text) noexcept;
+// Flushes stdout. Returns 0 when everything written reached it, otherwise the errno of the
+// first failure (EIO when the C library did not say).
+int finishStdout() noexcept;
+
 class ModuleHost {
  public:
   // `state_root`: each module gets `<state_root>/<module name>`, created with mode 0700.
@@ -41,7 +53,8 @@ class ModuleHost {
   // Loaded modules, in load order.
   const std::vector<std::unique_ptr<LoadedModule>>& modules() const { return modules_; }
 
-  // Runs a command of a loaded module with its stdin/stdout/stderr. Returns the exit code.
+  // Runs a command of a loaded module with its stdin/stdout/stderr. Returns the handler's
+  // exit code, or 1 (with a warning) when it is outside 0..125.
   int runCommand(LoadedModule& module, const std::string& command, const std::string& args_json);
 
   // Shuts every module down and unloads the libraries (idempotent; also run by the dtor).
@@ -68,6 +81,13 @@ class LoadedModule {
   const ModuleManifest& manifest() const { return manifest_; }
   const sp_module& table() const { return module_; }
 
+  // The module's command and service arrays, element by element at the element size the
+  // module declared. REQUIRED: init() succeeded (it checked the arrays); i < the count.
+  size_t commandCount() const { return module_.command_count; }
+  const sp_module_command& command(size_t i) const;
+  size_t serviceCount() const { return module_.service_count; }
+  const sp_module_service& service(size_t i) const;
+
   // Calls module_init. Throws LoadError.
   void init();
   // Calls the module's shutdown once (idempotent).
@@ -81,6 +101,9 @@ class LoadedModule {
   std::string cleanup();
 
  private:
+  // Refuses (LoadError) tables that break module_abi.h's rules or do not match the manifest.
+  void checkTables(const std::string& who) const;
+
   static void logThunk(void* ctx, sp_log_level level, const char* message,
                        const sp_log_field* fields, size_t count) noexcept;
   static void logRecord(LoadedModule& self, sp_log_level level, const char* message,

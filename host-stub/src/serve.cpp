@@ -15,7 +15,8 @@ namespace {
 
 namespace asio = boost::asio;
 
-// Re-arms itself after each run, measured from the previous deadline so runs do not drift.
+// Re-arms itself after each run, an interval after the run ended: runs are never closer than
+// the interval, even after a late or slow one (no catch-up runs back to back).
 class CleanupTimer {
  public:
   CleanupTimer(asio::io_context& io, LoadedModule& module, std::chrono::milliseconds interval,
@@ -46,10 +47,7 @@ class CleanupTimer {
         log_.write(SP_LOG_ERROR, "host", "cleanup failed",
                    {{"module", module_.manifest().name}, {"error", failure}});
       }
-      timer_.expires_at(timer_.expiry() + interval_);
-      if (timer_.expiry() < asio::steady_timer::clock_type::now()) {
-        timer_.expires_after(interval_);  // fell behind: do not run back to back
-      }
+      timer_.expires_after(interval_);
       arm();
     });
   }
@@ -73,6 +71,11 @@ sigset_t stopSignals() {
 void holdStopSignals() {
   const sigset_t set = stopSignals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+void releaseStopSignals() {
+  const sigset_t set = stopSignals();
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
 }
 
 int serve(ModuleHost& modules) {
@@ -102,8 +105,7 @@ int serve(ModuleHost& modules) {
   log.write(SP_LOG_INFO, "host", "serving",
             {{"modules", std::to_string(modules.modules().size())}});
   // The handler is installed: let through any signal held since start-up.
-  const sigset_t stop = stopSignals();
-  pthread_sigmask(SIG_UNBLOCK, &stop, nullptr);
+  releaseStopSignals();
   io.run();
   timers.clear();
   modules.shutdownAll();

@@ -6,12 +6,16 @@
 namespace host {
 
 // Blocks SIGINT and SIGTERM in this thread (and threads it starts), so that one arriving
-// while modules load waits for serve() instead of killing the process mid-load.
+// during start-up (discovery, loading modules) waits for serve() instead of killing the
+// process mid-load. main() holds them first thing; every command but serve releases them.
 void holdStopSignals();
+// Unblocks SIGINT and SIGTERM; one held meanwhile is delivered now.
+void releaseStopSignals();
 
 // Runs an Asio io_context with one timer per module that declares `cleanupInterval`,
-// calling the module's cleanup entry point at that interval, until SIGINT or SIGTERM. Then:
-// timers cancelled, io_context stopped, every module shut down, libraries unloaded last.
+// calling the module's cleanup entry point that long after its previous run ended, until
+// SIGINT or SIGTERM. Then: timers cancelled, io_context stopped (no cleanup starts after
+// "stopping"), every module shut down, libraries unloaded last (each logged at info).
 // REQUIRED: modules are loaded. Returns the exit code (0 after a signal).
 int serve(ModuleHost& modules);
 

@@ -35,7 +35,7 @@ std::vector<sp_module_command> makeCommands(std::index_sequence<I...> /*unused*/
 
 sp_status healthEntry(void* ctx, sp_health* out, sp_error* error) {
   return systemprompt::guard(error, [&] {
-    if (out == nullptr || out->size < sizeof(sp_health)) {
+    if (out == nullptr || out->size < SP_HEALTH_SIZE_1_0) {
       throw systemprompt::Failure(SP_ERROR_INVALID, "health: sp_health missing or too small");
     }
     self(ctx).health(*out);
@@ -115,8 +115,10 @@ void ApiModule::describe(sp_module& out) {
   out.module_ctx = this;
   out.commands = commands_.data();
   out.command_count = commands_.size();
+  out.command_size = sizeof(sp_module_command);
   out.services = services_.data();
   out.service_count = services_.size();
+  out.service_size = sizeof(sp_module_service);
   out.health = &healthEntry;
   out.cleanup = &cleanupEntry;
 }

@@ -12,7 +12,8 @@ host::CommandSpec createCommand() {
   c.description = "Create a key";
   c.options = {
       {"name", "n", host::ValueType::kString, true, std::nullopt, "Name"},
-      {"limit", "l", host::ValueType::kNumber, false, std::nullopt, "Limit"},
+      {"limit", "l", host::ValueType::kInteger, false, std::nullopt, "Limit"},
+      {"ratio", "r", host::ValueType::kNumber, false, std::nullopt, "Ratio"},
       {"format", "f", host::ValueType::kString, false, std::string("table"), "Format"},
       {"force", "", host::ValueType::kBoolean, false, std::nullopt, "Force"},
   };
@@ -25,7 +26,7 @@ host::CommandSpec updateCommand() {
   c.module = "api";
   c.description = "Update";
   c.positionals = {{"key_id", host::ValueType::kString, true, "Key"},
-                   {"new_limit", host::ValueType::kNumber, true, "Limit"}};
+                   {"new_limit", host::ValueType::kInteger, true, "Limit"}};
   return c;
 }
 
@@ -68,6 +69,43 @@ BOOST_AUTO_TEST_CASE(rejects_numbers_with_trailing_garbage) {
              std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(integers_are_digits_only_and_errors_echo_the_text_as_typed) {
+  BOOST_TEST(parse(createCommand(), {"-n", "x", "-l", "-42"}).at("limit").as_int64() == -42);
+  BOOST_TEST(parse(createCommand(), {"-n", "x", "-l", "007"}).at("limit").as_int64() == 7);
+  BOOST_TEST(
+      parse(createCommand(), {"-n", "x", "-l", "-9223372036854775808"}).at("limit").as_int64() ==
+      INT64_MIN);
+  for (const char* typed : {"1e3", "1E20", "2.5", "1.0", "+5", " 5", "5 ", "0x10", "-", ""}) {
+    const std::string message = usageErrorOf(createCommand(), {"-n", "x", "--limit", typed});
+    BOOST_TEST(message == std::string("invalid value \"") + typed +
+                              "\" for --limit: expected a whole number",
+               message);
+  }
+  BOOST_TEST(usageErrorOf(createCommand(), {"-n", "x", "--limit", "9223372036854775808"}) ==
+             "invalid value \"9223372036854775808\" for --limit: expected a whole number from "
+             "-9223372036854775808 to 9223372036854775807");
+  BOOST_TEST(usageErrorOf(updateCommand(), {"k", "1e3"}) ==
+             "invalid value \"1e3\" for <new_limit>: expected a whole number");
+  // A number takes decimals and exponents, and passes whole ones as integers.
+  BOOST_TEST(parse(createCommand(), {"-n", "x", "-r", "2.5"}).at("ratio").as_double() == 2.5);
+  BOOST_TEST(parse(createCommand(), {"-n", "x", "-r", "1e3"}).at("ratio").as_double() == 1000.0);
+  BOOST_TEST(parse(createCommand(), {"-n", "x", "-r", "12"}).at("ratio").as_int64() == 12);
+  BOOST_TEST(usageErrorOf(createCommand(), {"-n", "x", "-r", "1e999"}) ==
+             "invalid value \"1e999\" for --ratio: expected a number");
+}
+
+BOOST_AUTO_TEST_CASE(rejects_invalid_utf8_naming_the_option_or_positional) {
+  for (const char* bad :
+       {"\xff", "ok\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"}) {
+    BOOST_TEST(usageErrorOf(createCommand(), {"--name", bad}) == "--name is not valid UTF-8");
+    BOOST_TEST(usageErrorOf(updateCommand(), {bad, "1"}) == "<key_id> is not valid UTF-8");
+  }
+  const std::string text = "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x94\x91";  // café 日本 🔑
+  BOOST_TEST(parse(createCommand(), {"--name", text}).at("name").as_string() == text);
+  BOOST_TEST(host::isValidUtf8("\xf4\x8f\xbf\xbf"));               // U+10FFFF
+  BOOST_TEST(!host::isValidUtf8(std::string("\xe0\x80\x80", 3)));  // overlong
+}
+
 BOOST_AUTO_TEST_CASE(rejects_unknown_options_and_does_not_guess_abbreviations) {
   BOOST_TEST(usageErrorOf(createCommand(), {"--name", "x", "--bogus"}).find("bogus") !=
              std::string::npos);
@@ -97,6 +135,16 @@ BOOST_AUTO_TEST_CASE(help_text_shows_every_option_with_alias_type_and_default) {
   BOOST_TEST(help.find("(required)") != std::string::npos, help);
   BOOST_TEST(help.find("(default: table)") != std::string::npos, help);
   BOOST_TEST(help.find("--force") != std::string::npos, help);
+}
+
+BOOST_AUTO_TEST_CASE(host_commands_have_help_texts_and_module_commands_do_not) {
+  for (const char* command : {"health", "serve", "help"}) {
+    const auto help = host::hostCommandHelp(command);
+    BOOST_REQUIRE(help.has_value());
+    BOOST_TEST(help->find(std::string("Usage: prompt ") + command) == 0u, *help);
+    BOOST_TEST(help->find("-h, --help") != std::string::npos, *help);
+  }
+  BOOST_TEST(!host::hostCommandHelp("api:keys:list").has_value());
 }
 
 BOOST_AUTO_TEST_CASE(suggests_near_names) {

@@ -99,8 +99,8 @@ BOOST_AUTO_TEST_CASE(bad_input_exits_2_with_a_clear_message_and_writes_nothing) 
   };
   const std::vector<Case> cases{
       {{"--limit", "0"}, "rate limit 0 is out of range"},
-      {{"--limit", "12abc"}, "invalid value \"12abc\" for --limit: expected a number"},
-      {{"--limit", "2.5"}, "invalid value 2.5 for --limit: expected a whole number"},
+      {{"--limit", "12abc"}, "invalid value \"12abc\" for --limit: expected a whole number"},
+      {{"--limit", "2.5"}, "invalid value \"2.5\" for --limit: expected a whole number"},
       {{"--expires", "30x"}, "invalid --expires \"30x\": use <number><h|d|w|m|y>"},
       {{"--expires", "0d"}, "invalid --expires \"0d\": must be at least 1"},
       {{"--expires", "99999999999y"}, "too long: at most 100 years"},

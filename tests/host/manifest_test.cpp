@@ -88,7 +88,7 @@ BOOST_AUTO_TEST_CASE(errors_name_the_file_line_and_key) {
       "      - {name: n, type: strng}\n");
   BOOST_TEST(contains(e, "module.yaml:9:"), e);
   BOOST_TEST(contains(e, "commands[0].options[0].type"), e);
-  BOOST_TEST(contains(e, "\"strng\" is not one of string, number, boolean"), e);
+  BOOST_TEST(contains(e, "\"strng\" is not one of string, number, integer, boolean"), e);
 
   e = errorOf("type: service\nversion: 1\nlibrary: x.so\n");
   BOOST_TEST(contains(e, "name: is required"), e);
@@ -120,9 +120,68 @@ BOOST_AUTO_TEST_CASE(errors_name_the_file_line_and_key) {
   BOOST_TEST(contains(e, "default: \"ten\" is not a number"), e);
 
   e = errorOf(
+      "name: demo\ntype: service\nversion: 1\nlibrary: x.so\ncommands:\n"
+      "  - name: demo:run\n    description: d\n    options:\n"
+      "      - {name: top, type: integer, default: 1e3}\n");
+  BOOST_TEST(contains(e, "module.yaml:9:"), e);
+  BOOST_TEST(contains(e, "default: \"1e3\" is not a whole number"), e);
+
+  e = errorOf(
       "name: demo\ntype: service\nversion: 1\nlibrary: x.so\nexports:\n"
       "  - {name: S, version: one}\n");
   BOOST_TEST(contains(e, "exports[0].version"), e);
+
+  e = errorOf(
+      "name: demo\ntype: service\nversion: 1\nlibrary: x.so\nexports:\n"
+      "  - {name: S, version: \"1.0\"}\n  - {name: S, version: \"1.2\"}\n");
+  BOOST_TEST(contains(e, "module.yaml:7:"), e);
+  BOOST_TEST(contains(e, "exports[1].version: \"S\" major version 1 is declared twice"), e);
+}
+
+BOOST_AUTO_TEST_CASE(keys_must_be_plain_and_unique_everywhere) {
+  const std::string head = "name: demo\ntype: service\nversion: 1\nlibrary: x.so\n";
+  std::string e = errorOf(head + "config:\n  ? [a, b]\n  : 1\n");
+  BOOST_TEST(contains(e, "module.yaml:6:5: config: a key must be a plain string"), e);
+
+  e = errorOf(head + "? {a: 1}\n: 2\n");
+  BOOST_TEST(contains(e, "module.yaml:5:3: a key must be a plain string"), e);
+
+  e = errorOf(head + "name: other\n");
+  BOOST_TEST(contains(e, "module.yaml:5:1: name: duplicate key (first at line 1)"), e);
+
+  e = errorOf(head + "config:\n  limit: 1\n  nested: {a: 1, a: 2}\n");
+  BOOST_TEST(contains(e, "module.yaml:7:18: config.nested.a: duplicate key (first at line 7)"), e);
+
+  e = errorOf(head +
+              "commands:\n  - name: demo:run\n    description: d\n    options:\n"
+              "      - {name: a, type: string, name: b}\n");
+  BOOST_TEST(contains(e, "module.yaml:9:33: commands[0].options[0].name: duplicate key"), e);
+}
+
+BOOST_AUTO_TEST_CASE(cleanup_interval_errors_say_where_the_value_came_from) {
+  const std::string head = "name: demo\ntype: service\nversion: 1\nlibrary: x.so\n";
+  std::string e = errorOf(head + "config:\n  cleanupInterval: 0\n");
+  BOOST_TEST(contains(e,
+                      "module.yaml:6:20: config.cleanupInterval: must be a positive whole "
+                      "number of milliseconds, got \"0\""),
+             e);
+  e = errorOf(head + "config:\n  cleanupInterval: 10\n",
+              {{"demo", "cleanupInterval", "-5", "--set demo.cleanupInterval=-5"}});
+  BOOST_TEST(contains(e,
+                      "--set demo.cleanupInterval=-5: config.cleanupInterval must be a "
+                      "positive whole number of milliseconds, got \"-5\""),
+             e);
+}
+
+BOOST_AUTO_TEST_CASE(one_service_may_be_exported_in_two_majors) {
+  TempDir dir;
+  writeFile(dir.path() + "/module.yaml",
+            "name: demo\ntype: service\nversion: 1\nlibrary: x.so\nexports:\n"
+            "  - {name: S, version: \"1.4\"}\n  - {name: S, version: \"2.0\"}\n");
+  const auto m = host::loadManifest(dir.path() + "/module.yaml", {});
+  BOOST_REQUIRE(m.exports.size() == 2u);
+  BOOST_TEST(m.exports[0].version_major == 1u);
+  BOOST_TEST(m.exports[1].version_major == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(overrides_follow_the_declared_type) {
@@ -138,7 +197,16 @@ BOOST_AUTO_TEST_CASE(overrides_follow_the_declared_type) {
   BOOST_TEST(config.at("prefix").as_string() == "42");
 
   std::string e = errorOf(kMinimal, {{"demo", "limit", "ten", "--set demo.limit=ten"}});
-  BOOST_TEST(contains(e, "--set demo.limit=ten: \"ten\" is not a number"), e);
+  BOOST_TEST(contains(e, "--set demo.limit=ten: \"ten\" is not a whole number"), e);
+  // A whole-number key takes only whole-number text; the error shows the text as typed.
+  for (const char* typed : {"1e3", "2.5", "+1", " 1", "99999999999999999999"}) {
+    e = errorOf(kMinimal, {{"demo", "limit", typed, std::string("PROMPT_DEMO_LIMIT")}});
+    BOOST_TEST(contains(e, std::string("PROMPT_DEMO_LIMIT: \"") + typed +
+                               "\" is not a whole number, and demo.limit is one"),
+               e);
+  }
+  e = errorOf(kMinimal, {{"demo", "prefix", "\xff", "PROMPT_DEMO_PREFIX"}});
+  BOOST_TEST(contains(e, "PROMPT_DEMO_PREFIX: the value is not valid UTF-8"), e);
   e = errorOf(kMinimal, {{"demo", "enabled", "yes", "--set demo.enabled=yes"}});
   BOOST_TEST(contains(e, "must be true or false"), e);
   e = errorOf(kMinimal, {{"demo", "nope", "1", "--set demo.nope=1"}});

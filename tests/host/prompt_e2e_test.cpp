@@ -1,12 +1,16 @@
 // End-to-end tests of the `prompt` executable with the real libapi_module.so and the
 // test-only modules, each run as a real child process.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <cerrno>
+#include <ctime>
 #include <filesystem>
 #include <regex>
+#include <thread>
 
 #include "installation.hpp"
 #include "process.hpp"
@@ -20,6 +24,12 @@ using testing_support::describe;
 using testing_support::Installation;
 using testing_support::ProcessOptions;
 using testing_support::ProcessResult;
+
+// Runs the installation's prompt with its stdout on /dev/full, where every write fails.
+ProcessResult promptIntoFullDisk(const Installation& install, std::vector<std::string> args) {
+  args.insert(args.begin(), {"/bin/sh", "-c", "exec \"$0\" \"$@\" >/dev/full", PROMPT_BIN});
+  return testing_support::run(args, install.options());
+}
 
 }  // namespace
 
@@ -50,6 +60,24 @@ BOOST_AUTO_TEST_CASE(command_help_comes_from_the_manifest_both_ways) {
   BOOST_TEST(contains(a.out, "-e, --expires <string>"), a.out);
 }
 
+BOOST_AUTO_TEST_CASE(host_commands_have_help_both_ways) {
+  Installation install;
+  for (const std::string command : {"health", "serve", "help"}) {
+    const ProcessResult a = install.prompt({command, "--help"});
+    const ProcessResult b = install.prompt({"help", command});
+    const ProcessResult c = install.prompt({command, "-h"});
+    BOOST_TEST(a.exit_code == 0, command << ": " << describe(a));
+    BOOST_TEST(b.exit_code == 0, command << ": " << describe(b));
+    BOOST_TEST(contains(a.out, "Usage: prompt " + command), command << ": " << describe(a));
+    BOOST_TEST(a.out == b.out, command);
+    BOOST_TEST(a.out == c.out, command);
+  }
+  BOOST_TEST(contains(install.prompt({"help", "serve"}).out, "SIGTERM"));
+  const ProcessResult extra = install.prompt({"serve", "now"});
+  BOOST_TEST(extra.exit_code == 2, describe(extra));
+  BOOST_TEST(contains(extra.err, "serve takes no arguments, got \"now\""), describe(extra));
+}
+
 BOOST_AUTO_TEST_CASE(an_unknown_command_suggests_and_exits_2) {
   Installation install;
   const ProcessResult r = install.prompt({"api:keys:craete"});
@@ -66,6 +94,66 @@ BOOST_AUTO_TEST_CASE(a_missing_required_option_exits_2_naming_it) {
   const ProcessResult bad = install.prompt({"api:ratelimit:update", "k", "12abc"});
   BOOST_TEST(bad.exit_code == 2, describe(bad));
   BOOST_TEST(contains(bad.err, "\"12abc\""), bad.err);
+}
+
+BOOST_AUTO_TEST_CASE(output_that_cannot_be_written_is_an_error_exit) {
+  Installation install({"sibling"});
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"--help"}, {"--version"}, {"help", "api:keys:list"}, {"health"}, {"api:keys:list"}}) {
+    const ProcessResult r = promptIntoFullDisk(install, args);
+    BOOST_TEST(r.exit_code == 1, args.front() << ": " << describe(r));
+    BOOST_TEST(contains(r.err, "error: writing standard output: No space left on device"),
+               args.front() << ": " << describe(r));
+  }
+  // The module is told too, by the io's write, on the write that fails and every one after.
+  const ProcessResult much = promptIntoFullDisk(install, {"sibling:write-much"});
+  BOOST_TEST(much.exit_code == 1, describe(much));
+  BOOST_TEST(contains(much.err, "big=failed small=failed"), describe(much));
+  BOOST_TEST(contains(much.err, "error: writing standard output: No space left on device"),
+             describe(much));
+}
+
+BOOST_AUTO_TEST_CASE(numbers_are_echoed_as_typed_and_each_source_is_named) {
+  Installation install;
+  ProcessResult r = install.prompt({"api:keys:create", "-n", "x", "-u", "u", "--limit", "1e3"});
+  BOOST_TEST(r.exit_code == 2, describe(r));
+  BOOST_TEST(contains(r.err, "error: invalid value \"1e3\" for --limit: expected a whole number"),
+             describe(r));
+  r = install.prompt({"api:usage", "--top", "1E20"});
+  BOOST_TEST(r.exit_code == 2, describe(r));
+  BOOST_TEST(contains(r.err, "invalid value \"1E20\" for --top: expected a whole number"),
+             describe(r));
+  r = install.prompt({"--set", "api.cleanupInterval=1e3", "health"});
+  BOOST_TEST(r.exit_code == 1, describe(r));
+  BOOST_TEST(contains(r.err, "--set api.cleanupInterval=1e3: \"1e3\" is not a whole number"),
+             describe(r));
+  ProcessOptions env;
+  env.env["PROMPT_API_DEFAULT_RATE_LIMIT"] = "5e2";
+  r = install.prompt({"health"}, env);
+  BOOST_TEST(r.exit_code == 1, describe(r));
+  BOOST_TEST(contains(r.err, "PROMPT_API_DEFAULT_RATE_LIMIT: \"5e2\" is not a whole number"),
+             describe(r));
+  ProcessOptions level;
+  level.env["PROMPT_LOG_LEVEL"] = "loud";
+  r = install.prompt({"--help"}, level);
+  BOOST_TEST(r.exit_code == 2, describe(r));
+  BOOST_TEST(contains(r.err, "invalid PROMPT_LOG_LEVEL \"loud\""), describe(r));
+  r = install.prompt({"--log-level", "loud", "--help"});
+  BOOST_TEST(contains(r.err, "invalid --log-level \"loud\""), describe(r));
+}
+
+BOOST_AUTO_TEST_CASE(invalid_utf8_in_an_argument_is_a_usage_error_naming_it) {
+  Installation install;
+  ProcessResult r = install.prompt({"api:keys:create", "-n", "\xff", "-u", "a"});
+  BOOST_TEST(r.exit_code == 2, describe(r));
+  BOOST_TEST(contains(r.err, "error: --name is not valid UTF-8"), describe(r));
+  r = install.prompt({"api:keys:info", "key_\xc0\xaf"});
+  BOOST_TEST(r.exit_code == 2, describe(r));
+  BOOST_TEST(contains(r.err, "error: <key_id> is not valid UTF-8"), describe(r));
+  r = install.prompt({"--set", "api.keyPrefix=\xff", "api:keys:list"});
+  BOOST_TEST(r.exit_code == 2, describe(r));
+  BOOST_TEST(contains(r.err, "error: --set is not valid UTF-8"), describe(r));
+  BOOST_TEST(install.prompt({"api:keys:list"}).out == "No API keys.\n");
 }
 
 BOOST_AUTO_TEST_CASE(health_migrates_a_private_store) {
@@ -123,6 +211,70 @@ BOOST_AUTO_TEST_CASE(a_library_without_module_init_is_refused) {
   const ProcessResult r = install.prompt({"noentry:hello"});
   BOOST_TEST(r.exit_code == 1, describe(r));
   BOOST_TEST(contains(r.err, "does not export module_init"), r.err);
+}
+
+BOOST_AUTO_TEST_CASE(a_library_with_an_unresolved_symbol_is_refused_at_load) {
+  Installation install({"unresolved"});
+  const ProcessResult r = install.prompt({"unresolved:call"});
+  BOOST_TEST(r.exit_code == 1, describe(r));
+  BOOST_TEST(contains(r.err, "cannot load library"), r.err);
+  BOOST_TEST(contains(r.err, "sp_test_function_nobody_defines"), r.err);
+}
+
+BOOST_AUTO_TEST_CASE(tables_that_break_the_abi_rules_are_a_clear_load_error) {
+  Installation install({"bad_tables"});
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"null_commands", "sp_module.commands is NULL but command_count is 2"},
+      {"null_command_name", "command #1 has a NULL name"},
+      {"null_handler", "command #1 has a NULL handler"},
+      {"small_command_size", "sp_module.command_size is 8; it must be the module's sizeof"},
+      {"duplicate_command", "the library handles command badtables:fill twice"},
+      {"huge_command_count", "the library handles command badtables:fill twice"},
+      {"null_services", "sp_module.services is NULL but service_count is 3"},
+      {"null_service_name", "service #1 has a NULL name"},
+      {"null_service_table", "service #1 has a NULL table"},
+      {"huge_service_count", "sp_module.service_count is 1099511627776, more than"},
+      {"no_log_field_size", "sp_module.log_field_size is 0"},
+  };
+  for (const auto& [defect, expected] : cases) {
+    const ProcessResult r = install.prompt({"--set", "badtables.defect=" + defect, "badtables:ok"});
+    BOOST_TEST(r.exit_code == 1, defect << ": " << describe(r));
+    BOOST_TEST(contains(r.err, "module 'badtables' (" + install.modules +
+                                   "/bad_tables/libbad_tables_module.so) is refused: " + expected),
+               defect << ": " << describe(r));
+  }
+  BOOST_TEST(install.prompt({"badtables:ok"}).out == "ok\n");
+}
+
+BOOST_AUTO_TEST_CASE(message_buffers_without_a_nul_are_cut_at_their_capacity) {
+  Installation install({"bad_tables"});
+  const ProcessResult fill = install.prompt({"badtables:fill"});
+  BOOST_TEST(fill.exit_code == 1, describe(fill));
+  BOOST_TEST(fill.err == "error: " + std::string(SP_ERROR_MESSAGE_CAPACITY - 1, 'A') + "\n",
+             describe(fill));
+  const ProcessResult init =
+      install.prompt({"--set", "badtables.defect=unterminated_init_error", "badtables:ok"});
+  BOOST_TEST(init.exit_code == 1, describe(init));
+  BOOST_TEST(contains(init.err, "initialisation failed: " +
+                                    std::string(SP_ERROR_MESSAGE_CAPACITY - 1, 'I') + "\n"),
+             describe(init));
+  const ProcessResult health = install.prompt({"health"});
+  BOOST_TEST(health.exit_code == 0, describe(health));
+  BOOST_TEST(contains(health.out, "badtables    healthy   " +
+                                      std::string(SP_ERROR_MESSAGE_CAPACITY - 1, 'H') + "\n"),
+             describe(health));
+}
+
+BOOST_AUTO_TEST_CASE(arrays_are_read_at_the_element_size_the_module_declares) {
+  Installation install({"bad_tables"});
+  // Elements larger than 1.0's, as from a later minor: the host steps by their size.
+  const ProcessResult r =
+      install.prompt({"--log-level", "info", "--set", "badtables.defect=grown", "badtables:ok"});
+  BOOST_TEST(r.exit_code == 0, describe(r));
+  BOOST_TEST(r.out == "ok\n", describe(r));
+  BOOST_TEST(contains(r.err, "badtables: grown tables a=1 b=2"), describe(r));
+  const ProcessResult health = install.prompt({"--set", "badtables.defect=grown", "health"});
+  BOOST_TEST(health.exit_code == 0, describe(health));
 }
 
 BOOST_AUTO_TEST_CASE(a_missing_library_is_a_clear_error) {
@@ -193,27 +345,110 @@ BOOST_AUTO_TEST_CASE(an_exception_in_a_handler_is_an_error_exit_not_a_crash) {
   BOOST_TEST(contains(escaped.err, "escaped from a module on purpose"), escaped.err);
 }
 
+BOOST_AUTO_TEST_CASE(a_handler_exit_code_outside_0_to_125_becomes_1_with_a_warning) {
+  Installation install({"sibling"});
+  for (const auto& [returned, expected] : std::vector<std::pair<std::string, int>>{
+           {"0", 0}, {"3", 3}, {"125", 125}, {"126", 1}, {"256", 1}, {"-1", 1}}) {
+    const ProcessResult r = install.prompt({"sibling:exit", "--", returned});
+    BOOST_TEST(r.exit_code == expected, returned << ": " << describe(r));
+    const bool warned =
+        contains(r.err, "exit code outside 0..125") && contains(r.err, "exit_code=" + returned);
+    BOOST_TEST(warned == (expected != std::stoi(returned)), returned << ": " << describe(r));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(serve_runs_cleanup_on_its_interval_and_stops_cleanly_on_sigterm) {
   Installation install({"sibling"});
   ProcessOptions options;
   options.env["PROMPT_MODULES_DIR"] = install.modules;
   options.env["PROMPT_STATE_DIR"] = install.state;
-  testing_support::Child serve(
-      {PROMPT_BIN, "--log-level", "debug", "--set", "api.cleanupInterval=50", "serve"}, options);
-  const bool ran = serve.waitForStderr("cleanup ran module=api", 3, std::chrono::seconds(20));
+  constexpr int kIntervalMs = 50;
+  testing_support::Child serve({PROMPT_BIN, "--log-level", "debug", "--set",
+                                "api.cleanupInterval=" + std::to_string(kIntervalMs), "serve"},
+                               options);
+  const bool ran = serve.waitForStderr("cleanup ran module=api", 4, std::chrono::seconds(20));
   BOOST_TEST(ran, serve.err());
   BOOST_TEST(contains(serve.err(), "interval_ms=50"), serve.err());
   serve.signal(SIGTERM);
   const int code = serve.wait(std::chrono::seconds(20));
   BOOST_TEST(code == 0, serve.err());
   const std::string& log = serve.err();
-  const auto stopping = log.find("stopping signal=SIGTERM");
-  const auto sibling_down = log.find("module shut down module=sibling");
-  const auto api_down = log.find("module shut down module=api");
-  const auto stopped = log.find("stopped");
-  BOOST_TEST(stopping != std::string::npos, log);
-  // Dependents first: sibling depends on api, so it shuts down before api.
-  BOOST_TEST((stopping < sibling_down && sibling_down < api_down && api_down < stopped), log);
+
+  // Runs are an interval apart (allowing for the log's millisecond stamps), never bunched.
+  const std::regex run_line(
+      "(\\d{4})-(\\d\\d)-(\\d\\d)T(\\d\\d):(\\d\\d):(\\d\\d)\\.(\\d{3})Z DEBUG host: cleanup ran "
+      "module=api");
+  std::vector<long long> runs_ms;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), run_line);
+       it != std::sregex_iterator(); ++it) {
+    std::tm t{};
+    t.tm_year = std::stoi((*it)[1]) - 1900;
+    t.tm_mon = std::stoi((*it)[2]) - 1;
+    t.tm_mday = std::stoi((*it)[3]);
+    t.tm_hour = std::stoi((*it)[4]);
+    t.tm_min = std::stoi((*it)[5]);
+    t.tm_sec = std::stoi((*it)[6]);
+    runs_ms.push_back(static_cast<long long>(::timegm(&t)) * 1000 + std::stoi((*it)[7]));
+  }
+  BOOST_TEST(runs_ms.size() >= 4u, log);
+  for (size_t i = 1; i < runs_ms.size(); ++i) {
+    BOOST_TEST(runs_ms[i] - runs_ms[i - 1] >= kIntervalMs * 8 / 10,
+               "gap " << i << ": " << runs_ms[i] - runs_ms[i - 1] << " ms\n"
+                      << log);
+  }
+
+  // stopping -> every module shut down (dependents first) -> every library unloaded (in the
+  // same order) -> stopped -> exit 0, and no cleanup once stopping began.
+  const std::vector<std::string> order{
+      "stopping signal=SIGTERM",     "module shut down module=sibling",
+      "module shut down module=api", "library unloaded module=sibling",
+      "library unloaded module=api", "INFO  host: stopped"};
+  size_t previous = 0;
+  for (const std::string& step : order) {
+    const size_t at = log.find(step, previous);
+    BOOST_TEST(at != std::string::npos, "missing or out of order: " << step << "\n" << log);
+    previous = at == std::string::npos ? previous : at;
+  }
+  const size_t stopping = log.find("stopping signal=SIGTERM");
+  BOOST_TEST(
+      (stopping != std::string::npos && log.find("cleanup ran", stopping) == std::string::npos),
+      log);
+}
+
+BOOST_AUTO_TEST_CASE(a_sigterm_while_serve_discovers_modules_still_stops_cleanly) {
+  Installation install;
+  // A module.yaml that is a FIFO holds discovery in its read until the test writes it, so
+  // the SIGTERM surely arrives while serve is starting up.
+  const std::string dir = install.modules + "/zz_slow";
+  fs::create_directories(dir);
+  const std::string fifo = dir + "/module.yaml";
+  BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::string manifest =
+      testing_support::readFile(std::string(TEST_MODULES_DIR) + "/bad_tables/module.yaml");
+  const auto lib = manifest.find("library: ");
+  manifest.replace(
+      lib, manifest.find('\n', lib) - lib,
+      "library: " + std::string(TEST_MODULES_DIR) + "/bad_tables/libbad_tables_module.so");
+
+  testing_support::Child serve({PROMPT_BIN, "serve"}, install.options());
+  int writer = -1;  // opens only once prompt has the FIFO open for reading
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (writer < 0 && std::chrono::steady_clock::now() < deadline) {
+    writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (writer < 0) {
+      BOOST_REQUIRE(errno == ENXIO);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  BOOST_REQUIRE_MESSAGE(writer >= 0, "prompt serve never read its modules");
+  serve.signal(SIGTERM);
+  BOOST_TEST(::write(writer, manifest.data(), manifest.size()) ==
+             static_cast<ssize_t>(manifest.size()));
+  ::close(writer);
+  const int code = serve.wait(std::chrono::seconds(20));
+  BOOST_TEST(code == 0, serve.err());
+  BOOST_TEST(contains(serve.err(), "serving modules=2"), serve.err());
+  BOOST_TEST(contains(serve.err(), "stopping signal=SIGTERM"), serve.err());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -13,8 +13,14 @@
  *     both say which two versions met.
  *   - SP_ABI_VERSION_MINOR grows when something is added. Additions go at the END of a
  *     struct only, each tagged with the minor version that added it. Every struct that
- *     crosses begins with `uint32_t size` (its sizeof on the side that filled it), so a
- *     reader checks `size` before touching a field added in a later minor.
+ *     crosses on its own begins with `uint32_t size` (its sizeof on the side that filled
+ *     it), so a reader checks `size` before touching a field added in a later minor.
+ *   - Arrays of structs (sp_log_field, sp_module_command, sp_module_service) come with their
+ *     element size, declared by the side that built them (`log_field_size`, `command_size`,
+ *     `service_size` in sp_module). The reader steps through an array by that size, never by
+ *     its own sizeof, so elements can grow like any struct.
+ *   - SP_<STRUCT>_SIZE_1_0 is each struct's size in ABI 1.0 (through its last 1.0 member); a
+ *     reader refuses a declared size below the layout it needs, never one above.
  *   - The first three fields of sp_host_api and sp_module (size, abi_major, abi_minor) will
  *     never move, so the handshake can always be read whatever the versions.
  *
@@ -46,6 +52,10 @@ extern "C" {
 #define SP_MODULE_EXPORT __attribute__((visibility("default")))
 #endif
 
+/* The size of `type` through `member`: what a reader needs when `member` is the last one it
+ * knows. Stays the same when members are added after `member`. */
+#define SP_SIZE_THROUGH(type, member) (offsetof(type, member) + sizeof(((type*)0)->member))
+
 typedef enum sp_status {
   SP_OK = 0,
   SP_ERROR = 1,             /* operational failure; sp_error says what */
@@ -63,11 +73,13 @@ typedef enum sp_status {
 #define SP_ERROR_MESSAGE_CAPACITY 1024
 
 /* A caller-owned error slot. The callee writes a NUL-terminated message (truncated to fit)
- * when it returns a failure, and leaves it untouched on success. */
+ * when it returns a failure, and leaves it untouched on success. (The host reads at most
+ * the buffer, terminated or not.) */
 typedef struct sp_error {
   uint32_t size; /* sizeof(sp_error), set by the caller */
   char message[SP_ERROR_MESSAGE_CAPACITY];
 } sp_error;
+#define SP_ERROR_SIZE_1_0 SP_SIZE_THROUGH(sp_error, message)
 
 typedef enum sp_log_level {
   SP_LOG_TRACE = 0,
@@ -77,11 +89,13 @@ typedef enum sp_log_level {
   SP_LOG_ERROR = 4
 } sp_log_level;
 
-/* One structured field of a log record. OWNERSHIP: caller; read only during the call. */
+/* One structured field of a log record. OWNERSHIP: caller; read only during the call.
+ * An array of them is read with the stride sp_module.log_field_size. */
 typedef struct sp_log_field {
   const char* key;
   const char* value;
 } sp_log_field;
+#define SP_LOG_FIELD_SIZE_1_0 SP_SIZE_THROUGH(sp_log_field, value)
 
 typedef enum sp_stream { SP_STREAM_STDOUT = 1, SP_STREAM_STDERR = 2 } sp_stream;
 
@@ -103,7 +117,8 @@ typedef struct sp_host_api {
                               host's overrides (flags, environment) applied */
   const char* state_dir;   /* a directory the module may write; exists, mode 0700 */
 
-  /* Emits one log record. The host adds time and module name. Thread-safe. */
+  /* Emits one log record. The host adds time and module name. `fields` is an array of
+   * `field_count` elements of sp_module.log_field_size bytes each. Thread-safe. */
   void (*log)(void* host_ctx, sp_log_level level, const char* message, const sp_log_field* fields,
               size_t field_count);
   /* Non-zero when a record at `level` would be emitted; lets a module skip formatting. */
@@ -119,12 +134,16 @@ typedef struct sp_host_api {
   const void* (*get_service)(void* host_ctx, const char* module, const char* service,
                              uint32_t major, uint32_t min_minor, uint32_t* minor_out);
 } sp_host_api;
+#define SP_HOST_API_SIZE_1_0 SP_SIZE_THROUGH(sp_host_api, get_service)
 
 /* The terminal side of one command invocation. OWNERSHIP: host; valid during the call. */
 typedef struct sp_command_io {
   uint32_t size; /* sizeof(sp_command_io) on the host side */
   void* io_ctx;
-  /* Writes `length` bytes to the command's stdout or stderr. Returns 0 on success. */
+  /* Writes `length` bytes to the command's stdout or stderr. Returns 0 on success, non-zero
+   * when the bytes did not get there (a full disk, a closed pipe), or an earlier write to
+   * the same stream failed. Output may be buffered until the command returns; the host
+   * then exits 1 if stdout could not be written, whatever the command's exit code. */
   int (*write)(void* io_ctx, sp_stream stream, const char* data, size_t length);
   /* Reads one line from the command's stdin, without its line terminator, into `buffer`
    * (NUL-terminated, truncated to `capacity - 1`). Returns the line's length, or -1 at
@@ -133,6 +152,7 @@ typedef struct sp_command_io {
   int stdin_is_terminal;  /* non-zero when stdin is a terminal (prompts are allowed) */
   int stdout_is_terminal; /* non-zero when stdout is a terminal (colours, widths) */
 } sp_command_io;
+#define SP_COMMAND_IO_SIZE_1_0 SP_SIZE_THROUGH(sp_command_io, stdout_is_terminal)
 
 /* ---------------------------------------------------------------------------------------
  * What the module gives the host.
@@ -147,20 +167,24 @@ typedef struct sp_command_io {
 typedef int (*sp_module_command_fn)(void* module_ctx, const char* args_json,
                                     const sp_command_io* io, sp_error* error);
 
+/* One command handler. An array of them is read with the stride sp_module.command_size. */
 typedef struct sp_module_command {
-  const char* name; /* as declared in module.yaml, e.g. "api:keys:create" */
-  sp_module_command_fn run;
+  const char* name;         /* as declared in module.yaml, e.g. "api:keys:create"; not NULL */
+  sp_module_command_fn run; /* not NULL */
 } sp_module_command;
+#define SP_MODULE_COMMAND_SIZE_1_0 SP_SIZE_THROUGH(sp_module_command, run)
 
 /* One exported service. `table` points to a versioned function table whose layout is
  * published in the exporting module's public header (for the api module:
- * systemprompt/api_services.h). */
+ * systemprompt/api_services.h). An array of them is read with the stride
+ * sp_module.service_size. */
 typedef struct sp_module_service {
-  const char* name; /* e.g. "ApiKeyService" */
+  const char* name; /* e.g. "ApiKeyService"; not NULL */
   uint32_t version_major;
   uint32_t version_minor;
-  const void* table;
+  const void* table; /* not NULL */
 } sp_module_service;
+#define SP_MODULE_SERVICE_SIZE_1_0 SP_SIZE_THROUGH(sp_module_service, table)
 
 /* Health of a module, filled by sp_module.health. */
 typedef struct sp_health {
@@ -168,20 +192,28 @@ typedef struct sp_health {
   int healthy;                            /* non-zero when the module can serve */
   char detail[SP_ERROR_MESSAGE_CAPACITY]; /* one line, e.g. "store ok, schema version 1" */
 } sp_health;
+#define SP_HEALTH_SIZE_1_0 SP_SIZE_THROUGH(sp_health, detail)
 
 typedef struct sp_module {
   uint32_t size;      /* sizeof(sp_module) on the HOST side; set by the host before init */
   uint32_t abi_major; /* set by the module: SP_ABI_VERSION_MAJOR it was built with */
   uint32_t abi_minor; /* set by the module: SP_ABI_VERSION_MINOR it was built with */
+  /* Set by the module to sizeof(sp_log_field) before it first calls host->log: the stride
+   * of every `fields` array it passes. Until then the host logs no fields. */
+  uint32_t log_field_size;
 
   /* Opaque module state, passed back as the first argument of every function below. */
   void* module_ctx;
 
-  /* OWNERSHIP (arrays and strings): module; valid until shutdown returns. */
+  /* OWNERSHIP (arrays and strings): module; valid until shutdown returns. Each array's
+   * element size is sizeof its element type as the module was built; when a count is
+   * non-zero its array must not be NULL and its size at least the SP_*_SIZE_1_0. */
   const sp_module_command* commands;
   size_t command_count;
+  uint32_t command_size; /* sizeof(sp_module_command) */
   const sp_module_service* services;
   size_t service_count;
+  uint32_t service_size; /* sizeof(sp_module_service) */
 
   /* Reports whether the module can serve (for a store-backed module: the store is
    * reachable and migrated). Returns SP_OK when it could tell, whatever the verdict. */
@@ -195,17 +227,24 @@ typedef struct sp_module {
    * returned; nothing of the module may be used afterwards. May be NULL. */
   void (*shutdown)(void* module_ctx);
 } sp_module;
+#define SP_MODULE_SIZE_1_0 SP_SIZE_THROUGH(sp_module, shutdown)
 
 /* The entry point every module library exports (C linkage, default visibility).
  *
  * The host fills `out->size` and zeroes the rest, then calls module_init. The module first
  * compares host->abi_major with its own and returns SP_ERROR_ABI on a mismatch; otherwise
- * it fills `*out` (always abi_major/abi_minor, even on failure) and returns SP_OK. The
- * host in turn refuses a module whose `out->abi_major` differs from its own.
+ * it fills `*out` (always abi_major/abi_minor, even on failure; the element sizes with the
+ * arrays) and returns SP_OK. The host in turn refuses a module whose `out->abi_major`
+ * differs from its own, and one whose tables break the rules above (a NULL array or name, an
+ * element size below 1.0's), naming what was wrong. Must not throw (in C++: catch
+ * everything and return a status).
  *
  * OWNERSHIP: `host` and everything it points to belong to the host and stay valid until
  * shutdown returns; `out` and `error` belong to the host. */
 typedef sp_status (*sp_module_init_fn)(const sp_host_api* host, sp_module* out, sp_error* error);
+
+/* Declared here so that a module's definition is checked against the ABI. */
+SP_MODULE_EXPORT sp_status module_init(const sp_host_api* host, sp_module* out, sp_error* error);
 
 #ifdef __cplusplus
 } /* extern "C" */

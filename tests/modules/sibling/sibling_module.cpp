@@ -289,6 +289,22 @@ int usageStats(void* ctx, const char* args, const sp_command_io* io, sp_error* e
   return status == SP_OK ? code : SP_EXIT_FAILURE;
 }
 
+// Writes 64 KiB to stdout in one call, then one byte, and says on stderr whether each
+// write reported failure (it must, both, when stdout is a full disk).
+int writeMuch(void* /*ctx*/, const char* /*args*/, const sp_command_io* io, sp_error* /*error*/) {
+  const std::string big(64 * 1024, 'x');
+  const int first = io->write(io->io_ctx, SP_STREAM_STDOUT, big.data(), big.size());
+  const int second = io->write(io->io_ctx, SP_STREAM_STDOUT, "y", 1);
+  printErr(io, std::string("big=") + (first != 0 ? "failed" : "ok") +
+                   " small=" + (second != 0 ? "failed" : "ok") + "\n");
+  return SP_EXIT_OK;
+}
+
+// Returns <code> as its exit code, whatever it is.
+int exitWith(void* /*ctx*/, const char* args, const sp_command_io* /*io*/, sp_error* /*error*/) {
+  return std::atoi(stringArg(args, "code").c_str());
+}
+
 // The documented way: the guard turns the exception into an error exit.
 int throwGuarded(void* /*ctx*/, const char* /*args*/, const sp_command_io* /*io*/,
                  sp_error* error) {
@@ -313,6 +329,8 @@ const sp_module_command kCommands[] = {
     {"sibling:authorize", &authorizeCmd},
     {"sibling:record", &recordMany},
     {"sibling:usage", &usageStats},
+    {"sibling:write-much", &writeMuch},
+    {"sibling:exit", &exitWith},
     {"sibling:throw", &throwGuarded},
     {"sibling:throw-unguarded", &throwUnguarded},
 };
@@ -327,6 +345,7 @@ extern "C" SP_MODULE_EXPORT sp_status module_init(const sp_host_api* host, sp_mo
                                                   sp_error* error) {
   out->abi_major = SP_ABI_VERSION_MAJOR;
   out->abi_minor = SP_ABI_VERSION_MINOR;
+  out->log_field_size = sizeof(sp_log_field);
   if (host->abi_major != SP_ABI_VERSION_MAJOR) {
     systemprompt::setError(error, "sibling module: ABI major mismatch");
     return SP_ERROR_ABI;
@@ -334,6 +353,7 @@ extern "C" SP_MODULE_EXPORT sp_status module_init(const sp_host_api* host, sp_mo
   out->module_ctx = new Sibling{host};
   out->commands = kCommands;
   out->command_count = sizeof(kCommands) / sizeof(kCommands[0]);
+  out->command_size = sizeof(kCommands[0]);
   out->shutdown = &shutdown;
   return SP_OK;
 }
