@@ -98,7 +98,9 @@ int writeStream(void* /*ctx*/, sp_stream stream, const char* data, size_t length
   if (stream == SP_STREAM_STDERR) {
     return std::fwrite(data, 1, length, stderr) == length ? 0 : -1;
   }
-  return writeStdout(std::string_view(data, length)) ? 0 : -1;
+  // Flushed at once: a module must learn that its output was lost while it can still act
+  // on it (a new key whose secret never reached anyone is revoked, not left active).
+  return writeStdout(std::string_view(data, length)) && flushStdout() ? 0 : -1;
 }
 
 long readLine(void* /*ctx*/, char* buffer, size_t capacity) {

@@ -70,6 +70,28 @@ BOOST_AUTO_TEST_CASE(create_shows_the_key_once_with_a_warning_then_its_details) 
   BOOST_TEST(r.err.empty(), r.err);
 }
 
+BOOST_AUTO_TEST_CASE(a_new_key_whose_secret_cannot_be_written_is_revoked) {
+  Installation install;
+  for (const char* format : {"table", "json"}) {
+    const ProcessResult r = testing_support::run(
+        {"/bin/sh", "-c", "exec \"$0\" \"$@\" >/dev/full", PROMPT_BIN, "api:keys:create", "--name",
+         "lost", "--user", "u", "--format", format},
+        install.options());
+    BOOST_TEST(r.exit_code == 1, describe(r));
+    BOOST_TEST(contains(r.err,
+                        "could not be written to standard output, so its secret is lost;"
+                        " it was revoked"),
+               describe(r));
+  }
+  const json::object listed = parseJson(install.prompt({"api:keys:list", "--format", "json"}));
+  const json::array& keys = listed.at("keys").as_array();
+  BOOST_REQUIRE(keys.size() == 2u);
+  for (const auto& key : keys) {
+    BOOST_TEST(key.as_object().at("status").as_string() == "revoked");
+    BOOST_TEST(key.as_object().at("revoked_reason").as_string() == "secret_not_delivered");
+  }
+}
+
 BOOST_AUTO_TEST_CASE(create_json_follows_the_documented_schema) {
   Installation install;
   const ProcessResult r = install.prompt(
