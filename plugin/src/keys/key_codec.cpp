@@ -1,5 +1,6 @@
 #include "keys/key_codec.hpp"
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -99,9 +100,26 @@ bool isWellFormedKey(std::string_view key, std::string_view prefix) noexcept {
   return stored == crc32(raw.data(), kKeyRandomBytes);
 }
 
+namespace {
+// SHA-256, fetched from the default provider once: OpenSSL 3's one-shot SHA256() looks the
+// algorithm up on every call, which cost a third of the hash on validation's hot path. The
+// fetched method is deliberately kept for the life of the process.
+const EVP_MD* sha256() {
+  static const EVP_MD* const md = [] {
+    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return fetched != nullptr ? fetched : EVP_sha256();
+  }();
+  return md;
+}
+}  // namespace
+
 std::array<char, 64> hashKeyHex(std::string_view key) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
+  unsigned int length = 0;
+  if (EVP_Digest(key.data(), key.size(), digest, &length, sha256(), nullptr) != 1 ||
+      length != SHA256_DIGEST_LENGTH) {
+    throw std::runtime_error("SHA-256 failed in OpenSSL");
+  }
   std::array<char, 64> hex{};
   for (size_t i = 0; i < SHA256_DIGEST_LENGTH; ++i) {
     hex[2 * i] = kHex[digest[i] >> 4];

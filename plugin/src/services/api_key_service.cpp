@@ -236,8 +236,7 @@ KeyValidation ApiKeyService::validateKey(std::string_view key, bool record_use) 
     return result;
   }
   try {
-    const auto hash = hashKeyHex(key);
-    result.key = store_.findKeyByHash(std::string_view(hash.data(), hash.size()));
+    result.key = findByHash(hashKeyHex(key));
     if (!result.key) {
       result.reason = KeyRejection::kNotFound;
       return result;
@@ -271,6 +270,26 @@ KeyValidation ApiKeyService::validateKey(std::string_view key, bool record_use) 
   } catch (...) {
     return KeyValidation{};
   }
+}
+
+std::optional<KeyRecord> ApiKeyService::findByHash(const std::array<char, 64>& hash) {
+  const std::optional<ChangeStamp> stamp = store_.changeStamp();  // before the lookup
+  if (stamp) {
+    std::shared_lock lock(cache_mutex_);
+    const auto it = cache_.find(hash);
+    if (it != cache_.end() && it->second.stamp == *stamp) {
+      return it->second.key;
+    }
+  }
+  std::optional<KeyRecord> key = store_.findKeyByHash(std::string_view(hash.data(), hash.size()));
+  if (stamp && key) {
+    std::unique_lock lock(cache_mutex_);
+    if (cache_.size() >= kMaxCachedKeys) {
+      cache_.clear();
+    }
+    cache_.insert_or_assign(hash, CachedKey{*stamp, *key});
+  }
+  return key;
 }
 
 void ApiKeyService::recordLastUse(KeyRecord& key, TimePoint now) noexcept {

@@ -3,9 +3,11 @@
 // in systemprompt/api_services.h.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -99,12 +101,31 @@ class ApiKeyService {
   // kLastUsedResolution in this process (a second, when the store was busy).
   void recordLastUse(KeyRecord& key, TimePoint now) noexcept;
 
+  // The key with this hash: from the cache while the store's change stamp is the one the
+  // entry was read under (nothing was committed since, by anyone), else from the store.
+  std::optional<KeyRecord> findByHash(const std::array<char, 64>& hash);
+
   const ApiSettings& settings_;
   ApiStore& store_;
   const Clock& clock_;
   const HostLogger& logger_;
   std::mutex last_use_mutex_;
   std::unordered_map<std::string, TimePoint> last_use_attempts_;  // key id -> last write try
+
+  // Keys validated lately, by SHA-256 hex. Exact across processes: an entry serves only
+  // while the store's change stamp equals the one read before the entry was looked up.
+  struct CachedKey {
+    ChangeStamp stamp;
+    KeyRecord key;
+  };
+  struct HashOfHash {
+    size_t operator()(const std::array<char, 64>& h) const noexcept {
+      return std::hash<std::string_view>()(std::string_view(h.data(), h.size()));
+    }
+  };
+  static constexpr size_t kMaxCachedKeys = 16'384;  // past this the cache starts over
+  std::shared_mutex cache_mutex_;
+  std::unordered_map<std::array<char, 64>, CachedKey, HashOfHash> cache_;
 };
 
 }  // namespace api

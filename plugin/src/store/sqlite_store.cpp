@@ -275,6 +275,16 @@ SqliteStore::SqliteStore(const SqliteStoreOptions& options)
   select_windows_ =
       std::make_unique<Statement>(db_, kSelectWindows, "reading rate-limit windows", true);
   add_to_window_ = std::make_unique<Statement>(db_, kAddToWindow, "counting a request", true);
+  // The connection has read the file in WAL mode, so its shared memory is mapped.
+  watch_ = std::make_unique<WalIndexWatch>(db_.handle());
+}
+
+std::optional<ChangeStamp> SqliteStore::changeStamp() const noexcept {
+  const auto header = watch_->read();
+  if (!header) {
+    return std::nullopt;
+  }
+  return ChangeStamp{*header};
 }
 
 int SqliteStore::appliedVersion() {

@@ -8,6 +8,7 @@
 
 #include "store/sqlite_db.hpp"
 #include "store/store.hpp"
+#include "store/wal_index_watch.hpp"
 
 namespace api {
 
@@ -24,6 +25,8 @@ class SqliteStore final : public ApiStore {
   explicit SqliteStore(const SqliteStoreOptions& options);
 
   StoreHealth health() noexcept override;
+  // From the wal-index header in the "-shm" file (see WalIndexWatch).
+  std::optional<ChangeStamp> changeStamp() const noexcept override;
   std::int64_t deleteRateLimitWindowsEndedBy(TimePoint cutoff, TimePoint now,
                                              std::int64_t sub_window_ms) override;
 
@@ -82,6 +85,7 @@ class SqliteStore final : public ApiStore {
   std::unique_ptr<Statement> commit_;
   std::unique_ptr<Statement> select_windows_;
   std::unique_ptr<Statement> add_to_window_;
+  std::unique_ptr<WalIndexWatch> watch_;  // reads db_'s own mapping; destroyed before db_
 };
 
 }  // namespace api

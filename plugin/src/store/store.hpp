@@ -3,6 +3,7 @@
 // anything above this interface.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -31,10 +32,23 @@ struct StoreHealth {
   std::string problem;            // why it is unhealthy; empty when healthy
 };
 
+// An opaque value that changes whenever anything is committed to a store, by any connection
+// of any process: two equal stamps mean nothing was committed between their reads.
+struct ChangeStamp {
+  std::array<std::uint32_t, 12> words{};
+  friend bool operator==(const ChangeStamp&, const ChangeStamp&) = default;
+};
+
 // All methods are thread-safe.
 class ApiStore {
  public:
   virtual ~ApiStore() = default;
+
+  // The store's current change stamp, read without a transaction (so cheaply that a cache
+  // can check it on every use); nullopt when this store cannot tell, or a commit is being
+  // published right now. A caller that reads the stamp, then the store, may serve what it
+  // read for as long as the stamp stays the same.
+  virtual std::optional<ChangeStamp> changeStamp() const noexcept { return std::nullopt; }
 
   // Checks that the store answers and is migrated to the latest schema. Never throws.
   virtual StoreHealth health() noexcept = 0;

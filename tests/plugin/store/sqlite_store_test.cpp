@@ -148,6 +148,26 @@ BOOST_AUTO_TEST_CASE(reopening_is_idempotent_and_an_original_database_opens_unch
   BOOST_TEST(db.text("SELECT count(DISTINCT id) FROM api_requests WHERE length(id) = 32") == "2");
 }
 
+BOOST_AUTO_TEST_CASE(the_change_stamp_moves_with_every_commit_by_anyone_and_only_then) {
+  TempDir dir;
+  const std::string path = dir.path() + "/stamp.db";
+  SqliteStore store(SqliteStoreOptions{path, 1000});
+  const auto before = store.changeStamp();
+  BOOST_REQUIRE(before.has_value());  // WAL mode on a local file: the watch is on
+  store.health();                     // reads commit nothing
+  BOOST_TEST((store.changeStamp() == before));
+  Inspector other(path);  // another connection, as another process would have
+  other.exec(
+      "INSERT INTO api_keys (id, key_hash, key_prefix, user_id, name)"
+      " VALUES ('k', 'h', 'sk_x', 'u', 'n')");
+  const auto after_insert = store.changeStamp();
+  BOOST_TEST((after_insert != before));
+  other.exec("BEGIN; UPDATE api_keys SET name = 'm'; ROLLBACK");  // nothing committed
+  BOOST_TEST((store.changeStamp() == after_insert));
+  other.exec("UPDATE api_keys SET revoked_at = '2026-01-01T00:00:00.000Z'");
+  BOOST_TEST((store.changeStamp() != after_insert));
+}
+
 BOOST_AUTO_TEST_CASE(a_schema_newer_than_this_build_is_refused) {
   TempDir dir;
   const std::string path = dir.path() + "/future.db";
