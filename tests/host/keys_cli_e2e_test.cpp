@@ -351,6 +351,7 @@ BOOST_AUTO_TEST_CASE(a_sibling_module_creates_validates_and_revokes_through_the_
   const ProcessResult r = install.prompt({"sibling:keys-roundtrip", "sib@example.com"});
   BOOST_TEST(r.exit_code == 0, describe(r));
   BOOST_TEST(contains(r.out, "first: valid"), r.out);
+  BOOST_TEST(contains(r.out, "listed 1 key(s) of sib@example.com, first key_"), r.out);
   BOOST_TEST(contains(r.out, "user=sib@example.com scopes=read,write limit=42"), r.out);
   BOOST_TEST(contains(r.out, "after revoke: revoked"), r.out);
   BOOST_TEST(contains(r.out, "garbage: malformed"), r.out);

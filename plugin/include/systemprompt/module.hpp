@@ -11,6 +11,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "systemprompt/api_services.h"
 #include "systemprompt/module_abi.h"
@@ -205,6 +206,30 @@ class ApiKeyServiceClient {
     check(status, error);
     json.resize(needed - 1);
     return json;
+  }
+
+  // 1.3: the keys of `user_id` (everyone's when empty), newest first; only the active ones
+  // when `active_only`.
+  std::vector<sp_api_key_info> list(const std::string& user_id = "",
+                                    bool active_only = false) const {
+    require(3, "list");
+    const char* user = user_id.empty() ? nullptr : user_id.c_str();
+    std::vector<sp_api_key_info> keys(16);
+    for (int attempt = 0; attempt < 8; ++attempt) {  // keys may be added between calls
+      keys[0].size = sizeof(sp_api_key_info);
+      size_t count = 0;
+      sp_error error = makeError();
+      const sp_status status = table_->list(table_->ctx, user, active_only ? 1 : 0, keys.data(),
+                                            keys.size(), &count, &error);
+      if (status == SP_ERROR_INVALID && count > keys.size()) {
+        keys.resize(count + 16);
+        continue;
+      }
+      check(status, error);
+      keys.resize(count);
+      return keys;
+    }
+    throw std::runtime_error("ApiKeyService.list: the number of keys kept growing");
   }
 
   // 1.2: one key's usage over `period`.

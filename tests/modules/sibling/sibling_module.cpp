@@ -110,6 +110,12 @@ int keysRoundtrip(void* ctx, const char* args, const sp_command_io* io, sp_error
     request.actor = "sibling";
     const systemprompt::CreatedApiKey created = keys.create(request);
     print(io, "created " + created.key_id + " prefix " + created.key_prefix + "\n");
+    if (keys.servedMinor() >= 3) {
+      const std::vector<sp_api_key_info> listed = keys.list(user);
+      print(io, "listed " + std::to_string(listed.size()) + " key(s) of " + user +
+                    (listed.empty() ? std::string() : ", first " + std::string(listed[0].key_id)) +
+                    "\n");
+    }
     const auto first = keys.validate(created.secret);
     print(io, std::string("first: ") + reasonName(first.reason) + " id=" + first.key_id +
                   " user=" + first.user_id + " scopes=" + first.scopes +
