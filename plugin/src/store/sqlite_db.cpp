@@ -106,6 +106,13 @@ Statement& Statement::bind(int index, std::string_view value) {
   return *this;
 }
 
+Statement& Statement::bindUncopied(int index, std::string_view value) {
+  db_.check(
+      sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_STATIC),
+      what_);
+  return *this;
+}
+
 Statement& Statement::bindBlob(int index, std::string_view bytes) {
   db_.check(sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT), what_);
   return *this;

@@ -47,6 +47,9 @@ class Statement {
 
   Statement& bind(int index, std::int64_t value);
   Statement& bind(int index, std::string_view value);
+  // As bind, without copying: REQUIRED: `value` stays valid until the statement is run
+  // (or re-bound). For hot loops over data that outlives them.
+  Statement& bindUncopied(int index, std::string_view value);
   Statement& bindNull(int index);
   Statement& bindBlob(int index, std::string_view bytes);
 

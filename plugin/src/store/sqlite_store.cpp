@@ -137,13 +137,16 @@ constexpr std::string_view kSelectLatencies =
 constexpr std::string_view kSelectKeyLatencies =
     "SELECT histogram FROM api_usage_latency WHERE key_id = ?3 AND interval_start BETWEEN ?1 AND"
     " ?2";
+// By time alone, through idx_api_requests_key_timestamp one key at a time (api_requests has
+// no index on timestamp alone: see schema/0001): a seek per key plus the rows wanted.
 constexpr std::string_view kSelectRaw =
     "SELECT key_id, endpoint, method, status_code, response_time, timestamp FROM api_requests"
-    " WHERE timestamp >= ?1 AND timestamp < ?2";
+    " WHERE key_id IN (SELECT id FROM api_keys) AND timestamp >= ?1 AND timestamp < ?2";
 constexpr std::string_view kSelectKeyRaw =
     "SELECT key_id, endpoint, method, status_code, response_time, timestamp FROM api_requests"
     " WHERE key_id = ?3 AND timestamp >= ?1 AND timestamp < ?2";
-constexpr std::string_view kDeleteOldRequests = "DELETE FROM api_requests WHERE timestamp < ?1";
+constexpr std::string_view kDeleteOldRequests =
+    "DELETE FROM api_requests WHERE key_id IN (SELECT id FROM api_keys) AND timestamp < ?1";
 constexpr std::array<std::string_view, 5> kDeleteOldRollupTables{
     "DELETE FROM api_usage_rollups WHERE interval_start < ?1",
     "DELETE FROM api_usage_latency WHERE interval_start < ?1",
@@ -690,14 +693,14 @@ void SqliteStore::writeRequests(const std::vector<RequestRecord>& records,
   Transaction transaction(db_, "writing request records");
   Statement insert(db_, request_ids_are_text_ ? kInsertRequestWithTextId : kInsertRequest,
                    "writing a request record");
-  for (const RequestRecord& r : records) {
-    insert.bind(1, r.key_id)
-        .bind(2, r.endpoint)
-        .bind(3, r.method)
+  for (const RequestRecord& r : records) {  // `records` outlives every run: bound uncopied
+    insert.bindUncopied(1, r.key_id)
+        .bindUncopied(2, r.endpoint)
+        .bindUncopied(3, r.method)
         .bind(4, static_cast<std::int64_t>(r.status_code))
         .bind(5, r.response_time_ms)
-        .bind(6, r.ip_address)
-        .bind(7, r.user_agent)
+        .bindUncopied(6, r.ip_address)
+        .bindUncopied(7, r.user_agent)
         .bind(8, r.timestamp_ms)
         .run();
   }
