@@ -136,7 +136,11 @@ ParsedArgs parseCommandArgs(const CommandSpec& command, const std::vector<std::s
     } else if (o.default_value) {
       text = *o.default_value;
     } else if (o.required) {
-      throw UsageError(command.name + ": missing required option " + flag + retry);
+      std::string message = command.name;
+      message += ": missing required option ";
+      message += flag;
+      message += retry;
+      throw UsageError(message);
     }
     if (text) {
       out[o.name] = typedValue(o.type, *text, flag);

@@ -144,6 +144,7 @@ const host::CommandSpec* findCommand(const std::vector<host::ModuleManifest>& mo
 
 std::vector<std::string> allModuleNames(const std::vector<host::ModuleManifest>& modules) {
   std::vector<std::string> names;
+  names.reserve(modules.size());
   for (const auto& m : modules) {
     names.push_back(m.name);
   }

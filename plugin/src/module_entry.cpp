@@ -50,7 +50,7 @@ extern "C" SP_MODULE_EXPORT sp_status module_init(const sp_host_api* host, sp_mo
     auto module = std::make_unique<api::ApiModule>(*host, std::make_unique<api::SystemClock>());
     module->describe(*out);
     out->shutdown = &shutdownEntry;
-    module.release();  // owned by the host's handle from here; freed by shutdownEntry
+    static_cast<void>(module.release());  // owned by the host's handle; shutdownEntry frees it
     return SP_OK;
   });
 }

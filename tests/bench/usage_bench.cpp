@@ -101,6 +101,7 @@ int record() {
 int populate(const std::string& path, long n) {
   Stack s(path, 1000);
   std::vector<std::string> keys;
+  keys.reserve(50);
   for (int i = 0; i < 50; ++i) {
     keys.push_back(s.newKey());
   }

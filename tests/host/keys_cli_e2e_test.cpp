@@ -332,6 +332,9 @@ BOOST_AUTO_TEST_CASE(a_running_host_sees_a_cli_revocation_on_its_next_validation
   options.stdin_data = a.secret + "\n";
   testing_support::Child host({PROMPT_BIN, "sibling:validate-loop"}, options);
   BOOST_REQUIRE_MESSAGE(host.waitForStderr("ready", 1, std::chrono::seconds(20)), host.err());
+  // Another process comes and goes first: were the host's connections not holding their
+  // locks, it would take itself for the last one and delete the WAL the host reads.
+  BOOST_REQUIRE(install.prompt({"api:keys:list"}).exit_code == 0);
   const ProcessResult revoke = install.prompt({"api:keys:revoke", a.id, "--force"});
   // The revoke has committed by now: no validation the host starts from here may pass.
   const long long committed_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -366,7 +369,7 @@ BOOST_AUTO_TEST_CASE(secrets_never_leak_into_output_logs_or_the_database) {
   std::string everything_else;  // every byte printed, except the two create responses
   auto run = [&](std::vector<std::string> args, ProcessOptions o = {}) {
     o.env["PROMPT_LOG_LEVEL"] = "debug";
-    const ProcessResult r = install.prompt(args, o);
+    ProcessResult r = install.prompt(std::move(args), o);
     everything_else += r.out + r.err;
     return r;
   };

@@ -37,12 +37,18 @@ void makeDirectories(const std::string& dir) {
 
 // Creates the file with mode 0600 before SQLite opens it, so the database (and the -wal and
 // -shm files, which SQLite gives the database file's mode) is never readable by others.
+// An existing file is not touched: closing any descriptor of a file drops every POSIX lock
+// this process holds on it, so opening and closing it beside a live connection would make
+// other processes believe that connection gone (and, closing last, delete its WAL).
 void createPrivateFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
-    throw StoreError("cannot open database file '" + path + "': " + std::strerror(errno));
+    if (errno == EEXIST) {
+      return;  // SQLite opens it, and reports a file it cannot use
+    }
+    throw StoreError("cannot create database file '" + path + "': " + std::strerror(errno));
   }
-  ::close(fd);
+  ::close(fd);  // new: no connection can hold locks on it yet
 }
 
 }  // namespace

@@ -157,6 +157,18 @@ int validateLoop(void* ctx, const char* /*args*/, const sp_command_io* io, sp_er
         }
         ++valid_answers;
         if (!announced) {
+          // Record a request first: the recorder opens connections of its own beside the one
+          // validating, which must not cost that one its view of other processes' commits.
+          sp_api_request request{};
+          request.size = sizeof(request);
+          request.endpoint = "/loop";
+          request.method = "GET";
+          request.status_code = 200;
+          keys.recordRequest(check.key_id, request);
+          if (keys.keyUsage(check.key_id).total != 1) {  // waits for the writer's commit
+            printErr(io, "the recorded request was not counted\n");
+            return;
+          }
           printErr(io, "ready\n");
           announced = true;
         }
@@ -187,6 +199,7 @@ int hammer(void* ctx, const char* args, const sp_command_io* io, sp_error* error
     std::atomic<long> admitted{0};
     std::atomic<long> failures{0};
     std::vector<std::thread> pool;
+    pool.reserve(static_cast<size_t>(threads));
     for (int t = 0; t < threads; ++t) {
       pool.emplace_back([&] {
         for (int i = 0; i < attempts; ++i) {
@@ -298,7 +311,7 @@ int usageStats(void* ctx, const char* args, const sp_command_io* io, sp_error* e
 // Writes 64 KiB to stdout in one call, then one byte, and says on stderr whether each
 // write reported failure (it must, both, when stdout is a full disk).
 int writeMuch(void* /*ctx*/, const char* /*args*/, const sp_command_io* io, sp_error* /*error*/) {
-  const std::string big(64 * 1024, 'x');
+  const std::string big(size_t{64} * 1024, 'x');
   const int first = io->write(io->io_ctx, SP_STREAM_STDOUT, big.data(), big.size());
   const int second = io->write(io->io_ctx, SP_STREAM_STDOUT, "y", 1);
   printErr(io, std::string("big=") + (first != 0 ? "failed" : "ok") +

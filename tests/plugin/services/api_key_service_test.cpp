@@ -186,7 +186,7 @@ BOOST_AUTO_TEST_CASE(bad_input_is_rejected_clearly_and_writes_nothing) {
                ApiKeyService::parseScopes("read,,write");
              }).find("invalid scope \"\"") != std::string::npos);
   BOOST_TEST(failureOf<api::InvalidInput>([] {
-               ApiKeyService::parseScopes(std::string(40 * 3, 'a'));
+               ApiKeyService::parseScopes(std::string(size_t{40} * 3, 'a'));
              }).find("each at most 64") != std::string::npos);
   BOOST_TEST(fingerprint() == before);
   BOOST_TEST((ApiKeyService::parseScopes("read, write,read,admin:keys") ==
@@ -394,6 +394,20 @@ BOOST_AUTO_TEST_CASE(validation_for_an_operator_does_not_count_as_a_use) {
   BOOST_TEST(!keys.getKey(created.key.id).last_used_at.has_value());
   BOOST_TEST(keys.validateKey(created.secret).valid);
   BOOST_TEST(keys.getKey(created.key.id).last_used_at.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(a_cached_key_is_dropped_by_a_commit_of_another_connection) {
+  const auto created = keys.createKey(request());
+  // Twice without recording a use (which would commit itself): the second answer comes
+  // from the cache, which only a commit elsewhere may invalidate.
+  BOOST_TEST(keys.validateKey(created.secret, false).valid);
+  BOOST_TEST(keys.validateKey(created.secret, false).valid);
+  {
+    api::SqliteDb other(path);
+    api::Statement revoke(other, "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1", "revoke");
+    revoke.bind(1, created.key.id).bind(2, "2026-11-25T05:00:00.000Z").run();
+  }
+  BOOST_TEST(keys.validateKey(created.secret, false).reason == KeyRejection::kRevoked);
 }
 
 BOOST_AUTO_TEST_CASE(validation_fails_closed_when_the_store_breaks) {

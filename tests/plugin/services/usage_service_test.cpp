@@ -29,9 +29,9 @@ struct Generated {
   std::string key;
   std::string endpoint;
   std::string method;
-  int status;
-  std::int64_t time_ms;
-  std::int64_t at_ms;
+  int status = 0;
+  std::int64_t time_ms = 0;
+  std::int64_t at_ms = 0;
 };
 
 struct Fixture {
@@ -132,6 +132,7 @@ BOOST_AUTO_TEST_CASE(statistics_are_exact_on_a_generated_data_set) {
       BOOST_TEST(stats.p99_ms == nearestRank(times, 99), label);
       BOOST_TEST(stats.errorRate() == 100.0 * double(errors) / double(times.size()), label);
       std::vector<std::pair<std::int64_t, std::pair<std::string, std::string>>> ranked;
+      ranked.reserve(per_endpoint.size());
       for (const auto& [where, n] : per_endpoint) {
         ranked.push_back({-n, where});
       }
@@ -151,7 +152,8 @@ BOOST_AUTO_TEST_CASE(statistics_are_exact_on_a_generated_data_set) {
         series_total += p.requests;
       }
       BOOST_TEST(series_total == stats.total_requests, label);
-      BOOST_TEST(stats.series_bucket_ms == (span_ms <= 2 * 86'400'000 ? 3'600'000 : 86'400'000));
+      BOOST_TEST(stats.series_bucket_ms ==
+                 (span_ms <= std::int64_t{2} * 86'400'000 ? 3'600'000 : 86'400'000));
     }
   }
   // 3 calendar months reach past all ten days of data.
