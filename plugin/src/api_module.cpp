@@ -1,5 +1,6 @@
 #include "api_module.hpp"
 
+#include <array>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -146,23 +147,43 @@ void ApiModule::health(sp_health& out) noexcept {
     if (!store.healthy) {
       detail += ": " + store.problem;
     }
-    // Totals of every process that used the store (a serving host's, above all).
+    // Totals of every process that used the store (a serving host's, above all), plus what
+    // this process counted and has not written there yet (all of it, when the store fails).
+    struct Total {
+      std::string_view name;
+      const char* what;
+      std::int64_t value = 0;
+      std::int64_t updated_at_ms = 0;
+    };
+    std::array<Total, 3> totals{{
+        {kCounterFailedOpen, "rate-limit decisions failed open"},
+        {kCounterRecordsDropped, "request records dropped (queue full)"},
+        {kCounterRecordsLost, "request records lost to write errors"},
+    }};
     if (store.healthy) {
-      for (const ApiStore::Counter& c : store_->counters()) {
-        if (c.value == 0) {
-          continue;
+      try {
+        for (const ApiStore::Counter& c : store_->counters()) {
+          for (Total& t : totals) {
+            if (c.name == t.name) {
+              t.value = c.value;
+              t.updated_at_ms = c.updated_at_ms;
+            }
+          }
         }
-        if (c.name == kCounterFailedOpen) {
-          detail += "; " + std::to_string(c.value) + " rate-limit decisions failed open";
-        } else if (c.name == kCounterRecordsDropped) {
-          detail += "; " + std::to_string(c.value) + " request records dropped (queue full)";
-        } else if (c.name == kCounterRecordsLost) {
-          detail += "; " + std::to_string(c.value) + " request records lost to write errors";
-        } else {
-          continue;
-        }
-        detail += " (last at " +
-                  formatIsoUtc(TimePoint(std::chrono::milliseconds(c.updated_at_ms))) + ")";
+      } catch (const std::exception&) {  // the store's own line above says what is wrong
+      }
+    }
+    totals[0].value += static_cast<std::int64_t>(limits_.failOpenCount() - fail_open_persisted_);
+    totals[1].value += static_cast<std::int64_t>(recorder_.unpersistedDropped());
+    totals[2].value += static_cast<std::int64_t>(recorder_.unpersistedLost());
+    for (const Total& t : totals) {
+      if (t.value == 0) {
+        continue;
+      }
+      detail += "; " + std::to_string(t.value) + " " + t.what;
+      if (t.updated_at_ms != 0) {
+        detail += " (last stored " +
+                  formatIsoUtc(TimePoint(std::chrono::milliseconds(t.updated_at_ms))) + ")";
       }
     }
     systemprompt::copyTruncated(out.detail, sizeof(out.detail), detail);

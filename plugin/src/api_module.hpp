@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -77,7 +78,7 @@ class ApiModule {
   sp_api_key_service key_service_{};
   sp_rate_limit_service rate_limit_service_{};
   std::array<sp_module_service, 2> services_{};
-  std::uint64_t fail_open_persisted_ = 0;
+  std::atomic<std::uint64_t> fail_open_persisted_{0};  // written by cleanup and shutdown
 
   void persistFailOpenCount() noexcept;
 };

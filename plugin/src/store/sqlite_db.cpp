@@ -67,6 +67,23 @@ SqliteDb::SqliteDb(const std::string& path) : path_(path) {
   sqlite3_extended_result_codes(db_, 1);
 }
 
+namespace {
+bool isTransient(int rc) {
+  switch (rc & 0xFF) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_NOMEM:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PROTOCOL:
+      return true;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
 SqliteDb::~SqliteDb() {
   sqlite3_close_v2(db_);
 }
@@ -75,8 +92,9 @@ void SqliteDb::check(int rc, std::string_view what) const {
   if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE) {
     return;
   }
-  throw StoreError(std::string(what) + " failed on database '" + path_ +
-                   "': " + sqlite3_errmsg(db_));
+  throw StoreError(
+      std::string(what) + " failed on database '" + path_ + "': " + sqlite3_errmsg(db_),
+      isTransient(sqlite3_extended_errcode(db_)) || isTransient(rc));
 }
 
 void SqliteDb::exec(std::string_view sql, std::string_view what) {
@@ -85,7 +103,8 @@ void SqliteDb::exec(std::string_view sql, std::string_view what) {
   if (rc != SQLITE_OK) {
     std::string reason = message != nullptr ? message : sqlite3_errstr(rc);
     sqlite3_free(message);
-    throw StoreError(std::string(what) + " failed on database '" + path_ + "': " + reason);
+    throw StoreError(std::string(what) + " failed on database '" + path_ + "': " + reason,
+                     isTransient(rc));
   }
 }
 

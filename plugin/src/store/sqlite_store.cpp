@@ -29,12 +29,13 @@ constexpr std::string_view kDeleteEndedWindows =
     "DELETE FROM api_rate_limits WHERE window_start <= ?1 - ?2 AND window_start + window_size <= "
     "?1";
 // Windows of keys whose revocation has taken effect (a rotation's grace period that ended);
-// an immediate revocation deletes them itself. revoked_at is compared as text, which orders
-// this module's ISO-8601 times correctly; rows of the original system (revoked at once, with
-// no windows worth keeping) at worst lose their windows a little early.
+// an immediate revocation deletes them itself. The text comparison with ?2 (a day after now)
+// lets the index pick candidates whatever their format; julianday() then compares the times
+// themselves, offsets included.
 constexpr std::string_view kDeleteRevokedKeyWindows =
     "DELETE FROM api_rate_limits WHERE key_id IN"
-    " (SELECT id FROM api_keys WHERE revoked_at IS NOT NULL AND revoked_at <= ?1)";
+    " (SELECT id FROM api_keys WHERE revoked_at IS NOT NULL AND revoked_at <= ?2"
+    " AND julianday(revoked_at) <= julianday(?1))";
 
 // Every SELECT of a key reads these columns in this order (see keyFromRow).
 #define API_KEY_COLUMNS                                                             \
@@ -365,7 +366,7 @@ std::int64_t SqliteStore::deleteRateLimitWindowsEndedBy(TimePoint cutoff, TimePo
       .run();
   std::int64_t deleted = sqlite3_changes64(db_.handle());
   Statement revoked(db_, kDeleteRevokedKeyWindows, "deleting revoked keys' rate-limit windows");
-  revoked.bind(1, formatIsoUtc(now)).run();
+  revoked.bind(1, formatIsoUtc(now)).bind(2, formatIsoUtc(now + std::chrono::hours(24))).run();
   deleted += sqlite3_changes64(db_.handle());
   transaction.commit();
   return deleted;

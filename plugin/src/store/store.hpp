@@ -21,7 +21,14 @@ namespace api {
 // message names the operation and the store's own reason; it never contains a secret.
 class StoreError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit StoreError(const std::string& message, bool transient = false)
+      : std::runtime_error(message), transient_(transient) {}
+  // Whether the same request may succeed later: the store was busy, locked, full or failed
+  // to do I/O. Not so for a fault in the request or in the store's contents.
+  bool transient() const noexcept { return transient_; }
+
+ private:
+  bool transient_;
 };
 
 struct StoreHealth {

@@ -26,9 +26,14 @@ WalIndexWatch::WalIndexWatch(sqlite3* db) noexcept {
     return;
   }
   words_ = static_cast<const volatile std::uint32_t*>(region);
-  if (!read()) {
-    words_ = nullptr;  // not a header this code knows (another wal-index version): off
+  // A read can catch another process publishing a commit; only a header that never reads
+  // clean (another wal-index version) turns the watch off.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    if (read()) {
+      return;
+    }
   }
+  words_ = nullptr;
 }
 
 std::optional<WalIndexWatch::Header> WalIndexWatch::read() const noexcept {

@@ -58,16 +58,11 @@ bool UsageRecorder::knownKey(const std::string& key_id) {
       return true;
     }
   }
-  bool exists = false;
-  {
-    // A connection of our own: a read in WAL mode never waits for a writer, and nothing
-    // else holds this connection's lock for longer than a lookup.
-    std::lock_guard lock(lookup_mutex_);
-    if (lookup_store_ == nullptr && open_store_) {
-      lookup_store_ = open_store_();
-    }
-    exists = (lookup_store_ != nullptr ? *lookup_store_ : store_).keyExists(key_id);
-  }
+  // On a connection of our own once the writer thread has opened it (a read in WAL mode
+  // never waits for a writer, and nothing holds that connection for longer than a lookup);
+  // until then, and without a factory, on the module's.
+  ApiStore* lookup = lookup_ready_.load(std::memory_order_acquire);
+  const bool exists = (lookup != nullptr ? *lookup : store_).keyExists(key_id);
   if (!exists) {
     return false;
   }
@@ -116,6 +111,8 @@ bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
   r.user_agent = printableTruncated(input.user_agent, kMaxUserAgentLength);
 
   bool wake = false;
+  bool stopped = false;
+  std::uint64_t dropped = 0;
   {
     std::lock_guard lock(mutex_);
     if (!writer_started_ && !stopping_) {
@@ -123,18 +120,22 @@ bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
     }
     const size_t waiting = queue_.size() + in_flight_;
     if (stopping_ || waiting >= static_cast<size_t>(settings_.usage_queue_capacity)) {
-      const auto dropped = ++dropped_;
-      if (dropped == 1 || dropped % 10'000 == 0) {
-        logger_.warn(stopping_ ? "usage recorder stopped: request records dropped"
-                               : "usage queue full: request records dropped",
-                     {{"dropped_total", std::to_string(dropped)},
-                      {"capacity", std::to_string(settings_.usage_queue_capacity)}});
-      }
-      return false;
+      stopped = stopping_;
+      dropped = ++dropped_;
+    } else {
+      queue_.push_back(std::move(r));
+      ++queued_total_;
+      wake = queue_.size() == kBatchSize;
     }
-    queue_.push_back(std::move(r));
-    ++queued_total_;
-    wake = queue_.size() == kBatchSize;
+  }
+  if (dropped != 0) {
+    if (dropped == 1 || dropped % 10'000 == 0) {  // outside the lock: logging may block
+      logger_.warn(stopped ? "usage recorder stopped: request records dropped"
+                           : "usage queue full: request records dropped",
+                   {{"dropped_total", std::to_string(dropped)},
+                    {"capacity", std::to_string(settings_.usage_queue_capacity)}});
+    }
+    return false;
   }
   if (wake) {
     wake_writer_.notify_one();
@@ -143,8 +144,8 @@ bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
 }
 
 void UsageRecorder::startWriter() {
+  writer_ = std::thread([this] { writerLoop(); });  // may throw: then no writer is started
   writer_started_ = true;
-  writer_ = std::thread([this] { writerLoop(); });
 }
 
 bool UsageRecorder::persistCounters(ApiStore& store) noexcept {
@@ -174,24 +175,34 @@ bool UsageRecorder::persistCounters(ApiStore& store) noexcept {
   }
 }
 
-bool UsageRecorder::writeBatch(ApiStore& store, const std::vector<RequestRecord>& batch) noexcept {
+UsageRecorder::WriteOutcome UsageRecorder::writeBatch(
+    ApiStore& store, const std::vector<RequestRecord>& batch) noexcept {
+  std::string error;
+  bool transient = false;
   try {
     store.writeRequests(batch, foldIntoRollups(batch, settings_.aggregation_interval_ms));
     written_ += batch.size();
-    return true;
+    return WriteOutcome::kWritten;
+  } catch (const StoreError& e) {
+    error = e.what();
+    transient = e.transient();
   } catch (const std::exception& e) {
-    try {
-      std::lock_guard lock(mutex_);
-      last_error_ = e.what();
-      ++failed_attempts_;
-      logger_.error("request records not written yet: the batch will be retried",
-                    {{"records", std::to_string(batch.size())}, {"error", e.what()}});
-    } catch (...) {
-    }
-    return false;
+    error = e.what();
   } catch (...) {
-    return false;
+    error = "unknown failure";
   }
+  try {
+    {
+      std::lock_guard lock(mutex_);
+      last_error_ = error;
+      ++failed_attempts_;
+    }
+    logger_.error(transient ? "request records not written yet: the batch will be retried"
+                            : "request records lost: the store refused the batch",
+                  {{"records", std::to_string(batch.size())}, {"error", error}});
+  } catch (...) {
+  }
+  return transient ? WriteOutcome::kRetry : WriteOutcome::kRefused;
 }
 
 void UsageRecorder::writerLoop() {
@@ -206,6 +217,15 @@ void UsageRecorder::writerLoop() {
     }
   }
   ApiStore& store = own != nullptr ? *own : store_;
+  if (open_store_) {
+    try {
+      lookup_store_ = open_store_();
+      lookup_ready_.store(lookup_store_.get(), std::memory_order_release);
+    } catch (const std::exception& e) {
+      logger_.warn("usage recorder: key lookups share the module's store connection",
+                   {{"error", e.what()}});
+    }
+  }
 
   const auto interval = std::chrono::milliseconds(settings_.usage_flush_interval_ms);
   std::vector<RequestRecord> taken;
@@ -237,8 +257,8 @@ void UsageRecorder::writerLoop() {
       batch.assign(std::make_move_iterator(taken.begin() + static_cast<std::ptrdiff_t>(at)),
                    std::make_move_iterator(taken.begin() + static_cast<std::ptrdiff_t>(end)));
       auto delay = kFirstRetryDelay;
-      bool written = writeBatch(store, batch);
-      while (!written) {
+      WriteOutcome outcome = pastStopDeadline() ? WriteOutcome::kRetry : writeBatch(store, batch);
+      while (outcome == WriteOutcome::kRetry) {
         lock.lock();
         written_cv_.notify_all();  // a flush() waiting on this batch learns that it failed
         const bool give_up = stopping_ && std::chrono::steady_clock::now() >= stop_deadline_;
@@ -247,14 +267,16 @@ void UsageRecorder::writerLoop() {
         }
         lock.unlock();
         if (give_up) {
-          failed_ += batch.size();
+          outcome = WriteOutcome::kRefused;
           logger_.error("request records lost: not written before the recorder stopped",
-                        {{"records", std::to_string(batch.size())},
-                         {"lost_total", std::to_string(failed_.load())}});
+                        {{"records", std::to_string(batch.size())}});
           break;
         }
         delay = std::min(delay * 2, kLongestRetryDelay);
-        written = writeBatch(store, batch);
+        outcome = writeBatch(store, batch);
+      }
+      if (outcome == WriteOutcome::kRefused) {
+        failed_ += batch.size();
       }
       lock.lock();
       in_flight_ -= batch.size();
@@ -267,6 +289,11 @@ void UsageRecorder::writerLoop() {
   }
 }
 
+bool UsageRecorder::pastStopDeadline() {
+  std::lock_guard lock(mutex_);
+  return stopping_ && std::chrono::steady_clock::now() >= stop_deadline_;
+}
+
 void UsageRecorder::flush() {
   std::unique_lock lock(mutex_);
   if (!writer_started_) {
@@ -274,12 +301,17 @@ void UsageRecorder::flush() {
   }
   const std::uint64_t target = queued_total_;
   const std::uint64_t failures_before = failed_attempts_;
+  const std::uint64_t lost_before = failed_.load();
   flush_requested_ = true;
   wake_writer_.notify_one();
   written_cv_.wait(lock,
                    [&] { return done_total_ >= target || failed_attempts_ != failures_before; });
   if (done_total_ < target) {
-    throw StoreError("request records could not be written yet (they stay queued): " + last_error_);
+    throw StoreError("request records could not be written yet (they stay queued): " + last_error_,
+                     true);
+  }
+  if (failed_.load() != lost_before) {
+    throw StoreError("request records were lost, the store refused them: " + last_error_);
   }
 }
 

@@ -12,10 +12,12 @@
 // dropped record is counted, persisted in the store's counters (`prompt health` shows them,
 // from any process) and logged (the first, then every 10,000th, and the total at stop).
 //
-// A batch that cannot be written (the database locked past busyTimeout, a full disk) is kept
-// and retried, backing off up to a second; its records still count against the capacity.
-// At stop, retries go on for at most kStopRetryFor; records still unwritten then are lost,
-// counted and logged.
+// A batch that cannot be written for a passing reason (the database locked past busyTimeout,
+// a full disk) is kept and retried, backing off up to a second; its records still count
+// against the capacity. One the store refuses for good (a constraint, a corrupt file) is lost
+// at once. At stop, no new attempt starts after kStopRetryFor (one under way may take a
+// busyTimeout more); records still unwritten then are lost. Lost records are counted,
+// persisted and logged like dropped ones.
 #pragma once
 
 #include <atomic>
@@ -79,8 +81,9 @@ class UsageRecorder {
   // dropped. Thread-safe; never waits for the writer or for a lock on the database.
   bool record(std::string_view key_id, const RequestInput& input);
 
-  // Waits until everything queued before the call is in the store, or a write of it failed
-  // (StoreError; the records stay queued for a retry).
+  // Waits until everything queued before the call is in the store, or a write of it failed:
+  // StoreError, transient() when the records stay queued for a retry, not when the store
+  // refused them and they are lost.
   void flush();
   // As flush(), but gives up after `timeout`; returns whether everything was written.
   bool flushFor(std::chrono::milliseconds timeout) noexcept;
@@ -91,13 +94,19 @@ class UsageRecorder {
   std::uint64_t droppedRecords() const { return dropped_.load(); }
   std::uint64_t writtenRecords() const { return written_.load(); }
   std::uint64_t failedRecords() const { return failed_.load(); }
+  // Dropped and lost records not yet added to the store's counters.
+  std::uint64_t unpersistedDropped() const { return dropped_.load() - dropped_persisted_.load(); }
+  std::uint64_t unpersistedLost() const { return failed_.load() - failed_persisted_.load(); }
 
  private:
   bool knownKey(const std::string& key_id);
   void startWriter();  // REQUIRED: mutex_ held
   void writerLoop();
-  // Writes `batch` (and the counters' news); on failure logs it. Returns whether written.
-  bool writeBatch(ApiStore& store, const std::vector<RequestRecord>& batch) noexcept;
+  enum class WriteOutcome { kWritten, kRetry, kRefused };
+  // Writes `batch`; on failure logs it and says whether trying again may help (the store was
+  // busy, locked or full) or not (the store refused the records themselves: they are lost).
+  WriteOutcome writeBatch(ApiStore& store, const std::vector<RequestRecord>& batch) noexcept;
+  bool pastStopDeadline();
   // Adds the drops and losses not yet in the store's counters. Returns whether it did.
   bool persistCounters(ApiStore& store) noexcept;
 
@@ -126,14 +135,14 @@ class UsageRecorder {
 
   std::shared_mutex known_mutex_;
   std::unordered_set<std::string> known_keys_;
-  std::mutex lookup_mutex_;                 // guards lookup_store_
-  std::unique_ptr<ApiStore> lookup_store_;  // opened on the first unknown key id
+  std::unique_ptr<ApiStore> lookup_store_;        // opened by the writer thread, then
+  std::atomic<ApiStore*> lookup_ready_{nullptr};  // published here for record()
 
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> written_{0};
   std::atomic<std::uint64_t> failed_{0};
-  std::uint64_t dropped_persisted_ = 0;  // writer thread only
-  std::uint64_t failed_persisted_ = 0;
+  std::atomic<std::uint64_t> dropped_persisted_{0};  // written by the writer thread only
+  std::atomic<std::uint64_t> failed_persisted_{0};
 };
 
 }  // namespace api

@@ -337,6 +337,25 @@ BOOST_AUTO_TEST_CASE(a_batch_that_cannot_be_written_is_kept_and_retried) {
   BOOST_TEST(rows.columnInt(0) == 10);
 }
 
+BOOST_AUTO_TEST_CASE(a_batch_the_store_refuses_is_lost_at_once_and_the_writer_goes_on) {
+  const std::string doomed = newKey();
+  const std::string other = newKey();
+  BOOST_REQUIRE(recorder.record(doomed, {"/d", "GET", 200, 1, "", ""}));
+  recorder.flush();
+  // The key disappears behind the recorder's back (the original system could delete keys),
+  // so the next rows break the foreign key: retrying cannot help.
+  api::SqliteDb(path).exec(
+      "PRAGMA foreign_keys = OFF; DELETE FROM api_keys WHERE id = '" + doomed + "'",
+      "deleting a key");
+  BOOST_REQUIRE(recorder.record(doomed, {"/d", "GET", 200, 1, "", ""}));
+  BOOST_REQUIRE(recorder.record(doomed, {"/d", "GET", 200, 1, "", ""}));
+  BOOST_CHECK_THROW(recorder.flush(), api::StoreError);
+  BOOST_TEST(recorder.failedRecords() == 2u);
+  BOOST_REQUIRE(recorder.record(other, {"/o", "GET", 200, 1, "", ""}));
+  recorder.flush();  // not wedged behind the refused batch
+  BOOST_TEST(recorder.writtenRecords() == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(recording_never_waits_for_the_writer_or_a_lock) {
   const std::string first = newKey();
   const std::string second = newKey();

@@ -237,15 +237,19 @@ BOOST_AUTO_TEST_CASE(cleanup_deletes_windows_of_keys_whose_revocation_took_effec
       "INSERT INTO api_keys (id, key_hash, key_prefix, user_id, name, revoked_at) VALUES"
       " ('gone', 'h1', 'sk_x', 'u', 'n', '1970-01-01T00:01:00.000Z'),"
       " ('grace', 'h2', 'sk_y', 'u', 'n', '1970-01-01T00:10:00.000Z'),"
+      // 01:01:30Z, in another format: as text it sorts before now, as a time it is after.
+      " ('offset', 'h4', 'sk_w', 'u', 'n', '1970-01-01T00:01:30-01:00'),"
       " ('live', 'h3', 'sk_z', 'u', 'n', NULL);"
       "INSERT INTO api_rate_limits VALUES ('gone', 100000, 60000, 5, 100),"
-      " ('grace', 100000, 60000, 5, 100), ('live', 100000, 60000, 5, 100);");
+      " ('grace', 100000, 60000, 5, 100), ('live', 100000, 60000, 5, 100),"
+      " ('offset', 100000, 60000, 5, 100);");
   const auto at = [](std::int64_t ms) { return api::TimePoint(std::chrono::milliseconds(ms)); };
   BOOST_TEST(store.deleteRateLimitWindowsEndedBy(at(0), at(120000), 60000) == 1);
   BOOST_TEST(db.text("SELECT group_concat(key_id, ',') FROM (SELECT key_id FROM api_rate_limits"
-                     " ORDER BY key_id)") == "grace,live");
+                     " ORDER BY key_id)") == "grace,live,offset");
   BOOST_TEST(store.deleteRateLimitWindowsEndedBy(at(0), at(600000), 60000) == 1);
-  BOOST_TEST(db.text("SELECT key_id FROM api_rate_limits") == "live");
+  BOOST_TEST(db.text("SELECT group_concat(key_id, ',') FROM (SELECT key_id FROM api_rate_limits"
+                     " ORDER BY key_id)") == "live,offset");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
