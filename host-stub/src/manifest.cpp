@@ -671,8 +671,12 @@ std::vector<ModuleManifest> discoverModules(const std::string& modules_dir,
     for (const std::string& dep : m.dependencies) {
       const bool builtin = std::find(builtins.begin(), builtins.end(), dep) != builtins.end();
       if (!builtin && file_of_module.count(dep) == 0) {
-        throw ManifestError(m.manifest_path + ": dependencies: module \"" + dep +
-                            "\" is not installed in " + modules_dir);
+        std::string message = m.manifest_path;
+        message += ": dependencies: module \"";
+        message += dep;
+        message += "\" is not installed in ";
+        message += modules_dir;
+        throw ManifestError(message);
       }
     }
   }

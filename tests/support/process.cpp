@@ -14,7 +14,7 @@
 #include <sstream>
 #include <stdexcept>
 
-extern char** environ;
+extern char** environ;  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables): POSIX
 
 namespace testing_support {
 namespace {
@@ -37,14 +37,18 @@ std::vector<std::string> childEnvironment(const ProcessOptions& options) {
     env[k] = v;
   }
   std::vector<std::string> out;
+  out.reserve(env.size());
   for (const auto& [k, v] : env) {
-    out.push_back(k + "=" + v);
+    out.push_back(k);
+    out.back() += '=';
+    out.back() += v;
   }
   return out;
 }
 
 std::vector<char*> pointers(std::vector<std::string>& strings) {
   std::vector<char*> out;
+  out.reserve(strings.size() + 1);
   for (auto& s : strings) {
     out.push_back(s.data());
   }
@@ -108,12 +112,15 @@ ProcessResult run(const std::vector<std::string>& argv, const ProcessOptions& op
   const auto deadline = Clock::now() + options.timeout;
   while (out_fd >= 0 || err_fd >= 0) {
     std::vector<pollfd> fds;
-    if (out_fd >= 0)
+    if (out_fd >= 0) {
       fds.push_back({out_fd, POLLIN, 0});
-    if (err_fd >= 0)
+    }
+    if (err_fd >= 0) {
       fds.push_back({err_fd, POLLIN, 0});
-    if (in_fd >= 0)
+    }
+    if (in_fd >= 0) {
       fds.push_back({in_fd, POLLOUT, 0});
+    }
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
@@ -148,8 +155,9 @@ ProcessResult run(const std::vector<std::string>& argv, const ProcessOptions& op
     }
   }
   for (int fd : {in_fd, out_fd, err_fd}) {
-    if (fd >= 0)
+    if (fd >= 0) {
       ::close(fd);
+    }
   }
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -176,8 +184,9 @@ Child::~Child() {
     int status = 0;
     ::waitpid(pid_, &status, 0);
   }
-  if (err_fd_ >= 0)
+  if (err_fd_ >= 0) {
     ::close(err_fd_);
+  }
 }
 
 bool Child::waitForStderr(const std::string& needle, int count,
