@@ -335,7 +335,7 @@ void UsageRecorder::stop() noexcept {
     std::lock_guard lock(mutex_);
     if (!stopping_) {
       stopping_ = true;
-      stop_deadline_ = std::chrono::steady_clock::now() + kStopRetryFor;
+      stop_deadline_ = std::chrono::steady_clock::now() + stop_retry_for_;
     }
   }
   wake_writer_.notify_all();

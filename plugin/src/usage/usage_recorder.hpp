@@ -87,6 +87,11 @@ class UsageRecorder {
   void flush();
   // As flush(), but gives up after `timeout`; returns whether everything was written.
   bool flushFor(std::chrono::milliseconds timeout) noexcept;
+  // How long stop() keeps retrying writes; kStopRetryFor unless changed (tests, tools).
+  void setStopRetryFor(std::chrono::milliseconds span) {
+    std::lock_guard lock(mutex_);
+    stop_retry_for_ = span;
+  }
   // Writes everything queued (retrying for at most kStopRetryFor) and stops the writer.
   // Idempotent; a second caller returns once the first has finished.
   void stop() noexcept;
@@ -128,6 +133,7 @@ class UsageRecorder {
   bool stopping_ = false;
   bool writer_started_ = false;
   std::chrono::steady_clock::time_point stop_deadline_{};
+  std::chrono::milliseconds stop_retry_for_ = kStopRetryFor;
   std::string last_error_;  // of the last failed batch, for flush()
 
   std::mutex join_mutex_;  // serialises stop()'s join

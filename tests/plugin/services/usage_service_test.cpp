@@ -356,6 +356,25 @@ BOOST_AUTO_TEST_CASE(a_batch_the_store_refuses_is_lost_at_once_and_the_writer_go
   BOOST_TEST(recorder.writtenRecords() == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(stop_gives_up_on_a_locked_store_at_its_deadline_and_counts_the_loss) {
+  const std::string id = newKey();
+  api::UsageRecorder impatient(settings, store, clock, logger, [&] {
+    return std::make_unique<api::SqliteStore>(api::SqliteStoreOptions{path, 0});  // no waiting
+  });
+  impatient.setStopRetryFor(300ms);
+  api::SqliteDb locker(path);
+  locker.exec("BEGIN EXCLUSIVE", "holding the writer off for good");
+  for (int i = 0; i < 10; ++i) {
+    BOOST_REQUIRE(impatient.record(id, {"/s", "GET", 200, 1, "", ""}));
+  }
+  impatient.stop();  // returns: the lock never goes, the deadline does
+  locker.exec("ROLLBACK", "letting go");
+  BOOST_TEST(impatient.writtenRecords() == 0u);
+  BOOST_TEST(impatient.failedRecords() == 10u);
+  BOOST_TEST(!impatient.record(id, {"/s", "GET", 200, 1, "", ""}));  // stopped: dropped
+  BOOST_TEST(impatient.droppedRecords() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(recording_never_waits_for_the_writer_or_a_lock) {
   const std::string first = newKey();
   const std::string second = newKey();
