@@ -30,8 +30,7 @@ class WindowMath {
       : sub_ms_(sub_ms),
         n_(n),
         k_(floorDiv(now_ms, sub_ms)),
-        base_(k_ - n + 1),
-        counts_(static_cast<size_t>(3 * n - 1), 0) {}
+        base_(k_ - n + 1) {}  // counts_ is sized by load(), which every use follows
 
   std::int64_t firstReadMs() const { return base_ * sub_ms_; }
   // Everything from the first counted sub-window on: the decision needs up to k+N-1, and

@@ -26,8 +26,8 @@ constexpr std::string_view kInsertMigration =
 // the table: every row of the current sub-window length that ended by ?1 satisfies it (rows
 // of a shorter, older configuration wait for a later run).
 constexpr std::string_view kDeleteEndedWindows =
-    "DELETE FROM api_rate_limits WHERE window_start <= ?1 - ?2 AND window_start + window_size <= "
-    "?1";
+    "DELETE FROM api_rate_limits"
+    " WHERE window_start <= ?1 - ?2 AND window_start + window_size <= ?1";
 // Windows of keys whose revocation has taken effect (a rotation's grace period that ended);
 // an immediate revocation deletes them itself. The text comparison with ?2 (a day after now)
 // lets the index pick candidates whatever their format; julianday() then compares the times

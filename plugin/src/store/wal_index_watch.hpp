@@ -28,8 +28,6 @@ class WalIndexWatch {
   // (treat as "changed"). Thread-safe.
   std::optional<Header> read() const noexcept;
 
-  bool on() const { return words_ != nullptr; }
-
  private:
   const volatile std::uint32_t* words_ = nullptr;  // region 0 of the connection's mapping
 };

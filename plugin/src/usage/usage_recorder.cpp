@@ -257,11 +257,14 @@ void UsageRecorder::writerLoop() {
       batch.assign(std::make_move_iterator(taken.begin() + static_cast<std::ptrdiff_t>(at)),
                    std::make_move_iterator(taken.begin() + static_cast<std::ptrdiff_t>(end)));
       auto delay = kFirstRetryDelay;
-      WriteOutcome outcome = pastStopDeadline() ? WriteOutcome::kRetry : writeBatch(store, batch);
+      lock.lock();
+      const bool late = pastStopDeadline();
+      lock.unlock();
+      WriteOutcome outcome = late ? WriteOutcome::kRetry : writeBatch(store, batch);
       while (outcome == WriteOutcome::kRetry) {
         lock.lock();
         written_cv_.notify_all();  // a flush() waiting on this batch learns that it failed
-        const bool give_up = stopping_ && std::chrono::steady_clock::now() >= stop_deadline_;
+        const bool give_up = pastStopDeadline();
         if (!give_up) {
           wake_writer_.wait_for(lock, delay);
         }
@@ -289,8 +292,7 @@ void UsageRecorder::writerLoop() {
   }
 }
 
-bool UsageRecorder::pastStopDeadline() {
-  std::lock_guard lock(mutex_);
+bool UsageRecorder::pastStopDeadline() const {
   return stopping_ && std::chrono::steady_clock::now() >= stop_deadline_;
 }
 

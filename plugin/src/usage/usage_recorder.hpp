@@ -111,7 +111,7 @@ class UsageRecorder {
   // Writes `batch`; on failure logs it and says whether trying again may help (the store was
   // busy, locked or full) or not (the store refused the records themselves: they are lost).
   WriteOutcome writeBatch(ApiStore& store, const std::vector<RequestRecord>& batch) noexcept;
-  bool pastStopDeadline();
+  bool pastStopDeadline() const;  // REQUIRED: mutex_ held
   // Adds the drops and losses not yet in the store's counters. Returns whether it did.
   bool persistCounters(ApiStore& store) noexcept;
 
