@@ -22,12 +22,6 @@ constexpr std::string_view kSelectAppliedVersion =
     "SELECT coalesce(max(version), 0) FROM api_schema_migrations";
 constexpr std::string_view kInsertMigration =
     "INSERT INTO api_schema_migrations (version, name) VALUES (?1, ?2)";
-// The first condition lets SQLite walk idx_api_rate_limits_window_start instead of scanning
-// the table: every row of the current sub-window length that ended by ?1 satisfies it (rows
-// of a shorter, older configuration wait for a later run).
-constexpr std::string_view kDeleteEndedWindows =
-    "DELETE FROM api_rate_limits"
-    " WHERE window_start <= ?1 - ?2 AND window_start + window_size <= ?1";
 // Windows of keys whose revocation has taken effect (a rotation's grace period that ended);
 // an immediate revocation deletes them itself. The text comparison with ?2 (a day after now)
 // lets the index pick candidates whatever their format; julianday() then compares the times
@@ -360,7 +354,7 @@ std::int64_t SqliteStore::deleteRateLimitWindowsEndedBy(TimePoint cutoff, TimePo
                                                         std::int64_t sub_window_ms) {
   std::lock_guard lock(mutex_);
   Transaction transaction(db_, "deleting ended rate-limit windows");
-  Statement ended(db_, kDeleteEndedWindows, "deleting ended rate-limit windows");
+  Statement ended(db_, kDeleteEndedWindowsSql, "deleting ended rate-limit windows");
   ended.bind(1, static_cast<std::int64_t>(cutoff.time_since_epoch().count()))
       .bind(2, sub_window_ms)
       .run();

@@ -62,6 +62,15 @@ class SqliteStore final : public ApiStore {
   // The highest migration version applied to the file.
   int schemaVersion();
 
+  // Cleanup's delete of ended windows (?1 the cutoff, ?2 the sub-window length), public so
+  // that a test can check its query plan. The first condition lets SQLite walk
+  // idx_api_rate_limits_window_start instead of scanning the table: every row of the current
+  // sub-window length that ended by ?1 satisfies it (rows of a shorter, older configuration
+  // wait for a later run).
+  static constexpr std::string_view kDeleteEndedWindowsSql =
+      "DELETE FROM api_rate_limits"
+      " WHERE window_start <= ?1 - ?2 AND window_start + window_size <= ?1";
+
  private:
   void migrate();
   int appliedVersion();
