@@ -24,7 +24,7 @@ extern "C" {
 
 #define SP_RATE_LIMIT_SERVICE_NAME "RateLimitService"
 #define SP_RATE_LIMIT_SERVICE_VERSION_MAJOR 1
-#define SP_RATE_LIMIT_SERVICE_VERSION_MINOR 1
+#define SP_RATE_LIMIT_SERVICE_VERSION_MINOR 2
 
 /* Sizes of the caller-owned text buffers below, each including the terminating NUL. Inputs
  * longer than the service accepts are rejected, so results always fit. */
@@ -193,6 +193,7 @@ typedef enum sp_rate_limit_outcome {
   SP_RATE_LIMIT_COST_EXCEEDS_LIMIT = 2, /* the cost alone exceeds the limit: never admitted */
   SP_RATE_LIMIT_UNKNOWN_KEY = 3,
   SP_RATE_LIMIT_STORE_ERROR = 4, /* refused (fail closed), or admitted with failed_open */
+  /* 1.2: check() refuses keys that can no longer be used (before, it counted them) */
   SP_RATE_LIMIT_KEY_REVOKED = 5, /* the key is revoked: nothing is counted for it */
   SP_RATE_LIMIT_KEY_EXPIRED = 6  /* the key has expired: nothing is counted for it */
 } sp_rate_limit_outcome;
