@@ -41,7 +41,7 @@ extern "C" {
 #endif
 
 #define SP_ABI_VERSION_MAJOR 1
-#define SP_ABI_VERSION_MINOR 0
+#define SP_ABI_VERSION_MINOR 1
 
 /* The exported entry point's name, for hosts that look it up by string. */
 #define SP_MODULE_INIT_SYMBOL "module_init"
@@ -146,13 +146,23 @@ typedef struct sp_command_io {
    * then exits 1 if stdout could not be written, whatever the command's exit code. */
   int (*write)(void* io_ctx, sp_stream stream, const char* data, size_t length);
   /* Reads one line from the command's stdin, without its line terminator, into `buffer`
-   * (NUL-terminated, truncated to `capacity - 1`). Returns the line's length, or -1 at
-   * end of input. */
+   * (NUL-terminated). Returns the line's length, or SP_READ_END at end of input. Reads at
+   * most `capacity` bytes: a line that does not fit in `capacity - 1` bytes returns
+   * SP_READ_TOO_LONG (since 1.1; a 1.0 host truncated it) and the rest of stdin is left
+   * unread, so a huge input is neither buffered nor waited for. */
   long (*read_line)(void* io_ctx, char* buffer, size_t capacity);
   int stdin_is_terminal;  /* non-zero when stdin is a terminal (prompts are allowed) */
   int stdout_is_terminal; /* non-zero when stdout is a terminal (colours, widths) */
+  /* Added in 1.1 (check `size` against SP_COMMAND_IO_SIZE_1_1 first). As read_line, but
+   * when stdin is a terminal the typed characters are not echoed (for secrets). */
+  long (*read_secret)(void* io_ctx, char* buffer, size_t capacity);
 } sp_command_io;
 #define SP_COMMAND_IO_SIZE_1_0 SP_SIZE_THROUGH(sp_command_io, stdout_is_terminal)
+#define SP_COMMAND_IO_SIZE_1_1 SP_SIZE_THROUGH(sp_command_io, read_secret)
+
+/* What read_line and read_secret return besides a length. */
+#define SP_READ_END (-1L)      /* end of input (or a read error) */
+#define SP_READ_TOO_LONG (-2L) /* the line does not fit the buffer; nothing more was read */
 
 /* ---------------------------------------------------------------------------------------
  * What the module gives the host.

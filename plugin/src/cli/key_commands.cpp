@@ -195,7 +195,7 @@ int keysRevoke(ApiModule& module, std::string_view args_json, const Terminal& te
   std::string key_or_id = args.string("key").value_or("");
   const std::string reason = args.string("reason").value_or("");
   if (key_or_id == "-") {  // the key on standard input, kept out of argv and shell history
-    auto line = terminal.readLine();
+    auto line = terminal.readSecret("the key");
     if (!line) {
       throw InvalidInput("\"-\" reads the key from standard input, but it is empty");
     }
@@ -272,7 +272,7 @@ int keysVerify(ApiModule& module, std::string_view args_json, const Terminal& te
     if (terminal.stdinIsTerminal()) {
       terminal.err("Paste the key and press Enter: ");
     }
-    key = terminal.readLine();
+    key = terminal.readSecret("the key");
     if (!key) {
       throw InvalidInput("no key given: pass it as an argument or on standard input");
     }

@@ -245,7 +245,7 @@ bool confirm(const Terminal& terminal, const std::string& question, bool force,
                    " without confirmation: standard input is not a terminal; pass --force");
   }
   terminal.err(question + " [y/N] ");
-  const auto answer = terminal.readLine();
+  const auto answer = terminal.readLine("the answer");
   return answer && (*answer == "y" || *answer == "Y" || *answer == "yes" || *answer == "YES");
 }
 

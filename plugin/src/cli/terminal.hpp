@@ -11,12 +11,19 @@ namespace api {
 
 class Terminal {
  public:
+  // The longest line readLine and readSecret accept, in bytes (a key is about 51).
+  static constexpr size_t kMaxLine = 4096;
+
   explicit Terminal(const sp_command_io& io) : io_(io) {}
 
   void out(std::string_view text) const { write(SP_STREAM_STDOUT, text); }
   void err(std::string_view text) const { write(SP_STREAM_STDERR, text); }
-  // One line of stdin without its terminator; nullopt at end of input.
-  std::optional<std::string> readLine() const;
+  // One line of stdin without its terminator; nullopt at end of input. A line longer than
+  // kMaxLine throws InvalidInput naming `what`; the rest of stdin is not read.
+  std::optional<std::string> readLine(std::string_view what) const;
+  // As readLine, without echo when stdin is a terminal (a 1.0 host echoes). The caller
+  // wipes the result (wipe() below) once done with it.
+  std::optional<std::string> readSecret(std::string_view what) const;
   bool stdinIsTerminal() const { return io_.stdin_is_terminal != 0; }
   bool stdoutIsTerminal() const { return io_.stdout_is_terminal != 0; }
   // Whether any write to stdout failed (a full disk, a closed pipe): the command's output did
@@ -33,23 +40,14 @@ class Terminal {
       out_failed_ = true;
     }
   }
+  using ReadFn = long (*)(void*, char*, size_t);
+  std::optional<std::string> read(ReadFn fn, std::string_view what) const;
 
   const sp_command_io& io_;
   mutable bool out_failed_ = false;
 };
 
-inline std::optional<std::string> Terminal::readLine() const {
-  if (io_.read_line == nullptr) {
-    return std::nullopt;
-  }
-  std::string buffer(4096, '\0');
-  const long n = io_.read_line(io_.io_ctx, buffer.data(), buffer.size());
-  if (n < 0) {
-    return std::nullopt;
-  }
-  buffer.resize(static_cast<size_t>(n) < buffer.size() ? static_cast<size_t>(n)
-                                                       : buffer.size() - 1);
-  return buffer;
-}
+// Overwrites a string's bytes (a secret) before its memory is given back.
+void wipe(std::string& secret) noexcept;
 
 }  // namespace api
