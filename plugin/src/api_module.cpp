@@ -21,8 +21,11 @@ ApiModule& self(void* ctx) {
 // One C entry point per command, since sp_module_command_fn does not carry the name.
 template <size_t I>
 int runCommandAt(void* ctx, const char* args_json, const sp_command_io* io, sp_error* error) {
-  if (io == nullptr) {
-    systemprompt::setError(error, "command called without an sp_command_io");
+  if (io == nullptr || io->size < SP_COMMAND_IO_SIZE_1_0) {
+    systemprompt::setError(error, io == nullptr
+                                      ? "command called without an sp_command_io"
+                                      : "command called with an sp_command_io whose size is "
+                                        "below its ABI 1.0 layout");
     return SP_EXIT_FAILURE;
   }
   return self(ctx).runCommand(I, args_json == nullptr ? "{}" : args_json, *io, error);

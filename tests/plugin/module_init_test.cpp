@@ -1,6 +1,7 @@
 // module_init and ApiModule in-process, through the C ABI as a host sees them.
 #include <boost/test/unit_test.hpp>
 #include <cstddef>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -214,6 +215,65 @@ BOOST_AUTO_TEST_CASE(a_command_failure_is_an_exit_code_with_a_message) {
   BOOST_TEST(std::string(out.commands[2].name) == "api:keys:info");
   BOOST_TEST(code == SP_EXIT_FAILURE);
   BOOST_TEST(err_text == "error: no key with id \"key_0000000000000000\"\n", err_text);
+  out.shutdown(out.module_ctx);
+}
+
+BOOST_AUTO_TEST_CASE(results_are_reset_first_and_declared_sizes_are_honoured) {
+  FakeHost fake;
+  sp_module out = emptyModule();
+  sp_error error = systemprompt::makeError();
+  BOOST_REQUIRE_MESSAGE(module_init(&fake.host(), &out, &error) == SP_OK, error.message);
+  const auto* keys = static_cast<const sp_api_key_service*>(out.services[0].table);
+  const auto* limits = static_cast<const sp_rate_limit_service*>(out.services[1].table);
+  sp_api_key_create_request request{};
+  request.size = sizeof(request);
+  request.user_id = "ann";
+  request.name = "k";
+  sp_api_key_created created{};
+  created.size = sizeof(created);
+  BOOST_REQUIRE(keys->create(keys->ctx, &request, &created, &error) == SP_OK);
+
+  // A refused call leaves no earlier verdict behind: `allowed` from the admitted check
+  // must not survive a call that failed on its cost.
+  sp_rate_limit_decision decision{};
+  decision.size = sizeof(decision);
+  BOOST_REQUIRE(limits->check(limits->ctx, created.key_id, 1, &decision, &error) == SP_OK);
+  BOOST_REQUIRE(decision.allowed == 1);
+  BOOST_TEST(limits->check(limits->ctx, created.key_id, 0, &decision, &error) == SP_ERROR_INVALID);
+  BOOST_TEST(decision.allowed == 0);
+  BOOST_TEST(decision.outcome == SP_RATE_LIMIT_STORE_ERROR);
+  BOOST_TEST(decision.retry_after_ms == -1);
+  decision.allowed = 1;
+  BOOST_TEST(limits->peek(limits->ctx, created.key_id, -5, &decision, &error) == SP_ERROR_INVALID);
+  BOOST_TEST(decision.allowed == 0);
+
+  // An error slot that declares 16 bytes of message gets at most 16, terminated.
+  struct {
+    sp_error error;
+    unsigned char guard[8];
+  } slot{};
+  std::memset(&slot, 0x5A, sizeof(slot));
+  slot.error.size = static_cast<uint32_t>(offsetof(sp_error, message) + 16);
+  BOOST_TEST(keys->revoke(keys->ctx, "key_0000000000000000", "", "test", &slot.error) ==
+             SP_ERROR_NOT_FOUND);
+  BOOST_TEST(std::strlen(slot.error.message) == 15u);
+  BOOST_TEST(std::string(slot.error.message) == std::string("no key with id \"key_").substr(0, 15));
+  const auto* raw = reinterpret_cast<const unsigned char*>(slot.error.message);
+  for (size_t i = 16; i < sizeof(slot.error.message); ++i) {
+    BOOST_REQUIRE(raw[i] == 0x5A);  // nothing written past the declared size
+  }
+  slot.error.size = static_cast<uint32_t>(offsetof(sp_error, message));  // no room at all
+  slot.error.message[0] = 'x';
+  BOOST_TEST(keys->revoke(keys->ctx, "key_0000000000000000", "", "test", &slot.error) ==
+             SP_ERROR_NOT_FOUND);
+  BOOST_TEST(slot.error.message[0] == 'x');
+
+  // A command io below its 1.0 layout is refused, not read.
+  sp_command_io io{};
+  io.size = 8;
+  BOOST_TEST(out.commands[1].run(out.module_ctx, "{}", &io, &error) == SP_EXIT_FAILURE);
+  BOOST_TEST(std::string(error.message).find("below its ABI 1.0 layout") != std::string::npos,
+             error.message);
   out.shutdown(out.module_ctx);
 }
 

@@ -245,7 +245,9 @@ typedef struct sp_rate_limit_service {
 
   /* 1.1: admits and counts a request of `cost` (1..1000000000) for the key, or refuses it;
    * check and count are one atomic step across threads and processes. Returns SP_OK with the
-   * decision for every verdict (a store failure included); SP_ERROR_INVALID for a bad cost. */
+   * decision for every verdict (a store failure included); SP_ERROR_INVALID for a bad cost.
+   * On any other status, *out (when its size is right) says not admitted: allowed 0, outcome
+   * SP_RATE_LIMIT_STORE_ERROR, retry_after_ms -1. */
   sp_status (*check)(void* ctx, const char* key_id, int64_t cost, sp_rate_limit_decision* out,
                      sp_error* error);
 

@@ -28,11 +28,16 @@ inline void copyTruncated(char* out, size_t capacity, std::string_view text) noe
   out[n] = '\0';
 }
 
-// Writes `message` into a caller-owned error slot, truncated to fit. Tolerates NULL.
+// Writes `message` into a caller-owned error slot, truncated to fit the slot's declared
+// size (a slot declaring less than sizeof(sp_error) gets no more than it declared; one
+// declaring no room for a message gets nothing). Tolerates NULL.
 inline void setError(sp_error* error, std::string_view message) noexcept {
-  if (error != nullptr) {
-    copyTruncated(error->message, sizeof(error->message), message);
+  constexpr size_t kMessageAt = offsetof(sp_error, message);
+  if (error == nullptr || error->size <= kMessageAt) {
+    return;
   }
+  copyTruncated(error->message, std::min<size_t>(sizeof(error->message), error->size - kMessageAt),
+                message);
 }
 
 inline sp_error makeError() noexcept {

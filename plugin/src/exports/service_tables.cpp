@@ -359,10 +359,21 @@ void fillDecision(sp_rate_limit_decision* out, const LimitDecision& d) {
   out->retry_after_ms = d.retry_after ? d.retry_after->count() : -1;
 }
 
+// What a decision says before anything is decided, and after any failure: not admitted.
+void refuseDecision(sp_rate_limit_decision* out) {
+  const uint32_t size = out->size;
+  *out = sp_rate_limit_decision{};
+  out->size = size;
+  out->allowed = 0;
+  out->outcome = SP_RATE_LIMIT_STORE_ERROR;
+  out->retry_after_ms = -1;
+}
+
 sp_status limitCheck(void* ctx, const char* key_id, int64_t cost, sp_rate_limit_decision* out,
                      sp_error* error) {
   return serviceCall(error, [&] {
     requireStruct(out, "sp_rate_limit_decision");
+    refuseDecision(out);
     fillDecision(out, self(ctx).limits().check(textOrEmpty(key_id), cost));
   });
 }
@@ -371,6 +382,7 @@ sp_status limitPeek(void* ctx, const char* key_id, int64_t cost, sp_rate_limit_d
                     sp_error* error) {
   return serviceCall(error, [&] {
     requireStruct(out, "sp_rate_limit_decision");
+    refuseDecision(out);
     fillDecision(out, self(ctx).limits().peek(textOrEmpty(key_id), cost));
   });
 }
@@ -408,8 +420,8 @@ sp_status authorize(void* ctx, const char* key, size_t length, int64_t cost, sp_
     out->allowed = 0;
     out->reason = "internal_error";
     out->key_id[0] = out->user_id[0] = out->scopes[0] = '\0';
-    out->limit = sp_rate_limit_decision{};
     out->limit.size = sizeof(out->limit);
+    refuseDecision(&out->limit);
     const AuthorizeResult r = self(ctx).limits().authorize(
         key == nullptr ? std::string_view() : std::string_view(key, length), cost);
     out->allowed = r.allowed ? 1 : 0;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "services/errors.hpp"
+#include "util/time_text.hpp"
 
 namespace api {
 namespace {
@@ -254,7 +255,10 @@ LimitDecision RateLimitService::decide(std::string_view key_id, std::int64_t cos
   } catch (const StoreError& e) {
     d = LimitDecision{};
     d.outcome = LimitOutcome::kStoreError;
-    if (settings_.rate_limit_fail_open) {
+    // failOpen covers a store that cannot be reached (busy past busyTimeout, I/O, full), not
+    // one that answered with contents it cannot read: a key whose revocation or expiry is
+    // unreadable, or a corrupt file, is refused whatever failOpen says.
+    if (settings_.rate_limit_fail_open && e.transient()) {
       d.allowed = true;
       d.failed_open = true;
       const auto count = ++fail_open_count_;
@@ -264,7 +268,9 @@ LimitDecision RateLimitService::decide(std::string_view key_id, std::int64_t cos
                     {"error", e.what()}});
     } else {
       logger_.error("rate limit failed closed: request refused",
-                    {{"key_id", std::string(key_id)}, {"error", e.what()}});
+                    {{"key_id", std::string(key_id)},
+                     {"transient", e.transient() ? "true" : "false"},
+                     {"error", e.what()}});
     }
     return d;
   }
@@ -314,7 +320,27 @@ LimitStatus RateLimitService::status(std::string_view key_id) {
   return s;
 }
 
+void RateLimitService::requireUsableKey(std::string_view key_id, std::string_view action) {
+  const std::optional<KeyRecord> key = store_.findKeyById(key_id);
+  if (!key) {
+    throw NotFound("no key with id " + quotedId(key_id));
+  }
+  const TimePoint now = clock_.now();
+  const KeyStatus status = key->statusAt(now);
+  if (status == KeyStatus::kRevoked) {
+    throw Conflict("key " + key->id + " is revoked (at " + formatIsoUtc(*key->revoked_at) +
+                   "), so its rate limit can never apply again; refusing to " +
+                   std::string(action));
+  }
+  if (status == KeyStatus::kExpired) {
+    throw Conflict("key " + key->id + " is expired (at " + formatIsoUtc(*key->expires_at) +
+                   "), so its rate limit can never apply again; refusing to " +
+                   std::string(action));
+  }
+}
+
 std::int64_t RateLimitService::reset(std::string_view key_id, std::string_view actor) {
+  requireUsableKey(key_id, "reset it");
   const AuditRecord audit{
       0, std::string(key_id), "reset_rate_limit", std::string(actor), clock_.now(), "", "{}"};
   const auto cleared = store_.resetWindows(key_id, audit);
@@ -333,6 +359,7 @@ std::int64_t RateLimitService::update(std::string_view key_id, std::int64_t new_
     throw InvalidInput("rate limit " + std::to_string(new_limit) +
                        " is out of range: use 1..1000000000 requests per window");
   }
+  requireUsableKey(key_id, "update it");
   const AuditRecord audit{
       0, std::string(key_id), "update_limit", std::string(actor), clock_.now(), "", ""};
   const auto old = store_.updateRateLimit(key_id, new_limit, audit);

@@ -72,8 +72,9 @@ class RateLimitService {
                    const HostLogger& logger, ApiKeyService& keys);
 
   // Admits and counts the request, or refuses it. Throws InvalidInput only for a cost
-  // outside 1..1,000,000,000; a storage failure is an answer (fail closed, or open when
-  // configured).
+  // outside 1..1,000,000,000; a storage failure is an answer: fail closed, or open when
+  // configured and the store could not be reached (a transient StoreError). A key whose
+  // state the store cannot read, or a corrupt store, is refused even then.
   LimitDecision check(std::string_view key_id, std::int64_t cost = 1);
   // As check, but counts nothing.
   LimitDecision peek(std::string_view key_id, std::int64_t cost = 1);
@@ -83,10 +84,12 @@ class RateLimitService {
 
   // Throws NotFound, StoreError.
   LimitStatus status(std::string_view key_id);
-  // Clears the key's windows; returns the request count cleared. Audited.
+  // Clears the key's windows; returns the request count cleared. Audited. Throws NotFound,
+  // Conflict (the key is revoked or expired: its limit can never apply again), StoreError.
   std::int64_t reset(std::string_view key_id, std::string_view actor);
   // Sets the key's limit for the next check; returns the old limit. Audited. Throws
-  // InvalidInput for a limit outside 1..1,000,000,000.
+  // InvalidInput for a limit outside 1..1,000,000,000, NotFound, Conflict (revoked or
+  // expired, as for reset), StoreError.
   std::int64_t update(std::string_view key_id, std::int64_t new_limit, std::string_view actor);
 
   // Decisions that admitted a request only because the store failed (failOpen: true).
@@ -94,6 +97,8 @@ class RateLimitService {
 
  private:
   LimitDecision decide(std::string_view key_id, std::int64_t cost, bool consume);
+  // Throws NotFound, or Conflict naming the key's state when it is revoked or expired.
+  void requireUsableKey(std::string_view key_id, std::string_view action);
 
   const ApiSettings& settings_;
   ApiStore& store_;

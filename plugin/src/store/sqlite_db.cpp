@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace api {
@@ -41,23 +42,81 @@ void makeDirectories(const std::string& dir) {
 // this process holds on it, so opening and closing it beside a live connection would make
 // other processes believe that connection gone (and, closing last, delete its WAL).
 void createPrivateFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     if (errno == EEXIST) {
-      return;  // SQLite opens it, and reports a file it cannot use
+      return;  // checkFileTrusted and SQLite look at what is there
     }
     throw StoreError("cannot create database file '" + path + "': " + std::strerror(errno));
   }
   ::close(fd);  // new: no connection can hold locks on it yet
 }
 
+std::string octal(mode_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof(text), "%04o", static_cast<unsigned>(mode & 07777));
+  return text;
+}
+
+// Refuses, as ssh refuses a loose ~/.ssh, a database that someone else could have planted or
+// could change: the file must be a regular file (never a symlink: SQLite is also told not
+// to follow one) owned by this user, writable by nobody else, in a directory owned by this
+// user or root that nobody else can write (a sticky directory such as /tmp protects a file
+// of ours from the others who may write it): the directory before anything is created in
+// it, the file before SQLite opens it. By path, without opening the file: see
+// createPrivateFile on why an open beside a live connection is harmful.
+void checkDirectoryTrusted(const std::string& dir) {
+  const uid_t me = ::geteuid();
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    throw StoreError("cannot check database directory '" + dir + "': " + std::strerror(errno));
+  }
+  if (st.st_uid != me && st.st_uid != 0) {
+    throw StoreError("refusing database directory '" + dir + "': it is owned by uid " +
+                     std::to_string(st.st_uid) + ", not by this user (uid " + std::to_string(me) +
+                     ") or root");
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
+    throw StoreError("refusing database directory '" + dir + "': mode " + octal(st.st_mode) +
+                     " lets others replace the database; make it writable by its owner only "
+                     "(chmod go-w)");
+  }
+}
+
+void checkFileTrusted(const std::string& path) {
+  const uid_t me = ::geteuid();
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    throw StoreError("cannot check database file '" + path + "': " + std::strerror(errno));
+  }
+  if (S_ISLNK(st.st_mode)) {
+    throw StoreError("refusing database file '" + path +
+                     "': it is a symbolic link; set databasePath to the file itself");
+  }
+  if (!S_ISREG(st.st_mode)) {
+    throw StoreError("refusing database file '" + path + "': it is not a regular file");
+  }
+  if (st.st_uid != me) {
+    throw StoreError("refusing database file '" + path + "': it is owned by uid " +
+                     std::to_string(st.st_uid) + ", not by this user (uid " + std::to_string(me) +
+                     "); another user's database could hold keys only they know");
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    throw StoreError("refusing database file '" + path + "': mode " + octal(st.st_mode) +
+                     " lets others write it; make it private (chmod 600)");
+  }
+}
+
 }  // namespace
 
 SqliteDb::SqliteDb(const std::string& path) : path_(path) {
   makeDirectories(parentOf(path));
+  checkDirectoryTrusted(parentOf(path));
   createPrivateFile(path);
+  checkFileTrusted(path);
   const int rc =
-      sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+      sqlite3_open_v2(path.c_str(), &db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close(db_);

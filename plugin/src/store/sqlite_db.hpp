@@ -16,7 +16,9 @@ namespace api {
 class SqliteDb {
  public:
   // Opens (creating if needed) the database file at `path`. A new file gets mode 0600;
-  // its directory is created with mode 0700 when missing.
+  // its directory is created with mode 0700 when missing. Throws StoreError for a file that
+  // is a symlink, not this user's, or writable by others, and for a directory that others
+  // could write (see checkFileTrusted and checkDirectoryTrusted in the .cpp).
   explicit SqliteDb(const std::string& path);
   ~SqliteDb();
   SqliteDb(const SqliteDb&) = delete;

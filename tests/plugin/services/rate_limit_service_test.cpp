@@ -446,4 +446,58 @@ BOOST_AUTO_TEST_CASE(a_revoked_or_expired_key_is_refused_and_not_counted) {
   BOOST_TEST(counted.columnInt(0) == 1);  // the check before expiry, and nothing after
 }
 
+BOOST_AUTO_TEST_CASE(fail_open_never_admits_a_key_whose_state_cannot_be_read) {
+  window(60'000, 60);
+  settings.rate_limit_fail_open = true;
+  const std::string key = newKey(5);
+  keys.revokeKey(key, "test", "test");
+  // The store answers, but the revocation time it holds cannot be read: that is no reason
+  // to admit the request as if the store were unreachable.
+  api::SqliteDb(path).exec("UPDATE api_keys SET revoked_at = 'garbage' WHERE id = '" + key + "'",
+                           "corrupting revoked_at");
+  const api::LimitDecision d = limits.check(key);
+  BOOST_TEST(!d.allowed);
+  BOOST_TEST(!d.failed_open);
+  BOOST_TEST(d.outcome == LimitOutcome::kStoreError);
+  BOOST_TEST(limits.failOpenCount() == 0u);
+  // A corrupt store (a table gone) is refused the same way.
+  api::SqliteDb(path).exec("DROP TABLE api_rate_limits", "breaking the store");
+  const api::LimitDecision broken = limits.check(newKey(5));
+  BOOST_TEST(!broken.allowed);
+  BOOST_TEST(!broken.failed_open);
+}
+
+BOOST_AUTO_TEST_CASE(reset_and_update_refuse_a_revoked_or_expired_key_and_write_nothing) {
+  window(60'000, 60);
+  const std::string revoked = newKey(5);
+  keys.revokeKey(revoked, "test", "test");
+  api::CreateKeyRequest request;
+  request.user_id = "u";
+  request.name = "short-lived";
+  request.rate_limit = 5;
+  request.expires_in = std::chrono::hours(1);
+  const std::string expired = keys.createKey(request).key.id;
+  clock.advance(2h);
+  const auto audit_rows = [&](const std::string& id) { return keys.auditTrail(id).size(); };
+  const size_t revoked_audit = audit_rows(revoked);
+  const size_t expired_audit = audit_rows(expired);
+  const auto conflict = [](const std::string& state) {
+    return [state](const api::Conflict& e) {
+      const std::string message = e.what();
+      BOOST_TEST_INFO(message);
+      return message.find("is " + state + " (at ") != std::string::npos &&
+             message.find("refusing to") != std::string::npos;
+    };
+  };
+  BOOST_CHECK_EXCEPTION(limits.update(revoked, 10, "test"), api::Conflict, conflict("revoked"));
+  BOOST_CHECK_EXCEPTION(limits.reset(revoked, "test"), api::Conflict, conflict("revoked"));
+  BOOST_CHECK_EXCEPTION(limits.update(expired, 10, "test"), api::Conflict, conflict("expired"));
+  BOOST_CHECK_EXCEPTION(limits.reset(expired, "test"), api::Conflict, conflict("expired"));
+  BOOST_TEST(keys.getKey(revoked).rate_limit == 5);
+  BOOST_TEST(keys.getKey(expired).rate_limit == 5);
+  BOOST_TEST(audit_rows(revoked) == revoked_audit);
+  BOOST_TEST(audit_rows(expired) == expired_audit);
+  BOOST_CHECK_THROW(limits.update("key_0000000000000000", 10, "test"), api::NotFound);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

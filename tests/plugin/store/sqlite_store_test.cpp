@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
 #include <set>
@@ -88,6 +89,60 @@ BOOST_AUTO_TEST_CASE(a_new_file_is_private_migrated_and_in_wal_mode) {
   const api::StoreHealth health = store.health();
   BOOST_TEST(health.healthy, health.problem);
   BOOST_TEST(health.location == "sqlite:" + path);
+}
+
+// The message of the StoreError that opening `path` throws; empty when it opens.
+std::string openFailure(const std::string& path) {
+  try {
+    SqliteStore store(SqliteStoreOptions{path, 1000});
+  } catch (const api::StoreError& e) {
+    return e.what();
+  }
+  return {};
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+BOOST_AUTO_TEST_CASE(a_database_that_others_could_plant_or_change_is_refused) {
+  TempDir dir;
+  const std::string real = dir.path() + "/real.db";
+  { SqliteStore store(SqliteStoreOptions{real, 1000}); }
+
+  // A symlink, even to a good database of ours.
+  const std::string link = dir.path() + "/link.db";
+  BOOST_REQUIRE(::symlink(real.c_str(), link.c_str()) == 0);
+  std::string failure = openFailure(link);
+  BOOST_TEST(contains(failure, "'" + link + "': it is a symbolic link"), failure);
+
+  // Writable by the group or by everyone.
+  BOOST_REQUIRE(::chmod(real.c_str(), 0620) == 0);
+  failure = openFailure(real);
+  BOOST_TEST(contains(failure, "mode 0620 lets others write it"), failure);
+  BOOST_REQUIRE(::chmod(real.c_str(), 0600) == 0);
+  BOOST_TEST(openFailure(real).empty());
+
+  // In a directory that others can write (and that is not sticky).
+  const std::string open_dir = dir.path() + "/open";
+  BOOST_REQUIRE(::mkdir(open_dir.c_str(), 0700) == 0);
+  BOOST_REQUIRE(::chmod(open_dir.c_str(), 0777) == 0);
+  failure = openFailure(open_dir + "/api.db");
+  BOOST_TEST(contains(failure, "refusing database directory '" + open_dir + "': mode 0777"),
+             failure);
+  struct stat st {};
+  BOOST_TEST(::stat((open_dir + "/api.db").c_str(), &st) != 0);  // nothing was created there
+  BOOST_REQUIRE(::chmod(open_dir.c_str(), 01777) == 0);  // sticky, like /tmp: ours stays ours
+  BOOST_TEST(openFailure(open_dir + "/api.db").empty());
+
+  // Owned by someone else (only root can give a file away).
+  if (::geteuid() != 0) {
+    BOOST_TEST_MESSAGE("not root: the check of another user's file is not exercised");
+    return;
+  }
+  BOOST_REQUIRE(::chown(real.c_str(), 65534, 65534) == 0);
+  failure = openFailure(real);
+  BOOST_TEST(contains(failure, "owned by uid 65534, not by this user"), failure);
 }
 
 BOOST_AUTO_TEST_CASE(tables_keep_the_original_systemprompt_columns) {
