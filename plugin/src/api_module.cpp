@@ -72,7 +72,9 @@ ApiModule::ApiModule(const sp_host_api& host, ApiSettings settings, std::unique_
       clock_(std::move(clock)),
       owns_store_(store == nullptr),
       store_(owns_store_ ? openStore(settings_) : std::move(store)),
-      keys_(settings_, *store_, *clock_, logger_),
+      lookup_store_(owns_store_ ? openStore(settings_) : nullptr),
+      keys_(settings_, *store_, lookup_store_ != nullptr ? *lookup_store_ : *store_, *clock_,
+            logger_),
       limits_(settings_, *store_, *clock_, logger_, keys_),
       usage_(settings_, *store_, *clock_),
       recorder_(

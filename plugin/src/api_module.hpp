@@ -68,6 +68,8 @@ class ApiModule {
   std::unique_ptr<Clock> clock_;
   bool owns_store_;  // opened from settings (so the recorder can open its own connections)
   std::unique_ptr<ApiStore> store_;
+  // Validation's own connection (the store itself when a test brings its own store).
+  std::unique_ptr<ApiStore> lookup_store_;
   ApiKeyService keys_;
   RateLimitService limits_;
   UsageService usage_;

@@ -112,7 +112,11 @@ const char* keyRejectionName(KeyRejection reason) {
 
 ApiKeyService::ApiKeyService(const ApiSettings& settings, ApiStore& store, const Clock& clock,
                              const HostLogger& logger)
-    : settings_(settings), store_(store), clock_(clock), logger_(logger) {}
+    : ApiKeyService(settings, store, store, clock, logger) {}
+
+ApiKeyService::ApiKeyService(const ApiSettings& settings, ApiStore& store, ApiStore& lookups,
+                             const Clock& clock, const HostLogger& logger)
+    : settings_(settings), store_(store), lookups_(lookups), clock_(clock), logger_(logger) {}
 
 std::vector<std::string> ApiKeyService::parseScopes(std::string_view text) {
   std::vector<std::string> scopes;
@@ -273,7 +277,7 @@ KeyValidation ApiKeyService::validateKey(std::string_view key, bool record_use) 
 }
 
 std::optional<KeyRecord> ApiKeyService::findByHash(const std::array<char, 64>& hash) {
-  const std::optional<ChangeStamp> stamp = store_.changeStamp();  // before the lookup
+  const std::optional<ChangeStamp> stamp = lookups_.changeStamp();  // before the lookup
   if (stamp) {
     std::shared_lock lock(cache_mutex_);
     const auto it = cache_.find(hash);
@@ -281,7 +285,7 @@ std::optional<KeyRecord> ApiKeyService::findByHash(const std::array<char, 64>& h
       return it->second.key;
     }
   }
-  std::optional<KeyRecord> key = store_.findKeyByHash(std::string_view(hash.data(), hash.size()));
+  std::optional<KeyRecord> key = lookups_.findKeyByHash(std::string_view(hash.data(), hash.size()));
   if (stamp && key) {
     std::unique_lock lock(cache_mutex_);
     if (cache_.size() >= kMaxCachedKeys) {
@@ -302,7 +306,7 @@ void ApiKeyService::recordLastUse(KeyRecord& key, TimePoint now) noexcept {
       }
       it->second = now;
     }
-    if (store_.touchKeyLastUsed(key.id, now)) {
+    if (lookups_.touchKeyLastUsed(key.id, now)) {
       key.last_used_at = now;
       return;
     }

@@ -59,8 +59,13 @@ class ApiKeyService {
   static constexpr std::chrono::milliseconds kMaxLifetime{100LL * 366 * 24 * 3600 * 1000};
   static constexpr std::chrono::milliseconds kMaxGrace{366LL * 24 * 3600 * 1000};
 
-  // REQUIRED: all references outlive the service.
+  // REQUIRED: all references outlive the service. `lookups` serves validation (the key
+  // lookup, the change stamp and the last-use write, which never waits for a lock): give it
+  // a connection of its own, so that a validation never queues behind a write that waits for
+  // another process's lock on `store`. It may be `store` itself, as in the first form.
   ApiKeyService(const ApiSettings& settings, ApiStore& store, const Clock& clock,
+                const HostLogger& logger);
+  ApiKeyService(const ApiSettings& settings, ApiStore& store, ApiStore& lookups, const Clock& clock,
                 const HostLogger& logger);
 
   // Throws InvalidInput, Conflict (maxKeysPerUser reached), StoreError, or
@@ -107,6 +112,7 @@ class ApiKeyService {
 
   const ApiSettings& settings_;
   ApiStore& store_;
+  ApiStore& lookups_;
   const Clock& clock_;
   const HostLogger& logger_;
   std::mutex last_use_mutex_;

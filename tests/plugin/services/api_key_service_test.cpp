@@ -10,6 +10,7 @@
 #include "keys/key_codec.hpp"
 #include "process.hpp"
 #include "services/errors.hpp"
+#include "services/rate_limit_service.hpp"
 #include "store/sqlite_store.hpp"
 #include "util/time_text.hpp"
 
@@ -344,6 +345,39 @@ BOOST_AUTO_TEST_CASE(validation_never_waits_for_another_process_lock_to_record_l
   clock.advance(1ms);
   slow_keys.validateKey(created.secret);
   BOOST_TEST(keys.getKey(created.key.id).last_used_at.has_value());  // retried once free
+}
+
+BOOST_AUTO_TEST_CASE(validation_never_queues_behind_a_check_waiting_for_a_lock) {
+  // As ApiModule builds it: checks on one connection that waits long for another process's
+  // write lock, validation on a connection of its own.
+  api::SqliteStore writer(api::SqliteStoreOptions{path, 600'000});
+  api::SqliteStore lookups(api::SqliteStoreOptions{path, 600'000});
+  ApiKeyService module_keys(settings, writer, lookups, clock, node.logger);
+  api::RateLimitService limits(settings, writer, clock, node.logger, module_keys);
+  const auto created = keys.createKey(request());
+  const auto fresh = keys.createKey(request("bob@example.com"));  // never validated before
+  BOOST_REQUIRE(module_keys.validateKey(created.secret).valid);   // cached under this stamp
+
+  api::SqliteDb locker(path);
+  locker.exec("BEGIN IMMEDIATE", "taking the write lock");
+  auto check = std::async(std::launch::async, [&] { return limits.check(created.key.id); });
+  // The check now holds the writer connection while it waits for the lock; validations of
+  // this process must still answer, from the cache and from the store alike.
+  BOOST_REQUIRE(check.wait_for(200ms) == std::future_status::timeout);
+  auto cached =
+      std::async(std::launch::async, [&] { return module_keys.validateKey(created.secret); });
+  const bool cached_answered = cached.wait_for(30s) == std::future_status::ready;
+  auto looked_up =
+      std::async(std::launch::async, [&] { return module_keys.validateKey(fresh.secret); });
+  const bool lookup_answered = looked_up.wait_for(30s) == std::future_status::ready;
+  const bool check_still_waiting = check.wait_for(0ms) == std::future_status::timeout;
+  locker.exec("ROLLBACK", "releasing the write lock");
+  BOOST_TEST(check_still_waiting);
+  BOOST_REQUIRE_MESSAGE(cached_answered && lookup_answered,
+                        "a validation waited behind the check's lock wait");
+  BOOST_TEST(cached.get().valid);
+  BOOST_TEST(looked_up.get().valid);
+  BOOST_TEST(check.get().allowed);
 }
 
 BOOST_AUTO_TEST_CASE(ids_that_may_be_secrets_are_never_echoed_in_full) {
