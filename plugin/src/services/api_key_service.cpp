@@ -17,6 +17,12 @@ void checkText(std::string_view field, std::string_view value, size_t max_length
   if (value.empty()) {
     throw InvalidInput(std::string(field) + " must not be empty");
   }
+  // A UTF-8 character takes at most 4 bytes: anything longer is refused before it is read.
+  if (value.size() > 4 * max_length) {
+    throw InvalidInput(std::string(field) + " is " + std::to_string(value.size()) +
+                       " bytes long; at most " + std::to_string(max_length) +
+                       " characters are accepted");
+  }
   const auto length = printableLength(value);
   if (!length) {
     throw InvalidInput(std::string(field) +
@@ -79,6 +85,12 @@ bool isHex(std::string_view text) {
 
 }  // namespace
 
+void checkActor(std::string_view actor) {
+  if (!actor.empty()) {
+    checkText("actor", actor, kMaxActorLength);
+  }
+}
+
 bool looksLikeKeyId(std::string_view value) {
   return value.size() == 20 && value.substr(0, 4) == "key_" && isHex(value.substr(4));
 }
@@ -119,6 +131,12 @@ ApiKeyService::ApiKeyService(const ApiSettings& settings, ApiStore& store, ApiSt
     : settings_(settings), store_(store), lookups_(lookups), clock_(clock), logger_(logger) {}
 
 std::vector<std::string> ApiKeyService::parseScopes(std::string_view text) {
+  if (text.size() > kMaxScopesText) {
+    throw InvalidInput("the scope list is " + std::to_string(text.size()) +
+                       " bytes long; at most " + std::to_string(kMaxScopesText) +
+                       " are accepted (" + std::to_string(kMaxScopes) + " scopes of up to " +
+                       std::to_string(kMaxScopeLength) + " characters)");
+  }
   std::vector<std::string> scopes;
   size_t start = 0;
   while (start <= text.size()) {
@@ -140,13 +158,13 @@ std::vector<std::string> ApiKeyService::parseScopes(std::string_view text) {
                          std::to_string(kMaxScopeLength) + " characters), e.g. read,write");
     }
     if (std::find(scopes.begin(), scopes.end(), scope) == scopes.end()) {
+      if (scopes.size() == kMaxScopes) {
+        throw InvalidInput("too many scopes (more than " + std::to_string(kMaxScopes) +
+                           "); at most " + std::to_string(kMaxScopes) + " are accepted");
+      }
       scopes.emplace_back(scope);
     }
     start = comma + 1;
-  }
-  if (scopes.size() > kMaxScopes) {
-    throw InvalidInput("too many scopes (" + std::to_string(scopes.size()) + "); at most " +
-                       std::to_string(kMaxScopes) + " are accepted");
   }
   return scopes;
 }
@@ -163,6 +181,7 @@ KeyRecord ApiKeyService::newKeyRecord(const std::string& secret, TimePoint now) 
 CreatedKey ApiKeyService::createKey(const CreateKeyRequest& request) {
   checkText("name", request.name, kMaxNameLength);
   checkText("user", request.user_id, kMaxUserLength);
+  checkActor(request.actor);
   for (const std::string& scope : request.scopes) {
     if (!isValidScope(scope)) {
       throw InvalidInput(invalidScope(scope));
@@ -339,8 +358,9 @@ KeyRecord ApiKeyService::revokeKey(std::string_view key_or_id, std::string_view 
     throw InvalidInput("key or key id must not be empty");
   }
   if (!reason.empty()) {
-    checkText("reason", reason, 500);
+    checkText("reason", reason, kMaxReasonLength);
   }
+  checkActor(actor);
   const TimePoint now = clock_.now();
   const AuditRecord audit{0, id, "revoke", std::string(actor), now, std::string(reason), "{}"};
   const auto result = store_.revokeKey(id, reason, now, audit);
@@ -368,6 +388,7 @@ CreatedKey ApiKeyService::rotateKey(std::string_view key_id, std::chrono::millis
                        " ms is out of range: use 0 to 1 year (" +
                        std::to_string(kMaxGrace.count()) + " ms)");
   }
+  checkActor(actor);
   const TimePoint now = clock_.now();
   const TimePoint old_ends = now + grace;
   CreatedKey created;

@@ -24,6 +24,11 @@ inline constexpr size_t kMaxNameLength = 200;  // characters (UTF-8 code points)
 inline constexpr size_t kMaxUserLength = 200;  // characters (UTF-8 code points)
 inline constexpr size_t kMaxScopes = 32;
 inline constexpr size_t kMaxScopeLength = 64;
+// A scope list longer than this (bytes) is refused before it is split: room for kMaxScopes
+// scopes of kMaxScopeLength with a comma and a space each, and as much again of repeats.
+inline constexpr size_t kMaxScopesText = 2 * kMaxScopes * (kMaxScopeLength + 2);
+inline constexpr size_t kMaxReasonLength = 500;  // characters
+inline constexpr size_t kMaxActorLength = 200;   // characters
 inline constexpr size_t kMaxMetadataBytes = 4096;
 // last_used_at is rewritten when it is older than this, not on every validation.
 inline constexpr std::chrono::milliseconds kLastUsedResolution{60'000};
@@ -43,6 +48,11 @@ struct CreatedKey {
   KeyRecord key;
   std::optional<TimePoint> replaced_key_revoked_at;  // rotateKey: when the old key stops
 };
+
+// Who asked for a change, for the audit trail and the log: empty, or printable UTF-8 of at
+// most kMaxActorLength characters, like a name (no control or bidi characters, so it can
+// neither move a terminal's cursor nor forge a line). Throws InvalidInput.
+void checkActor(std::string_view actor);
 
 enum class KeyRejection { kNone, kMalformed, kNotFound, kRevoked, kExpired, kInternalError };
 const char* keyRejectionName(KeyRejection reason);

@@ -340,6 +340,7 @@ void RateLimitService::requireUsableKey(std::string_view key_id, std::string_vie
 }
 
 std::int64_t RateLimitService::reset(std::string_view key_id, std::string_view actor) {
+  checkActor(actor);
   requireUsableKey(key_id, "reset it");
   const AuditRecord audit{
       0, std::string(key_id), "reset_rate_limit", std::string(actor), clock_.now(), "", "{}"};
@@ -359,6 +360,7 @@ std::int64_t RateLimitService::update(std::string_view key_id, std::int64_t new_
     throw InvalidInput("rate limit " + std::to_string(new_limit) +
                        " is out of range: use 1..1000000000 requests per window");
   }
+  checkActor(actor);
   requireUsableKey(key_id, "update it");
   const AuditRecord audit{
       0, std::string(key_id), "update_limit", std::string(actor), clock_.now(), "", ""};

@@ -84,12 +84,13 @@ class RateLimitService {
 
   // Throws NotFound, StoreError.
   LimitStatus status(std::string_view key_id);
-  // Clears the key's windows; returns the request count cleared. Audited. Throws NotFound,
-  // Conflict (the key is revoked or expired: its limit can never apply again), StoreError.
+  // Clears the key's windows; returns the request count cleared. Audited. Throws
+  // InvalidInput (an actor checkActor refuses), NotFound, Conflict (the key is revoked or expired:
+  // its limit can never apply again), StoreError.
   std::int64_t reset(std::string_view key_id, std::string_view actor);
   // Sets the key's limit for the next check; returns the old limit. Audited. Throws
-  // InvalidInput for a limit outside 1..1,000,000,000, NotFound, Conflict (revoked or
-  // expired, as for reset), StoreError.
+  // InvalidInput for a limit outside 1..1,000,000,000 or a bad actor, NotFound, Conflict (revoked
+  // or expired, as for reset), StoreError.
   std::int64_t update(std::string_view key_id, std::int64_t new_limit, std::string_view actor);
 
   // Decisions that admitted a request only because the store failed (failOpen: true).

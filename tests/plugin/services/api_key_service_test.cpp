@@ -175,6 +175,14 @@ BOOST_AUTO_TEST_CASE(bad_input_is_rejected_clearly_and_writes_nothing) {
       {[](auto& r) { r.metadata_json = "{"; }, "metadata must be a JSON object"},
       {[](auto& r) { r.metadata_json = "{\"a\":\"" + std::string(5000, 'x') + "\"}"; },
        "metadata is 5008 bytes; at most 4096"},
+      {[](auto& r) { r.name = std::string(128 * 1024, 'n'); },
+       "name is 131072 bytes long; at most 200 characters"},
+      // The actor a sibling module passes is stored and printed: no terminal escapes, no
+      // line breaks that could forge an audit row.
+      {[](auto& r) { r.actor = "svc\x1b[2J"; }, "actor must be printable UTF-8"},
+      {[](auto& r) { r.actor = "svc\nrevoke key_1 by admin"; }, "actor must be printable UTF-8"},
+      {[](auto& r) { r.actor = "svc\u202E"; }, "actor must be printable UTF-8"},
+      {[](auto& r) { r.actor = std::string(201, 'a'); }, "actor is 201 characters long"},
   };
   for (const Case& c : cases) {
     auto r = request();
@@ -190,6 +198,27 @@ BOOST_AUTO_TEST_CASE(bad_input_is_rejected_clearly_and_writes_nothing) {
                ApiKeyService::parseScopes(std::string(size_t{40} * 3, 'a'));
              }).find("each at most 64") != std::string::npos);
   BOOST_TEST(fingerprint() == before);
+  // Bounded before any work: a huge list is refused by its length, a long one of many
+  // distinct scopes as soon as the 33rd appears.
+  BOOST_TEST(failureOf<api::InvalidInput>([] {
+               ApiKeyService::parseScopes(std::string(130'000, 'a'));
+             }).find("the scope list is 130000 bytes long") != std::string::npos);
+  std::string many;
+  for (int i = 0; i < 40; ++i) {
+    many += (i > 0 ? "," : "") + std::string("s") + std::to_string(i);
+  }
+  BOOST_TEST(failureOf<api::InvalidInput>([&] {
+               ApiKeyService::parseScopes(many);
+             }).find("too many scopes (more than 32)") != std::string::npos);
+  const auto created = keys.createKey(request());
+  const std::string after_create = fingerprint();
+  BOOST_TEST(failureOf<api::InvalidInput>([&] {
+               keys.revokeKey(created.key.id, "", "x\x1b]0;owned\x07");
+             }).find("actor must be printable") != std::string::npos);
+  BOOST_TEST(failureOf<api::InvalidInput>([&] {
+               keys.rotateKey(created.key.id, 0ms, "\r\n");
+             }).find("actor must be printable") != std::string::npos);
+  BOOST_TEST(fingerprint() == after_create);
   BOOST_TEST((ApiKeyService::parseScopes("read, write,read,admin:keys") ==
               std::vector<std::string>{"read", "write", "admin:keys"}));
 }

@@ -296,6 +296,11 @@ BOOST_AUTO_TEST_CASE(status_reset_and_update_are_reported_and_audited) {
   BOOST_CHECK_THROW(limits.update(key, 0, "ops"), api::InvalidInput);
   BOOST_CHECK_THROW(limits.status("key_unknown"), api::NotFound);
   BOOST_CHECK_THROW(limits.reset("key_unknown", "ops"), api::NotFound);
+  const size_t audited = keys.auditTrail(key).size();
+  BOOST_CHECK_THROW(limits.update(key, 9, "ops\x1b[1A"), api::InvalidInput);
+  BOOST_CHECK_THROW(limits.reset(key, "ops\n2026-01-01 revoke"), api::InvalidInput);
+  BOOST_TEST(keys.auditTrail(key).size() == audited);
+  BOOST_TEST(limits.status(key).limit == 5);
 }
 
 BOOST_AUTO_TEST_CASE(changes_from_another_connection_apply_to_the_next_check) {
