@@ -119,6 +119,8 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
         settings.rate_limit_fail_open = value.as_bool();
       } else if (key == "usageQueueCapacity") {
         settings.usage_queue_capacity = integerIn(value, key, 1'000, 10'000'000, " records");
+      } else if (key == "usageQueueBytes") {
+        settings.usage_queue_max_bytes = integerIn(value, key, 1LL << 20, 4LL << 30, " bytes");
       } else if (key == "usageFlushInterval") {
         settings.usage_flush_interval_ms = integerIn(value, key, 10, 1'000, " ms");
       } else if (key == "aggregationInterval") {
@@ -136,7 +138,8 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
             "unknown config key '" + std::string(key) +
             "'; accepted keys: defaultRateLimit, rateLimitWindowSize, keyPrefix, "
             "rateLimitSubWindows, failOpen, cleanupInterval, databasePath, busyTimeout, "
-            "maxKeysPerUser, usageQueueCapacity, usageFlushInterval, aggregationInterval, "
+            "maxKeysPerUser, usageQueueCapacity, usageQueueBytes, usageFlushInterval, "
+            "aggregationInterval, "
             "requestRetention, rollupRetention");
       }
     }

@@ -36,6 +36,9 @@ struct ApiSettings {
   // Request records that may wait in memory for the writer; more are dropped and counted.
   // 1,000 .. 10,000,000.
   std::int64_t usage_queue_capacity = 100'000;
+  // The same bound in bytes of memory the waiting records hold (64 MiB: about 24,000 records
+  // of the largest accepted size, millions of typical ones). 1 MiB .. 4 GiB.
+  std::int64_t usage_queue_max_bytes = 64LL << 20;
   // The writer flushes at least this often, ms. 10 .. 1,000.
   std::int64_t usage_flush_interval_ms = 1'000;
   // Length of a usage rollup interval, ms: 60,000 (1 minute) .. 86,400,000 (1 day), and a

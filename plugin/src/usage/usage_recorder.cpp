@@ -119,11 +119,15 @@ bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
       startWriter();  // on first use: a CLI command that records nothing starts no thread
     }
     const size_t waiting = queue_.size() + in_flight_;
-    if (stopping_ || waiting >= static_cast<size_t>(settings_.usage_queue_capacity)) {
+    const size_t bytes = recordBytes(r);
+    const size_t waiting_bytes = queued_bytes_ + in_flight_bytes_;
+    if (stopping_ || waiting >= static_cast<size_t>(settings_.usage_queue_capacity) ||
+        waiting_bytes + bytes > static_cast<size_t>(settings_.usage_queue_max_bytes)) {
       stopped = stopping_;
       dropped = ++dropped_;
     } else {
       queue_.push_back(std::move(r));
+      queued_bytes_ += bytes;
       ++queued_total_;
       wake = queue_.size() == kBatchSize;
     }
@@ -250,6 +254,8 @@ void UsageRecorder::writerLoop() {
     taken.clear();
     taken.swap(queue_);
     in_flight_ = taken.size();
+    in_flight_bytes_ = queued_bytes_;
+    queued_bytes_ = 0;
     lock.unlock();
 
     for (size_t at = 0; at < taken.size(); at += kBatchSize) {
@@ -281,8 +287,14 @@ void UsageRecorder::writerLoop() {
       if (outcome == WriteOutcome::kRefused) {
         failed_ += batch.size();
       }
+      size_t batch_bytes = 0;
+      for (const RequestRecord& done : batch) {
+        batch_bytes += recordBytes(done);
+      }
       lock.lock();
       in_flight_ -= batch.size();
+      in_flight_bytes_ =
+          end == taken.size() ? 0 : in_flight_bytes_ - std::min(in_flight_bytes_, batch_bytes);
       done_total_ += batch.size();
       written_cv_.notify_all();
       lock.unlock();
@@ -290,6 +302,16 @@ void UsageRecorder::writerLoop() {
     persistCounters(store);
     lock.lock();
   }
+}
+
+size_t UsageRecorder::recordBytes(const RequestRecord& record) noexcept {
+  // What the strings hold beyond their inline buffers (a moved string keeps its buffer, so
+  // the figure is the same when the record is queued and when its batch is done).
+  const auto heap = [](const std::string& text) {
+    return text.capacity() > std::string().capacity() ? text.capacity() + 1 : 0;
+  };
+  return sizeof(RequestRecord) + heap(record.key_id) + heap(record.endpoint) + heap(record.method) +
+         heap(record.ip_address) + heap(record.user_agent);
 }
 
 bool UsageRecorder::pastStopDeadline() const {

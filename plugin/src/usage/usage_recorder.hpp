@@ -8,7 +8,8 @@
 // rate-limits on.
 //
 // Queue-full policy: drop. When usageQueueCapacity records are waiting (queued or being
-// written), record() refuses the new one at once (returns false), never blocking; every
+// written), or they hold usageQueueBytes of memory (recordBytes() each), record() refuses
+// the new one at once (returns false), never blocking; every
 // dropped record is counted, persisted in the store's counters (`prompt health` shows them,
 // from any process) and logged (the first, then every 10,000th, and the total at stop).
 //
@@ -96,6 +97,9 @@ class UsageRecorder {
   // Idempotent; a second caller returns once the first has finished.
   void stop() noexcept;
 
+  // The memory one queued record holds, as counted against usageQueueBytes.
+  static size_t recordBytes(const RequestRecord& record) noexcept;
+
   std::uint64_t droppedRecords() const { return dropped_.load(); }
   std::uint64_t writtenRecords() const { return written_.load(); }
   std::uint64_t failedRecords() const { return failed_.load(); }
@@ -126,6 +130,8 @@ class UsageRecorder {
   std::condition_variable written_cv_;
   std::vector<RequestRecord> queue_;
   size_t in_flight_ = 0;            // taken by the writer, not yet written or lost
+  size_t queued_bytes_ = 0;         // recordBytes() of queue_
+  size_t in_flight_bytes_ = 0;      // recordBytes() of the records in flight
   std::uint64_t queued_total_ = 0;  // records ever queued
   std::uint64_t done_total_ = 0;    // records ever written or given up as lost
   std::uint64_t failed_attempts_ = 0;

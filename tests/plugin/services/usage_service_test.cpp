@@ -317,6 +317,37 @@ BOOST_AUTO_TEST_CASE(a_full_queue_drops_and_counts_without_blocking_and_loses_no
   BOOST_TEST(dropped->value == 100);
 }
 
+BOOST_AUTO_TEST_CASE(the_queue_is_bounded_in_bytes_as_well_as_in_records) {
+  settings.usage_queue_capacity = 10'000'000;
+  settings.usage_queue_max_bytes = 1 << 20;  // 1 MiB
+  const std::string id = newKey();
+  api::SqliteDb locker(path);
+  locker.exec("BEGIN EXCLUSIVE", "holding the writer off");
+  // Records of the largest accepted size: each holds about 2.7 KB.
+  const std::string endpoint = "/" + std::string(api::kMaxEndpointLength - 1, 'e');
+  const std::string agent(api::kMaxUserAgentLength, 'a');
+  std::int64_t accepted = 0;
+  std::int64_t refused = 0;
+  for (int i = 0; i < 5'000 && refused < 10; ++i) {
+    (recorder.record(id, {endpoint, "GET", 200, 1, "203.0.113.7", agent}) ? accepted : refused) +=
+        1;
+  }
+  BOOST_TEST(refused == 10);
+  api::RequestRecord largest;
+  largest.key_id = id;
+  largest.endpoint = endpoint;
+  largest.method = "GET";
+  largest.ip_address = "203.0.113.7";
+  largest.user_agent = agent;
+  const auto each = static_cast<std::int64_t>(api::UsageRecorder::recordBytes(largest));
+  BOOST_TEST(each > 2'560);
+  BOOST_TEST(accepted == settings.usage_queue_max_bytes / each, "each record: " << each);
+  locker.exec("ROLLBACK", "letting the writer in");
+  recorder.flush();
+  BOOST_TEST(recorder.writtenRecords() == static_cast<std::uint64_t>(accepted));
+  BOOST_TEST(recorder.record(id, {endpoint, "GET", 200, 1, "203.0.113.7", agent}));  // room again
+}
+
 BOOST_AUTO_TEST_CASE(a_batch_that_cannot_be_written_is_kept_and_retried) {
   const std::string id = newKey();
   api::UsageRecorder impatient(settings, store, clock, logger, [&] {
