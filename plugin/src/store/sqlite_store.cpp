@@ -220,6 +220,14 @@ std::optional<TimePoint> timeColumn(const Statement& row, int column, std::strin
                    "\" (expected ISO-8601, e.g. 2026-01-31T12:00:00.000Z)");
 }
 
+// A stored histogram that does not decode: never rewritten as if it were empty, which
+// would lose its counts for good. The batch is refused (not transient).
+StoreError corruptHistogram(std::string_view table, std::int64_t interval_start_ms) {
+  return StoreError("the latency histogram in " + std::string(table) + " for the interval at " +
+                    formatIsoUtc(TimePoint(std::chrono::milliseconds(interval_start_ms))) +
+                    " is corrupt; refusing to overwrite it");
+}
+
 KeyRecord keyFromRow(const Statement& row) {
   KeyRecord key;
   key.id = row.columnText(0);
@@ -738,8 +746,8 @@ void SqliteStore::writeRequests(const std::vector<RequestRecord>& records,
   for (const auto& [where, added] : delta.latency) {
     LatencyHistogram merged = added;
     get.bind(1, where.first).bind(2, where.second);
-    if (get.step()) {
-      mergeHistogram(get.columnBlob(0), merged);
+    if (get.step() && !mergeHistogram(get.columnBlob(0), merged)) {
+      throw corruptHistogram("api_usage_latency", where.first);
     }
     get.reset();
     put.bind(1, where.first).bind(2, where.second).bindBlob(3, encodeHistogram(merged)).run();
@@ -749,8 +757,8 @@ void SqliteStore::writeRequests(const std::vector<RequestRecord>& records,
   for (const auto& [start, added] : delta.latency_all) {
     LatencyHistogram merged = added;
     get_all.bind(1, start);
-    if (get_all.step()) {
-      mergeHistogram(get_all.columnBlob(0), merged);
+    if (get_all.step() && !mergeHistogram(get_all.columnBlob(0), merged)) {
+      throw corruptHistogram("api_usage_latency_all", start);
     }
     get_all.reset();
     put_all.bind(1, start).bindBlob(2, encodeHistogram(merged)).run();

@@ -1,6 +1,7 @@
 #include "usage/usage_types.hpp"
 
 #include <cmath>
+#include <limits>
 
 namespace api {
 namespace {
@@ -70,32 +71,53 @@ std::string encodeHistogram(const LatencyHistogram& histogram) {
   return out;
 }
 
+namespace {
+
+// Walks a blob's (value, count) pairs, calling add(value, count) for each; returns false at
+// the first sign of corruption: a truncated varint, a value that does not ascend strictly
+// or leaves 0..kMaxHistogramValue, a count of 0 or above INT64_MAX, or an add() that
+// refuses (its sum would overflow). Every step is checked: the blob comes from a file.
 template <typename Add>
 bool decodeHistogram(std::string_view blob, Add&& add) {
   size_t at = 0;
   std::int64_t value = 0;
+  bool first = true;
   while (at < blob.size()) {
     std::uint64_t delta = 0;
     std::uint64_t count = 0;
     if (!getVarint(blob, at, delta) || !getVarint(blob, at, count)) {
       return false;
     }
+    if ((delta == 0 && !first) || delta > static_cast<std::uint64_t>(kMaxHistogramValue - value) ||
+        count == 0 ||
+        count > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      return false;
+    }
     value += static_cast<std::int64_t>(delta);
-    add(value, static_cast<std::int64_t>(count));
+    first = false;
+    if (!add(value, static_cast<std::int64_t>(count))) {
+      return false;
+    }
   }
   return true;
 }
 
-bool DenseHistogram::merge(std::string_view blob) {
-  return decodeHistogram(blob, [this](std::int64_t v, std::int64_t c) { add(v, c); });
+// `into += count`, unless that overflows.
+bool addChecked(std::int64_t& into, std::int64_t count) {
+  return !__builtin_add_overflow(into, count, &into);
 }
 
-void DenseHistogram::add(std::int64_t value, std::int64_t count) {
+}  // namespace
+
+bool DenseHistogram::merge(std::string_view blob) {
+  return decodeHistogram(blob, [this](std::int64_t v, std::int64_t c) { return add(v, c); });
+}
+
+bool DenseHistogram::add(std::int64_t value, std::int64_t count) {
   if (value >= 0 && value < static_cast<std::int64_t>(dense_.size())) {
-    dense_[static_cast<size_t>(value)] += count;
-  } else {
-    overflow_[value] += count;
+    return addChecked(dense_[static_cast<size_t>(value)], count);
   }
+  return addChecked(overflow_[value], count);
 }
 
 LatencyHistogram DenseHistogram::sparse() const {
@@ -106,41 +128,41 @@ LatencyHistogram DenseHistogram::sparse() const {
     }
   }
   for (const auto& [v, c] : overflow_) {
-    out[v] += c;
+    out[v] += c;  // values above the dense range are only ever in overflow_: no sum here
   }
   return out;
 }
 
 bool mergeHistogram(std::string_view blob, LatencyHistogram& into) {
-  size_t at = 0;
-  std::int64_t value = 0;
-  auto hint = into.begin();
-  while (at < blob.size()) {
-    std::uint64_t delta = 0;
-    std::uint64_t count = 0;
-    if (!getVarint(blob, at, delta) || !getVarint(blob, at, count)) {
-      return false;
-    }
-    value += static_cast<std::int64_t>(delta);
-    hint = into.try_emplace(hint, value, 0);
-    hint->second += static_cast<std::int64_t>(count);
+  LatencyHistogram merged = into;  // all or nothing: `into` is untouched by a corrupt blob
+  auto hint = merged.begin();
+  const bool ok = decodeHistogram(blob, [&](std::int64_t value, std::int64_t count) {
+    hint = merged.try_emplace(hint, value, 0);
+    return addChecked(hint->second, count);
+  });
+  if (ok) {
+    into = std::move(merged);
   }
-  return true;
+  return ok;
 }
 
 std::int64_t percentile(const LatencyHistogram& histogram, int p) {
+  // Counts may sum past INT64_MAX only in a histogram no store could hold; saturate rather
+  // than overflow, and compute ceil(p * total / 100) without forming p * total.
   std::int64_t total = 0;
   for (const auto& [value, count] : histogram) {
-    total += count;
+    if (__builtin_add_overflow(total, count, &total)) {
+      total = std::numeric_limits<std::int64_t>::max();
+      break;
+    }
   }
   if (total == 0) {
     return 0;
   }
-  const std::int64_t rank = (static_cast<std::int64_t>(p) * total + 99) / 100;
+  const std::int64_t rank = total / 100 * p + ((total % 100) * p + 99) / 100;
   std::int64_t seen = 0;
   for (const auto& [value, count] : histogram) {
-    seen += count;
-    if (seen >= std::max<std::int64_t>(rank, 1)) {
+    if (__builtin_add_overflow(seen, count, &seen) || seen >= std::max<std::int64_t>(rank, 1)) {
       return value;
     }
   }

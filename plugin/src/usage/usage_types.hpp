@@ -47,17 +47,24 @@ struct RollupDelta {
 // Folds records into per-interval rollups. REQUIRED: interval_ms > 0.
 RollupDelta foldIntoRollups(const std::vector<RequestRecord>& records, std::int64_t interval_ms);
 
-// The histogram blob of api_usage_latency: varint (value delta, count) pairs, ascending.
+// The largest value a histogram holds: response times are 0..86,400,000 ms.
+inline constexpr std::int64_t kMaxHistogramValue = 86'400'000;
+
+// The histogram blob of api_usage_latency: varint (value delta, count) pairs, values strictly
+// ascending from 0, counts at least 1. REQUIRED: values in 0..kMaxHistogramValue, counts > 0.
 std::string encodeHistogram(const LatencyHistogram& histogram);
-// Adds the blob's counts into `into`. Returns false (adding nothing more) on a corrupt blob.
+// Adds the blob's counts into `into`. Returns false, leaving `into` as it was, on a corrupt
+// blob (see decodeHistogram in the .cpp) or a sum that would overflow.
 bool mergeHistogram(std::string_view blob, LatencyHistogram& into);
 
 // Exact histogram for reading many blobs fast: dense counts for values below 65,536 ms,
 // a map above.
 class DenseHistogram {
  public:
+  // Both return false, on a corrupt blob or a sum that would overflow; a false merge may
+  // have added part of the blob.
   bool merge(std::string_view blob);
-  void add(std::int64_t value, std::int64_t count);
+  bool add(std::int64_t value, std::int64_t count);
   LatencyHistogram sparse() const;
 
  private:

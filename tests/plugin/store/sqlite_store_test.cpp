@@ -203,6 +203,36 @@ BOOST_AUTO_TEST_CASE(reopening_is_idempotent_and_an_original_database_opens_unch
   BOOST_TEST(db.text("SELECT count(DISTINCT id) FROM api_requests WHERE length(id) = 32") == "2");
 }
 
+BOOST_AUTO_TEST_CASE(a_corrupt_stored_histogram_refuses_the_batch_and_is_not_overwritten) {
+  TempDir dir;
+  const std::string path = dir.path() + "/h.db";
+  SqliteStore store(SqliteStoreOptions{path, 1000});
+  Inspector db(path);
+  db.exec(
+      "INSERT INTO api_keys (id, key_hash, key_prefix, user_id, name)"
+      " VALUES ('k1', 'h', 'sk_x', 'u', 'n')");
+  std::vector<api::RequestRecord> records(1);
+  records[0].key_id = "k1";
+  records[0].endpoint = "/v1";
+  records[0].method = "GET";
+  records[0].status_code = 200;
+  records[0].response_time_ms = 12;
+  records[0].timestamp_ms = 1'700'000'000'000;
+  store.writeRequests(records, api::foldIntoRollups(records, 3'600'000));
+  db.exec("UPDATE api_usage_latency_all SET histogram = x'80'");  // a truncated varint
+  const std::string before = db.text("SELECT count(*) FROM api_requests");
+  try {
+    store.writeRequests(records, api::foldIntoRollups(records, 3'600'000));
+    BOOST_FAIL("a corrupt histogram was merged");
+  } catch (const api::StoreError& e) {
+    BOOST_TEST(!e.transient());
+    BOOST_TEST(contains(e.what(), "api_usage_latency_all"), e.what());
+    BOOST_TEST(contains(e.what(), "is corrupt; refusing to overwrite it"), e.what());
+  }
+  BOOST_TEST(db.text("SELECT hex(histogram) FROM api_usage_latency_all") == "80");
+  BOOST_TEST(db.text("SELECT count(*) FROM api_requests") == before);  // nothing of the batch
+}
+
 BOOST_AUTO_TEST_CASE(the_change_stamp_moves_with_every_commit_by_anyone_and_only_then) {
   TempDir dir;
   const std::string path = dir.path() + "/stamp.db";

@@ -1,6 +1,11 @@
 #include "usage/usage_types.hpp"
 
 #include <boost/test/unit_test.hpp>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
 
 BOOST_AUTO_TEST_SUITE(usage_types)
 
@@ -13,6 +18,56 @@ BOOST_AUTO_TEST_CASE(histograms_round_trip_through_their_blob_and_merge) {
   api::LatencyHistogram untouched;
   BOOST_TEST(!api::mergeHistogram(std::string("\x80", 1), untouched));  // truncated varint
   BOOST_TEST(api::encodeHistogram({}).empty());
+}
+
+namespace {
+
+std::string varint(std::uint64_t v) {
+  std::string out;
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7F) | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_corrupt_blob_is_refused_whole_and_never_overflows) {
+  constexpr std::uint64_t kMax = std::numeric_limits<std::int64_t>::max();
+  const std::vector<std::pair<std::string, std::string>> corrupt{
+      {"a value delta past INT64_MAX", varint(std::uint64_t{1} << 63) + varint(1)},
+      {"values that wrap around",
+       varint(kMax) + varint(1) + varint(kMax) + varint(1)},  // UB before: signed overflow
+      {"a value past 86,400,000 ms", varint(86'400'001) + varint(1)},
+      {"a count above INT64_MAX", varint(5) + varint(kMax + 1)},
+      {"a count of zero", varint(5) + varint(0)},
+      {"a value that does not ascend", varint(5) + varint(1) + varint(0) + varint(1)},
+      {"counts whose sum overflows",
+       varint(5) + varint(kMax) + varint(1) + varint(kMax) + varint(0) + varint(kMax)},
+      {"a ten-byte varint", std::string(10, '\xff') + "\x01" + varint(1)},
+  };
+  for (const auto& [what, blob] : corrupt) {
+    api::LatencyHistogram into{{5, 1}};
+    BOOST_TEST(!api::mergeHistogram(blob, into), what);
+    BOOST_TEST((into == api::LatencyHistogram{{5, 1}}), what << ": left as it was");
+    api::DenseHistogram dense;
+    BOOST_TEST(!dense.merge(blob), what);
+  }
+  // The same value in two blobs sums, up to the largest count there can be, and no further.
+  api::LatencyHistogram big;
+  BOOST_TEST(api::mergeHistogram(varint(7) + varint(kMax - 1), big));
+  BOOST_TEST(api::mergeHistogram(varint(7) + varint(1), big));
+  BOOST_TEST(!api::mergeHistogram(varint(7) + varint(1), big));
+  BOOST_TEST(big.at(7) == static_cast<std::int64_t>(kMax));
+  api::DenseHistogram dense;
+  BOOST_TEST(dense.merge(varint(7) + varint(kMax)));
+  BOOST_TEST(!dense.merge(varint(7) + varint(1)));
+  // Percentiles of counts that sum past INT64_MAX saturate instead of overflowing.
+  const api::LatencyHistogram huge{{1, static_cast<std::int64_t>(kMax)}, {9, 5}};
+  BOOST_TEST(api::percentile(huge, 99) == 1);
+  BOOST_TEST(api::percentile(huge, 100) == 1);
 }
 
 BOOST_AUTO_TEST_CASE(percentiles_are_nearest_rank) {
