@@ -202,6 +202,11 @@ CreatedKey ApiKeyService::createKey(const CreateKeyRequest& request) {
                          std::to_string(kMaxLifetime.count()) + " ms)");
     }
     expires_at = now + *request.expires_in;
+    if (*expires_at > kLatestTime) {
+      throw InvalidInput("expiry of " + std::to_string(request.expires_in->count()) +
+                         " ms from now is past 9999-12-31T23:59:59.999Z, the last time that "
+                         "can be stored");
+    }
   }
   std::string metadata = request.metadata_json.empty() ? "{}" : request.metadata_json;
   if (metadata.size() > kMaxMetadataBytes) {
@@ -391,6 +396,11 @@ CreatedKey ApiKeyService::rotateKey(std::string_view key_id, std::chrono::millis
   checkActor(actor);
   const TimePoint now = clock_.now();
   const TimePoint old_ends = now + grace;
+  if (old_ends > kLatestTime) {
+    throw InvalidInput("grace period of " + std::to_string(grace.count()) +
+                       " ms from now is past 9999-12-31T23:59:59.999Z, the last time that can "
+                       "be stored");
+  }
   CreatedKey created;
   created.secret = generateKey(settings_.key_prefix);
   created.key = newKeyRecord(created.secret, now);  // the rest is inherited in the store

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <stdexcept>
+#include <string>
 
 namespace api {
 namespace {
@@ -25,6 +27,10 @@ bool digits(std::string_view text, size_t at, size_t count, int& out) {
 }  // namespace
 
 std::string formatIsoUtc(TimePoint t) {
+  if (t < kEarliestTime || t > kLatestTime) {
+    throw std::out_of_range("time " + std::to_string(t.time_since_epoch().count()) +
+                            " ms since 1970 is outside the years 0000..9999 that can be written");
+  }
   const auto day = floor<days>(t);
   const year_month_day ymd(day);
   const hh_mm_ss<milliseconds> tod(t - day);
@@ -104,8 +110,13 @@ std::optional<TimePoint> parseIsoUtc(std::string_view text) noexcept {
   if (!ymd.ok() || h > 23 || mi > 59 || s > 60) {
     return std::nullopt;
   }
-  return time_point_cast<milliseconds>(sys_days(ymd) + hours(h) + minutes(mi) + seconds(s) +
-                                       milliseconds(ms) - minutes(offset_minutes));
+  const TimePoint t =
+      time_point_cast<milliseconds>(sys_days(ymd) + hours(h) + minutes(mi) + seconds(s) +
+                                    milliseconds(ms) - minutes(offset_minutes));
+  if (t < kEarliestTime || t > kLatestTime) {
+    return std::nullopt;  // an offset took it outside what formatIsoUtc can write back
+  }
+  return t;
 }
 
 std::string formatSpan(milliseconds span) {

@@ -409,6 +409,23 @@ BOOST_AUTO_TEST_CASE(validation_never_queues_behind_a_check_waiting_for_a_lock) 
   BOOST_TEST(check.get().allowed);
 }
 
+BOOST_AUTO_TEST_CASE(an_expiry_or_grace_past_year_9999_is_refused_not_written) {
+  clock.set(*api::parseIsoUtc("9990-01-01T00:00:00.000Z"));
+  auto r = request();
+  r.expires_in = ApiKeyService::kMaxLifetime;
+  const std::string before = fingerprint();
+  BOOST_TEST(failureOf<api::InvalidInput>([&] {
+               keys.createKey(r);
+             }).find("past 9999-12-31T23:59:59.999Z") != std::string::npos);
+  BOOST_TEST(fingerprint() == before);
+  const auto created = keys.createKey(request());
+  clock.set(*api::parseIsoUtc("9999-12-01T00:00:00.000Z"));
+  BOOST_TEST(failureOf<api::InvalidInput>([&] {
+               keys.rotateKey(created.key.id, 60 * 24h, "t");
+             }).find("grace period of") != std::string::npos);
+  BOOST_TEST(keys.validateKey(created.secret).valid);  // the old key was left as it was
+}
+
 BOOST_AUTO_TEST_CASE(ids_that_may_be_secrets_are_never_echoed_in_full) {
   const auto created = keys.createKey(request());
   for (const std::string& given : {created.secret, " " + created.secret, created.secret.substr(3),

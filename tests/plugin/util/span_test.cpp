@@ -63,6 +63,18 @@ BOOST_AUTO_TEST_CASE(iso_times_round_trip_and_accept_the_original_systems_format
   BOOST_TEST(!api::parseIsoUtc("2026-02-30T00:00:00Z"));
   BOOST_TEST(!api::parseIsoUtc("yesterday"));
   BOOST_TEST(!api::parseIsoUtc("2026-11-25T06:30:00.Z"));
+  // Years 0000..9999 only, the same on both sides: what is written parses back, and a time
+  // that could not be written is refused, not written in a form the parser refuses.
+  BOOST_TEST(api::formatIsoUtc(api::kEarliestTime) == "0000-01-01T00:00:00.000Z");
+  BOOST_TEST(api::formatIsoUtc(api::kLatestTime) == "9999-12-31T23:59:59.999Z");
+  BOOST_TEST((api::parseIsoUtc("0000-01-01T00:00:00.000Z") == api::kEarliestTime));
+  BOOST_TEST((api::parseIsoUtc("9999-12-31T23:59:59.999Z") == api::kLatestTime));
+  BOOST_CHECK_THROW(api::formatIsoUtc(api::kEarliestTime - std::chrono::milliseconds(1)),
+                    std::out_of_range);
+  BOOST_CHECK_THROW(api::formatIsoUtc(api::kLatestTime + std::chrono::milliseconds(1)),
+                    std::out_of_range);
+  BOOST_TEST(!api::parseIsoUtc("0000-01-01T00:30:00+01:00"));  // before year 0
+  BOOST_TEST(!api::parseIsoUtc("9999-12-31T23:30:00-01:00"));  // after year 9999
   BOOST_TEST(api::formatSpan(std::chrono::hours(24 * 29 + 23)) == "29d 23h");
   BOOST_TEST(api::formatSpan(std::chrono::seconds(200)) == "3m 20s");
 }
