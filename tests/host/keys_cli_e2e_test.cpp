@@ -92,6 +92,42 @@ BOOST_AUTO_TEST_CASE(a_new_key_whose_secret_cannot_be_written_is_revoked) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_rotation_whose_new_secret_cannot_be_written_is_undone) {
+  Installation install;
+  const Created old = create(install);
+  for (const char* grace : {"0h", "1d"}) {
+    const ProcessResult r =
+        testing_support::run({"/bin/sh", "-c", "exec \"$0\" \"$@\" >/dev/full", PROMPT_BIN,
+                              "api:keys:rotate", old.id, "--force", "--grace", grace},
+                             install.options());
+    BOOST_TEST(r.exit_code == 1, describe(r));
+    BOOST_TEST(contains(r.err, "the rotation was undone"), describe(r));
+    BOOST_TEST(contains(r.err, "the old key " + old.id + " works as before"), describe(r));
+    // The owner still holds a working key: the old one, active again, with no end set.
+    testing_support::ProcessOptions with_key;
+    with_key.stdin_data = old.secret + "\n";
+    const ProcessResult verified =
+        install.prompt({"api:keys:verify", "--format", "json"}, with_key);
+    BOOST_TEST(verified.exit_code == 0, describe(verified));
+    const json::object info = parseJson(install.prompt(
+        {"api:keys:info", old.id, "--format", "json", "--no-stats", "--no-ratelimit"}));
+    BOOST_TEST(info.at("status").as_string() == "active");
+    BOOST_TEST(info.at("revoked_at").is_null());
+  }
+  const json::object listed = parseJson(install.prompt({"api:keys:list", "--format", "json"}));
+  const json::array& keys = listed.at("keys").as_array();
+  BOOST_REQUIRE(keys.size() == 3u);  // the old key and two undelivered replacements
+  for (const auto& key : keys) {
+    if (key.as_object().at("id").as_string() != old.id) {
+      BOOST_TEST(key.as_object().at("status").as_string() == "revoked");
+      BOOST_TEST(key.as_object().at("revoked_reason").as_string() == "secret_not_delivered");
+    }
+  }
+  // And the audit trail says what happened.
+  const ProcessResult info = install.prompt({"api:keys:info", old.id, "--no-stats"});
+  BOOST_TEST(contains(info.out, "rotation_undone"), info.out);
+}
+
 BOOST_AUTO_TEST_CASE(create_json_follows_the_documented_schema) {
   Installation install;
   const ProcessResult r = install.prompt(

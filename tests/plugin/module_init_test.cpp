@@ -1,4 +1,6 @@
 // module_init and ApiModule in-process, through the C ABI as a host sees them.
+#include <sys/prctl.h>
+
 #include <boost/test/unit_test.hpp>
 #include <cstddef>
 #include <cstring>
@@ -274,6 +276,30 @@ BOOST_AUTO_TEST_CASE(results_are_reset_first_and_declared_sizes_are_honoured) {
   BOOST_TEST(out.commands[1].run(out.module_ctx, "{}", &io, &error) == SP_EXIT_FAILURE);
   BOOST_TEST(std::string(error.message).find("below its ABI 1.0 layout") != std::string::npos,
              error.message);
+  out.shutdown(out.module_ctx);
+}
+
+BOOST_AUTO_TEST_CASE(commands_that_handle_secrets_make_the_process_non_dumpable) {
+  FakeHost fake;
+  sp_module out = emptyModule();
+  sp_error error = systemprompt::makeError();
+  BOOST_REQUIRE(module_init(&fake.host(), &out, &error) == SP_OK);
+  std::string written;
+  sp_command_io io{};
+  io.size = sizeof(io);
+  io.io_ctx = &written;
+  io.write = [](void* ctx, sp_stream, const char* data, size_t length) {
+    static_cast<std::string*>(ctx)->append(data, length);
+    return 0;
+  };
+  BOOST_REQUIRE(::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0);
+  BOOST_REQUIRE(std::string(out.commands[1].name) == "api:keys:list");
+  out.commands[1].run(out.module_ctx, "{}", &io, &error);
+  BOOST_TEST(::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1);  // listing holds no secret
+  BOOST_REQUIRE(std::string(out.commands[5].name) == "api:keys:verify");
+  out.commands[5].run(out.module_ctx, R"({"key":"sk_not_a_key"})", &io, &error);
+  BOOST_TEST(::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0);
+  ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);  // the rest of this test process may be debugged
   out.shutdown(out.module_ctx);
 }
 

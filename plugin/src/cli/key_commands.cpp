@@ -10,6 +10,7 @@
 #include "cli/usage_commands.hpp"
 #include "services/errors.hpp"
 #include "systemprompt/module_abi.h"
+#include "util/secret.hpp"
 #include "util/span.hpp"
 #include "util/time_text.hpp"
 
@@ -41,6 +42,28 @@ std::string createdText(const CreatedKey& created, TimePoint now, std::int64_t w
                         std::string_view headline) {
   return std::string(headline) + "\nSave this key now: it will not be shown again.\n\n    " +
          created.secret + "\n\n" + keyDetails(created.key, now, window_ms);
+}
+
+// Writes a text holding a secret, then wipes the text.
+void outSecret(const Terminal& terminal, std::string text) {
+  const WipeOnExit wiped(text);
+  terminal.out(text);
+}
+
+// The document of a new key, with its secret; the secret's copy in it is wiped by the caller
+// through wipeJsonSecret once the document is written.
+boost::json::object createdObject(const CreatedKey& created, TimePoint now) {
+  boost::json::object out;
+  out["secret"] = created.secret;
+  out["key"] = keyObject(created.key, now);
+  return out;
+}
+
+void wipeJsonSecret(boost::json::object& out) {
+  if (auto* secret = out.if_contains("secret"); secret != nullptr && secret->is_string()) {
+    boost::json::string& text = secret->as_string();
+    wipeBytes(text.data(), text.size());
+  }
 }
 
 // The secret of a new key could not be written: nobody has it, so the key can only be a
@@ -75,16 +98,17 @@ int keysCreate(ApiModule& module, std::string_view args_json, const Terminal& te
                                      ApiKeyService::kMaxLifetime, "100 years");
   }
   request.actor = cliActor();
-  const CreatedKey created = module.keys().createKey(request);
+  protectProcessMemory();  // from here this process holds a secret
+  CreatedKey created = module.keys().createKey(request);
+  const WipeOnExit wiped(created.secret);
   const TimePoint now = module.clock().now();
   if (format == OutputFormat::kJson) {
-    boost::json::object out;
-    out["secret"] = created.secret;
-    out["key"] = keyObject(created.key, now);
-    terminal.out(jsonLine(out));
+    boost::json::object out = createdObject(created, now);
+    outSecret(terminal, jsonLine(out));
+    wipeJsonSecret(out);
   } else {
-    terminal.out(
-        createdText(created, now, module.settings().rate_limit_window_ms, "API key created."));
+    outSecret(terminal, createdText(created, now, module.settings().rate_limit_window_ms,
+                                    "API key created."));
   }
   if (terminal.outFailed()) {
     return secretNotDelivered(module, created, terminal);
@@ -193,16 +217,21 @@ int keysInfo(ApiModule& module, std::string_view args_json, const Terminal& term
 int keysRevoke(ApiModule& module, std::string_view args_json, const Terminal& terminal) {
   const CommandArgs args(args_json);
   std::string key_or_id = args.string("key").value_or("");
+  const WipeOnExit wiped(key_or_id);  // it may be a full key
   const std::string reason = args.string("reason").value_or("");
+  if (key_or_id.rfind(module.settings().key_prefix, 0) == 0 || key_or_id == "-") {
+    protectProcessMemory();
+  }
   if (key_or_id == "-") {  // the key on standard input, kept out of argv and shell history
     auto line = terminal.readSecret("the key");
     if (!line) {
       throw InvalidInput("\"-\" reads the key from standard input, but it is empty");
     }
+    const WipeOnExit wiped_line(*line);
     while (!line->empty() && (line->back() == ' ' || line->back() == '\t')) {
       line->pop_back();
     }
-    key_or_id = std::move(*line);
+    key_or_id.assign(*line);
   }
   // Describe the key without echoing a secret the user may have passed.
   const bool is_secret =
@@ -237,29 +266,43 @@ int keysRotate(ApiModule& module, std::string_view args_json, const Terminal& te
     terminal.err("Not rotated.\n");
     return SP_EXIT_FAILURE;
   }
-  const CreatedKey created = module.keys().rotateKey(id, grace, cliActor());
+  protectProcessMemory();  // from here this process holds a secret
+  CreatedKey created = module.keys().rotateKey(id, grace, cliActor());
+  const WipeOnExit wiped(created.secret);
   const TimePoint now = module.clock().now();
   if (format == OutputFormat::kJson) {
-    boost::json::object out;
-    out["secret"] = created.secret;
-    out["key"] = keyObject(created.key, now);
+    boost::json::object out = createdObject(created, now);
     out["replaced_key_id"] = id;
     out["replaced_key_revoked_at"] = formatIsoUtc(*created.replaced_key_revoked_at);
-    terminal.out(jsonLine(out));
+    outSecret(terminal, jsonLine(out));
+    wipeJsonSecret(out);
   } else {
-    terminal.out(createdText(created, now, module.settings().rate_limit_window_ms,
-                             "API key " + id + " rotated.") +
-                 "\nThe old key " + id +
-                 (grace.count() == 0
-                      ? " is revoked (reason: rotated).\n"
-                      : " keeps working until " + formatIsoUtc(*created.replaced_key_revoked_at) +
-                            ", then is revoked (reason: rotated).\n"));
+    outSecret(terminal,
+              createdText(created, now, module.settings().rate_limit_window_ms,
+                          "API key " + id + " rotated.") +
+                  "\nThe old key " + id +
+                  (grace.count() == 0
+                       ? " is revoked (reason: rotated).\n"
+                       : " keeps working until " + formatIsoUtc(*created.replaced_key_revoked_at) +
+                             ", then is revoked (reason: rotated).\n"));
   }
   if (terminal.outFailed()) {
-    terminal.err("note: the old key " + id + " is revoked from " +
-                 formatIsoUtc(*created.replaced_key_revoked_at) +
-                 " as the rotation scheduled; create a new key with api:keys:create\n");
-    return secretNotDelivered(module, created, terminal);
+    // Nobody holds the new key: take the rotation back, so that its owner is not locked out.
+    std::string outcome;
+    try {
+      outcome = module.keys().undoRotation(id, created, cliActor())
+                    ? "the rotation was undone: " + created.key.id +
+                          " is revoked and the old key " + id + " works as before"
+                    : created.key.id + " is revoked; the old key " + id +
+                          " was changed meanwhile and is left as it is";
+    } catch (const std::exception& e) {
+      outcome = "undoing the rotation failed (" + std::string(e.what()) + "): revoke " +
+                created.key.id + " by hand";
+    }
+    terminal.err("error: the new key " + created.key.id +
+                 " could not be written to standard output, so its secret is lost; " + outcome +
+                 "\n");
+    return SP_EXIT_FAILURE;
   }
   return SP_EXIT_OK;
 }
@@ -267,20 +310,25 @@ int keysRotate(ApiModule& module, std::string_view args_json, const Terminal& te
 int keysVerify(ApiModule& module, std::string_view args_json, const Terminal& terminal) {
   const CommandArgs args(args_json);
   const OutputFormat format = parseFormat(args.string("format"));
-  std::optional<std::string> key = args.string("key");
-  if (!key) {
+  protectProcessMemory();  // this process holds a secret
+  std::string key = args.string("key").value_or("");
+  const WipeOnExit wiped(key);
+  if (!args.string("key")) {
     if (terminal.stdinIsTerminal()) {
-      terminal.err("Paste the key and press Enter: ");
+      terminal.err(terminal.hidesSecrets() ? "Paste the key and press Enter (it is not shown): "
+                                           : "Paste the key and press Enter: ");
     }
-    key = terminal.readSecret("the key");
-    if (!key) {
+    std::optional<std::string> line = terminal.readSecret("the key");
+    if (!line) {
       throw InvalidInput("no key given: pass it as an argument or on standard input");
     }
-    while (!key->empty() && (key->back() == ' ' || key->back() == '\t')) {
-      key->pop_back();
+    const WipeOnExit wiped_line(*line);
+    while (!line->empty() && (line->back() == ' ' || line->back() == '\t')) {
+      line->pop_back();
     }
+    key.assign(*line);
   }
-  const KeyValidation v = module.keys().validateKey(*key, /*record_use=*/false);
+  const KeyValidation v = module.keys().validateKey(key, /*record_use=*/false);
   const TimePoint now = module.clock().now();
   if (format == OutputFormat::kJson) {
     boost::json::object out;

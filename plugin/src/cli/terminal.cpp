@@ -1,8 +1,7 @@
 #include "cli/terminal.hpp"
 
-#include <openssl/crypto.h>
-
 #include "services/errors.hpp"
+#include "util/secret.hpp"
 
 namespace api {
 
@@ -11,8 +10,7 @@ std::optional<std::string> Terminal::readLine(std::string_view what) const {
 }
 
 std::optional<std::string> Terminal::readSecret(std::string_view what) const {
-  const bool has_secret_reader = io_.size >= SP_COMMAND_IO_SIZE_1_1 && io_.read_secret != nullptr;
-  return read(has_secret_reader ? io_.read_secret : io_.read_line, what);
+  return read(hidesSecrets() ? io_.read_secret : io_.read_line, what);
 }
 
 std::optional<std::string> Terminal::read(ReadFn fn, std::string_view what) const {
@@ -31,16 +29,9 @@ std::optional<std::string> Terminal::read(ReadFn fn, std::string_view what) cons
     return std::nullopt;
   }
   const std::string::size_type length = static_cast<std::string::size_type>(n);
-  OPENSSL_cleanse(buffer.data() + length, buffer.size() - length);
+  wipeBytes(buffer.data() + length, buffer.size() - length);
   buffer.resize(length);
   return buffer;
-}
-
-void wipe(std::string& secret) noexcept {
-  if (!secret.empty()) {
-    OPENSSL_cleanse(secret.data(), secret.size());
-  }
-  secret.clear();
 }
 
 }  // namespace api

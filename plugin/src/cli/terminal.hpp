@@ -22,9 +22,13 @@ class Terminal {
   // kMaxLine throws InvalidInput naming `what`; the rest of stdin is not read.
   std::optional<std::string> readLine(std::string_view what) const;
   // As readLine, without echo when stdin is a terminal (a 1.0 host echoes). The caller
-  // wipes the result (wipe() below) once done with it.
+  // wipes the result (util/secret.hpp) once done with it.
   std::optional<std::string> readSecret(std::string_view what) const;
   bool stdinIsTerminal() const { return io_.stdin_is_terminal != 0; }
+  // Whether readSecret keeps what is typed off the screen (a 1.1 host).
+  bool hidesSecrets() const {
+    return io_.size >= SP_COMMAND_IO_SIZE_1_1 && io_.read_secret != nullptr;
+  }
   bool stdoutIsTerminal() const { return io_.stdout_is_terminal != 0; }
   // Whether any write to stdout failed (a full disk, a closed pipe): the command's output did
   // not reach its reader, so the command must not report success.
@@ -46,8 +50,5 @@ class Terminal {
   const sp_command_io& io_;
   mutable bool out_failed_ = false;
 };
-
-// Overwrites a string's bytes (a secret) before its memory is given back.
-void wipe(std::string& secret) noexcept;
 
 }  // namespace api

@@ -6,6 +6,8 @@
 
 #include <stdexcept>
 
+#include "util/secret.hpp"
+
 namespace api {
 namespace {
 
@@ -72,6 +74,7 @@ std::string generateKey(std::string_view prefix) {
     key += kAlphabet[(group >> 6) & 63U];
     key += kAlphabet[group & 63U];
   }
+  wipeBytes(raw.data(), raw.size());
   return key;
 }
 

@@ -456,6 +456,29 @@ CreatedKey ApiKeyService::rotateKey(std::string_view key_id, std::chrono::millis
   return created;
 }
 
+bool ApiKeyService::undoRotation(std::string_view old_key_id, const CreatedKey& rotated,
+                                 std::string_view actor) {
+  const TimePoint now = clock_.now();
+  const AuditRecord old_audit{0,
+                              std::string(old_key_id),
+                              "rotation_undone",
+                              std::string(actor),
+                              now,
+                              "secret_not_delivered",
+                              auditDetails({{"replaced_by", boost::json::value(rotated.key.id)}})};
+  const AuditRecord new_audit{0,   rotated.key.id,         "revoke", std::string(actor),
+                              now, "secret_not_delivered", "{}"};
+  const bool restored =
+      store_.undoRotation(old_key_id, rotated.key.id, rotated.replaced_key_revoked_at.value_or(now),
+                          now, old_audit, new_audit);
+  logger_.warn("api key rotation undone: the new key's secret was not delivered",
+               {{"old_key_id", std::string(old_key_id)},
+                {"new_key_id", rotated.key.id},
+                {"old_key_restored", restored ? "true" : "false"},
+                {"actor", std::string(actor)}});
+  return restored;
+}
+
 KeyRecord ApiKeyService::getKey(std::string_view key_id) {
   auto key = store_.findKeyById(key_id);
   if (!key) {

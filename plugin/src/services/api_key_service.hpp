@@ -100,6 +100,12 @@ class ApiKeyService {
   CreatedKey rotateKey(std::string_view key_id, std::chrono::milliseconds grace,
                        std::string_view actor);
 
+  // Takes back rotateKey's `rotated` when its secret could not be delivered: the new key is
+  // revoked (reason secret_not_delivered) and the old one, unless something else revoked it
+  // meanwhile, works again as before (its counted requests are gone when the rotation had no
+  // grace period). Returns whether the old key was restored. Throws StoreError.
+  bool undoRotation(std::string_view old_key_id, const CreatedKey& rotated, std::string_view actor);
+
   // Throws NotFound, StoreError.
   KeyRecord getKey(std::string_view key_id);
   std::vector<KeyRecord> listKeys(std::optional<std::string_view> user_id, bool active_only);

@@ -47,6 +47,8 @@ constexpr std::string_view kInsertKey =
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, NULL, NULL, ?10)";
 constexpr std::string_view kRevokeKey =
     "UPDATE api_keys SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1";
+constexpr std::string_view kRestoreKey =
+    "UPDATE api_keys SET revoked_at = NULL, revoked_reason = NULL WHERE id = ?1";
 constexpr std::string_view kTouchKey = "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1";
 constexpr std::string_view kDeleteKeyWindows = "DELETE FROM api_rate_limits WHERE key_id = ?1";
 constexpr std::string_view kInsertAudit =
@@ -548,6 +550,30 @@ ApiStore::ChangeResult SqliteStore::rotateKey(std::string_view old_id, const Key
   result.outcome = ChangeOutcome::kDone;
   result.key = std::move(inserted);
   return result;
+}
+
+bool SqliteStore::undoRotation(std::string_view old_id, std::string_view new_id,
+                               TimePoint old_revoked_at, TimePoint now,
+                               const AuditRecord& old_audit, const AuditRecord& new_audit) {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(db_, "undoing a rotation");
+  const std::optional<KeyRecord> replacement = keyById(new_id);
+  if (replacement && !(replacement->revoked_at && *replacement->revoked_at <= now)) {
+    Statement revoke(db_, kRevokeKey, "revoking an undelivered key");
+    revoke.bind(1, new_id).bind(2, formatIsoUtc(now)).bind(3, "secret_not_delivered").run();
+    deleteWindowsOf(new_id);
+    insertAudit(new_audit);
+  }
+  const std::optional<KeyRecord> old = keyById(old_id);
+  const bool restore = old && old->revoked_reason == std::optional<std::string>("rotated") &&
+                       old->revoked_at == std::optional<TimePoint>(old_revoked_at);
+  if (restore) {
+    Statement update(db_, kRestoreKey, "restoring the rotated key");
+    update.bind(1, old_id).run();
+    insertAudit(old_audit);
+  }
+  transaction.commit();
+  return restore;
 }
 
 bool SqliteStore::touchKeyLastUsed(std::string_view id, TimePoint at) {

@@ -40,6 +40,9 @@ class SqliteStore final : public ApiStore {
   ChangeResult rotateKey(std::string_view old_id, const KeyRecord& replacement, TimePoint now,
                          TimePoint old_revoked_at, std::int64_t max_active_per_user,
                          const AuditRecord& old_audit, const AuditRecord& new_audit) override;
+  bool undoRotation(std::string_view old_id, std::string_view new_id, TimePoint old_revoked_at,
+                    TimePoint now, const AuditRecord& old_audit,
+                    const AuditRecord& new_audit) override;
   bool touchKeyLastUsed(std::string_view id, TimePoint at) override;
   std::vector<AuditRecord> auditTrail(std::string_view key_id) override;
 

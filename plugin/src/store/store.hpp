@@ -108,6 +108,15 @@ class ApiStore {
                                  std::int64_t max_active_per_user, const AuditRecord& old_audit,
                                  const AuditRecord& new_audit) = 0;
 
+  // Takes back a rotation whose new key never reached anyone, in one transaction: revokes
+  // `new_id` at `now` with reason "secret_not_delivered" (unless it is revoked already) and,
+  // when the old key is still revoked exactly as that rotation scheduled (reason "rotated",
+  // at `old_revoked_at`), makes it active again. Writes `new_audit`, and `old_audit` when the
+  // old key was restored. Returns whether it was (false: something else changed it since).
+  virtual bool undoRotation(std::string_view old_id, std::string_view new_id,
+                            TimePoint old_revoked_at, TimePoint now, const AuditRecord& old_audit,
+                            const AuditRecord& new_audit) = 0;
+
   // Records that the key was used at `at`, without waiting for another process's lock:
   // returns false (writing nothing) when the store is busy. Callers write at most once a
   // minute per key.

@@ -426,6 +426,28 @@ BOOST_AUTO_TEST_CASE(an_expiry_or_grace_past_year_9999_is_refused_not_written) {
   BOOST_TEST(keys.validateKey(created.secret).valid);  // the old key was left as it was
 }
 
+BOOST_AUTO_TEST_CASE(an_undelivered_rotation_is_undone_unless_the_old_key_changed_since) {
+  const auto old = keys.createKey(request());
+  const auto rotated = keys.rotateKey(old.key.id, 0ms, "ops");
+  BOOST_TEST(!keys.validateKey(old.secret).valid);
+  BOOST_TEST(keys.undoRotation(old.key.id, rotated, "ops"));
+  BOOST_TEST(keys.validateKey(old.secret).valid);
+  const api::KeyValidation replacement = keys.validateKey(rotated.secret);
+  BOOST_TEST(replacement.reason == KeyRejection::kRevoked);
+  BOOST_TEST(replacement.key->revoked_reason.value_or("") == "secret_not_delivered");
+  const auto trail = keys.auditTrail(old.key.id);
+  BOOST_TEST(trail.back().action == "rotation_undone");
+  BOOST_TEST(trail.back().reason == "secret_not_delivered");
+
+  // Revoked by someone else meanwhile (here: an operator ended the grace period at once):
+  // that revocation stands, and only the new key is revoked.
+  const auto second = keys.rotateKey(old.key.id, 1h, "ops");
+  keys.revokeKey(old.key.id, "compromised", "ops");
+  BOOST_TEST(!keys.undoRotation(old.key.id, second, "ops"));
+  BOOST_TEST(keys.getKey(old.key.id).revoked_reason.value_or("") == "compromised");
+  BOOST_TEST(keys.validateKey(second.secret).reason == KeyRejection::kRevoked);
+}
+
 BOOST_AUTO_TEST_CASE(ids_that_may_be_secrets_are_never_echoed_in_full) {
   const auto created = keys.createKey(request());
   for (const std::string& given : {created.secret, " " + created.secret, created.secret.substr(3),
