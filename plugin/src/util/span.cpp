@@ -62,6 +62,10 @@ Span parseSpanAllowZero(std::string_view text) {
   return parse(text, true);
 }
 
+std::string spanText(Span span) {
+  return std::to_string(span.count) + span.unit;
+}
+
 TimePoint addSpan(TimePoint from, Span span) {
   switch (span.unit) {
     case 'h':

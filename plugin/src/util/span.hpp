@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "clock.hpp"
@@ -27,5 +28,9 @@ TimePoint subtractSpan(TimePoint from, Span span);
 
 // As parseSpan, but also accepts "0" followed by a unit (no span), for grace periods.
 Span parseSpanAllowZero(std::string_view text);
+
+// The span as parseSpan reads it, e.g. "30d": parseSpan (parseSpanAllowZero for a count of
+// 0) of the text gives back `span`.
+std::string spanText(Span span);
 
 }  // namespace api

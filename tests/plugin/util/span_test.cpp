@@ -55,6 +55,16 @@ BOOST_AUTO_TEST_CASE(rejects_bad_spans_with_what_is_accepted) {
   BOOST_TEST(api::parseSpanAllowZero("0h").count == 0);
 }
 
+BOOST_AUTO_TEST_CASE(a_span_prints_as_the_text_that_parses_back_to_it) {
+  BOOST_TEST(api::spanText(api::parseSpan("30d")) == "30d");
+  BOOST_TEST(api::spanText(api::parseSpan("007h")) == "7h");  // leading zeros are not kept
+  BOOST_TEST(api::spanText(api::parseSpanAllowZero("-0h")) == "0h");
+  const api::Span longest = api::parseSpan("100y");
+  const api::Span again = api::parseSpan(api::spanText(longest));
+  BOOST_TEST(again.count == longest.count);
+  BOOST_TEST(again.unit == longest.unit);
+}
+
 BOOST_AUTO_TEST_CASE(iso_times_round_trip_and_accept_the_original_systems_format) {
   const auto t = at("2026-11-25T06:30:00.123Z");
   BOOST_TEST(api::formatIsoUtc(t) == "2026-11-25T06:30:00.123Z");

@@ -1,0 +1,260 @@
+// Usage-record validation (plugin/src/usage/usage_recorder.* UsageRecorder::record, where
+// the C ABI's record_request lands) and the rollups and histogram blobs built from accepted
+// records (plugin/src/usage/usage_types.*).
+//
+// Properties:
+//  - record() refuses only with InvalidInput, and an accepted record reaches the store as
+//    given, satisfying every check: a known key id, an HTTP method in upper case, status
+//    100..599, response time 0..86,400,000 ms, an endpoint of 1..2,048 bytes and a user agent
+//    of at most 512, both UTF-8 without control characters, an IP address that is empty or
+//    textual IPv4/IPv6 of at most 45 characters;
+//  - the writer's rollups count the record once, and its latency histogram blob
+//    (encodeHistogram) decodes (mergeHistogram, DenseHistogram::merge) to the same
+//    histogram.
+//
+// Excluded until usage_types.cpp is fixed by another change: decoding arbitrary blobs. The
+// decoder adds varint deltas into a signed value without an overflow check, which
+// UndefinedBehaviorSanitizer stops at (tests/fuzz/pending/README.md). With FUZZ_PENDING=1
+// the input after the record is decoded as a blob, and both decoders must agree on it.
+//
+// Input: 2 bytes of status code, 8 of response time, then NUL-separated key id, endpoint,
+// method, IP address, user agent (NUL-free each, as the C ABI passes them), then a blob.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <array>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "fuzz_check.hpp"
+#include "reference_text.hpp"
+#include "services/errors.hpp"
+#include "settings.hpp"
+#include "store/store.hpp"
+#include "usage/usage_recorder.hpp"
+#include "usage/usage_types.hpp"
+
+namespace {
+
+constexpr std::string_view kKnownKeys[] = {"key_0123456789abcdef", "key_fedcba9876543210"};
+constexpr std::string_view kMethods[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                         "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+constexpr std::int64_t kNow = 1'780'000'000'000;
+
+[[noreturn]] void notUsed() {
+  FUZZ_CHECK(!"the recorder called a store method it has no business with");
+  std::abort();
+}
+
+// Knows two keys and keeps what the writer writes; everything else is out of bounds.
+class CapturingStore final : public api::ApiStore {
+ public:
+  std::vector<api::RequestRecord> take() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(records_, {});
+  }
+  api::RollupDelta takeDelta() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(delta_, {});
+  }
+
+  bool keyExists(std::string_view id) override {
+    for (std::string_view known : kKnownKeys) {
+      if (id == known) {
+        return true;
+      }
+    }
+    return false;
+  }
+  void writeRequests(const std::vector<api::RequestRecord>& records,
+                     const api::RollupDelta& delta) override {
+    std::lock_guard lock(mutex_);
+    records_.insert(records_.end(), records.begin(), records.end());
+    delta_ = delta;
+  }
+  void addCounters(const std::vector<std::pair<std::string, std::int64_t>>&,
+                   api::TimePoint) override {}
+
+  api::StoreHealth health() noexcept override { return {}; }
+  std::int64_t deleteRateLimitWindowsEndedBy(api::TimePoint, api::TimePoint,
+                                             std::int64_t) override {
+    notUsed();
+  }
+  InsertOutcome insertKey(const api::KeyRecord&, std::int64_t, api::TimePoint,
+                          const api::AuditRecord&) override {
+    notUsed();
+  }
+  std::optional<api::KeyRecord> findKeyByHash(std::string_view) override { notUsed(); }
+  std::optional<api::KeyRecord> findKeyById(std::string_view) override { notUsed(); }
+  std::vector<api::KeyRecord> listKeys(std::optional<std::string_view>) override { notUsed(); }
+  ChangeResult revokeKey(std::string_view, std::string_view, api::TimePoint,
+                         const api::AuditRecord&) override {
+    notUsed();
+  }
+  ChangeResult rotateKey(std::string_view, const api::KeyRecord&, api::TimePoint, api::TimePoint,
+                         std::int64_t, const api::AuditRecord&, const api::AuditRecord&) override {
+    notUsed();
+  }
+  bool touchKeyLastUsed(std::string_view, api::TimePoint) override { notUsed(); }
+  std::vector<api::AuditRecord> auditTrail(std::string_view) override { notUsed(); }
+  std::pair<WindowSnapshot, bool> checkWindows(const WindowCheck&, const api::Clock&,
+                                               WindowDecider&) override {
+    notUsed();
+  }
+  std::optional<std::int64_t> resetWindows(std::string_view, const api::AuditRecord&) override {
+    notUsed();
+  }
+  std::optional<std::int64_t> updateRateLimit(std::string_view, std::int64_t,
+                                              const api::AuditRecord&) override {
+    notUsed();
+  }
+  void readUsage(const UsageQuery&, UsageVisitor&) override { notUsed(); }
+  std::vector<Counter> counters() override { notUsed(); }
+  std::pair<std::int64_t, std::int64_t> deleteUsageBefore(std::int64_t, std::int64_t) override {
+    notUsed();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<api::RequestRecord> records_;
+  api::RollupDelta delta_;
+};
+
+struct Fixture {
+  api::ApiSettings settings;
+  CapturingStore store;
+  api::ManualClock clock{api::TimePoint(std::chrono::milliseconds(kNow))};
+  sp_host_api host = [] {
+    sp_host_api h{};
+    h.size = sizeof(h);
+    return h;
+  }();
+  api::HostLogger logger{host};
+  api::UsageRecorder recorder{settings, store, clock, logger};
+};
+
+std::string upper(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'a' && c <= 'z') {
+      c = static_cast<char>(c - 'a' + 'A');
+    }
+  }
+  return out;
+}
+
+bool isKnownMethod(std::string_view method) {
+  for (std::string_view m : kMethods) {
+    if (method == m) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool isIpText(const std::string& ip) {
+  if (ip.size() > api::kMaxIpLength ||
+      ip.find_first_not_of("0123456789abcdefABCDEF.:") != std::string::npos) {
+    return false;
+  }
+  std::array<unsigned char, sizeof(in6_addr)> address{};
+  return ::inet_pton(AF_INET, ip.c_str(), address.data()) == 1 ||
+         ::inet_pton(AF_INET6, ip.c_str(), address.data()) == 1;
+}
+
+// A count of 0 is no entry: encodeHistogram never writes one, and the two decoders keep it
+// differently (the map decoder and DenseHistogram's overflow map keep it, its dense part not).
+api::LatencyHistogram withoutZeros(api::LatencyHistogram h) {
+  std::erase_if(h, [](const auto& entry) { return entry.second == 0; });
+  return h;
+}
+
+void checkBlob(std::string_view blob) {
+  api::LatencyHistogram merged;
+  api::DenseHistogram dense;
+  const bool ok = api::mergeHistogram(blob, merged);
+  FUZZ_CHECK(dense.merge(blob) == ok);
+  if (ok) {
+    FUZZ_CHECK(withoutZeros(merged) == withoutZeros(dense.sparse()));
+  }
+}
+
+void checkRollups(const api::RequestRecord& r, const api::RollupDelta& delta,
+                  std::int64_t interval) {
+  FUZZ_CHECK(delta.rows.size() == 1 && delta.key_rows.size() == 1);
+  FUZZ_CHECK(delta.endpoint_rows.size() == 1 && delta.latency_all.size() == 1);
+  const auto& [row_key, counts] = *delta.rows.begin();
+  const std::int64_t start = std::get<0>(row_key);
+  FUZZ_CHECK(start <= r.timestamp_ms && r.timestamp_ms < start + interval && start % interval == 0);
+  FUZZ_CHECK(std::get<1>(row_key) == r.key_id && std::get<2>(row_key) == r.endpoint);
+  FUZZ_CHECK(counts.requests == 1 && counts.errors == (r.status_code >= 400 ? 1 : 0));
+  FUZZ_CHECK(counts.total_time == r.response_time_ms && counts.last_request == r.timestamp_ms);
+  const api::LatencyHistogram& histogram = delta.latency_all.begin()->second;
+  FUZZ_CHECK(histogram == api::LatencyHistogram({{r.response_time_ms, 1}}));
+  const std::string blob = api::encodeHistogram(histogram);
+  api::LatencyHistogram decoded;
+  FUZZ_CHECK(api::mergeHistogram(blob, decoded) && decoded == histogram);
+  api::DenseHistogram dense;
+  FUZZ_CHECK(dense.merge(blob) && dense.sparse() == histogram);
+  FUZZ_CHECK(api::percentile(decoded, 50) == r.response_time_ms);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, size_t size) {
+  static Fixture fixture;
+
+  fuzz::Reader in(fuzz::asText(data, size));
+  api::RequestInput input;
+  input.status_code = static_cast<int>(in.byte()) << 8;
+  input.status_code |= in.byte();
+  std::uint64_t time = 0;
+  for (int i = 0; i < 8; ++i) {
+    time = (time << 8) | in.byte();
+  }
+  std::memcpy(&input.response_time_ms, &time, sizeof(time));
+  const std::string key_id(in.part('\0'));
+  input.endpoint = in.part('\0');
+  input.method = in.part('\0');
+  input.ip_address = in.part('\0');
+  input.user_agent = in.part('\0');
+
+  bool accepted = false;
+  try {
+    accepted = fixture.recorder.record(key_id, input);
+    FUZZ_CHECK(accepted);  // the queue is flushed after every record: never full
+  } catch (const api::InvalidInput&) {
+  }
+  if (accepted) {
+    fixture.recorder.flush();
+    const std::vector<api::RequestRecord> written = fixture.store.take();
+    FUZZ_CHECK(written.size() == 1);
+    const api::RequestRecord& r = written.front();
+    FUZZ_CHECK(r.key_id == key_id && fixture.store.keyExists(r.key_id));
+    FUZZ_CHECK(r.method == upper(input.method) && isKnownMethod(r.method));
+    FUZZ_CHECK(r.status_code == input.status_code && r.status_code >= 100 && r.status_code <= 599);
+    FUZZ_CHECK(r.response_time_ms == input.response_time_ms && r.response_time_ms >= 0 &&
+               r.response_time_ms <= api::kMaxResponseTimeMs);
+    FUZZ_CHECK(r.endpoint == input.endpoint && !r.endpoint.empty() &&
+               r.endpoint.size() <= api::kMaxEndpointLength);
+    FUZZ_CHECK(fuzz::isPrintableText(r.endpoint));
+    FUZZ_CHECK(r.ip_address == input.ip_address &&
+               (r.ip_address.empty() || isIpText(r.ip_address)));
+    FUZZ_CHECK(r.user_agent.size() <= api::kMaxUserAgentLength);
+    FUZZ_CHECK(fuzz::isPrintableText(r.user_agent));
+    if (fuzz::isPrintableText(input.user_agent) &&
+        input.user_agent.size() <= api::kMaxUserAgentLength) {
+      FUZZ_CHECK(r.user_agent == input.user_agent);
+    }
+    FUZZ_CHECK(r.timestamp_ms == kNow);
+    checkRollups(r, fixture.store.takeDelta(), fixture.settings.aggregation_interval_ms);
+  }
+  if (fuzz::pendingChecksEnabled()) {
+    checkBlob(in.rest());
+  }
+  return 0;
+}
