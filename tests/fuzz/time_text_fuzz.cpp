@@ -8,21 +8,15 @@
 //  - formatSpan of any span is "<n>s", "<n>m <n>s", "<n>h <n>m" or "<n>d <n>h" with every
 //    part but the first below its unit's size.
 //
-// Excluded, reported rather than fixed here (time_text.cpp belongs to another change):
-//  - years before 0 are written in a form the parser refuses ("-001-..."): a known bug being
-//    fixed; times before 0000-01-01 are left out of the round trips;
-//  - years after 9999 are written with five digits, which the parser refuses: pending, see
-//    tests/fuzz/pending/README.md; times after 9999-12-31 are left out too;
-//  - formatSpan of the most negative span negates it, a signed overflow: pending, see
-//    tests/fuzz/pending/README.md; that one value is left out.
-// FUZZ_PENDING=1 drops these exclusions (mode 0 then round-trips every accepted time).
+//  - no accepted text, however its offset moves it, lies outside years 0..9999, and
+//    formatIsoUtc refuses (std::out_of_range) every time outside them.
 //
 // Input: a mode byte; mode 0 reads the rest as text to parse, mode 1 as a time (8 bytes,
 // reduced into years 0..9999) to format, mode 2 as a span (8 bytes, any value) to format.
 #include <chrono>
 #include <cstdint>
 #include <cstring>
-#include <limits>
+#include <stdexcept>
 #include <string>
 
 #include "fuzz_check.hpp"
@@ -46,11 +40,17 @@ bool isDigit(char c) {
 }
 
 bool inFormattableRange(api::TimePoint t) {
-  if (fuzz::pendingChecksEnabled()) {
-    return true;
-  }
   const std::int64_t ms = t.time_since_epoch().count();
   return ms >= kYear0 && ms <= kYear9999;
+}
+
+void checkRefused(api::TimePoint t) {
+  try {
+    (void)api::formatIsoUtc(t);
+  } catch (const std::out_of_range&) {
+    return;
+  }
+  FUZZ_CHECK(!"a time outside years 0..9999 was formatted");
 }
 
 void checkFormatted(api::TimePoint t) {
@@ -103,18 +103,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, size_t size) {
   const std::uint8_t mode = in.byte() % 3;
   if (mode == 0) {
     const auto parsed = api::parseIsoUtc(in.rest());
-    if (parsed && inFormattableRange(*parsed)) {
+    if (parsed) {
+      FUZZ_CHECK(inFormattableRange(*parsed));
       checkFormatted(*parsed);
     }
   } else if (mode == 1) {
-    const std::uint64_t span = static_cast<std::uint64_t>(kYear9999 - kYear0) + 1;
-    checkFormatted(
-        api::TimePoint(milliseconds(kYear0 + static_cast<std::int64_t>(word(in.rest()) % span))));
-  } else {
-    const auto ms = static_cast<std::int64_t>(word(in.rest()));
-    if (ms != std::numeric_limits<std::int64_t>::min() || fuzz::pendingChecksEnabled()) {
-      checkSpanText(milliseconds(ms));
+    const std::uint64_t raw = word(in.rest());
+    const api::TimePoint t(milliseconds(static_cast<std::int64_t>(raw)));
+    if (inFormattableRange(t)) {
+      checkFormatted(t);
+    } else {
+      checkRefused(t);
     }
+    const std::uint64_t span = static_cast<std::uint64_t>(kYear9999 - kYear0) + 1;
+    checkFormatted(api::TimePoint(milliseconds(kYear0 + static_cast<std::int64_t>(raw % span))));
+  } else {
+    checkSpanText(milliseconds(static_cast<std::int64_t>(word(in.rest()))));
   }
   return 0;
 }

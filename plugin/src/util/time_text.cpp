@@ -120,10 +120,10 @@ std::optional<TimePoint> parseIsoUtc(std::string_view text) noexcept {
 }
 
 std::string formatSpan(milliseconds span) {
-  if (span.count() < 0) {
-    span = -span;
-  }
-  const auto total_s = duration_cast<seconds>(span).count();
+  // The magnitude, in whole seconds: negating the span itself would overflow for the most
+  // negative one.
+  const auto signed_s = duration_cast<seconds>(span).count();
+  const auto total_s = signed_s < 0 ? -signed_s : signed_s;
   const auto dd = total_s / 86400;
   const auto hh = (total_s % 86400) / 3600;
   const auto mm = (total_s % 3600) / 60;

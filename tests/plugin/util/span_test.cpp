@@ -87,6 +87,9 @@ BOOST_AUTO_TEST_CASE(iso_times_round_trip_and_accept_the_original_systems_format
   BOOST_TEST(!api::parseIsoUtc("9999-12-31T23:30:00-01:00"));  // after year 9999
   BOOST_TEST(api::formatSpan(std::chrono::hours(24 * 29 + 23)) == "29d 23h");
   BOOST_TEST(api::formatSpan(std::chrono::seconds(200)) == "3m 20s");
+  BOOST_TEST(api::formatSpan(-std::chrono::seconds(200)) == "3m 20s");  // a magnitude
+  // The most negative span has no positive counterpart: no overflow (fuzz reproducer).
+  BOOST_TEST(api::formatSpan(std::chrono::milliseconds::min()) == "106751991167d 7h");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
