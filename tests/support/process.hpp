@@ -52,7 +52,8 @@ class Child {
 
 // A child whose stdout and stderr are both captured as they arrive, for tests that SIGKILL it
 // at any moment and still need everything it wrote before. Its stdin gets options.stdin_data
-// (at most a pipe's buffer) and is closed. The destructor kills and reaps it if it still runs.
+// (at most a pipe's buffer; unless it closes stdin first) and is closed. The destructor kills
+// and reaps it if it still runs.
 class CapturingChild {
  public:
   CapturingChild(const std::vector<std::string>& argv, const ProcessOptions& options = {});
