@@ -241,6 +241,93 @@ int Child::wait(std::chrono::milliseconds deadline) {
   return decode(status);
 }
 
+CapturingChild::CapturingChild(const std::vector<std::string>& argv,
+                               const ProcessOptions& options) {
+  int in_fd = -1;
+  pid_ = spawn(argv, options, in_fd, out_fd_, err_fd_);
+  ::signal(SIGPIPE, SIG_IGN);  // a child that exits unread must not end this process
+  if (!options.stdin_data.empty()) {
+    // A failure means the child closed its stdin unread; its output and exit tell why.
+    (void)!::write(in_fd, options.stdin_data.data(), options.stdin_data.size());
+  }
+  ::close(in_fd);
+  ::fcntl(out_fd_, F_SETFL, O_NONBLOCK);
+  ::fcntl(err_fd_, F_SETFL, O_NONBLOCK);
+}
+
+CapturingChild::~CapturingChild() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+  for (int fd : {out_fd_, err_fd_}) {
+    if (fd >= 0) {
+      ::close(fd);
+    }
+  }
+}
+
+void CapturingChild::poll() {
+  for (auto [fd, sink] : {std::pair{&out_fd_, &out_}, std::pair{&err_fd_, &err_}}) {
+    char buffer[8192];
+    ssize_t n = 0;
+    while (*fd >= 0 && (n = ::read(*fd, buffer, sizeof(buffer))) > 0) {
+      sink->append(buffer, static_cast<size_t>(n));
+    }
+    if (*fd >= 0 && (n == 0 || (errno != EAGAIN && errno != EINTR))) {
+      ::close(*fd);
+      *fd = -1;
+    }
+  }
+  int status = 0;
+  if (pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
+    reaped(status);
+  }
+}
+
+void CapturingChild::kill() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+  }
+}
+
+int CapturingChild::finish(std::chrono::milliseconds deadline) {
+  const auto until = Clock::now() + deadline;
+  for (poll(); pid_ > 0 || out_fd_ >= 0 || err_fd_ >= 0; poll()) {
+    if (Clock::now() >= until) {
+      if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        reaped(status);
+      }
+      poll();
+      for (int* fd : {&out_fd_, &err_fd_}) {  // held open by something else: stop reading
+        if (*fd >= 0) {
+          ::close(*fd);
+          *fd = -1;
+        }
+      }
+      break;
+    }
+    std::vector<pollfd> fds;
+    for (int fd : {out_fd_, err_fd_}) {
+      if (fd >= 0) {
+        fds.push_back({fd, POLLIN, 0});
+      }
+    }
+    ::poll(fds.data(), fds.size(), 5);  // also the pace of waitpid() once the pipes are shut
+  }
+  return exit_code_;
+}
+
+void CapturingChild::reaped(int status) {
+  pid_ = -1;
+  exit_code_ = decode(status);
+  term_signal_ = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+}
+
 TempDir::TempDir() {
   std::string pattern = (std::filesystem::temp_directory_path() / "prompt-test-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) {

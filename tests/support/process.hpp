@@ -50,6 +50,44 @@ class Child {
   std::string err_;
 };
 
+// A child whose stdout and stderr are both captured as they arrive, for tests that SIGKILL it
+// at any moment and still need everything it wrote before. Its stdin gets options.stdin_data
+// (at most a pipe's buffer; unless it closes stdin first) and is closed. The destructor kills
+// and reaps it if it still runs.
+class CapturingChild {
+ public:
+  CapturingChild(const std::vector<std::string>& argv, const ProcessOptions& options = {});
+  ~CapturingChild();
+  CapturingChild(const CapturingChild&) = delete;
+  CapturingChild& operator=(const CapturingChild&) = delete;
+
+  // Reads what its stdout and stderr hold and reaps it if it has ended; never waits.
+  void poll();
+  // Whether it has not been reaped yet (as of the last poll()).
+  bool running() const { return pid_ > 0; }
+  // Sends SIGKILL, unless it has been reaped already.
+  void kill();
+  // Waits until it ends (SIGKILL once the deadline passes) and both pipes are at their end.
+  // Returns the exit code, -1 when a signal ended it.
+  int finish(std::chrono::milliseconds deadline);
+  // The signal that ended it, 0 when it exited (or still runs).
+  int termSignal() const { return term_signal_; }
+  int exitCode() const { return exit_code_; }  // -1 while running or when a signal ended it
+  const std::string& out() const { return out_; }
+  const std::string& err() const { return err_; }
+
+ private:
+  void reaped(int status);
+
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  int err_fd_ = -1;
+  int exit_code_ = -1;
+  int term_signal_ = 0;
+  std::string out_;
+  std::string err_;
+};
+
 // A fresh private temporary directory, removed with everything in it on destruction.
 class TempDir {
  public:

@@ -245,6 +245,58 @@ int limitLoop(void* ctx, const char* args, const sp_command_io* io, sp_error* er
   return status == SP_OK ? code : SP_EXIT_FAILURE;
 }
 
+// Checks <key_id> (cost 1) through RateLimitService in a loop, for at most 120 s, and records
+// every admitted request through ApiKeyService; pauses <pause_ms> (default 0) after each
+// admission, 1 ms after each refusal. Each admission is one line on stdout, flushed
+// before the next check, so a test that kills this process knows what was admitted:
+// "admitted <before_ms> <after_ms>", the wall-clock ms (the module's clock) read right before
+// and right after the check; the module decides at a time between the two. A refusal other
+// than over_limit (or an admission only because the store failed) prints
+// "unexpected outcome <n>" and ends the loop, exit 1.
+int admitLoop(void* ctx, const char* args, const sp_command_io* io, sp_error* error) {
+  int code = SP_EXIT_FAILURE;
+  const sp_status status = systemprompt::guard(error, [&] {
+    const auto limits = systemprompt::RateLimitServiceClient::lookup(*self(ctx).host, 1);
+    const auto keys = systemprompt::ApiKeyServiceClient::lookup(*self(ctx).host, 2);
+    const std::string key_id = stringArg(args, "key_id");
+    const std::string pause = stringArg(args, "pause_ms");
+    const auto pause_after_admission =
+        std::chrono::milliseconds(pause.empty() ? 0 : std::stol(pause));
+    const auto wallMs = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (std::chrono::steady_clock::now() < until) {
+      const long long before_ms = wallMs();
+      const sp_rate_limit_decision d = limits.check(key_id);
+      const long long after_ms = wallMs();
+      if (d.allowed && d.failed_open == 0) {
+        const std::string line =
+            "admitted " + std::to_string(before_ms) + " " + std::to_string(after_ms) + "\n";
+        if (io->write(io->io_ctx, SP_STREAM_STDOUT, line.data(), line.size()) != 0) {
+          return;  // nobody learns of admissions any more
+        }
+        sp_api_request r{};
+        r.size = sizeof(r);
+        r.endpoint = "/admit";
+        r.method = "GET";
+        r.status_code = 200;
+        keys.recordRequest(key_id, r);
+        std::this_thread::sleep_for(pause_after_admission);
+      } else if (d.outcome == SP_RATE_LIMIT_OVER_LIMIT) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      } else {
+        print(io, "unexpected outcome " + std::to_string(d.outcome) + "\n");
+        return;
+      }
+    }
+    code = SP_EXIT_OK;
+  });
+  return status == SP_OK ? code : SP_EXIT_FAILURE;
+}
+
 // Authorizes the key read from stdin, with cost <cost>, and prints every field.
 int authorizeCmd(void* ctx, const char* args, const sp_command_io* io, sp_error* error) {
   int code = SP_EXIT_FAILURE;
@@ -345,6 +397,7 @@ const sp_module_command kCommands[] = {
     {"sibling:validate-loop", &validateLoop},
     {"sibling:hammer", &hammer},
     {"sibling:limit-loop", &limitLoop},
+    {"sibling:admit-loop", &admitLoop},
     {"sibling:authorize", &authorizeCmd},
     {"sibling:record", &recordMany},
     {"sibling:usage", &usageStats},
