@@ -50,9 +50,18 @@ sp_status cleanupEntry(void* ctx, sp_error* error) {
   return systemprompt::guard(error, [&] { self(ctx).cleanup(); });
 }
 
-std::unique_ptr<ApiStore> openStore(const ApiSettings& settings) {
-  return std::make_unique<SqliteStore>(
-      SqliteStoreOptions{settings.database_path, settings.busy_timeout_ms});
+// `connection` names the connection in trace records: each has its own job.
+std::unique_ptr<ApiStore> openStore(const ApiSettings& settings, const HostLogger& logger,
+                                    std::string_view connection) {
+  SqliteStoreOptions options(settings.database_path, settings.busy_timeout_ms);
+  if (logger.traceEnabled()) {
+    options.trace = [&logger, connection](std::string_view sql, std::int64_t took_ns) {
+      logger.trace("sql statement run", {{"connection", std::string(connection)},
+                                         {"took_us", std::to_string(took_ns / 1000)},
+                                         {"sql", std::string(sql)}});
+    };
+  }
+  return std::make_unique<SqliteStore>(options);
 }
 
 constexpr std::string_view kCounterFailedOpen = "rate_limit_failed_open";
@@ -71,15 +80,16 @@ ApiModule::ApiModule(const sp_host_api& host, ApiSettings settings, std::unique_
       settings_(std::move(settings)),
       clock_(std::move(clock)),
       owns_store_(store == nullptr),
-      store_(owns_store_ ? openStore(settings_) : std::move(store)),
-      lookup_store_(owns_store_ ? openStore(settings_) : nullptr),
+      store_(owns_store_ ? openStore(settings_, logger_, "main") : std::move(store)),
+      lookup_store_(owns_store_ ? openStore(settings_, logger_, "lookups") : nullptr),
       keys_(settings_, *store_, lookup_store_ != nullptr ? *lookup_store_ : *store_, *clock_,
             logger_),
       limits_(settings_, *store_, *clock_, logger_, keys_),
       usage_(settings_, *store_, *clock_),
-      recorder_(
-          settings_, *store_, *clock_, logger_,
-          owns_store_ ? StoreFactory([this] { return openStore(settings_); }) : StoreFactory()) {
+      recorder_(settings_, *store_, *clock_, logger_,
+                owns_store_
+                    ? StoreFactory([this] { return openStore(settings_, logger_, "usage"); })
+                    : StoreFactory()) {
   if (commandTable().size() != kCommandCount) {
     throw std::logic_error("api module: command table and kCommandCount disagree");
   }

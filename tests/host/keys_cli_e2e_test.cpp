@@ -399,12 +399,12 @@ BOOST_AUTO_TEST_CASE(a_sibling_module_creates_validates_and_revokes_through_the_
 }
 
 BOOST_AUTO_TEST_CASE(secrets_never_leak_into_output_logs_or_the_database) {
-  Installation install;
-  ProcessOptions debug;
-  debug.env["PROMPT_LOG_LEVEL"] = "debug";
+  Installation install({"sibling"});
+  ProcessOptions debug;  // the most the log says: trace
+  debug.env["PROMPT_LOG_LEVEL"] = "trace";
   std::string everything_else;  // every byte printed, except the two create responses
   auto run = [&](std::vector<std::string> args, ProcessOptions o = {}) {
-    o.env["PROMPT_LOG_LEVEL"] = "debug";
+    o.env["PROMPT_LOG_LEVEL"] = "trace";
     ProcessResult r = install.prompt(std::move(args), o);
     everything_else += r.out + r.err;
     return r;
@@ -420,6 +420,15 @@ BOOST_AUTO_TEST_CASE(secrets_never_leak_into_output_logs_or_the_database) {
 
   ProcessOptions via_stdin;
   via_stdin.stdin_data = secret + "\n";
+  // A sibling module on the request path: validation, limiter decisions, the usage
+  // writer's batches and the statements behind them, all traced.
+  const ProcessResult authorized = run({"sibling:authorize"}, via_stdin);
+  BOOST_TEST(authorized.exit_code == 0, describe(authorized));
+  run({"sibling:record", id, "50"});
+  for (const char* record :
+       {"key cache miss", "rate limit check", "usage batch written", "sql statement run"}) {
+    BOOST_TEST(contains(everything_else, record), "no trace record \"" << record << "\"");
+  }
   run({"api:keys:verify"}, via_stdin);
   run({"api:keys:verify", "-f", "json"}, via_stdin);
   run({"api:keys:list"});

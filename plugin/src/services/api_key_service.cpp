@@ -306,10 +306,19 @@ std::optional<KeyRecord> ApiKeyService::findByHash(const std::array<char, 64>& h
     std::shared_lock lock(cache_mutex_);
     const auto it = cache_.find(hash);
     if (it != cache_.end() && it->second.stamp == *stamp) {
+      if (logger_.traceEnabled()) {
+        logger_.trace("key cache hit", {{"key_id", it->second.key.id}});
+      }
       return it->second.key;
     }
   }
   std::optional<KeyRecord> key = lookups_.findKeyByHash(std::string_view(hash.data(), hash.size()));
+  if (logger_.traceEnabled()) {
+    // Never the hash: it identifies the key as well as an id, and ids are what logs carry.
+    logger_.trace("key cache miss: looked up in the store",
+                  {{"found", key ? key->id : std::string("no")},
+                   {"cache", stamp ? "usable" : "off (no change stamp)"}});
+  }
   if (stamp && key) {
     std::unique_lock lock(cache_mutex_);
     if (cache_.size() >= kMaxCachedKeys) {

@@ -277,11 +277,31 @@ LimitDecision RateLimitService::decide(std::string_view key_id, std::int64_t cos
 }
 
 LimitDecision RateLimitService::check(std::string_view key_id, std::int64_t cost) {
-  return decide(key_id, cost, true);
+  LimitDecision d = decide(key_id, cost, true);
+  if (logger_.traceEnabled()) {
+    traceDecision("rate limit check", key_id, cost, d);
+  }
+  return d;
 }
 
 LimitDecision RateLimitService::peek(std::string_view key_id, std::int64_t cost) {
-  return decide(key_id, cost, false);
+  LimitDecision d = decide(key_id, cost, false);
+  if (logger_.traceEnabled()) {
+    traceDecision("rate limit peek", key_id, cost, d);
+  }
+  return d;
+}
+
+void RateLimitService::traceDecision(std::string_view what, std::string_view key_id,
+                                     std::int64_t cost, const LimitDecision& d) const {
+  logger_.trace(what,
+                {{"key_id", std::string(key_id)},
+                 {"cost", std::to_string(cost)},
+                 {"outcome", limitOutcomeName(d.outcome)},
+                 {"allowed", d.allowed ? "true" : "false"},
+                 {"limit", std::to_string(d.limit)},
+                 {"remaining", std::to_string(d.remaining)},
+                 {"retry_after_ms", d.retry_after ? std::to_string(d.retry_after->count()) : "-"}});
 }
 
 AuthorizeResult RateLimitService::authorize(std::string_view key, std::int64_t cost) {

@@ -98,6 +98,8 @@ class RateLimitService {
 
  private:
   LimitDecision decide(std::string_view key_id, std::int64_t cost, bool consume);
+  void traceDecision(std::string_view what, std::string_view key_id, std::int64_t cost,
+                     const LimitDecision& d) const;
   // Throws NotFound, or Conflict naming the key's state when it is revoked or expired.
   void requireUsableKey(std::string_view key_id, std::string_view action);
 

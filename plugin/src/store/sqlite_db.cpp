@@ -147,6 +147,26 @@ SqliteDb::~SqliteDb() {
   sqlite3_close_v2(db_);
 }
 
+void SqliteDb::traceStatements(StatementTrace trace) {
+  trace_ = std::move(trace);
+  check(sqlite3_trace_v2(db_, trace_ ? SQLITE_TRACE_PROFILE : 0, trace_ ? &onTrace : nullptr, this),
+        "setting statement tracing");
+}
+
+int SqliteDb::onTrace(unsigned type, void* self, void* statement, void* detail) {
+  if (type != SQLITE_TRACE_PROFILE || statement == nullptr) {
+    return 0;
+  }
+  try {
+    // sqlite3_sql: the text as prepared. Never sqlite3_expanded_sql, which holds the values.
+    const char* sql = sqlite3_sql(static_cast<sqlite3_stmt*>(statement));
+    static_cast<SqliteDb*>(self)->trace_(sql != nullptr ? sql : "",
+                                         *static_cast<const sqlite3_int64*>(detail));
+  } catch (...) {  // a trace record lost to a failed allocation must not cross into SQLite
+  }
+  return 0;
+}
+
 void SqliteDb::check(int rc, std::string_view what) const {
   if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE) {
     return;

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -33,9 +34,18 @@ class SqliteDb {
   // Throws StoreError for `rc` when it is not SQLITE_OK/ROW/DONE.
   void check(int rc, std::string_view what) const;
 
+  // Calls `trace` once for every statement run on this connection, when it has finished,
+  // with its SQL as written (parameters as ?N: bound values, which may be key hashes, never
+  // appear) and how long it ran. Empty: no tracing, at no cost.
+  using StatementTrace = std::function<void(std::string_view sql, std::int64_t took_ns)>;
+  void traceStatements(StatementTrace trace);
+
  private:
+  static int onTrace(unsigned type, void* self, void* statement, void* detail);
+
   sqlite3* db_ = nullptr;
   std::string path_;
+  StatementTrace trace_;
 };
 
 // A prepared statement, reset after each use.

@@ -261,6 +261,9 @@ SqliteStore::SqliteStore(const SqliteStoreOptions& options)
     : db_(options.path), busy_timeout_ms_(options.busy_timeout_ms) {
   db_.check(sqlite3_busy_timeout(db_.handle(), static_cast<int>(options.busy_timeout_ms)),
             "setting the busy timeout");
+  if (options.trace) {
+    db_.traceStatements(options.trace);
+  }
   {
     // The pragma answers the mode now in force; a file that cannot switch (a read-only
     // directory, a VFS without shared memory) must not silently run in another mode.

@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include "store/sqlite_db.hpp"
 #include "store/store.hpp"
@@ -13,8 +14,13 @@
 namespace api {
 
 struct SqliteStoreOptions {
-  std::string path;                     // database file; created (mode 0600) when missing
-  std::int64_t busy_timeout_ms = 5000;  // wait this long for another process's lock
+  SqliteStoreOptions(std::string path_in, std::int64_t busy_timeout_ms_in = 5000,
+                     SqliteDb::StatementTrace trace_in = {})
+      : path(std::move(path_in)), busy_timeout_ms(busy_timeout_ms_in), trace(std::move(trace_in)) {}
+
+  std::string path;                // database file; created (mode 0600) when missing
+  std::int64_t busy_timeout_ms;    // wait this long for another process's lock
+  SqliteDb::StatementTrace trace;  // every statement run, once opened (see SqliteDb)
 };
 
 class SqliteStore final : public ApiStore {

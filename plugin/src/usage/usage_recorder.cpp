@@ -184,8 +184,16 @@ UsageRecorder::WriteOutcome UsageRecorder::writeBatch(
   std::string error;
   bool transient = false;
   try {
+    const auto started = std::chrono::steady_clock::now();
     store.writeRequests(batch, foldIntoRollups(batch, settings_.aggregation_interval_ms));
     written_ += batch.size();
+    if (logger_.traceEnabled()) {
+      const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::steady_clock::now() - started);
+      logger_.trace("usage batch written", {{"records", std::to_string(batch.size())},
+                                            {"took_us", std::to_string(took.count())},
+                                            {"written_total", std::to_string(written_.load())}});
+    }
     return WriteOutcome::kWritten;
   } catch (const StoreError& e) {
     error = e.what();
