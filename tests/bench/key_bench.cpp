@@ -3,7 +3,10 @@
 //   - an existing, valid key (format check, SHA-256, change-stamp check, cached record);
 //   - the same just after another connection committed (the cache cannot answer: an
 //     indexed SQLite lookup), each call timed on its own;
-//   - a malformed key and a key with a bad checksum (rejected before any hashing or lookup).
+//   - a malformed key and a key with a bad checksum (rejected before any hashing or lookup);
+//   - a forged key: well-formed, its CRC-32 right (anyone can compute one), but unknown, so
+//     every call hashes it and looks it up (unknown keys are never cached): what a flood of
+//     such keys costs.
 // Timing: batches of 100 calls, each batch timed with steady_clock; per-call figures are
 // batch time / 100, so clock overhead is amortised. The store holds 10,000 keys.
 #include <algorithm>
@@ -99,6 +102,13 @@ int main() {
   }
   measure("validateApiKey bad checksum", [&] { sink = keys.validateKey(bad_checksum).valid; });
   measure("validateApiKey malformed", [&] { sink = keys.validateKey(malformed).valid; });
+  const std::string forged = api::generateKey(settings.key_prefix);
+  measure("validateApiKey forged well-formed, unknown",
+          [&] { sink = keys.validateKey(forged).valid; });
+  if (keys.validateKey(forged).reason != api::KeyRejection::kNotFound) {
+    std::fprintf(stderr, "key_bench: the forged key was not looked up and refused\n");
+    return 1;
+  }
   if (!keys.validateKey(existing).valid || keys.validateKey(bad_checksum).valid) {
     std::fprintf(stderr, "key_bench: validation gave a wrong answer\n");
     return 1;
