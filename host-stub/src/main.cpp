@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -263,6 +264,10 @@ int runReportingErrors(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A closed pipe on stdout (`prompt api:keys:create ... | true`) must fail the write with
+  // EPIPE, not kill the process: a module acts on a lost write (a new key whose secret
+  // never arrived is revoked), and the host turns it into exit 1.
+  std::signal(SIGPIPE, SIG_IGN);
   // Before anything else: a SIGTERM while `serve` starts up (discovering and loading
   // modules) must wait for serve's handler, not kill the process half-loaded.
   host::holdStopSignals();

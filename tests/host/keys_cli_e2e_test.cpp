@@ -92,6 +92,57 @@ BOOST_AUTO_TEST_CASE(a_new_key_whose_secret_cannot_be_written_is_revoked) {
   }
 }
 
+// `prompt api:keys:create ... | true`: the reader is gone before the secret is written. The
+// child starts with SIGPIPE at its default disposition, as a shell starts it, so a host that
+// did not ignore SIGPIPE would die of it (no exit code) before the module could revoke.
+BOOST_AUTO_TEST_CASE(a_closed_pipe_on_stdout_revokes_the_new_key_instead_of_killing_prompt) {
+  Installation install;
+  ProcessOptions closed;
+  closed.stdout_reader_closed = true;
+  for (const char* format : {"table", "json"}) {
+    const ProcessResult r = install.prompt(
+        {"api:keys:create", "--name", "piped", "--user", "u", "--format", format}, closed);
+    BOOST_TEST(r.exit_code == 1, describe(r));
+    BOOST_TEST(contains(r.err,
+                        "could not be written to standard output, so its secret is lost;"
+                        " it was revoked"),
+               describe(r));
+  }
+  const json::object listed = parseJson(install.prompt({"api:keys:list", "--format", "json"}));
+  const json::array& keys = listed.at("keys").as_array();
+  BOOST_REQUIRE(keys.size() == 2u);
+  for (const auto& key : keys) {
+    BOOST_TEST(key.as_object().at("status").as_string() == "revoked");
+    BOOST_TEST(key.as_object().at("revoked_reason").as_string() == "secret_not_delivered");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_closed_pipe_on_stdout_revokes_the_key_a_rotation_issued) {
+  Installation install;
+  const Created old_key = create(install);
+  ProcessOptions closed;
+  closed.stdout_reader_closed = true;
+  const ProcessResult r = install.prompt({"api:keys:rotate", old_key.id, "--force"}, closed);
+  BOOST_TEST(r.exit_code == 1, describe(r));
+  BOOST_TEST(contains(r.err,
+                      "could not be written to standard output, so its secret is lost;"
+                      " it was revoked"),
+             describe(r));
+  const json::object listed = parseJson(install.prompt({"api:keys:list", "--format", "json"}));
+  const json::array& keys = listed.at("keys").as_array();
+  BOOST_REQUIRE(keys.size() == 2u);
+  int issued = 0;
+  for (const auto& key : keys) {
+    if (key.as_object().at("id").as_string() == old_key.id) {
+      continue;  // what becomes of the old key is the module's decision, not the host's
+    }
+    ++issued;
+    BOOST_TEST(key.as_object().at("status").as_string() == "revoked");
+    BOOST_TEST(key.as_object().at("revoked_reason").as_string() == "secret_not_delivered");
+  }
+  BOOST_TEST(issued == 1);
+}
+
 BOOST_AUTO_TEST_CASE(create_json_follows_the_documented_schema) {
   Installation install;
   const ProcessResult r = install.prompt(
