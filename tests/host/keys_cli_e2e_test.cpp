@@ -356,6 +356,34 @@ BOOST_AUTO_TEST_CASE(verify_reads_stdin_and_explains_every_verdict) {
   BOOST_TEST(contains(empty.err, "no key given"), describe(empty));
 }
 
+// The host reads stdin line by line with a bound (ABI 1.1 read_line/read_secret): a
+// megabyte without a newline is refused after the module's 4096 bytes, not read whole.
+BOOST_AUTO_TEST_CASE(verify_refuses_a_line_on_stdin_longer_than_4096_bytes_promptly) {
+  Installation install;
+  ProcessOptions huge;
+  huge.stdin_data = std::string(1 << 20, 'k');
+  huge.timeout = std::chrono::seconds(10);
+  const auto started = std::chrono::steady_clock::now();
+  const ProcessResult r = install.prompt({"api:keys:verify"}, huge);
+  const auto took = std::chrono::steady_clock::now() - started;
+  BOOST_TEST(r.exit_code == 2, describe(r));
+  BOOST_TEST(r.out.empty(), describe(r));
+  BOOST_TEST(contains(r.err, "error: the key on standard input is longer than 4096 bytes"),
+             describe(r));
+  BOOST_TEST(took < std::chrono::seconds(5));
+  // 4096 bytes and a newline fit (the module then judges the key), as does a "\r\n" ending.
+  for (const std::string ending : {"\n", "\r\n", ""}) {
+    ProcessOptions fits;
+    fits.stdin_data = std::string(4096, 'k') + ending;
+    const ProcessResult ok = install.prompt({"api:keys:verify"}, fits);
+    BOOST_TEST(ok.exit_code == 1, describe(ok));
+    BOOST_TEST(contains(ok.out, "invalid: malformed"), describe(ok));
+  }
+  ProcessOptions one_more;
+  one_more.stdin_data = std::string(4097, 'k') + "\n";
+  BOOST_TEST(install.prompt({"api:keys:verify"}, one_more).exit_code == 2);
+}
+
 BOOST_AUTO_TEST_CASE(two_processes_creating_keys_never_exceed_max_keys_per_user) {
   Installation install;
   const std::string loop =
