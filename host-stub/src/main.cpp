@@ -3,13 +3,13 @@
 // declares it, serves the modules' exported services, and runs their cleanup timers.
 #include <unistd.h>
 
-#include <boost/program_options.hpp>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,10 +18,10 @@
 #include "manifest.hpp"
 #include "module_host.hpp"
 #include "serve.hpp"
+#include "text.hpp"
 
 namespace {
 
-namespace po = boost::program_options;
 namespace fs = std::filesystem;
 
 constexpr const char* kHostVersion = "0.1.0";
@@ -63,41 +63,82 @@ host::ConfigOverride parseSet(const std::string& text) {
   const auto dot = text.find('.');
   const auto eq = text.find('=');
   if (dot == std::string::npos || eq == std::string::npos || dot == 0 || eq < dot + 2) {
-    throw host::UsageError("invalid --set \"" + text +
-                           "\": use --set <module>.<key>=<value>, e.g. --set "
+    throw host::UsageError("invalid --set " + host::quotedText(text) +
+                           ": use --set <module>.<key>=<value>, e.g. --set "
                            "api.cleanupInterval=60000");
   }
   return {text.substr(0, dot), text.substr(dot + 1, eq - dot - 1), text.substr(eq + 1),
-          "--set " + text};
+          "--set " + host::escapeControls(text)};
+}
+
+bool takesValue(std::string_view global) {
+  return global == "--modules-dir" || global == "--state-dir" || global == "--log-level" ||
+         global == "--set";
+}
+
+// How many of `words` (the arguments after the program name) are global options: the words
+// before the command. Cheap and exact, so main() can tell `serve` apart before anything else.
+size_t globalWordCount(const std::vector<std::string>& words) {
+  size_t split = 0;
+  while (split < words.size() && words[split].size() > 1 && words[split][0] == '-') {
+    if (words[split] == "--") {
+      return split + 1;
+    }
+    split += takesValue(words[split]) ? 2 : 1;
+  }
+  return std::min(split, words.size());
+}
+
+// The command word ("" when there is none), as run() will find it.
+std::string commandWord(const std::vector<std::string>& words) {
+  const size_t split = globalWordCount(words);
+  return split < words.size() ? words[split] : "";
 }
 
 // Global options are the words before the command; the command and everything after it
 // belong to the command.
-GlobalOptions parseGlobal(int argc, char** argv) {
-  std::vector<std::string> words(argv + 1, argv + argc);
-  size_t split = 0;
-  while (split < words.size() && words[split].size() > 1 && words[split][0] == '-') {
-    const std::string& w = words[split];
-    const bool takes_value =
-        w == "--modules-dir" || w == "--state-dir" || w == "--log-level" || w == "--set";
-    split += takes_value ? 2 : 1;
-  }
-  split = std::min(split, words.size());
+GlobalOptions parseGlobal(const std::vector<std::string>& words) {
+  const size_t split = globalWordCount(words);
   GlobalOptions g;
-  po::options_description described;
   std::vector<std::string> sets;
-  described.add_options()("modules-dir", po::value(&g.modules_dir))(
-      "state-dir", po::value(&g.state_dir))("log-level", po::value(&g.log_level))(
-      "set", po::value(&sets))("help,h", po::bool_switch(&g.help))("version",
-                                                                   po::bool_switch(&g.version));
-  po::variables_map vm;
-  try {
-    const std::vector<std::string> globals(words.begin(), words.begin() + static_cast<long>(split));
-    const auto style = po::command_line_style::unix_style ^ po::command_line_style::allow_guessing;
-    po::store(po::command_line_parser(globals).options(described).style(style).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw host::UsageError(std::string(e.what()) + "; see 'prompt --help'");
+  std::set<std::string> seen;
+  for (size_t i = 0; i < split; ++i) {
+    const std::string& word = words[i];
+    if (word == "--") {
+      break;
+    }
+    const auto eq = word.starts_with("--") ? word.find('=') : std::string::npos;
+    const std::string name = word.substr(0, eq);
+    if (name == "--help" || name == "-h" || name == "--version") {
+      if (eq != std::string::npos) {
+        throw host::UsageError(name + " takes no value, got " + host::quotedText(word) +
+                               "; see 'prompt --help'");
+      }
+      (name == "--version" ? g.version : g.help) = true;
+      continue;
+    }
+    if (!takesValue(name)) {
+      throw host::UsageError("unknown global option " + host::quotedText(name) +
+                             "; see 'prompt --help'");
+    }
+    std::string value;
+    if (eq != std::string::npos) {
+      value = word.substr(eq + 1);
+    } else if (i + 1 < words.size()) {
+      value = words[++i];
+    } else {
+      throw host::UsageError(name + " needs a value; see 'prompt --help'");
+    }
+    if (name == "--set") {
+      sets.push_back(value);
+      continue;
+    }
+    if (!seen.insert(name).second) {
+      throw host::UsageError(name + " is given more than once; see 'prompt --help'");
+    }
+    (name == "--modules-dir" ? g.modules_dir
+     : name == "--state-dir" ? g.state_dir
+                             : g.log_level) = value;
   }
   for (const std::string& s : sets) {
     g.overrides.push_back(parseSet(s));
@@ -165,12 +206,10 @@ int runHealth(host::ModuleHost& loaded) {
   return all_healthy ? 0 : 1;
 }
 
-int run(int argc, char** argv) {
-  const GlobalOptions g = parseGlobal(argc, argv);
+int run(const std::vector<std::string>& words) {
+  host::checkArgumentSizes(words);
+  const GlobalOptions g = parseGlobal(words);
   const std::string command = g.rest.empty() ? "" : g.rest.front();
-  if (command != "serve") {
-    host::releaseStopSignals();  // held by main(); a command is interrupted as usual
-  }
   if (g.version) {
     host::writeStdout(std::string("prompt ") + kHostVersion + " (module ABI " +
                       std::to_string(SP_ABI_VERSION_MAJOR) + "." +
@@ -180,8 +219,8 @@ int run(int argc, char** argv) {
   std::optional<int> threshold = host::Log::parseLevel(
       g.log_level.empty() ? (command == "serve" ? "info" : "warn") : g.log_level);
   if (!threshold) {
-    throw host::UsageError("invalid " + g.log_level_origin + " \"" + g.log_level +
-                           "\": use trace, debug, info, warn, error or off");
+    throw host::UsageError("invalid " + g.log_level_origin + " " + host::quotedText(g.log_level) +
+                           ": use trace, debug, info, warn, error or off");
   }
   host::Log log(*threshold);
   const auto modules = host::discoverModules(g.modules_dir, g.overrides);
@@ -249,9 +288,9 @@ int run(int argc, char** argv) {
   return loaded.runCommand(*target, spec->name, parsed.args_json);
 }
 
-int runReportingErrors(int argc, char** argv) {
+int runReportingErrors(const std::vector<std::string>& words) {
   try {
-    return run(argc, argv);
+    return run(words);
   } catch (const host::UsageError& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;
@@ -268,10 +307,14 @@ int main(int argc, char** argv) {
   // EPIPE, not kill the process: a module acts on a lost write (a new key whose secret
   // never arrived is revoked), and the host turns it into exit 1.
   std::signal(SIGPIPE, SIG_IGN);
+  const std::vector<std::string> words(argv + 1, argv + argc);
   // Before anything else: a SIGTERM while `serve` starts up (discovering and loading
-  // modules) must wait for serve's handler, not kill the process half-loaded.
-  host::holdStopSignals();
-  const int exit_code = runReportingErrors(argc, argv);
+  // modules) must wait for serve's handler, not kill the process half-loaded. Every other
+  // command is interrupted as usual, so only serve holds them.
+  if (commandWord(words) == "serve") {
+    host::holdStopSignals();
+  }
+  const int exit_code = runReportingErrors(words);
   // Output that did not arrive (a full disk, a closed pipe) is a failure, whatever the
   // command thought of its own work.
   if (const int failure = host::finishStdout(); failure != 0) {

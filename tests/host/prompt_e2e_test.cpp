@@ -187,6 +187,34 @@ BOOST_AUTO_TEST_CASE(database_location_follows_flag_and_environment) {
   BOOST_TEST(fs::exists(by_env));
 }
 
+// Boost.Program_options spun forever on "%canonical_option%" in an argument, and before the
+// command word it did so with SIGINT and SIGTERM blocked.
+BOOST_AUTO_TEST_CASE(format_placeholders_in_arguments_fail_fast_naming_the_option) {
+  Installation install;
+  ProcessOptions quick;
+  quick.timeout = std::chrono::seconds(5);
+  struct Case {
+    std::vector<std::string> args;
+    std::string expected;
+  };
+  const std::vector<Case> cases{
+      {{"api:keys:list", "--%canonical_option%"},
+       "error: api:keys:list: unknown option \"--%canonical_option%\""},
+      {{"--x%canonical_option%", "api:keys:list"},
+       "error: unknown global option \"--x%canonical_option%\""},
+      {{"api:keys:list", "-x%canonical_option%"}, "error: api:keys:list: unknown option \"-x\""},
+      {{"api:keys:info", "--%canonical_option%=%option%"},
+       "unknown option \"--%canonical_option%\""},
+  };
+  for (const Case& c : cases) {
+    const ProcessResult r = install.prompt(c.args, quick);
+    BOOST_TEST(!r.timed_out, describe(r));
+    BOOST_TEST(r.exit_code == 2, describe(r));
+    BOOST_TEST(r.out.empty(), describe(r));
+    BOOST_TEST(contains(r.err, c.expected), describe(r));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_bad_config_value_fails_the_load_naming_the_key) {
   Installation install;
   const ProcessResult r = install.prompt({"--set", "api.rateLimitWindowSize=5", "health"});
