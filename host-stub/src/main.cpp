@@ -18,6 +18,7 @@
 #include "manifest.hpp"
 #include "module_host.hpp"
 #include "serve.hpp"
+#include "state_dir.hpp"
 #include "text.hpp"
 
 namespace {
@@ -28,7 +29,7 @@ constexpr const char* kHostVersion = "0.1.0";
 
 struct GlobalOptions {
   std::string modules_dir;
-  std::string state_dir;
+  std::string state_dir;  // empty: the default (host::defaultStateDir)
   std::string log_level;
   std::string log_level_origin;  // "--log-level" or "PROMPT_LOG_LEVEL", for its error
   std::vector<host::ConfigOverride> overrides;
@@ -46,14 +47,6 @@ std::string executableDir() {
   std::error_code ec;
   const fs::path self = fs::read_symlink("/proc/self/exe", ec);
   return ec ? std::string(".") : self.parent_path().string();
-}
-
-std::string defaultStateDir() {
-  const std::string xdg = envOr("XDG_STATE_HOME", "");
-  if (!xdg.empty()) {
-    return xdg + "/systemprompt";
-  }
-  return envOr("HOME", "/tmp") + "/.local/state/systemprompt";
 }
 
 host::ConfigOverride parseSet(const std::string& text) {
@@ -146,7 +139,7 @@ GlobalOptions parseGlobal(const std::vector<std::string>& words) {
   g.modules_dir = !g.modules_dir.empty() ? g.modules_dir
                                          : envOr("PROMPT_MODULES_DIR",
                                                  executableDir() + "/../lib/systemprompt/modules");
-  g.state_dir = !g.state_dir.empty() ? g.state_dir : envOr("PROMPT_STATE_DIR", defaultStateDir());
+  g.state_dir = !g.state_dir.empty() ? g.state_dir : envOr("PROMPT_STATE_DIR", "");
   g.log_level_origin = !g.log_level.empty() ? "--log-level" : "PROMPT_LOG_LEVEL";
   g.log_level = !g.log_level.empty() ? g.log_level : envOr("PROMPT_LOG_LEVEL", "");
   g.rest.assign(words.begin() + static_cast<long>(split), words.end());
@@ -252,7 +245,12 @@ int run(const std::vector<std::string>& words) {
     return 0;
   }
 
-  host::ModuleHost loaded(log, g.state_dir);
+  // Only now: --help and --version need no state, and a missing home is an error.
+  const std::string state_dir =
+      !g.state_dir.empty() ? g.state_dir
+                           : host::defaultStateDir(std::getenv("XDG_STATE_HOME"),
+                                                   std::getenv("HOME"), host::passwdHome());
+  host::ModuleHost loaded(log, state_dir);
   if (command == "health" || command == "serve") {
     if (asks_help) {
       host::writeStdout(*host::hostCommandHelp(command));

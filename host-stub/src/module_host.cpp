@@ -1,5 +1,7 @@
 #include "module_host.hpp"
 
+#include "state_dir.hpp"
+
 #include <signal.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -23,15 +25,6 @@ constexpr int kMaxModuleExitCode = 125;
 
 std::string abiVersion(uint32_t major, uint32_t minor) {
   return std::to_string(major) + "." + std::to_string(minor);
-}
-
-void makePrivateDirectory(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    throw LoadError("cannot create state directory '" + dir + "': " + ec.message());
-  }
-  ::chmod(dir.c_str(), 0700);
 }
 
 sp_error newError() {
@@ -230,7 +223,14 @@ ModuleHost::~ModuleHost() {
 
 LoadedModule& ModuleHost::load(const ModuleManifest& manifest) {
   const std::string state_dir = state_root_ + "/" + manifest.name;
-  makePrivateDirectory(state_dir);
+  try {
+    // The root may be a link the user made; a module's own directory may not.
+    makePrivateDirectory(state_root_, "state directory", /*allow_symlink=*/true);
+    makePrivateDirectory(state_dir, "module '" + manifest.name + "' state directory",
+                         /*allow_symlink=*/false);
+  } catch (const std::runtime_error& e) {
+    throw LoadError(e.what());
+  }
   auto module = std::make_unique<LoadedModule>(*this, manifest, state_dir);
   module->init();
   try {

@@ -215,6 +215,47 @@ BOOST_AUTO_TEST_CASE(format_placeholders_in_arguments_fail_fast_naming_the_optio
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_state_directory_others_could_change_is_refused_and_left_alone) {
+  Installation install;
+  fs::create_directory(install.state);
+  ::chmod(install.state.c_str(), 0777);
+  ProcessResult r = install.prompt({"api:keys:list"});
+  BOOST_TEST(r.exit_code == 1, describe(r));
+  BOOST_TEST(contains(r.err, "error: state directory '" + install.state +
+                                 "' is refused: it is writable by its group and by others "
+                                 "(mode 0777"),
+             describe(r));
+  BOOST_TEST(!fs::exists(install.state + "/api"));
+  ::chmod(install.state.c_str(), 0700);
+  fs::create_directory(install.state + "/api");
+  BOOST_REQUIRE(::chown((install.state + "/api").c_str(), 65534, 65534) == 0);
+  r = install.prompt({"api:keys:list"});
+  BOOST_TEST(r.exit_code == 1, describe(r));
+  BOOST_TEST(contains(r.err, "module 'api' state directory '" + install.state +
+                                 "/api' is refused: it is owned by uid 65534"),
+             describe(r));
+  fs::remove(install.state + "/api");
+  fs::create_directory_symlink(install.root.path(), install.state + "/api");
+  r = install.prompt({"api:keys:list"});
+  BOOST_TEST(r.exit_code == 1, describe(r));
+  BOOST_TEST(contains(r.err, "/api' is refused: it is a symbolic link"), describe(r));
+}
+
+BOOST_AUTO_TEST_CASE(state_directories_are_made_0700_under_umask_000) {
+  Installation install;
+  const std::string root = install.root.path() + "/deep/er/state";
+  const ProcessResult r = testing_support::run({"/bin/sh", "-c", "umask 000; exec \"$0\" \"$@\"",
+                                                PROMPT_BIN, "--state-dir", root, "api:keys:list"},
+                                               install.options());
+  BOOST_TEST(r.exit_code == 0, describe(r));
+  for (const std::string& dir :
+       {install.root.path() + "/deep", install.root.path() + "/deep/er", root, root + "/api"}) {
+    struct stat st {};
+    BOOST_REQUIRE(::stat(dir.c_str(), &st) == 0);
+    BOOST_TEST((st.st_mode & 07777) == 0700u, dir);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_bad_config_value_fails_the_load_naming_the_key) {
   Installation install;
   const ProcessResult r = install.prompt({"--set", "api.rateLimitWindowSize=5", "health"});
