@@ -185,7 +185,8 @@ long readSecret(void* /*ctx*/, char* buffer, size_t capacity) {
   }
   termios quiet = saved;
   quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-  const bool silenced = ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+  // TCSANOW, not TCSAFLUSH: a key pasted before the prompt showed is read, not thrown away.
+  const bool silenced = ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet) == 0;
   const long n = readBoundedLine(buffer, capacity);
   if (silenced) {
     ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
