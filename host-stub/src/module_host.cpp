@@ -109,30 +109,27 @@ long readBoundedLine(char* buffer, size_t capacity) {
   flushStdout();  // a prompt written without a newline must show before we block
   const size_t fits = capacity - 1;
   size_t length = 0;
-  bool ended = false;  // a newline or the end of input came
-  bool any = false;    // anything at all was read
-  while (!ended) {
+  bool any = false;  // anything at all was read
+  for (;;) {
     const int c = std::getc(stdin);
     if (c == EOF) {
-      ended = true;
       break;
     }
     any = true;
     if (c == '\n') {
-      ended = true;
       break;
     }
     if (length == fits) {
-      // Full: only the line's end may follow (a "\r\n" ending included).
+      // Full: only the line's end may follow (a "\r\n" ending included). One byte goes
+      // back (all that ungetc promises); a '\r' before it stays read, inside a line refused.
+      int after = c;
       if (c == '\r') {
-        const int next = std::getc(stdin);
-        if (next == '\n' || next == EOF) {
-          ended = true;
+        after = std::getc(stdin);
+        if (after == '\n' || after == EOF) {
           break;
         }
-        std::ungetc(next, stdin);
       }
-      std::ungetc(c, stdin);
+      std::ungetc(after, stdin);
       ::explicit_bzero(buffer, capacity);  // it may hold part of a secret
       return SP_READ_TOO_LONG;
     }
