@@ -1,9 +1,6 @@
 #include "module_host.hpp"
 
-#include "state_dir.hpp"
-
 #include <signal.h>
-#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -12,11 +9,11 @@
 #include <boost/dll/shared_library.hpp>
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <iterator>
 #include <set>
+
+#include "state_dir.hpp"
 
 namespace host {
 namespace {
