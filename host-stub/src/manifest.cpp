@@ -164,8 +164,8 @@ struct ExpansionBudget {
                            std::to_string(kMaxNodes) + " values, " +
                            std::to_string(kMaxScalarBytes) + " bytes of text or " +
                            std::to_string(kMaxDepth) +
-                           " levels of nesting); a config is a flat mapping of settings, is it "
-                           "an alias bomb?");
+                           " levels of nesting); aliases may repeat a value, not multiply the "
+                           "config");
     }
   }
 };
