@@ -166,7 +166,7 @@ const host::CommandSpec* findCommand(const std::vector<host::ModuleManifest>& mo
       known.push_back(c.name);
     }
   }
-  std::string message = "unknown command \"" + name + "\"";
+  std::string message = "unknown command " + host::quotedText(name);
   const auto near = host::suggest(name, known);
   if (!near.empty()) {
     message += "; did you mean:";
@@ -230,8 +230,8 @@ int run(const std::vector<std::string>& words) {
     }
     const std::string& topic = asks_help ? command : g.rest[1];
     if (g.rest.size() > 2) {
-      throw host::UsageError("help takes one command, got \"" + g.rest[2] +
-                             "\" after it; see 'prompt help help'");
+      throw host::UsageError("help takes one command, got " + host::quotedText(g.rest[2]) +
+                             " after it; see 'prompt help help'");
     }
     if (const auto text = host::hostCommandHelp(topic)) {
       host::writeStdout(*text);
@@ -257,8 +257,8 @@ int run(const std::vector<std::string>& words) {
       return 0;
     }
     if (g.rest.size() > 1) {
-      throw host::UsageError(command + " takes no arguments, got \"" + g.rest[1] +
-                             "\"; see 'prompt " + command + " --help'");
+      throw host::UsageError(command + " takes no arguments, got " + host::quotedText(g.rest[1]) +
+                             "; see 'prompt " + command + " --help'");
     }
     for (const auto* m : host::loadOrder(modules, allModuleNames(modules))) {
       loaded.load(*m);

@@ -235,6 +235,9 @@ std::vector<Row> rows() {
       {{"--x%canonical_option%", "api:keys:list"}, 2, "\"--x%canonical_option%\""},
       {{"--state-dir"}, 2, "--state-dir needs a value"},
       {{"api:keys:lst"}, 2, "\"api:keys:lst\""},
+      {{"api:keys:\x1b[2J"}, 2, "unknown command \"api:keys:\\x1B[2J\""},
+      {{"help", "api:keys:list", kEscape}, 2, "help takes one command"},
+      {{"health", kRlo}, 2, "health takes no arguments"},
   };
 }
 
