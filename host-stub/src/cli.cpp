@@ -3,23 +3,20 @@
 #include <algorithm>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/program_options.hpp>
+#include <cctype>
 #include <map>
 #include <sstream>
+
+#include "text.hpp"
 
 namespace host {
 namespace {
 
-namespace po = boost::program_options;
 namespace json = boost::json;
-
-std::string optionKey(const OptionSpec& option) {
-  return option.alias.empty() ? option.name : option.name + "," + option.alias;
-}
 
 // `text` as a JSON value of `type`; errors echo `text` exactly as given.
 json::value typedValue(ValueType type, const std::string& text, const std::string& what) {
-  const std::string invalid = "invalid value \"" + text + "\" for " + what;
+  const std::string invalid = "invalid value " + quotedText(text) + " for " + what;
   if (type == ValueType::kInteger) {
     if (const auto integer = parseInteger(text)) {
       return *integer;
@@ -83,77 +80,184 @@ size_t editDistance(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-ParsedArgs parseCommandArgs(const CommandSpec& command, const std::vector<std::string>& args) {
-  po::options_description described;
-  described.add_options()("help,h", po::bool_switch(), "show help");
-  for (const OptionSpec& o : command.options) {
-    if (o.type == ValueType::kBoolean) {
-      described.add_options()(optionKey(o).c_str(), po::bool_switch(), o.description.c_str());
-    } else {
-      described.add_options()(optionKey(o).c_str(), po::value<std::string>(),
-                              o.description.c_str());
+void checkArgumentSizes(const std::vector<std::string>& words) {
+  for (size_t i = 0; i < words.size(); ++i) {
+    const std::string& word = words[i];
+    if (word.size() <= kMaxArgumentBytes) {
+      continue;
     }
+    std::string where = "argument " + std::to_string(i + 1);
+    if (word.starts_with("--") && word.find('=') != std::string::npos && word.find('=') <= 42) {
+      where += " (" + quotedText(word.substr(0, word.find('='))) + "=...)";
+    } else if (i > 0 && words[i - 1].starts_with("-") && words[i - 1].size() <= 42) {
+      where += " (the value after " + quotedText(words[i - 1]) + ")";
+    } else {
+      where += " (starting " + quotedText(word.substr(0, 16)) + "...)";
+    }
+    throw UsageError(where + " is " + std::to_string(word.size()) + " bytes long; at most " +
+                     std::to_string(kMaxArgumentBytes) + " bytes are accepted in one argument");
   }
-  po::positional_options_description positional;
-  for (const PositionalSpec& p : command.positionals) {
-    described.add_options()(p.name.c_str(), po::value<std::string>(), p.description.c_str());
-    positional.add(p.name.c_str(), 1);
-  }
+}
 
+ParsedArgs parseCommandArgs(const CommandSpec& command, const std::vector<std::string>& args) {
   const std::string retry = "; see 'prompt " + command.name + " --help'";
-  po::variables_map vm;
-  try {
-    const auto style = po::command_line_style::unix_style ^ po::command_line_style::allow_guessing;
-    po::store(
-        po::command_line_parser(args).options(described).positional(positional).style(style).run(),
-        vm);
-  } catch (const po::too_many_positional_options_error&) {
-    throw UsageError(command.name + " takes " + std::to_string(command.positionals.size()) +
-                     " positional argument" + (command.positionals.size() == 1 ? "" : "s") +
-                     ", got more" + retry);
-  } catch (const po::error& e) {
-    throw UsageError(command.name + ": " + e.what() + retry);
+  const auto fail = [&](const std::string& what) -> void {
+    throw UsageError(command.name + ": " + what + retry);
+  };
+  const auto unknown = [&](const std::string& option) {
+    std::vector<std::string> known{"--help"};
+    for (const OptionSpec& o : command.options) {
+      known.push_back("--" + o.name);
+    }
+    std::string message = "unknown option " + quotedText(option);
+    const auto near = suggest(option, known);
+    if (!near.empty() && option.starts_with("--")) {
+      message += "; did you mean " + near.front() + "?";
+    }
+    fail(message);
+  };
+  const auto byName = [&](std::string_view name) -> const OptionSpec* {
+    for (const OptionSpec& o : command.options) {
+      if (o.name == name) {
+        return &o;
+      }
+    }
+    return nullptr;
+  };
+  const auto byAlias = [&](char alias) -> const OptionSpec* {
+    for (const OptionSpec& o : command.options) {
+      if (o.alias.size() == 1 && o.alias[0] == alias) {
+        return &o;
+      }
+    }
+    return nullptr;
+  };
+  const bool has_digit_alias = std::any_of(
+      command.options.begin(), command.options.end(),
+      [](const OptionSpec& o) { return o.alias.size() == 1 && std::isdigit(o.alias[0]) != 0; });
+
+  bool help = false;
+  std::map<std::string, std::string> given;  // option name -> its text ("" for a flag)
+  std::vector<std::string> positionals;
+  const auto take = [&](const OptionSpec& o, std::string text) {
+    if (!given.emplace(o.name, std::move(text)).second) {
+      fail("--" + o.name + " is given more than once");
+    }
+  };
+  bool options_ended = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& word = args[i];
+    // "-" is a value (stdin), and so is "-5" unless a digit is an alias.
+    const bool negative_number = word.size() > 1 && word[0] == '-' &&
+                                 std::isdigit(static_cast<unsigned char>(word[1])) != 0 &&
+                                 !has_digit_alias;
+    if (options_ended || word.size() < 2 || word[0] != '-' || negative_number) {
+      positionals.push_back(word);
+      continue;
+    }
+    if (word == "--") {
+      options_ended = true;
+      continue;
+    }
+    if (word[1] == '-') {  // --name, --name=value, --name value
+      const auto eq = word.find('=');
+      const std::string name = word.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+      const OptionSpec* o = byName(name);
+      if (name == "help" || (o != nullptr && o->type == ValueType::kBoolean)) {
+        if (eq != std::string::npos) {
+          fail("--" + name + " takes no value, got " + quotedText(word));
+        }
+        if (name == "help") {
+          help = true;
+        } else {
+          take(*o, "");
+        }
+        continue;
+      }
+      if (o == nullptr) {
+        unknown(word.substr(0, eq));
+      }
+      if (eq != std::string::npos) {
+        take(*o, word.substr(eq + 1));
+      } else if (i + 1 < args.size()) {
+        take(*o, args[++i]);
+      } else {
+        fail("--" + name + " needs a value");
+      }
+      continue;
+    }
+    // -n value, -nvalue, and flags together: -af table
+    for (size_t k = 1; k < word.size(); ++k) {
+      const char alias = word[k];
+      if (alias == 'h') {
+        help = true;
+        continue;
+      }
+      const OptionSpec* o = byAlias(alias);
+      if (o == nullptr) {
+        unknown(std::string("-") + alias);
+      }
+      if (o->type == ValueType::kBoolean) {
+        take(*o, "");
+        continue;
+      }
+      if (k + 1 < word.size()) {
+        take(*o, word.substr(k + 1));
+      } else if (i + 1 < args.size()) {
+        take(*o, args[++i]);
+      } else {
+        fail("-" + std::string(1, alias) + " (--" + o->name + ") needs a value");
+      }
+      break;
+    }
   }
 
   ParsedArgs parsed;
-  parsed.help = vm["help"].as<bool>();
+  parsed.help = help;
   if (parsed.help) {
     return parsed;
+  }
+  if (positionals.size() > command.positionals.size()) {
+    std::string accepted;
+    for (const PositionalSpec& p : command.positionals) {
+      accepted += (accepted.empty() ? " (<" : " <") + p.name + ">";
+    }
+    fail("unexpected argument " + quotedText(positionals[command.positionals.size()]) +
+         ": it takes " + std::to_string(command.positionals.size()) + " positional argument" +
+         (command.positionals.size() == 1 ? "" : "s") + (accepted.empty() ? "" : accepted + ")"));
   }
   json::object out;
   for (const OptionSpec& o : command.options) {
     const std::string flag = "--" + o.name;
+    const auto it = given.find(o.name);
     if (o.type == ValueType::kBoolean) {
-      out[o.name] = vm[o.name].as<bool>();
+      out[o.name] = it != given.end();
       continue;
     }
     std::optional<std::string> text;
-    if (vm.count(o.name) != 0) {
-      text = vm[o.name].as<std::string>();
+    if (it != given.end()) {
+      text = it->second;
       if (!isValidUtf8(*text)) {
         throw UsageError(flag + " is not valid UTF-8");
       }
     } else if (o.default_value) {
       text = *o.default_value;
     } else if (o.required) {
-      std::string message = command.name;
-      message += ": missing required option ";
-      message += flag;
-      message += retry;
-      throw UsageError(message);
+      fail("missing required option " + flag);
     }
     if (text) {
       out[o.name] = typedValue(o.type, *text, flag);
     }
   }
-  for (const PositionalSpec& p : command.positionals) {
-    if (vm.count(p.name) == 0) {
+  for (size_t i = 0; i < command.positionals.size(); ++i) {
+    const PositionalSpec& p = command.positionals[i];
+    if (i >= positionals.size()) {
       if (p.required) {
-        throw UsageError(command.name + ": missing required argument <" + p.name + ">" + retry);
+        fail("missing required argument <" + p.name + ">");
       }
       continue;
     }
-    const std::string text = vm[p.name].as<std::string>();
+    const std::string& text = positionals[i];
     if (!isValidUtf8(text)) {
       throw UsageError("<" + p.name + "> is not valid UTF-8");
     }
@@ -250,12 +354,15 @@ std::string overviewHelp(const std::vector<ModuleManifest>& modules) {
      << "Global options (before the command):\n"
      << "  --modules-dir <dir>       Where modules are installed (env PROMPT_MODULES_DIR)\n"
      << "  --state-dir <dir>         Where modules keep state (env PROMPT_STATE_DIR; default\n"
-     << "                            $XDG_STATE_HOME/systemprompt or ~/.local/state/systemprompt)\n"
+     << "                            $XDG_STATE_HOME/systemprompt or "
+        "~/.local/state/systemprompt);\n"
+     << "                            refused unless yours and writable by you alone\n"
      << "  --log-level <level>       trace, debug, info, warn, error or off (env "
         "PROMPT_LOG_LEVEL;\n"
      << "                            default warn, info for serve)\n"
-     << "  --set <module.key=value>  Override a module.yaml config value (repeatable; env\n"
-     << "                            PROMPT_<MODULE>_<KEY>, e.g. PROMPT_API_DATABASE_PATH)\n"
+     << "  --set <module.key=value>  Override a module.yaml config value, of the same type\n"
+     << "                            (repeatable; env PROMPT_<MODULE>_<KEY>, e.g.\n"
+     << "                            PROMPT_API_DATABASE_PATH)\n"
      << "  -h, --help                Show this help\n"
      << "  --version                 Show the host's version and module ABI\n\n"
      << "Exit codes: 0 success, 1 operational error, 2 usage error.\n";

@@ -23,10 +23,23 @@ struct ParsedArgs {
   std::string args_json;  // the arguments as a JSON object (see sp_module_command_fn)
 };
 
-// Parses `args` (the words after the command name) against `command`. Values are checked
+// The longest single argument accepted, in bytes: a longer one is refused before any work.
+constexpr size_t kMaxArgumentBytes = 64 * 1024;
+
+// Throws UsageError naming the first of `words` (the arguments after the program name)
+// longer than kMaxArgumentBytes, by position, with its length and how it starts (it is not
+// echoed whole).
+void checkArgumentSizes(const std::vector<std::string>& words);
+
+// Parses `args` (the words after the command name) against `command`, as getopt_long does:
+// --name value, --name=value, -n value, -nvalue, flags alone or together (-af), "--" ends
+// the options. An option's value is the next word whatever it looks like; "-" and negative
+// numbers ("-5") are positionals. An option given twice, an unknown one (named, with the
+// nearest known one) and a positional too many (quoted) are errors. Values are checked
 // to be valid UTF-8 and of their declared type (see ValueType), required options and
 // positionals to be present; defaults are filled in and booleans are always present.
-// Throws UsageError, whose message quotes a bad value exactly as given.
+// Throws UsageError, whose message quotes a bad value as given, control characters escaped
+// (see quotedText() in text.hpp).
 ParsedArgs parseCommandArgs(const CommandSpec& command, const std::vector<std::string>& args);
 
 // `prompt <command> --help`.

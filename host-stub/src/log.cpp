@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "text.hpp"
+
 namespace host {
 namespace {
 
@@ -23,24 +25,13 @@ const char* levelName(sp_log_level level) {
   return "?    ";
 }
 
+// A value as it is, or quoted when it is empty, has a space, a quote or an '=' (which would
+// split it) or anything escapeControls escapes (which could forge a line or a record).
 void appendValue(std::string& line, std::string_view value) {
-  const bool plain = !value.empty() && value.find_first_of(" \t\"=\n") == std::string_view::npos;
-  if (plain) {
-    line += value;
-    return;
-  }
-  line += '"';
-  for (char c : value) {
-    if (c == '"' || c == '\\') {
-      line += '\\';
-      line += c;
-    } else if (c == '\n') {
-      line += "\\n";
-    } else {
-      line += c;
-    }
-  }
-  line += '"';
+  const std::string escaped = escapeControls(value);
+  const bool plain =
+      !value.empty() && escaped == value && value.find_first_of(" \"=") == std::string_view::npos;
+  line += plain ? escaped : quotedText(value);
 }
 
 }  // namespace
@@ -66,12 +57,13 @@ void Log::write(sp_log_level level, std::string_view source, std::string_view me
   line += ' ';
   line += levelName(level);
   line += ' ';
-  line += source;
+  // Module text, all of it: escaped, so one record is one line and moves no cursor.
+  line += escapeControls(source);
   line += ": ";
-  line += message;
+  line += escapeControls(message);
   for (const auto& [key, value] : fields) {
     line += ' ';
-    line += key;
+    line += escapeControls(key);
     line += '=';
     appendValue(line, value);
   }

@@ -22,7 +22,10 @@ class Log {
 
   bool enabled(sp_log_level level) const { return static_cast<int>(level) >= threshold_; }
 
-  // Writes "2026-11-25T06:30:00.123Z INFO  api: message key=value key2=\"a b\"".
+  // Writes "2026-11-25T06:30:00.123Z INFO  api: message key=value key2=\"a b\"". Control
+  // characters, C1 and bidirectional controls and invalid UTF-8 in the source, message, keys
+  // and values are escaped (see escapeControls in text.hpp): a record is always one line,
+  // and what a module logs cannot move the cursor or clear the screen.
   void write(sp_log_level level, std::string_view source, std::string_view message,
              const Fields& fields = {});
 

@@ -3,12 +3,13 @@
 // declares it, serves the modules' exported services, and runs their cleanup timers.
 #include <unistd.h>
 
-#include <boost/program_options.hpp>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,17 +18,18 @@
 #include "manifest.hpp"
 #include "module_host.hpp"
 #include "serve.hpp"
+#include "state_dir.hpp"
+#include "text.hpp"
 
 namespace {
 
-namespace po = boost::program_options;
 namespace fs = std::filesystem;
 
 constexpr const char* kHostVersion = "0.1.0";
 
 struct GlobalOptions {
   std::string modules_dir;
-  std::string state_dir;
+  std::string state_dir;  // empty: the default (host::defaultStateDir)
   std::string log_level;
   std::string log_level_origin;  // "--log-level" or "PROMPT_LOG_LEVEL", for its error
   std::vector<host::ConfigOverride> overrides;
@@ -47,14 +49,6 @@ std::string executableDir() {
   return ec ? std::string(".") : self.parent_path().string();
 }
 
-std::string defaultStateDir() {
-  const std::string xdg = envOr("XDG_STATE_HOME", "");
-  if (!xdg.empty()) {
-    return xdg + "/systemprompt";
-  }
-  return envOr("HOME", "/tmp") + "/.local/state/systemprompt";
-}
-
 host::ConfigOverride parseSet(const std::string& text) {
   if (!host::isValidUtf8(text)) {
     throw host::UsageError("--set is not valid UTF-8");  // not echoed: it would garble stderr
@@ -62,41 +56,82 @@ host::ConfigOverride parseSet(const std::string& text) {
   const auto dot = text.find('.');
   const auto eq = text.find('=');
   if (dot == std::string::npos || eq == std::string::npos || dot == 0 || eq < dot + 2) {
-    throw host::UsageError("invalid --set \"" + text +
-                           "\": use --set <module>.<key>=<value>, e.g. --set "
+    throw host::UsageError("invalid --set " + host::quotedText(text) +
+                           ": use --set <module>.<key>=<value>, e.g. --set "
                            "api.cleanupInterval=60000");
   }
   return {text.substr(0, dot), text.substr(dot + 1, eq - dot - 1), text.substr(eq + 1),
-          "--set " + text};
+          "--set " + host::escapeControls(text)};
+}
+
+bool takesValue(std::string_view global) {
+  return global == "--modules-dir" || global == "--state-dir" || global == "--log-level" ||
+         global == "--set";
+}
+
+// How many of `words` (the arguments after the program name) are global options: the words
+// before the command. Cheap and exact, so main() can tell `serve` apart before anything else.
+size_t globalWordCount(const std::vector<std::string>& words) {
+  size_t split = 0;
+  while (split < words.size() && words[split].size() > 1 && words[split][0] == '-') {
+    if (words[split] == "--") {
+      return split + 1;
+    }
+    split += takesValue(words[split]) ? 2 : 1;
+  }
+  return std::min(split, words.size());
+}
+
+// The command word ("" when there is none), as run() will find it.
+std::string commandWord(const std::vector<std::string>& words) {
+  const size_t split = globalWordCount(words);
+  return split < words.size() ? words[split] : "";
 }
 
 // Global options are the words before the command; the command and everything after it
 // belong to the command.
-GlobalOptions parseGlobal(int argc, char** argv) {
-  std::vector<std::string> words(argv + 1, argv + argc);
-  size_t split = 0;
-  while (split < words.size() && words[split].size() > 1 && words[split][0] == '-') {
-    const std::string& w = words[split];
-    const bool takes_value =
-        w == "--modules-dir" || w == "--state-dir" || w == "--log-level" || w == "--set";
-    split += takes_value ? 2 : 1;
-  }
-  split = std::min(split, words.size());
+GlobalOptions parseGlobal(const std::vector<std::string>& words) {
+  const size_t split = globalWordCount(words);
   GlobalOptions g;
-  po::options_description described;
   std::vector<std::string> sets;
-  described.add_options()("modules-dir", po::value(&g.modules_dir))(
-      "state-dir", po::value(&g.state_dir))("log-level", po::value(&g.log_level))(
-      "set", po::value(&sets))("help,h", po::bool_switch(&g.help))("version",
-                                                                   po::bool_switch(&g.version));
-  po::variables_map vm;
-  try {
-    const std::vector<std::string> globals(words.begin(), words.begin() + static_cast<long>(split));
-    const auto style = po::command_line_style::unix_style ^ po::command_line_style::allow_guessing;
-    po::store(po::command_line_parser(globals).options(described).style(style).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw host::UsageError(std::string(e.what()) + "; see 'prompt --help'");
+  std::set<std::string> seen;
+  for (size_t i = 0; i < split; ++i) {
+    const std::string& word = words[i];
+    if (word == "--") {
+      break;
+    }
+    const auto eq = word.starts_with("--") ? word.find('=') : std::string::npos;
+    const std::string name = word.substr(0, eq);
+    if (name == "--help" || name == "-h" || name == "--version") {
+      if (eq != std::string::npos) {
+        throw host::UsageError(name + " takes no value, got " + host::quotedText(word) +
+                               "; see 'prompt --help'");
+      }
+      (name == "--version" ? g.version : g.help) = true;
+      continue;
+    }
+    if (!takesValue(name)) {
+      throw host::UsageError("unknown global option " + host::quotedText(name) +
+                             "; see 'prompt --help'");
+    }
+    std::string value;
+    if (eq != std::string::npos) {
+      value = word.substr(eq + 1);
+    } else if (i + 1 < words.size()) {
+      value = words[++i];
+    } else {
+      throw host::UsageError(name + " needs a value; see 'prompt --help'");
+    }
+    if (name == "--set") {
+      sets.push_back(value);
+      continue;
+    }
+    if (!seen.insert(name).second) {
+      throw host::UsageError(name + " is given more than once; see 'prompt --help'");
+    }
+    (name == "--modules-dir" ? g.modules_dir
+     : name == "--state-dir" ? g.state_dir
+                             : g.log_level) = value;
   }
   for (const std::string& s : sets) {
     g.overrides.push_back(parseSet(s));
@@ -104,7 +139,7 @@ GlobalOptions parseGlobal(int argc, char** argv) {
   g.modules_dir = !g.modules_dir.empty() ? g.modules_dir
                                          : envOr("PROMPT_MODULES_DIR",
                                                  executableDir() + "/../lib/systemprompt/modules");
-  g.state_dir = !g.state_dir.empty() ? g.state_dir : envOr("PROMPT_STATE_DIR", defaultStateDir());
+  g.state_dir = !g.state_dir.empty() ? g.state_dir : envOr("PROMPT_STATE_DIR", "");
   g.log_level_origin = !g.log_level.empty() ? "--log-level" : "PROMPT_LOG_LEVEL";
   g.log_level = !g.log_level.empty() ? g.log_level : envOr("PROMPT_LOG_LEVEL", "");
   g.rest.assign(words.begin() + static_cast<long>(split), words.end());
@@ -131,7 +166,7 @@ const host::CommandSpec* findCommand(const std::vector<host::ModuleManifest>& mo
       known.push_back(c.name);
     }
   }
-  std::string message = "unknown command \"" + name + "\"";
+  std::string message = "unknown command " + host::quotedText(name);
   const auto near = host::suggest(name, known);
   if (!near.empty()) {
     message += "; did you mean:";
@@ -164,12 +199,10 @@ int runHealth(host::ModuleHost& loaded) {
   return all_healthy ? 0 : 1;
 }
 
-int run(int argc, char** argv) {
-  const GlobalOptions g = parseGlobal(argc, argv);
+int run(const std::vector<std::string>& words) {
+  host::checkArgumentSizes(words);
+  const GlobalOptions g = parseGlobal(words);
   const std::string command = g.rest.empty() ? "" : g.rest.front();
-  if (command != "serve") {
-    host::releaseStopSignals();  // held by main(); a command is interrupted as usual
-  }
   if (g.version) {
     host::writeStdout(std::string("prompt ") + kHostVersion + " (module ABI " +
                       std::to_string(SP_ABI_VERSION_MAJOR) + "." +
@@ -179,8 +212,8 @@ int run(int argc, char** argv) {
   std::optional<int> threshold = host::Log::parseLevel(
       g.log_level.empty() ? (command == "serve" ? "info" : "warn") : g.log_level);
   if (!threshold) {
-    throw host::UsageError("invalid " + g.log_level_origin + " \"" + g.log_level +
-                           "\": use trace, debug, info, warn, error or off");
+    throw host::UsageError("invalid " + g.log_level_origin + " " + host::quotedText(g.log_level) +
+                           ": use trace, debug, info, warn, error or off");
   }
   host::Log log(*threshold);
   const auto modules = host::discoverModules(g.modules_dir, g.overrides);
@@ -197,8 +230,8 @@ int run(int argc, char** argv) {
     }
     const std::string& topic = asks_help ? command : g.rest[1];
     if (g.rest.size() > 2) {
-      throw host::UsageError("help takes one command, got \"" + g.rest[2] +
-                             "\" after it; see 'prompt help help'");
+      throw host::UsageError("help takes one command, got " + host::quotedText(g.rest[2]) +
+                             " after it; see 'prompt help help'");
     }
     if (const auto text = host::hostCommandHelp(topic)) {
       host::writeStdout(*text);
@@ -212,15 +245,20 @@ int run(int argc, char** argv) {
     return 0;
   }
 
-  host::ModuleHost loaded(log, g.state_dir);
+  // Only now: --help and --version need no state, and a missing home is an error.
+  const std::string state_dir =
+      !g.state_dir.empty() ? g.state_dir
+                           : host::defaultStateDir(std::getenv("XDG_STATE_HOME"),
+                                                   std::getenv("HOME"), host::passwdHome());
+  host::ModuleHost loaded(log, state_dir);
   if (command == "health" || command == "serve") {
     if (asks_help) {
       host::writeStdout(*host::hostCommandHelp(command));
       return 0;
     }
     if (g.rest.size() > 1) {
-      throw host::UsageError(command + " takes no arguments, got \"" + g.rest[1] +
-                             "\"; see 'prompt " + command + " --help'");
+      throw host::UsageError(command + " takes no arguments, got " + host::quotedText(g.rest[1]) +
+                             "; see 'prompt " + command + " --help'");
     }
     for (const auto* m : host::loadOrder(modules, allModuleNames(modules))) {
       loaded.load(*m);
@@ -248,10 +286,13 @@ int run(int argc, char** argv) {
   return loaded.runCommand(*target, spec->name, parsed.args_json);
 }
 
-int runReportingErrors(int argc, char** argv) {
+int runReportingErrors(const std::vector<std::string>& words) {
   try {
-    return run(argc, argv);
+    return run(words);
   } catch (const host::UsageError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  } catch (const host::OverrideError& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;
   } catch (const std::exception& e) {
@@ -263,10 +304,18 @@ int runReportingErrors(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A closed pipe on stdout (`prompt api:keys:create ... | true`) must fail the write with
+  // EPIPE, not kill the process: a module acts on a lost write (a new key whose secret
+  // never arrived is revoked), and the host turns it into exit 1.
+  std::signal(SIGPIPE, SIG_IGN);
+  const std::vector<std::string> words(argv + 1, argv + argc);
   // Before anything else: a SIGTERM while `serve` starts up (discovering and loading
-  // modules) must wait for serve's handler, not kill the process half-loaded.
-  host::holdStopSignals();
-  const int exit_code = runReportingErrors(argc, argv);
+  // modules) must wait for serve's handler, not kill the process half-loaded. Every other
+  // command is interrupted as usual, so only serve holds them.
+  if (commandWord(words) == "serve") {
+    host::holdStopSignals();
+  }
+  const int exit_code = runReportingErrors(words);
   // Output that did not arrive (a full disk, a closed pipe) is a failure, whatever the
   // command thought of its own work.
   if (const int failure = host::finishStdout(); failure != 0) {

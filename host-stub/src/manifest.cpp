@@ -15,6 +15,8 @@
 #include <map>
 #include <set>
 
+#include "text.hpp"
+
 namespace host {
 namespace {
 
@@ -143,22 +145,50 @@ json::value numberValue(const std::string& text) {
   return *parseNumber(text);
 }
 
+// What converting one config may cost. YAML aliases let a few hundred bytes name a tree of
+// billions of nodes ("billion laughs"): the walk counts what it expands and stops at these.
+struct ExpansionBudget {
+  static constexpr size_t kMaxNodes = 100'000;
+  static constexpr size_t kMaxScalarBytes = 1 << 20;
+  static constexpr size_t kMaxDepth = 64;
+  size_t nodes = 0;
+  size_t scalar_bytes = 0;
+
+  void spend(const YAML::Node& node, const Where& where, size_t depth) {
+    ++nodes;
+    if (node.IsScalar()) {
+      scalar_bytes += node.Scalar().size();
+    }
+    if (nodes > kMaxNodes || scalar_bytes > kMaxScalarBytes || depth > kMaxDepth) {
+      where.fail(node, "too large once its aliases are expanded (more than " +
+                           std::to_string(kMaxNodes) + " values, " +
+                           std::to_string(kMaxScalarBytes) + " bytes of text or " +
+                           std::to_string(kMaxDepth) +
+                           " levels of nesting); aliases may repeat a value, not multiply the "
+                           "config");
+    }
+  }
+};
+
 // YAML to JSON. A quoted scalar stays a string; a plain one becomes null, a boolean or a
 // number when it reads as one.
-json::value toJson(const YAML::Node& node, const Where& where) {
+json::value toJson(const YAML::Node& node, const Where& where, ExpansionBudget& budget,
+                   size_t depth) {
+  budget.spend(node, where, depth);
   switch (node.Type()) {
     case YAML::NodeType::Map: {
       mappingKeys(node, where);
       json::object object;
       for (const auto& item : node) {
-        object[item.first.Scalar()] = toJson(item.second, where.key(item.first.Scalar()));
+        object[item.first.Scalar()] =
+            toJson(item.second, where.key(item.first.Scalar()), budget, depth + 1);
       }
       return object;
     }
     case YAML::NodeType::Sequence: {
       json::array array;
       for (size_t i = 0; i < node.size(); ++i) {
-        array.push_back(toJson(node[i], where.index(i)));
+        array.push_back(toJson(node[i], where.index(i), budget, depth + 1));
       }
       return array;
     }
@@ -361,35 +391,35 @@ void applyOverride(json::object& config, const ConfigOverride& o, const std::str
     for (const auto& kv : config) {
       keys += (keys.empty() ? "" : ", ") + std::string(kv.key());
     }
-    throw ManifestError(o.origin + ": module '" + o.module + "' (" + file +
-                        ") has no config key '" + o.key + "'; its keys: " + keys);
+    throw OverrideError(o.origin + ": module '" + o.module + "' (" + file + ") has no config key " +
+                        quotedText(o.key) + "; its keys: " + keys);
   }
   if (!isValidUtf8(o.value)) {
-    throw ManifestError(o.origin + ": the value is not valid UTF-8");
+    throw OverrideError(o.origin + ": the value is not valid UTF-8");
   }
   json::value& target = it->value();
   if (target.is_int64() || target.is_uint64()) {
     const auto integer = parseInteger(o.value);
     if (!integer) {
-      throw ManifestError(o.origin + ": " + inQuotes(o.value) + " is not a whole number, and " +
+      throw OverrideError(o.origin + ": " + quotedText(o.value) + " is not a whole number, and " +
                           o.module + "." + o.key + " is one");
     }
     target = *integer;
   } else if (target.is_double()) {
     if (!parseNumber(o.value)) {
-      throw ManifestError(o.origin + ": " + inQuotes(o.value) + " is not a number, and " +
+      throw OverrideError(o.origin + ": " + quotedText(o.value) + " is not a number, and " +
                           o.module + "." + o.key + " is numeric");
     }
     target = numberValue(o.value);
   } else if (target.is_bool()) {
     if (o.value != "true" && o.value != "false") {
-      throw ManifestError(o.origin + ": " + inQuotes(o.value) + " must be true or false");
+      throw OverrideError(o.origin + ": " + quotedText(o.value) + " must be true or false");
     }
     target = (o.value == "true");
   } else if (target.is_string() || target.is_null()) {
     target = json::string(o.value);
   } else {
-    throw ManifestError(o.origin + ": " + o.module + "." + o.key +
+    throw OverrideError(o.origin + ": " + o.module + "." + o.key +
                         " is a list or mapping and cannot be overridden");
   }
 }
@@ -440,7 +470,8 @@ ModuleManifest readManifest(const YAML::Node& root, const std::string& file,
   json::object config;
   if (const YAML::Node cfg = root["config"]; cfg.IsDefined() && !cfg.IsNull()) {
     requireMap(cfg, where.key("config"));
-    config = toJson(cfg, where.key("config")).as_object();
+    ExpansionBudget budget;
+    config = toJson(cfg, where.key("config"), budget, 0).as_object();
   }
   std::map<std::string, ConfigOverride> overridden;  // by key: the override that won
   for (const auto& kv : json::object(config)) {
@@ -465,8 +496,8 @@ ModuleManifest readManifest(const YAML::Node& root, const std::string& file,
     } else {
       const std::string expected = "must be a positive whole number of milliseconds, got ";
       if (const auto o = overridden.find("cleanupInterval"); o != overridden.end()) {
-        throw ManifestError(o->second.origin + ": config.cleanupInterval " + expected +
-                            inQuotes(o->second.value));
+        throw OverrideError(o->second.origin + ": config.cleanupInterval " + expected +
+                            quotedText(o->second.value));
       }
       const YAML::Node node = root["config"]["cleanupInterval"];
       where.key("config.cleanupInterval").fail(node, expected + scalarText(node));
@@ -612,6 +643,11 @@ ModuleManifest loadManifest(const std::string& path, const std::vector<ConfigOve
   std::error_code ec;
   const fs::path absolute = fs::absolute(path, ec);
   const std::string file = ec ? path : absolute.lexically_normal().string();
+  constexpr std::uintmax_t kMaxManifestBytes = 1 << 20;
+  if (const auto size = fs::file_size(file, ec); !ec && size > kMaxManifestBytes) {
+    throw ManifestError(file + ": the file is " + std::to_string(size) + " bytes, more than the " +
+                        std::to_string(kMaxManifestBytes) + " a module.yaml may be");
+  }
   YAML::Node root;
   try {
     root = YAML::LoadFile(file);
@@ -682,8 +718,8 @@ std::vector<ModuleManifest> discoverModules(const std::string& modules_dir,
   }
   for (const ConfigOverride& o : overrides) {
     if (file_of_module.count(o.module) == 0) {
-      throw ManifestError(o.origin + ": no module named \"" + o.module + "\" is installed in " +
-                          modules_dir);
+      throw OverrideError(o.origin + ": no module named " + quotedText(o.module) +
+                          " is installed in " + modules_dir);
     }
   }
   // Reject cycles now, so loadOrder can trust the graph.

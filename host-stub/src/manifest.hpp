@@ -19,6 +19,15 @@ class ManifestError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A --set or PROMPT_<MODULE>_<KEY> override that does not fit the manifest: an unknown
+// module or key, or a value not of the type of the key's default in module.yaml's config
+// (a whole number, a number, true/false). A usage error (exit 2): the user's value is wrong,
+// not the installation.
+class OverrideError : public ManifestError {
+ public:
+  using ManifestError::ManifestError;
+};
+
 // The type of an option or positional. kInteger: an optional '-' and decimal digits, within
 // int64 (passed as a JSON integer). kNumber: any finite decimal number, e.g. 2.5 or 1e3
 // (passed as a JSON integer when it is one, else as a double).

@@ -1,6 +1,7 @@
 #include "module_host.hpp"
 
-#include <sys/stat.h>
+#include <signal.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,10 +9,11 @@
 #include <boost/dll/shared_library.hpp>
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
+#include <iterator>
 #include <set>
+
+#include "state_dir.hpp"
 
 namespace host {
 namespace {
@@ -20,15 +22,6 @@ constexpr int kMaxModuleExitCode = 125;
 
 std::string abiVersion(uint32_t major, uint32_t minor) {
   return std::to_string(major) + "." + std::to_string(minor);
-}
-
-void makePrivateDirectory(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    throw LoadError("cannot create state directory '" + dir + "': " + ec.message());
-  }
-  ::chmod(dir.c_str(), 0700);
 }
 
 sp_error newError() {
@@ -103,27 +96,100 @@ int writeStream(void* /*ctx*/, sp_stream stream, const char* data, size_t length
   return writeStdout(std::string_view(data, length)) && flushStdout() ? 0 : -1;
 }
 
-long readLine(void* /*ctx*/, char* buffer, size_t capacity) {
+// One line of stdin into `buffer` (see sp_command_io.read_line): at most capacity - 1 bytes
+// and a NUL, without the '\n' and one '\r' before it. Reads byte by byte and stops at the
+// line's end, so a line too long is refused after `capacity` bytes, not read whole.
+long readBoundedLine(char* buffer, size_t capacity) {
   if (buffer == nullptr || capacity == 0) {
-    return -1;
+    return SP_READ_END;
   }
   flushStdout();  // a prompt written without a newline must show before we block
-  char* line = nullptr;
-  size_t size = 0;
-  const ssize_t n = ::getline(&line, &size, stdin);
-  if (n < 0) {
-    std::free(line);
-    return -1;
+  const size_t fits = capacity - 1;
+  size_t length = 0;
+  bool any = false;  // anything at all was read
+  for (;;) {
+    const int c = std::getc(stdin);
+    if (c == EOF) {
+      break;
+    }
+    any = true;
+    if (c == '\n') {
+      break;
+    }
+    if (length == fits) {
+      // Full: only the line's end may follow (a "\r\n" ending included). One byte goes
+      // back (all that ungetc promises); a '\r' before it stays read, inside a line refused.
+      int after = c;
+      if (c == '\r') {
+        after = std::getc(stdin);
+        if (after == '\n' || after == EOF) {
+          break;
+        }
+      }
+      std::ungetc(after, stdin);
+      ::explicit_bzero(buffer, capacity);  // it may hold part of a secret
+      return SP_READ_TOO_LONG;
+    }
+    buffer[length++] = static_cast<char>(c);
   }
-  size_t length = static_cast<size_t>(n);
-  while (length > 0 && (line[length - 1] == '\n' || line[length - 1] == '\r')) {
+  if (!any) {
+    buffer[0] = '\0';
+    return SP_READ_END;
+  }
+  if (length > 0 && buffer[length - 1] == '\r') {
     --length;
   }
-  const size_t copied = std::min(length, capacity - 1);
-  std::memcpy(buffer, line, copied);
-  buffer[copied] = '\0';
-  std::free(line);
-  return static_cast<long>(copied);
+  buffer[length] = '\0';
+  return static_cast<long>(length);
+}
+
+long readLine(void* /*ctx*/, char* buffer, size_t capacity) {
+  return readBoundedLine(buffer, capacity);
+}
+
+// The terminal settings to put back when a signal ends the process during a quiet read
+// (POD, written before the handlers are installed and only read by them).
+termios& savedTerminal() {
+  static termios saved{};
+  return saved;
+}
+
+constexpr int kQuietReadSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP};
+
+extern "C" void restoreTerminalAndRaise(int signal_number) {
+  ::tcsetattr(STDIN_FILENO, TCSANOW, &savedTerminal());
+  ::signal(signal_number, SIG_DFL);
+  ::raise(signal_number);
+}
+
+// As readLine, with the terminal's echo off while the user types (when stdin is one). The
+// echo comes back however the read ends: a line, the end of input, a line too long, or a
+// signal (Ctrl-C) that ends the process.
+long readSecret(void* /*ctx*/, char* buffer, size_t capacity) {
+  termios& saved = savedTerminal();
+  if (::isatty(STDIN_FILENO) == 0 || ::tcgetattr(STDIN_FILENO, &saved) != 0) {
+    return readBoundedLine(buffer, capacity);
+  }
+  struct sigaction restore {};
+  restore.sa_handler = &restoreTerminalAndRaise;
+  sigemptyset(&restore.sa_mask);
+  struct sigaction previous[std::size(kQuietReadSignals)]{};
+  for (size_t i = 0; i < std::size(kQuietReadSignals); ++i) {
+    ::sigaction(kQuietReadSignals[i], &restore, &previous[i]);
+  }
+  termios quiet = saved;
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+  // TCSANOW, not TCSAFLUSH: a key pasted before the prompt showed is read, not thrown away.
+  const bool silenced = ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet) == 0;
+  const long n = readBoundedLine(buffer, capacity);
+  if (silenced) {
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    std::fputc('\n', stderr);  // the user's Enter was not echoed
+  }
+  for (size_t i = 0; i < std::size(kQuietReadSignals); ++i) {
+    ::sigaction(kQuietReadSignals[i], &previous[i], nullptr);
+  }
+  return n;
 }
 
 }  // namespace
@@ -152,7 +218,14 @@ ModuleHost::~ModuleHost() {
 
 LoadedModule& ModuleHost::load(const ModuleManifest& manifest) {
   const std::string state_dir = state_root_ + "/" + manifest.name;
-  makePrivateDirectory(state_dir);
+  try {
+    // The root may be a link the user made; a module's own directory may not.
+    makePrivateDirectory(state_root_, "state directory", /*allow_symlink=*/true);
+    makePrivateDirectory(state_dir, "module '" + manifest.name + "' state directory",
+                         /*allow_symlink=*/false);
+  } catch (const std::runtime_error& e) {
+    throw LoadError(e.what());
+  }
   auto module = std::make_unique<LoadedModule>(*this, manifest, state_dir);
   module->init();
   try {
@@ -204,6 +277,7 @@ int ModuleHost::runCommand(LoadedModule& module, const std::string& command,
   io.size = sizeof(io);
   io.write = &writeStream;
   io.read_line = &readLine;
+  io.read_secret = &readSecret;
   io.stdin_is_terminal = ::isatty(STDIN_FILENO);
   io.stdout_is_terminal = ::isatty(STDOUT_FILENO);
   sp_error error = newError();

@@ -156,4 +156,72 @@ BOOST_AUTO_TEST_CASE(suggests_near_names) {
   BOOST_TEST(host::suggest("zzzzzzzzzzzz", known).empty());
 }
 
+BOOST_AUTO_TEST_CASE(option_text_is_never_run_through_a_format_engine) {
+  // Boost.Program_options looped forever substituting "%canonical_option%" in its messages.
+  BOOST_TEST(usageErrorOf(createCommand(), {"--%canonical_option%"}) ==
+             "api:keys:create: unknown option \"--%canonical_option%\"; see 'prompt "
+             "api:keys:create --help'");
+  BOOST_TEST(usageErrorOf(createCommand(), {"--name=%canonical_option%", "--%option%=1"})
+                 .find("unknown option \"--%option%\"") != std::string::npos);
+  BOOST_TEST(
+      usageErrorOf(createCommand(), {"-x%canonical_option%"}).find("unknown option \"-x\"") !=
+      std::string::npos);
+  BOOST_TEST(parse(createCommand(), {"--name", "%canonical_option%"}).at("name").as_string() ==
+             "%canonical_option%");
+}
+
+BOOST_AUTO_TEST_CASE(parses_like_getopt_long) {
+  BOOST_TEST(parse(createCommand(), {"-nx"}).at("name").as_string() == "x");
+  BOOST_TEST(parse(createCommand(), {"--name=a=b"}).at("name").as_string() == "a=b");
+  BOOST_TEST(parse(createCommand(), {"--name", "--force"}).at("name").as_string() == "--force");
+  BOOST_TEST(parse(createCommand(), {"--name", ""}).at("name").as_string() == "");
+  BOOST_TEST(usageErrorOf(createCommand(), {"--name", "a", "--name", "b"})
+                 .find("--name is given more than once") != std::string::npos);
+  BOOST_TEST(usageErrorOf(createCommand(), {"--name", "a", "--force=yes"})
+                 .find("--force takes no value, got \"--force=yes\"") != std::string::npos);
+  BOOST_TEST(usageErrorOf(createCommand(), {"--name"}).find("--name needs a value") !=
+             std::string::npos);
+  BOOST_TEST(usageErrorOf(createCommand(), {"--nmae", "x"}).find("did you mean --name?") !=
+             std::string::npos);
+  // A negative number and "-" are positionals; after "--" everything is.
+  BOOST_TEST(parse(updateCommand(), {"k", "-5"}).at("new_limit").as_int64() == -5);
+  BOOST_TEST(parse(updateCommand(), {"--", "--k", "7"}).at("key_id").as_string() == "--k");
+  BOOST_TEST(parse(updateCommand(), {"-", "7"}).at("key_id").as_string() == "-");
+}
+
+BOOST_AUTO_TEST_CASE(a_surplus_positional_is_quoted) {
+  BOOST_TEST(usageErrorOf(updateCommand(), {"a", "1", "extra", "more"}) ==
+             "api:ratelimit:update: unexpected argument \"extra\": it takes 2 positional "
+             "arguments (<key_id> <new_limit>); see 'prompt api:ratelimit:update --help'");
+  BOOST_TEST(usageErrorOf(createCommand(), {"-n", "x", "stray"})
+                 .find("unexpected argument \"stray\": it takes 0 positional arguments;") !=
+             std::string::npos);
+  BOOST_TEST(usageErrorOf(updateCommand(), {"a", "1", "\x1b[2J"})
+                 .find("unexpected argument \"\\x1B[2J\"") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(an_argument_over_64_kib_is_refused_by_position_without_echoing_it) {
+  host::checkArgumentSizes(
+      {"api:keys:create", "--name", std::string(host::kMaxArgumentBytes, 'a')});
+  const auto errorOf = [](const std::vector<std::string>& words) -> std::string {
+    try {
+      host::checkArgumentSizes(words);
+    } catch (const host::UsageError& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  const std::string huge(128 * 1024, 'a');
+  const std::string after = errorOf({"api:keys:create", "--name", huge});
+  BOOST_TEST(after ==
+                 "argument 3 (the value after \"--name\") is 131072 bytes long; at most 65536 "
+                 "bytes are accepted in one argument",
+             after);
+  BOOST_TEST(errorOf({"api:keys:create", "--name=" + huge}).find("argument 2 (\"--name\"=...)") ==
+             0u);
+  const std::string alone = errorOf({"api:keys:info", huge});
+  BOOST_TEST(alone.find("argument 2 (starting \"aaaaaaaaaaaaaaaa\"...)") == 0u, alone);
+  BOOST_TEST(alone.size() < 200u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

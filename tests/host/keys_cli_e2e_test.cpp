@@ -1,6 +1,11 @@
 // End-to-end tests of the api:keys:* commands: the real prompt, the real module, a private
 // state directory, one process per command.
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -50,6 +55,86 @@ std::string readAll(const std::string& path) {
   std::ostringstream os;
   os << in.rdbuf();
   return os.str();
+}
+
+// Runs `prompt args...` on a fresh pseudo-terminal (its stdin, stdout and stderr, and its
+// controlling terminal). Once the terminal's output holds `wait_for` and its echo is off
+// (when `wait_for_quiet`), types `typed`. Returns the exit code, everything the terminal
+// showed, and whether echo was back on after the process ended.
+struct TerminalRun {
+  int exit_code = -1;
+  std::string shown;
+  bool echo_after = false;
+};
+
+TerminalRun runOnTerminal(const Installation& install, const std::vector<std::string>& args,
+                          const std::string& wait_for, bool wait_for_quiet,
+                          const std::string& typed) {
+  const int master = ::posix_openpt(O_RDWR | O_NOCTTY);
+  BOOST_REQUIRE(master >= 0);
+  BOOST_REQUIRE(::grantpt(master) == 0 && ::unlockpt(master) == 0);
+  const std::string slave_name = ::ptsname(master);
+  std::vector<std::string> argv{PROMPT_BIN};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> arg_ptrs;
+  for (auto& a : argv) {
+    arg_ptrs.push_back(a.data());
+  }
+  arg_ptrs.push_back(nullptr);
+  const ProcessOptions env = install.options();
+  const pid_t pid = ::fork();
+  BOOST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::setsid();
+    const int slave = ::open(slave_name.c_str(), O_RDWR);  // becomes the controlling terminal
+    ::dup2(slave, 0);
+    ::dup2(slave, 1);
+    ::dup2(slave, 2);
+    ::close(master);
+    for (const auto& [k, v] : env.env) {
+      ::setenv(k.c_str(), v.c_str(), 1);
+    }
+    for (const auto& k : env.unset_env) {
+      ::unsetenv(k.c_str());
+    }
+    ::signal(SIGPIPE, SIG_DFL);
+    ::execv(arg_ptrs[0], arg_ptrs.data());
+    ::_exit(127);
+  }
+  TerminalRun run;
+  bool sent = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!sent && contains(run.shown, wait_for)) {
+      termios now{};
+      const bool quiet = ::tcgetattr(master, &now) == 0 && (now.c_lflag & ECHO) == 0;
+      if (quiet || !wait_for_quiet) {
+        BOOST_REQUIRE(::write(master, typed.data(), typed.size()) ==
+                      static_cast<ssize_t>(typed.size()));
+        sent = true;
+      }
+    }
+    pollfd p{master, POLLIN, 0};
+    if (::poll(&p, 1, 20) <= 0) {
+      continue;
+    }
+    char buffer[4096];
+    const ssize_t n = ::read(master, buffer, sizeof(buffer));
+    if (n <= 0) {
+      break;  // EIO: the last holder of the terminal closed it
+    }
+    run.shown.append(buffer, static_cast<size_t>(n));
+  }
+  int status = 0;
+  if (::waitpid(pid, &status, WNOHANG) == 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+  }
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  termios after{};
+  run.echo_after = ::tcgetattr(master, &after) == 0 && (after.c_lflag & ECHO) != 0;
+  ::close(master);
+  return run;
 }
 
 }  // namespace
@@ -126,6 +211,58 @@ BOOST_AUTO_TEST_CASE(a_rotation_whose_new_secret_cannot_be_written_is_undone) {
   // And the audit trail says what happened.
   const ProcessResult info = install.prompt({"api:keys:info", old.id, "--no-stats"});
   BOOST_TEST(contains(info.out, "rotation_undone"), info.out);
+}
+
+// `prompt api:keys:create ... | true`: the reader is gone before the secret is written. The
+// child starts with SIGPIPE at its default disposition, as a shell starts it, so a host that
+// did not ignore SIGPIPE would die of it (no exit code) before the module could revoke.
+BOOST_AUTO_TEST_CASE(a_closed_pipe_on_stdout_revokes_the_new_key_instead_of_killing_prompt) {
+  Installation install;
+  ProcessOptions closed;
+  closed.stdout_reader_closed = true;
+  for (const char* format : {"table", "json"}) {
+    const ProcessResult r = install.prompt(
+        {"api:keys:create", "--name", "piped", "--user", "u", "--format", format}, closed);
+    BOOST_TEST(r.exit_code == 1, describe(r));
+    BOOST_TEST(contains(r.err,
+                        "could not be written to standard output, so its secret is lost;"
+                        " it was revoked"),
+               describe(r));
+  }
+  const json::object listed = parseJson(install.prompt({"api:keys:list", "--format", "json"}));
+  const json::array& keys = listed.at("keys").as_array();
+  BOOST_REQUIRE(keys.size() == 2u);
+  for (const auto& key : keys) {
+    BOOST_TEST(key.as_object().at("status").as_string() == "revoked");
+    BOOST_TEST(key.as_object().at("revoked_reason").as_string() == "secret_not_delivered");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_closed_pipe_on_stdout_revokes_the_key_a_rotation_issued) {
+  Installation install;
+  const Created old_key = create(install);
+  ProcessOptions closed;
+  closed.stdout_reader_closed = true;
+  const ProcessResult r = install.prompt({"api:keys:rotate", old_key.id, "--force"}, closed);
+  BOOST_TEST(r.exit_code == 1, describe(r));
+  BOOST_TEST(contains(r.err,
+                      "could not be written to standard output, so its secret is lost;"
+                      " the rotation was undone"),
+             describe(r));
+  const json::object listed = parseJson(install.prompt({"api:keys:list", "--format", "json"}));
+  const json::array& keys = listed.at("keys").as_array();
+  BOOST_REQUIRE(keys.size() == 2u);
+  int issued = 0;
+  for (const auto& key : keys) {
+    if (key.as_object().at("id").as_string() == old_key.id) {
+      BOOST_TEST(key.as_object().at("status").as_string() == "active");  // restored
+      continue;
+    }
+    ++issued;
+    BOOST_TEST(key.as_object().at("status").as_string() == "revoked");
+    BOOST_TEST(key.as_object().at("revoked_reason").as_string() == "secret_not_delivered");
+  }
+  BOOST_TEST(issued == 1);
 }
 
 BOOST_AUTO_TEST_CASE(create_json_follows_the_documented_schema) {
@@ -339,6 +476,55 @@ BOOST_AUTO_TEST_CASE(verify_reads_stdin_and_explains_every_verdict) {
   const ProcessResult empty = install.prompt({"api:keys:verify"});  // no stdin at all
   BOOST_TEST(empty.exit_code == 2, describe(empty));
   BOOST_TEST(contains(empty.err, "no key given"), describe(empty));
+}
+
+// The host reads stdin line by line with a bound (ABI 1.1 read_line/read_secret): a
+// megabyte without a newline is refused after the module's 4096 bytes, not read whole.
+BOOST_AUTO_TEST_CASE(verify_refuses_a_line_on_stdin_longer_than_4096_bytes_promptly) {
+  Installation install;
+  ProcessOptions huge;
+  huge.stdin_data = std::string(1 << 20, 'k');
+  huge.timeout = std::chrono::seconds(10);
+  const auto started = std::chrono::steady_clock::now();
+  const ProcessResult r = install.prompt({"api:keys:verify"}, huge);
+  const auto took = std::chrono::steady_clock::now() - started;
+  BOOST_TEST(r.exit_code == 2, describe(r));
+  BOOST_TEST(r.out.empty(), describe(r));
+  BOOST_TEST(contains(r.err, "error: the key on standard input is longer than 4096 bytes"),
+             describe(r));
+  BOOST_TEST(took < std::chrono::seconds(5));
+  // 4096 bytes and a newline fit (the module then judges the key), as does a "\r\n" ending.
+  for (const std::string ending : {"\n", "\r\n", ""}) {
+    ProcessOptions fits;
+    fits.stdin_data = std::string(4096, 'k') + ending;
+    const ProcessResult ok = install.prompt({"api:keys:verify"}, fits);
+    BOOST_TEST(ok.exit_code == 1, describe(ok));
+    BOOST_TEST(contains(ok.out, "invalid: malformed"), describe(ok));
+  }
+  ProcessOptions one_more;
+  one_more.stdin_data = std::string(4097, 'k') + "\n";
+  BOOST_TEST(install.prompt({"api:keys:verify"}, one_more).exit_code == 2);
+}
+
+// read_secret (ABI 1.1): a key typed at the terminal is not echoed, and echo comes back.
+BOOST_AUTO_TEST_CASE(verify_on_a_terminal_reads_the_key_without_echo_and_restores_it) {
+  Installation install;
+  const Created a = create(install);
+  const TerminalRun r =
+      runOnTerminal(install, {"api:keys:verify"},
+                    "Paste the key and press Enter (it is not shown): ", true, a.secret + "\r");
+  BOOST_TEST(r.exit_code == 0, r.shown);
+  BOOST_TEST(contains(r.shown, "shown): \r\nvalid\r\n"), r.shown);  // the Enter, then the verdict
+  BOOST_TEST(!contains(r.shown, a.secret), r.shown);
+  BOOST_TEST(r.echo_after);
+  // The end of input (Ctrl-D) instead of a key: refused, and echo still comes back. (A line
+  // too long cannot be typed: the terminal itself keeps at most 4095 bytes of a line.)
+  const TerminalRun none =
+      runOnTerminal(install, {"api:keys:verify"},
+                    "Paste the key and press Enter (it is not shown): ", true, "\x04");
+  BOOST_TEST(none.exit_code == 2, none.shown);
+  BOOST_TEST(contains(none.shown, "error: no key given"), none.shown);
+  BOOST_TEST(none.echo_after);
 }
 
 BOOST_AUTO_TEST_CASE(two_processes_creating_keys_never_exceed_max_keys_per_user) {

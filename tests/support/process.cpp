@@ -65,6 +65,10 @@ pid_t spawn(const std::vector<std::string>& argv, const ProcessOptions& options,
   if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
     throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
   }
+  if (options.stdout_reader_closed) {
+    ::close(out[0]);
+    out[0] = -1;
+  }
   std::vector<std::string> args = argv;
   std::vector<std::string> env = childEnvironment(options);
   auto arg_ptrs = pointers(args);
@@ -74,6 +78,12 @@ pid_t spawn(const std::vector<std::string>& argv, const ProcessOptions& options,
     throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
   }
   if (pid == 0) {
+    // An ignored signal stays ignored across exec, and a blocked one stays blocked: undo
+    // both, or the child would not see what it sees when started from a shell.
+    ::signal(SIGPIPE, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::dup2(in[0], STDIN_FILENO);
     ::dup2(out[1], STDOUT_FILENO);
     ::dup2(err[1], STDERR_FILENO);

@@ -21,10 +21,15 @@ struct ProcessOptions {
   std::map<std::string, std::string> env;  // added to (or replacing in) the parent's
   std::vector<std::string> unset_env;      // removed from the child's environment
   std::string stdin_data;                  // written to the child's stdin, then closed
+  // The child's stdout is a pipe whose read end is closed before the child starts, as in
+  // `prompt ... | true`: its writes fail (EPIPE, or SIGPIPE at the default disposition).
+  bool stdout_reader_closed = false;
   std::chrono::milliseconds timeout{30'000};
 };
 
-// Runs argv[0] (a path) with argv, waits for it (killing it after the timeout).
+// Runs argv[0] (a path) with argv, waits for it (killing it after the timeout). The child
+// starts as a shell would start it: every signal at its default disposition (SIGPIPE
+// included, which this process ignores) and none blocked.
 ProcessResult run(const std::vector<std::string>& argv, const ProcessOptions& options = {});
 
 // A child left running, for `prompt serve`: its stderr is read line by line. Its stdin gets

@@ -11,6 +11,7 @@
 #include <cstdlib>
 
 #include "services/errors.hpp"
+#include "util/text.hpp"
 #include "util/time_text.hpp"
 
 namespace api {
@@ -51,7 +52,9 @@ OutputFormat parseFormat(const std::optional<std::string>& text) {
   if (*text == "json") {
     return OutputFormat::kJson;
   }
-  throw InvalidInput("invalid --format \"" + *text + "\": use table or json");
+  // Shown printable and short: the text is the user's, and stderr may be a terminal.
+  throw InvalidInput("invalid --format \"" + printableTruncated(*text, 64) +
+                     "\": use table or json");
 }
 
 std::string Table::render() const {

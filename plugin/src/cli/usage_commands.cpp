@@ -8,6 +8,7 @@
 #include "cli/output.hpp"
 #include "services/errors.hpp"
 #include "systemprompt/module_abi.h"
+#include "util/text.hpp"
 #include "util/time_text.hpp"
 
 namespace api {
@@ -152,7 +153,8 @@ int usageCommand(ApiModule& module, std::string_view args_json, const Terminal& 
   const Span period = UsageService::parsePeriod(period_text);
   const std::string format = args.string("format").value_or("table");
   if (format != "table" && format != "json" && format != "chart") {
-    throw InvalidInput("invalid --format \"" + format + "\": use table, json or chart");
+    throw InvalidInput("invalid --format \"" + printableTruncated(format, 64) +
+                       "\": use table, json or chart");
   }
   const auto top = args.integer("top", "--top").value_or(10);
   if (top < 1 || top > 1000) {
