@@ -98,10 +98,13 @@ bool looksLikeKeyId(std::string_view value) {
 std::string quotedId(std::string_view value) {
   const bool looks_like_id =
       value.size() <= 36 && value.substr(0, 4) == "key_" && isHex(value.substr(4));
+  // Printable whatever was typed: control and bidi characters become '?', so a quoted value
+  // can neither move the terminal's cursor nor forge a line.
   if (looks_like_id || value.size() <= 12) {
-    return "\"" + std::string(value) + "\"";
+    return "\"" + printableTruncated(value, value.size()) + "\"";
   }
-  return "\"" + std::string(value.substr(0, 8)) + "...\" (shown in part: it may be a secret)";
+  return "\"" + printableTruncated(value.substr(0, 8), 8) +
+         "...\" (shown in part: it may be a secret)";
 }
 
 const char* keyRejectionName(KeyRejection reason) {

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "services/errors.hpp"
+#include "util/text.hpp"
 
 namespace api {
 namespace {
@@ -95,7 +96,7 @@ Span UsageService::parsePeriod(std::string_view text, std::string_view option) {
   try {
     return parseSpan(text);
   } catch (const std::invalid_argument& e) {
-    throw InvalidInput("invalid " + std::string(option) + " \"" + std::string(text) +
+    throw InvalidInput("invalid " + std::string(option) + " \"" + printableTruncated(text, 64) +
                        "\": " + e.what());
   }
 }
