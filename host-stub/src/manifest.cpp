@@ -11,7 +11,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -648,11 +650,29 @@ ModuleManifest loadManifest(const std::string& path, const std::vector<ConfigOve
     throw ManifestError(file + ": the file is " + std::to_string(size) + " bytes, more than the " +
                         std::to_string(kMaxManifestBytes) + " a module.yaml may be");
   }
+  std::ifstream in(file, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in && !in.eof()) {
+    throw ManifestError(file + ": cannot read the file");
+  }
+  // YAML is Unicode text, and everything read from it reaches module config JSON and
+  // terminals: a byte that is not UTF-8 is refused, naming its line.
+  if (!isValidUtf8(text)) {
+    size_t line = 1;
+    size_t start = 0;
+    for (size_t end = text.find('\n'); start <= text.size(); end = text.find('\n', start)) {
+      const size_t stop = end == std::string::npos ? text.size() : end;
+      if (!isValidUtf8(std::string_view(text).substr(start, stop - start))) {
+        break;
+      }
+      ++line;
+      start = stop + 1;
+    }
+    throw ManifestError(file + ":" + std::to_string(line) + ": not valid UTF-8");
+  }
   YAML::Node root;
   try {
-    root = YAML::LoadFile(file);
-  } catch (const YAML::BadFile&) {
-    throw ManifestError(file + ": cannot read the file");
+    root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     throw ManifestError(file + ":" + std::to_string(e.mark.line + 1) + ":" +
                         std::to_string(e.mark.column + 1) + ": not valid YAML: " + e.msg);

@@ -18,16 +18,6 @@ namespace fuzz {
   std::abort();
 }
 
-// Whether the checks a target leaves out until a pending finding is fixed run anyway
-// (environment FUZZ_PENDING=1): how tests/fuzz/pending/ reproducers are replayed.
-inline bool pendingChecksEnabled() {
-  static const bool enabled = [] {
-    const char* v = std::getenv("FUZZ_PENDING");
-    return v != nullptr && std::string_view(v) == "1";
-  }();
-  return enabled;
-}
-
 // The input as text (any bytes, not necessarily UTF-8).
 inline std::string_view asText(const std::uint8_t* data, size_t size) {
   return {reinterpret_cast<const char*>(data), size};

@@ -255,6 +255,19 @@ BOOST_AUTO_TEST_CASE(discovery_checks_dependencies_and_orders_loading) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_file_that_is_not_utf8_is_refused_naming_the_line) {
+  // A byte that is not UTF-8 in a config key or value would reach the module's config as
+  // text that is not JSON (fuzz reproducers manifest/crash-invalid-utf8-config-*).
+  const std::string head = "name: demo\ntype: service\nversion: 1.0.0\nlibrary: libdemo.so\n";
+  for (const std::string& config :
+       {std::string("config:\n  k\xff: 1\n"), std::string("config:\n  k: \"caf\xc3\"\n")}) {
+    const std::string error = errorOf(head + config);
+    BOOST_TEST(contains(error, "/module.yaml:6: not valid UTF-8"), error);
+  }
+  BOOST_TEST(errorOf(head + "description: \"Caf\xc3\xa9 \xe6\x9d\xb1\xe4\xba\xac\"\n") ==
+             "(no error)");
+}
+
 BOOST_AUTO_TEST_CASE(a_billion_laughs_config_is_refused_fast_naming_the_file) {
   // 412 bytes of nested aliases that expand to 9^9 (387 million) strings.
   std::string yaml = "name: demo\ntype: service\nversion: 1.0.0\nlibrary: libdemo.so\nconfig:\n";
