@@ -7,6 +7,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <boost/test/unit_test.hpp>
@@ -263,6 +265,36 @@ BOOST_AUTO_TEST_CASE(a_closed_pipe_on_stdout_revokes_the_key_a_rotation_issued) 
     BOOST_TEST(key.as_object().at("revoked_reason").as_string() == "secret_not_delivered");
   }
   BOOST_TEST(issued == 1);
+}
+
+// Text that reaches a terminal from elsewhere than the command line (the login name under
+// sudo, rows an older or foreign database holds) is shown printable, never raw.
+BOOST_AUTO_TEST_CASE(stored_and_environment_text_reaches_the_terminal_printable) {
+  Installation install;
+  ProcessOptions sudo;
+  sudo.env["SUDO_USER"] = "eve\x1b[2J";
+  const ProcessResult created =
+      install.prompt({"api:keys:create", "--name", "n", "--user", "u", "--format", "json"}, sudo);
+  BOOST_REQUIRE_MESSAGE(created.exit_code == 0, describe(created));
+  const std::string id(parseJson(created).at("key").as_object().at("id").as_string());
+  {
+    sqlite3* db = nullptr;
+    BOOST_REQUIRE(sqlite3_open(install.database().c_str(), &db) == SQLITE_OK);
+    const std::string sql =
+        "UPDATE api_keys SET name = 'a' || char(27) || '[31mred' || char(10) || 'b' WHERE id = '" +
+        id + "'";
+    BOOST_REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"api:keys:list"}, {"api:keys:info", id, "--no-stats"}}) {
+    const ProcessResult r = install.prompt(args);
+    BOOST_TEST(r.exit_code == 0, describe(r));
+    BOOST_TEST(r.out.find('\x1b') == std::string::npos, describe(r));
+    BOOST_TEST(contains(r.out, "a?[31mred?b"), describe(r));
+  }
+  const ProcessResult info = install.prompt({"api:keys:info", id, "--no-stats"});
+  BOOST_TEST(contains(info.out, "cli:eve?[2J (via sudo)"), describe(info));
 }
 
 BOOST_AUTO_TEST_CASE(create_json_follows_the_documented_schema) {

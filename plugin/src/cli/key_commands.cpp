@@ -12,6 +12,7 @@
 #include "systemprompt/module_abi.h"
 #include "util/secret.hpp"
 #include "util/span.hpp"
+#include "util/text.hpp"
 #include "util/time_text.hpp"
 
 namespace api {
@@ -138,7 +139,7 @@ int keysList(ApiModule& module, std::string_view args_json, const Terminal& term
   if (keys.empty()) {
     std::string filter;
     if (user) {
-      filter += " for user \"" + *user + "\"";
+      filter += " for user \"" + printableTruncated(*user, 200) + "\"";
     }
     terminal.out(std::string(active_only ? "No active API keys" : "No API keys") + filter + ".\n");
     return SP_EXIT_OK;

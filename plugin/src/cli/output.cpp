@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "services/api_key_service.hpp"
 #include "services/errors.hpp"
 #include "util/text.hpp"
 #include "util/time_text.hpp"
@@ -55,6 +56,15 @@ OutputFormat parseFormat(const std::optional<std::string>& text) {
   // Shown printable and short: the text is the user's, and stderr may be a terminal.
   throw InvalidInput("invalid --format \"" + printableTruncated(*text, 64) +
                      "\": use table or json");
+}
+
+void Table::add(std::vector<std::string> row) {
+  for (std::string& cell : row) {
+    if (!printableLength(cell)) {
+      cell = printableTruncated(cell, cell.size());
+    }
+  }
+  rows_.push_back(std::move(row));
 }
 
 std::string Table::render() const {
@@ -252,7 +262,9 @@ bool confirm(const Terminal& terminal, const std::string& question, bool force,
   return answer && (*answer == "y" || *answer == "Y" || *answer == "yes" || *answer == "YES");
 }
 
-std::string cliActor() {
+namespace {
+
+std::string cliUser() {
   // Under sudo the effective user is root; the person is SUDO_USER.
   const char* sudo_user = std::getenv("SUDO_USER");
   if (::geteuid() == 0 && sudo_user != nullptr && *sudo_user != '\0') {
@@ -263,6 +275,12 @@ std::string cliActor() {
   }
   const char* user = std::getenv("USER");
   return std::string("cli:") + (user != nullptr ? user : std::to_string(::geteuid()));
+}
+
+}  // namespace
+
+std::string cliActor() {
+  return printableTruncated(cliUser(), kMaxActorLength);
 }
 
 }  // namespace api

@@ -22,8 +22,10 @@ OutputFormat parseFormat(const std::optional<std::string>& text);
 // Columns padded to their widest cell (by UTF-8 code points), two spaces apart.
 class Table {
  public:
-  explicit Table(std::vector<std::string> header) : rows_{std::move(header)} {}
-  void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  // Cells are shown printable: a control or bidi character (a row of an older database, or
+  // of the original system's) becomes '?', so no cell can move the cursor or forge a line.
+  explicit Table(std::vector<std::string> header) { add(std::move(header)); }
+  void add(std::vector<std::string> row);
   std::string render() const;
 
  private:
@@ -51,7 +53,8 @@ std::string keyDetails(const KeyRecord& key, TimePoint now, std::int64_t window_
 bool confirm(const Terminal& terminal, const std::string& question, bool force,
              std::string_view what);
 
-// "cli:<login name>", for audit records of CLI actions.
+// "cli:<login name>", for audit records of CLI actions; made printable and cut to an
+// actor's length, whatever SUDO_USER or the password database say.
 std::string cliActor();
 
 }  // namespace api
