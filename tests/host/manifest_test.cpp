@@ -291,7 +291,9 @@ BOOST_AUTO_TEST_CASE(a_billion_laughs_config_is_refused_fast_naming_the_file) {
     message = e.what();
   }
   const auto took = std::chrono::steady_clock::now() - started;
-  BOOST_TEST(took < std::chrono::milliseconds(500));
+  // A guard against a hang, not a benchmark: expanding it in full takes minutes and
+  // gigabytes; the budget stops it in tens of milliseconds (a few hundred under TSan).
+  BOOST_TEST(took < std::chrono::seconds(5));
   BOOST_TEST(message.rfind(file + ":", 0) == 0u, message);
   BOOST_TEST(contains(message, "too large once its aliases are expanded"), message);
   // An alias or two in an ordinary config still works.
