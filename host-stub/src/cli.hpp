@@ -24,7 +24,7 @@ struct ParsedArgs {
 };
 
 // The longest single argument accepted, in bytes: a longer one is refused before any work.
-constexpr size_t kMaxArgumentBytes = 64 * 1024;
+constexpr size_t kMaxArgumentBytes = size_t{64} * 1024;
 
 // Throws UsageError naming the first of `words` (the arguments after the program name)
 // longer than kMaxArgumentBytes, by position, with its length and how it starts (it is not
