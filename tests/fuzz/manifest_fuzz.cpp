@@ -82,7 +82,7 @@ class ScopedEnvironment {
   }
   void set(const std::string& name, const std::string& value) {
     FUZZ_CHECK(::setenv(name.c_str(), value.c_str(), 1) == 0);
-    values_[name] = value;
+    values_[name] = value.c_str();  // what the environment holds: up to the first NUL
   }
   const std::string* find(const std::string& name) const {
     const auto it = values_.find(name);
