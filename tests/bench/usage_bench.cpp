@@ -3,8 +3,8 @@
 //   usage_bench record     recordApiRequest on the caller's thread: median and p99 of single
 //                          calls (the writer running meanwhile), then the sustained rate at
 //                          which 2,000,000 records are written (from the first record until
-//                          the last is in the store; the queue is made large enough that
-//                          nothing is dropped, so this measures the writer).
+//                          the last is in the store; the queue (count and bytes) is made large
+//                          enough that nothing is dropped, so this measures the writer).
 //   usage_bench populate <db> <n>
 //                          fills <db> with <n> requests spread over the last 30 days (50
 //                          keys, 20 endpoints), through the same batch write as the writer.
@@ -31,6 +31,7 @@ struct Stack {
       : store(api::SqliteStoreOptions{path, 10'000}) {
     settings.database_path = path;
     settings.usage_queue_capacity = queue;
+    settings.usage_queue_max_bytes = 4LL << 30;  // the most accepted: only the count bounds it
     host.size = sizeof(host);
   }
   api::ApiSettings settings;
