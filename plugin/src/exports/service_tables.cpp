@@ -363,8 +363,7 @@ void fillDecision(sp_rate_limit_decision* out, const LimitDecision& d) {
 void refuseDecision(sp_rate_limit_decision* out) {
   const uint32_t size = out->size;
   *out = sp_rate_limit_decision{};
-  out->size = size;
-  out->allowed = 0;
+  out->size = size;  // allowed is 0 already
   out->outcome = SP_RATE_LIMIT_STORE_ERROR;
   out->retry_after_ms = -1;
 }

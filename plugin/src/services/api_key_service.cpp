@@ -470,6 +470,7 @@ CreatedKey ApiKeyService::rotateKey(std::string_view key_id, std::chrono::millis
 
 bool ApiKeyService::undoRotation(std::string_view old_key_id, const CreatedKey& rotated,
                                  std::string_view actor) {
+  checkActor(actor);
   const TimePoint now = clock_.now();
   const AuditRecord old_audit{0,
                               std::string(old_key_id),

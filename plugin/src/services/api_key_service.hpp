@@ -103,7 +103,8 @@ class ApiKeyService {
   // Takes back rotateKey's `rotated` when its secret could not be delivered: the new key is
   // revoked (reason secret_not_delivered) and the old one, unless something else revoked it
   // meanwhile, works again as before (its counted requests are gone when the rotation had no
-  // grace period). Returns whether the old key was restored. Throws StoreError.
+  // grace period). Returns whether the old key was restored. Throws InvalidInput (a bad
+  // actor), StoreError.
   bool undoRotation(std::string_view old_key_id, const CreatedKey& rotated, std::string_view actor);
 
   // Throws NotFound, StoreError.

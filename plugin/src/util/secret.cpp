@@ -13,7 +13,9 @@ void wipeBytes(void* bytes, size_t size) noexcept {
 
 void wipe(std::string& secret) noexcept {
   // The whole buffer, not only size(): a string that shrank keeps old bytes past its end.
-  wipeBytes(secret.data(), secret.capacity());
+  // Growing to the capacity it has never reallocates, and makes those bytes the string's.
+  secret.resize(secret.capacity());
+  wipeBytes(secret.data(), secret.size());
   secret.clear();
 }
 
