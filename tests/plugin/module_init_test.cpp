@@ -48,6 +48,18 @@ struct FakeHost {
   }
 };
 
+// A command io whose writes, to either stream, are appended to `into`.
+sp_command_io capturingIo(std::string& into) {
+  sp_command_io io{};
+  io.size = sizeof(io);
+  io.io_ctx = &into;
+  io.write = [](void* ctx, sp_stream, const char* data, size_t length) {
+    static_cast<std::string*>(ctx)->append(data, length);
+    return 0;
+  };
+  return io;
+}
+
 sp_module emptyModule() {
   sp_module m{};
   m.size = sizeof(m);
@@ -216,13 +228,7 @@ BOOST_AUTO_TEST_CASE(a_command_failure_is_an_exit_code_with_a_message) {
   sp_error error = systemprompt::makeError();
   BOOST_REQUIRE(module_init(&fake.host(), &out, &error) == SP_OK);
   std::string err_text;
-  sp_command_io io{};
-  io.size = sizeof(io);
-  io.io_ctx = &err_text;
-  io.write = [](void* ctx, sp_stream, const char* data, size_t length) {
-    static_cast<std::string*>(ctx)->append(data, length);
-    return 0;
-  };
+  sp_command_io io = capturingIo(err_text);
   const int code =
       out.commands[2].run(out.module_ctx, R"({"key_id":"key_0000000000000000"})", &io, &error);
   BOOST_TEST(std::string(out.commands[2].name) == "api:keys:info");
@@ -296,13 +302,7 @@ BOOST_AUTO_TEST_CASE(commands_that_handle_secrets_make_the_process_non_dumpable)
   sp_error error = systemprompt::makeError();
   BOOST_REQUIRE(module_init(&fake.host(), &out, &error) == SP_OK);
   std::string written;
-  sp_command_io io{};
-  io.size = sizeof(io);
-  io.io_ctx = &written;
-  io.write = [](void* ctx, sp_stream, const char* data, size_t length) {
-    static_cast<std::string*>(ctx)->append(data, length);
-    return 0;
-  };
+  sp_command_io io = capturingIo(written);
   BOOST_REQUIRE(::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0);
   BOOST_REQUIRE(std::string(out.commands[1].name) == "api:keys:list");
   out.commands[1].run(out.module_ctx, "{}", &io, &error);

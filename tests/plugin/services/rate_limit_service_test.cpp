@@ -146,6 +146,15 @@ struct Fixture {
     r.rate_limit = limit;
     return keys.createKey(r).key.id;
   }
+  // A key with `limit` that expires an hour from now.
+  std::string newExpiringKey(std::int64_t limit) {
+    api::CreateKeyRequest r;
+    r.user_id = "u";
+    r.name = "short-lived";
+    r.rate_limit = limit;
+    r.expires_in = std::chrono::hours(1);
+    return keys.createKey(r).key.id;
+  }
   void window(std::int64_t window_ms, std::int64_t sub_windows) {
     settings.rate_limit_window_ms = window_ms;
     settings.rate_limit_sub_windows = sub_windows;
@@ -433,12 +442,7 @@ BOOST_AUTO_TEST_CASE(a_revoked_or_expired_key_is_refused_and_not_counted) {
   BOOST_TEST(r.outcome == LimitOutcome::kKeyRevoked);
   BOOST_TEST(limits.status(revoked).used == 0);  // revocation cleared it; nothing new counted
 
-  api::CreateKeyRequest request;
-  request.user_id = "u";
-  request.name = "short-lived";
-  request.rate_limit = 5;
-  request.expires_in = std::chrono::hours(1);
-  const std::string expiring = keys.createKey(request).key.id;
+  const std::string expiring = newExpiringKey(5);
   BOOST_TEST(limits.check(expiring).allowed);
   clock.advance(2h);
   const api::LimitDecision e = limits.check(expiring);
@@ -476,12 +480,7 @@ BOOST_AUTO_TEST_CASE(reset_and_update_refuse_a_revoked_or_expired_key_and_write_
   window(60'000, 60);
   const std::string revoked = newKey(5);
   keys.revokeKey(revoked, "test", "test");
-  api::CreateKeyRequest request;
-  request.user_id = "u";
-  request.name = "short-lived";
-  request.rate_limit = 5;
-  request.expires_in = std::chrono::hours(1);
-  const std::string expired = keys.createKey(request).key.id;
+  const std::string expired = newExpiringKey(5);
   clock.advance(2h);
   const auto audit_rows = [&](const std::string& id) { return keys.auditTrail(id).size(); };
   const size_t revoked_audit = audit_rows(revoked);
