@@ -8,16 +8,16 @@
 #include <string_view>
 #include <vector>
 
-#include "clock.hpp"
+#include "domain/clock.hpp"
 #include "host_logger.hpp"
 #include "services/api_key_service.hpp"
 #include "services/rate_limit_service.hpp"
-#include "services/usage_service.hpp"
 #include "settings.hpp"
 #include "store/store.hpp"
 #include "systemprompt/api_services.h"
 #include "systemprompt/module_abi.h"
 #include "usage/usage_recorder.hpp"
+#include "usage/usage_service.hpp"
 
 namespace api {
 

@@ -20,8 +20,8 @@
 #include <string>
 
 #include "cli/args.hpp"
+#include "domain/errors.hpp"
 #include "fuzz_check.hpp"
-#include "services/errors.hpp"
 
 namespace {
 

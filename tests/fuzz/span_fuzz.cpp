@@ -19,9 +19,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "domain/errors.hpp"
 #include "fuzz_check.hpp"
-#include "services/errors.hpp"
-#include "services/usage_service.hpp"
+#include "usage/usage_service.hpp"
 #include "util/span.hpp"
 
 namespace {

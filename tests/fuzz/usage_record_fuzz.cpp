@@ -30,13 +30,13 @@
 #include <string>
 #include <vector>
 
+#include "domain/errors.hpp"
+#include "domain/usage_types.hpp"
 #include "fuzz_check.hpp"
 #include "reference_text.hpp"
-#include "services/errors.hpp"
 #include "settings.hpp"
 #include "store/store.hpp"
 #include "usage/usage_recorder.hpp"
-#include "usage/usage_types.hpp"
 
 namespace {
 

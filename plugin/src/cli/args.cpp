@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <stdexcept>
 
-#include "services/errors.hpp"
+#include "domain/errors.hpp"
 
 namespace api {
 

@@ -6,7 +6,7 @@
 #include "cli/key_commands.hpp"
 #include "cli/rate_limit_commands.hpp"
 #include "cli/usage_commands.hpp"
-#include "services/errors.hpp"
+#include "domain/errors.hpp"
 #include "systemprompt/module_abi.h"
 
 namespace api {

@@ -8,7 +8,7 @@
 #include "cli/output.hpp"
 #include "cli/rate_limit_commands.hpp"
 #include "cli/usage_commands.hpp"
-#include "services/errors.hpp"
+#include "domain/errors.hpp"
 #include "systemprompt/module_abi.h"
 #include "util/secret.hpp"
 #include "util/span.hpp"

@@ -10,8 +10,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "domain/errors.hpp"
 #include "services/api_key_service.hpp"
-#include "services/errors.hpp"
 #include "util/text.hpp"
 #include "util/time_text.hpp"
 

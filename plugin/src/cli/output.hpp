@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "cli/terminal.hpp"
-#include "clock.hpp"
-#include "store/records.hpp"
+#include "domain/clock.hpp"
+#include "domain/records.hpp"
 
 namespace api {
 

@@ -3,7 +3,7 @@
 #include "api_module.hpp"
 #include "cli/args.hpp"
 #include "cli/output.hpp"
-#include "services/errors.hpp"
+#include "domain/errors.hpp"
 #include "systemprompt/module_abi.h"
 #include "util/time_text.hpp"
 

@@ -1,6 +1,6 @@
 #include "cli/terminal.hpp"
 
-#include "services/errors.hpp"
+#include "domain/errors.hpp"
 #include "util/secret.hpp"
 
 namespace api {

@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "cli/terminal.hpp"
-#include "services/usage_service.hpp"
+#include "usage/usage_service.hpp"
 
 namespace api {
 

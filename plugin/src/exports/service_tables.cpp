@@ -10,7 +10,7 @@
 #include "api_module.hpp"
 #include "cli/output.hpp"
 #include "cli/usage_commands.hpp"
-#include "services/errors.hpp"
+#include "domain/errors.hpp"
 #include "systemprompt/module.hpp"
 
 namespace api {

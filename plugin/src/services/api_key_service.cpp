@@ -5,8 +5,8 @@
 #include <boost/json/value.hpp>
 #include <string>
 
+#include "domain/errors.hpp"
 #include "keys/key_codec.hpp"
-#include "services/errors.hpp"
 #include "util/text.hpp"
 #include "util/time_text.hpp"
 
@@ -78,33 +78,12 @@ boost::json::array scopesArray(const std::vector<std::string>& scopes) {
   return array;
 }
 
-bool isHex(std::string_view text) {
-  return std::all_of(text.begin(), text.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 }  // namespace
 
 void checkActor(std::string_view actor) {
   if (!actor.empty()) {
     checkText("actor", actor, kMaxActorLength);
   }
-}
-
-bool looksLikeKeyId(std::string_view value) {
-  return value.size() == 20 && value.substr(0, 4) == "key_" && isHex(value.substr(4));
-}
-
-std::string quotedId(std::string_view value) {
-  const bool looks_like_id =
-      value.size() <= 36 && value.substr(0, 4) == "key_" && isHex(value.substr(4));
-  // Printable whatever was typed: control and bidi characters become '?', so a quoted value
-  // can neither move the terminal's cursor nor forge a line.
-  if (looks_like_id || value.size() <= 12) {
-    return "\"" + printableTruncated(value, value.size()) + "\"";
-  }
-  return "\"" + printableTruncated(value.substr(0, 8), 8) +
-         "...\" (shown in part: it may be a secret)";
 }
 
 const char* keyRejectionName(KeyRejection reason) {

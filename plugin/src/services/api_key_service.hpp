@@ -13,7 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "clock.hpp"
+#include "domain/clock.hpp"
 #include "host_logger.hpp"
 #include "settings.hpp"
 #include "store/store.hpp"

@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "services/errors.hpp"
+#include "domain/errors.hpp"
 #include "util/time_text.hpp"
 
 namespace api {

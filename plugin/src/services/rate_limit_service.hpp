@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "clock.hpp"
+#include "domain/clock.hpp"
 #include "host_logger.hpp"
 #include "services/api_key_service.hpp"
 #include "settings.hpp"

@@ -11,9 +11,9 @@
 #include <string_view>
 #include <vector>
 
-#include "clock.hpp"
-#include "store/records.hpp"
-#include "usage/usage_types.hpp"
+#include "domain/clock.hpp"
+#include "domain/records.hpp"
+#include "domain/usage_types.hpp"
 
 namespace api {
 

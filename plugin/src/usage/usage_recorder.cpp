@@ -7,7 +7,7 @@
 #include <array>
 #include <cctype>
 
-#include "services/errors.hpp"
+#include "domain/errors.hpp"
 #include "util/text.hpp"
 
 namespace api {

@@ -35,11 +35,11 @@
 #include <unordered_set>
 #include <vector>
 
-#include "clock.hpp"
+#include "domain/clock.hpp"
+#include "domain/usage_types.hpp"
 #include "host_logger.hpp"
 #include "settings.hpp"
 #include "store/store.hpp"
-#include "usage/usage_types.hpp"
 
 namespace api {
 

@@ -7,9 +7,9 @@
 #include <future>
 #include <ostream>
 
+#include "domain/errors.hpp"
 #include "keys/key_codec.hpp"
 #include "process.hpp"
-#include "services/errors.hpp"
 #include "services/rate_limit_service.hpp"
 #include "store/sqlite_store.hpp"
 #include "util/time_text.hpp"

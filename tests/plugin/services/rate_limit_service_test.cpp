@@ -9,8 +9,8 @@
 #include <random>
 #include <thread>
 
+#include "domain/errors.hpp"
 #include "process.hpp"
-#include "services/errors.hpp"
 #include "store/sqlite_store.hpp"
 #include "util/time_text.hpp"
 

@@ -1,4 +1,4 @@
-#include "usage/usage_types.hpp"
+#include "domain/usage_types.hpp"
 
 #include <cmath>
 #include <limits>

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "clock.hpp"
+#include "domain/clock.hpp"
 
 namespace api {
 

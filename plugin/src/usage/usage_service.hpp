@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "clock.hpp"
+#include "domain/clock.hpp"
 #include "settings.hpp"
 #include "store/store.hpp"
 #include "util/span.hpp"

@@ -1,10 +1,10 @@
-#include "services/usage_service.hpp"
+#include "usage/usage_service.hpp"
 
 #include <algorithm>
 #include <map>
 #include <unordered_map>
 
-#include "services/errors.hpp"
+#include "domain/errors.hpp"
 #include "util/text.hpp"
 
 namespace api {

@@ -1,6 +1,6 @@
 // Usage recording and statistics against a real store, with simulated time; expected figures
 // are computed here, independently, from the generated records.
-#include "services/usage_service.hpp"
+#include "usage/usage_service.hpp"
 
 #include <algorithm>
 #include <boost/test/unit_test.hpp>
@@ -8,9 +8,9 @@
 #include <random>
 
 #include "cli/usage_commands.hpp"
+#include "domain/errors.hpp"
 #include "process.hpp"
 #include "services/api_key_service.hpp"
-#include "services/errors.hpp"
 #include "store/sqlite_store.hpp"
 #include "usage/usage_recorder.hpp"
 #include "util/time_text.hpp"
