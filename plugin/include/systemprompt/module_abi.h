@@ -62,7 +62,11 @@ typedef enum sp_status {
   SP_ERROR_INVALID = 2,     /* bad argument from the caller */
   SP_ERROR_ABI = 3,         /* the two sides speak incompatible ABI versions */
   SP_ERROR_UNAVAILABLE = 4, /* a dependency (store, service) cannot be reached */
-  SP_ERROR_NOT_FOUND = 5    /* no such command, service or object */
+  SP_ERROR_NOT_FOUND = 5,   /* no such command, service or object */
+  /* Added in 1.1: the object's state or a limit forbids the operation (a key already
+   * revoked, a user at the key limit); nothing was changed. A 1.0 caller may see it and
+   * treats it as any other failure. */
+  SP_ERROR_CONFLICT = 6
 } sp_status;
 
 /* Conventional exit codes of a command handler. */
@@ -181,8 +185,13 @@ typedef int (*sp_module_command_fn)(void* module_ctx, const char* args_json,
 typedef struct sp_module_command {
   const char* name;         /* as declared in module.yaml, e.g. "api:keys:create"; not NULL */
   sp_module_command_fn run; /* not NULL */
+  /* Added in 1.1 (read only when command_size covers it): passed to `run` as its first
+   * argument in place of sp_module.module_ctx, so one function can serve every command;
+   * NULL means module_ctx. OWNERSHIP: module; valid until shutdown returns. */
+  void* ctx;
 } sp_module_command;
 #define SP_MODULE_COMMAND_SIZE_1_0 SP_SIZE_THROUGH(sp_module_command, run)
+#define SP_MODULE_COMMAND_SIZE_1_1 SP_SIZE_THROUGH(sp_module_command, ctx)
 
 /* One exported service. `table` points to a versioned function table whose layout is
  * published in the exporting module's public header (for the api module:
@@ -229,15 +238,22 @@ typedef struct sp_module {
    * reachable and migrated). Returns SP_OK when it could tell, whatever the verdict. */
   sp_status (*health)(void* module_ctx, sp_health* out, sp_error* error);
 
-  /* Periodic maintenance, run by the host's timer every `cleanupInterval` ms. Must be
-   * idempotent and safe to run while commands and service calls run on other threads. */
+  /* Periodic maintenance, run by the host's timer every cleanup_interval_ms (a 1.0 module:
+   * the host's default). May be NULL. Must be idempotent and safe to run while commands and
+   * service calls run on other threads. */
   sp_status (*cleanup)(void* module_ctx, sp_error* error);
 
   /* Releases everything. Called once, last, after every other call on this module has
    * returned; nothing of the module may be used afterwards. May be NULL. */
   void (*shutdown)(void* module_ctx);
+
+  /* Added in 1.1 (written by the module only when the host's `size` covers it; read by the
+   * host only from a module whose abi_minor is 1 or more): the ms between cleanup runs the
+   * module asks for; 0 asks for none. */
+  uint64_t cleanup_interval_ms;
 } sp_module;
 #define SP_MODULE_SIZE_1_0 SP_SIZE_THROUGH(sp_module, shutdown)
+#define SP_MODULE_SIZE_1_1 SP_SIZE_THROUGH(sp_module, cleanup_interval_ms)
 
 /* The entry point every module library exports (C linkage, default visibility).
  *
