@@ -34,7 +34,7 @@ int runCommandAt(void* ctx, const char* args_json, const sp_command_io* io, sp_e
 template <size_t... I>
 std::vector<sp_module_command> makeCommands(std::index_sequence<I...> /*unused*/) {
   const auto table = commandTable();
-  return {sp_module_command{table[I].name.data(), &runCommandAt<I>}...};
+  return {sp_module_command{table[I].name.data(), &runCommandAt<I>, nullptr}...};
 }
 
 sp_status healthEntry(void* ctx, sp_health* out, sp_error* error) {

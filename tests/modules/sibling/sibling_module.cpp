@@ -391,20 +391,20 @@ int throwUnguarded(void* /*ctx*/, const char* /*args*/, const sp_command_io* /*i
 }
 
 const sp_module_command kCommands[] = {
-    {"sibling:api-health", &apiHealth},
-    {"sibling:lookup", &lookup},
-    {"sibling:keys-roundtrip", &keysRoundtrip},
-    {"sibling:validate-loop", &validateLoop},
-    {"sibling:hammer", &hammer},
-    {"sibling:limit-loop", &limitLoop},
-    {"sibling:admit-loop", &admitLoop},
-    {"sibling:authorize", &authorizeCmd},
-    {"sibling:record", &recordMany},
-    {"sibling:usage", &usageStats},
-    {"sibling:write-much", &writeMuch},
-    {"sibling:exit", &exitWith},
-    {"sibling:throw", &throwGuarded},
-    {"sibling:throw-unguarded", &throwUnguarded},
+    {"sibling:api-health", &apiHealth, nullptr},
+    {"sibling:lookup", &lookup, nullptr},
+    {"sibling:keys-roundtrip", &keysRoundtrip, nullptr},
+    {"sibling:validate-loop", &validateLoop, nullptr},
+    {"sibling:hammer", &hammer, nullptr},
+    {"sibling:limit-loop", &limitLoop, nullptr},
+    {"sibling:admit-loop", &admitLoop, nullptr},
+    {"sibling:authorize", &authorizeCmd, nullptr},
+    {"sibling:record", &recordMany, nullptr},
+    {"sibling:usage", &usageStats, nullptr},
+    {"sibling:write-much", &writeMuch, nullptr},
+    {"sibling:exit", &exitWith, nullptr},
+    {"sibling:throw", &throwGuarded, nullptr},
+    {"sibling:throw-unguarded", &throwUnguarded, nullptr},
 };
 
 void shutdown(void* ctx) {
