@@ -25,7 +25,7 @@ if(expected EQUAL 1)
   message(FATAL_ERROR "no schema migrations found in ${SCHEMA_DIR}")
 endif()
 set(content "// Generated from schema/*.sql by cmake/embed_migrations.cmake. Do not edit.
-#include \"store/migrations.hpp\"
+#include \"store/sqlite/migrations.hpp\"
 
 #include <array>
 

@@ -7,7 +7,6 @@
 
 #include "cli/commands.hpp"
 #include "exports/service_tables.hpp"
-#include "store/sqlite_store.hpp"
 #include "systemprompt/module.hpp"
 #include "util/time_text.hpp"
 
@@ -51,17 +50,17 @@ sp_status cleanupEntry(void* ctx, sp_error* error) {
 }
 
 // `connection` names the connection in trace records: each has its own job.
-std::unique_ptr<ApiStore> openStore(const ApiSettings& settings, const HostLogger& logger,
-                                    std::string_view connection) {
-  SqliteStoreOptions options(settings.database_path, settings.busy_timeout_ms);
+std::unique_ptr<Stores> openStore(const ApiSettings& settings, const HostLogger& logger,
+                                  std::string_view connection) {
+  StoreTrace trace;
   if (logger.traceEnabled()) {
-    options.trace = [&logger, connection](std::string_view sql, std::int64_t took_ns) {
+    trace = [&logger, connection](std::string_view sql, std::int64_t took_ns) {
       logger.trace("sql statement run", {{"connection", std::string(connection)},
                                          {"took_us", std::to_string(took_ns / 1000)},
                                          {"sql", std::string(sql)}});
     };
   }
-  return std::make_unique<SqliteStore>(options);
+  return openStores(settings, std::move(trace));
 }
 
 constexpr std::string_view kCounterFailedOpen = "rate_limit_failed_open";
@@ -75,17 +74,18 @@ ApiModule::ApiModule(const sp_host_api& host, std::unique_ptr<Clock> clock)
                 std::move(clock), nullptr) {}
 
 ApiModule::ApiModule(const sp_host_api& host, ApiSettings settings, std::unique_ptr<Clock> clock,
-                     std::unique_ptr<ApiStore> store)
+                     std::unique_ptr<Stores> store)
     : logger_(host),
       settings_(std::move(settings)),
       clock_(std::move(clock)),
       owns_store_(store == nullptr),
       store_(owns_store_ ? openStore(settings_, logger_, "main") : std::move(store)),
       lookup_store_(owns_store_ ? openStore(settings_, logger_, "lookups") : nullptr),
-      keys_(settings_, *store_, lookup_store_ != nullptr ? *lookup_store_ : *store_, *clock_,
-            logger_),
+      keys_(settings_, store_->keys(),
+            lookup_store_ != nullptr ? lookup_store_->keys() : store_->keys(), store_->windows(),
+            *clock_, logger_),
       limits_(settings_, *store_, *clock_, logger_, keys_),
-      usage_(settings_, *store_, *clock_),
+      usage_(settings_, store_->usage(), *clock_),
       recorder_(settings_, *store_, *clock_, logger_,
                 owns_store_
                     ? StoreFactory([this] { return openStore(settings_, logger_, "usage"); })
@@ -113,9 +113,9 @@ void ApiModule::persistFailOpenCount() noexcept {
   try {
     const std::uint64_t total = limits_.failOpenCount();
     if (total != fail_open_persisted_) {
-      store_->addCounters({{std::string(kCounterFailedOpen),
-                            static_cast<std::int64_t>(total - fail_open_persisted_)}},
-                          clock_->now());
+      store_->counters().add({{std::string(kCounterFailedOpen),
+                               static_cast<std::int64_t>(total - fail_open_persisted_)}},
+                             clock_->now());
       fail_open_persisted_ = total;
     }
   } catch (const std::exception& e) {
@@ -177,7 +177,7 @@ void ApiModule::health(sp_health& out) noexcept {
     }};
     if (store.healthy) {
       try {
-        for (const ApiStore::Counter& c : store_->counters()) {
+        for (const CounterStore::Counter& c : store_->counters().all()) {
           for (Total& t : totals) {
             if (c.name == t.name) {
               t.value = c.value;
@@ -212,11 +212,16 @@ std::int64_t ApiModule::cleanup() {
   persistFailOpenCount();
   const TimePoint now = clock_->now();
   const TimePoint cutoff = now - std::chrono::milliseconds(settings_.rate_limit_window_ms);
-  const std::int64_t deleted = store_->deleteRateLimitWindowsEndedBy(
-      cutoff, now, settings_.rate_limit_window_ms / settings_.rate_limit_sub_windows);
+  const std::int64_t sub_ms = settings_.rate_limit_window_ms / settings_.rate_limit_sub_windows;
+  std::int64_t deleted = store_->windows().deleteEnded(cutoff, sub_ms);
+  // Windows of keys revoked since: those revoked earlier ended by the cutoff, and went above.
+  for (const std::string& id :
+       store_->keys().revokedBetween(cutoff - std::chrono::milliseconds(sub_ms), now)) {
+    deleted += store_->windows().forget(id);
+  }
   const std::int64_t now_ms = now.time_since_epoch().count();
-  const auto [raw, rollups] = store_->deleteUsageBefore(now_ms - settings_.request_retention_ms,
-                                                        now_ms - settings_.rollup_retention_ms);
+  const auto [raw, rollups] = store_->usage().deleteBefore(now_ms - settings_.request_retention_ms,
+                                                           now_ms - settings_.rollup_retention_ms);
   logger_.debug("cleanup done", {{"rate_limit_windows_deleted", std::to_string(deleted)},
                                  {"requests_deleted", std::to_string(raw)},
                                  {"rollups_deleted", std::to_string(rollups)}});

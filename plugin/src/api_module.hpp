@@ -13,7 +13,7 @@
 #include "services/api_key_service.hpp"
 #include "services/rate_limit_service.hpp"
 #include "settings.hpp"
-#include "store/store.hpp"
+#include "store/stores.hpp"
 #include "systemprompt/api_services.h"
 #include "systemprompt/module_abi.h"
 #include "usage/usage_recorder.hpp"
@@ -30,7 +30,7 @@ class ApiModule {
 
   // For tests and tools that bring their own store.
   ApiModule(const sp_host_api& host, ApiSettings settings, std::unique_ptr<Clock> clock,
-            std::unique_ptr<ApiStore> store);
+            std::unique_ptr<Stores> store);
 
   // Records this process's fail-open decisions in the store's counters.
   ~ApiModule();
@@ -56,7 +56,7 @@ class ApiModule {
   const ApiSettings& settings() const { return settings_; }
   const HostLogger& logger() const { return logger_; }
   const Clock& clock() const { return *clock_; }
-  ApiStore& store() { return *store_; }
+  Stores& store() { return *store_; }
   ApiKeyService& keys() { return keys_; }
   RateLimitService& limits() { return limits_; }
   UsageRecorder& recorder() { return recorder_; }
@@ -67,9 +67,9 @@ class ApiModule {
   ApiSettings settings_;
   std::unique_ptr<Clock> clock_;
   bool owns_store_;  // opened from settings (so the recorder can open its own connections)
-  std::unique_ptr<ApiStore> store_;
+  std::unique_ptr<Stores> store_;
   // Validation's own connection (the store itself when a test brings its own store).
-  std::unique_ptr<ApiStore> lookup_store_;
+  std::unique_ptr<Stores> lookup_store_;
   ApiKeyService keys_;
   RateLimitService limits_;
   UsageService usage_;

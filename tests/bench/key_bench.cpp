@@ -17,7 +17,7 @@
 
 #include "keys/key_codec.hpp"
 #include "services/api_key_service.hpp"
-#include "store/sqlite_store.hpp"
+#include "store/sqlite/sqlite_stores.hpp"
 #include "support/process.hpp"
 
 namespace {
@@ -52,7 +52,7 @@ int main() {
   api::ApiSettings settings;
   settings.database_path = dir.path() + "/bench.sqlite3";
   api::SystemClock clock;
-  api::SqliteStore store(api::SqliteStoreOptions{settings.database_path, 5000});
+  api::SqliteStores store(api::SqliteStoreOptions{settings.database_path, 5000});
   sp_host_api host{};
   host.size = sizeof(host);
   api::HostLogger logger(host);

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "services/rate_limit_service.hpp"
-#include "store/sqlite_store.hpp"
+#include "store/sqlite/sqlite_stores.hpp"
 #include "support/process.hpp"
 
 namespace {
@@ -27,7 +27,7 @@ struct Stack {
   api::ApiSettings settings;
   api::SystemClock clock;
   sp_host_api host{};
-  api::SqliteStore store;
+  api::SqliteStores store;
   api::HostLogger logger{host};
   api::ApiKeyService keys{settings, store, clock, logger};
   api::RateLimitService limits{settings, store, clock, logger, keys};

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "services/api_key_service.hpp"
-#include "store/sqlite_store.hpp"
+#include "store/sqlite/sqlite_stores.hpp"
 #include "support/process.hpp"
 #include "usage/usage_recorder.hpp"
 
@@ -37,7 +37,7 @@ struct Stack {
   api::ApiSettings settings;
   api::SystemClock clock;
   sp_host_api host{};
-  api::SqliteStore store;
+  api::SqliteStores store;
   api::HostLogger logger{host};
   api::ApiKeyService keys{settings, store, clock, logger};
 
@@ -56,7 +56,7 @@ int record() {
   const api::RequestInput input{"/api/v1/data", "GET", 200, 45, "192.168.1.1", "MyApp/1.0"};
   // As in the module: the writer and the key lookups on connections of their own.
   const api::StoreFactory own_connection = [&] {
-    return std::make_unique<api::SqliteStore>(
+    return std::make_unique<api::SqliteStores>(
         api::SqliteStoreOptions{s.settings.database_path, s.settings.busy_timeout_ms});
   };
   {
@@ -128,7 +128,7 @@ int populate(const std::string& path, long n) {
       r.timestamp_ms = from + span * i / n;
       batch.push_back(std::move(r));
     }
-    s.store.writeRequests(batch, api::foldIntoRollups(batch, s.settings.aggregation_interval_ms));
+    s.store.usage().append(batch, api::foldIntoRollups(batch, s.settings.aggregation_interval_ms));
     done += size;
   }
   return 0;

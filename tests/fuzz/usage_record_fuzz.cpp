@@ -35,7 +35,7 @@
 #include "fuzz_check.hpp"
 #include "reference_text.hpp"
 #include "settings.hpp"
-#include "store/store.hpp"
+#include "store/stores.hpp"
 #include "usage/usage_recorder.hpp"
 
 namespace {
@@ -50,8 +50,48 @@ constexpr std::int64_t kNow = 1'780'000'000'000;
   std::abort();
 }
 
-// Knows two keys and keeps what the writer writes; everything else is out of bounds.
-class CapturingStore final : public api::ApiStore {
+// Knows two keys; everything but exists() is out of bounds for the recorder.
+class KnownKeys final : public api::KeyStore {
+ public:
+  bool exists(std::string_view id) override {
+    for (std::string_view known : kKnownKeys) {
+      if (id == known) {
+        return true;
+      }
+    }
+    return false;
+  }
+  InsertOutcome insert(const api::KeyRecord&, std::int64_t, api::TimePoint,
+                       const api::AuditRecord&) override {
+    notUsed();
+  }
+  std::optional<api::KeyRecord> findByHash(std::string_view) override { notUsed(); }
+  std::optional<api::KeyRecord> findById(std::string_view) override { notUsed(); }
+  std::vector<api::KeyRecord> list(std::optional<std::string_view>) override { notUsed(); }
+  ChangeResult revoke(std::string_view, std::string_view, api::TimePoint,
+                      const api::AuditRecord&) override {
+    notUsed();
+  }
+  ChangeResult rotate(const api::KeyRecord&, const api::KeyRecord&, api::TimePoint, api::TimePoint,
+                      std::int64_t, const api::AuditRecord&, const api::AuditRecord&) override {
+    notUsed();
+  }
+  bool undoRotation(std::string_view, std::string_view, api::TimePoint, api::TimePoint,
+                    const api::AuditRecord&, const api::AuditRecord&) override {
+    notUsed();
+  }
+  ChangeOutcome setRateLimit(const api::KeyRecord&, std::int64_t,
+                             const api::AuditRecord&) override {
+    notUsed();
+  }
+  void appendAudit(const api::AuditRecord&) override { notUsed(); }
+  bool touchLastUsed(std::string_view, api::TimePoint) override { notUsed(); }
+  std::vector<std::string> revokedBetween(api::TimePoint, api::TimePoint) override { notUsed(); }
+  std::vector<api::AuditRecord> auditTrail(std::string_view) override { notUsed(); }
+};
+
+// Keeps what the writer writes.
+class CapturingUsage final : public api::UsageStore {
  public:
   std::vector<api::RequestRecord> take() {
     std::lock_guard lock(mutex_);
@@ -61,64 +101,14 @@ class CapturingStore final : public api::ApiStore {
     std::lock_guard lock(mutex_);
     return std::exchange(delta_, {});
   }
-
-  bool keyExists(std::string_view id) override {
-    for (std::string_view known : kKnownKeys) {
-      if (id == known) {
-        return true;
-      }
-    }
-    return false;
-  }
-  void writeRequests(const std::vector<api::RequestRecord>& records,
-                     const api::RollupDelta& delta) override {
+  void append(const std::vector<api::RequestRecord>& records,
+              const api::RollupDelta& delta) override {
     std::lock_guard lock(mutex_);
     records_.insert(records_.end(), records.begin(), records.end());
     delta_ = delta;
   }
-  void addCounters(const std::vector<std::pair<std::string, std::int64_t>>&,
-                   api::TimePoint) override {}
-
-  api::StoreHealth health() noexcept override { return {}; }
-  std::int64_t deleteRateLimitWindowsEndedBy(api::TimePoint, api::TimePoint,
-                                             std::int64_t) override {
-    notUsed();
-  }
-  InsertOutcome insertKey(const api::KeyRecord&, std::int64_t, api::TimePoint,
-                          const api::AuditRecord&) override {
-    notUsed();
-  }
-  std::optional<api::KeyRecord> findKeyByHash(std::string_view) override { notUsed(); }
-  std::optional<api::KeyRecord> findKeyById(std::string_view) override { notUsed(); }
-  std::vector<api::KeyRecord> listKeys(std::optional<std::string_view>) override { notUsed(); }
-  ChangeResult revokeKey(std::string_view, std::string_view, api::TimePoint,
-                         const api::AuditRecord&) override {
-    notUsed();
-  }
-  ChangeResult rotateKey(std::string_view, const api::KeyRecord&, api::TimePoint, api::TimePoint,
-                         std::int64_t, const api::AuditRecord&, const api::AuditRecord&) override {
-    notUsed();
-  }
-  bool undoRotation(std::string_view, std::string_view, api::TimePoint, api::TimePoint,
-                    const api::AuditRecord&, const api::AuditRecord&) override {
-    notUsed();
-  }
-  bool touchKeyLastUsed(std::string_view, api::TimePoint) override { notUsed(); }
-  std::vector<api::AuditRecord> auditTrail(std::string_view) override { notUsed(); }
-  std::pair<WindowSnapshot, bool> checkWindows(const WindowCheck&, const api::Clock&,
-                                               WindowDecider&) override {
-    notUsed();
-  }
-  std::optional<std::int64_t> resetWindows(std::string_view, const api::AuditRecord&) override {
-    notUsed();
-  }
-  std::optional<std::int64_t> updateRateLimit(std::string_view, std::int64_t,
-                                              const api::AuditRecord&) override {
-    notUsed();
-  }
-  void readUsage(const UsageQuery&, UsageVisitor&) override { notUsed(); }
-  std::vector<Counter> counters() override { notUsed(); }
-  std::pair<std::int64_t, std::int64_t> deleteUsageBefore(std::int64_t, std::int64_t) override {
+  void read(const Query&, Visitor&) override { notUsed(); }
+  std::pair<std::int64_t, std::int64_t> deleteBefore(std::int64_t, std::int64_t) override {
     notUsed();
   }
 
@@ -126,6 +116,29 @@ class CapturingStore final : public api::ApiStore {
   std::mutex mutex_;
   std::vector<api::RequestRecord> records_;
   api::RollupDelta delta_;
+};
+
+class IgnoredCounters final : public api::CounterStore {
+ public:
+  void add(const std::vector<std::pair<std::string, std::int64_t>>&, api::TimePoint) override {}
+  std::vector<Counter> all() override { notUsed(); }
+};
+
+class CapturingStore final : public api::Stores {
+ public:
+  std::vector<api::RequestRecord> take() { return usage_.take(); }
+  api::RollupDelta takeDelta() { return usage_.takeDelta(); }
+
+  api::KeyStore& keys() override { return keys_; }
+  api::WindowStore& windows() override { notUsed(); }
+  api::UsageStore& usage() override { return usage_; }
+  api::CounterStore& counters() override { return counters_; }
+  api::StoreHealth health() noexcept override { return {}; }
+
+ private:
+  KnownKeys keys_;
+  CapturingUsage usage_;
+  IgnoredCounters counters_;
 };
 
 struct Fixture {
@@ -245,7 +258,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, size_t size) {
     const std::vector<api::RequestRecord> written = fixture.store.take();
     FUZZ_CHECK(written.size() == 1);
     const api::RequestRecord& r = written.front();
-    FUZZ_CHECK(r.key_id == key_id && fixture.store.keyExists(r.key_id));
+    FUZZ_CHECK(r.key_id == key_id && fixture.store.keys().exists(r.key_id));
     FUZZ_CHECK(r.method == upper(input.method) && isKnownMethod(r.method));
     FUZZ_CHECK(r.status_code == input.status_code && r.status_code >= 100 && r.status_code <= 599);
     FUZZ_CHECK(r.response_time_ms == input.response_time_ms && r.response_time_ms >= 0 &&

@@ -9,8 +9,8 @@
 
 #include "api_module.hpp"
 #include "process.hpp"
-#include "store/migrations.hpp"
-#include "store/sqlite_store.hpp"
+#include "store/sqlite/migrations.hpp"
+#include "store/sqlite/sqlite_stores.hpp"
 #include "systemprompt/module.hpp"
 
 extern "C" sp_status module_init(const sp_host_api* host, sp_module* out, sp_error* error);
@@ -206,7 +206,7 @@ BOOST_AUTO_TEST_CASE(cleanup_uses_the_injected_clock_and_the_configured_window) 
   auto clock = std::make_unique<api::ManualClock>(api::TimePoint(std::chrono::milliseconds(0)));
   api::ManualClock& time = *clock;
   auto store =
-      std::make_unique<api::SqliteStore>(api::SqliteStoreOptions{settings.database_path, 1000});
+      std::make_unique<api::SqliteStores>(api::SqliteStoreOptions{settings.database_path, 1000});
   {
     api::SqliteDb db(settings.database_path);
     db.exec(

@@ -52,6 +52,16 @@ struct KeyRecord {
   }
 };
 
+// Whether two reads of a key show the same state: every column but last_used_at, which
+// validation touches at any time. A compare-and-set on a key compares with this.
+inline bool sameKeyState(const KeyRecord& a, const KeyRecord& b) {
+  return a.id == b.id && a.key_hash == b.key_hash && a.key_prefix == b.key_prefix &&
+         a.user_id == b.user_id && a.name == b.name && a.scopes == b.scopes &&
+         a.rate_limit == b.rate_limit && a.created_at == b.created_at &&
+         a.expires_at == b.expires_at && a.revoked_at == b.revoked_at &&
+         a.revoked_reason == b.revoked_reason && a.metadata_json == b.metadata_json;
+}
+
 struct AuditRecord {
   std::int64_t id = 0;  // assigned by the store
   std::string key_id;

@@ -78,6 +78,18 @@ boost::json::array scopesArray(const std::vector<std::string>& scopes) {
   return array;
 }
 
+// What a rotation's replacement inherits from the key it replaces: everything that says
+// whose key it is and what it may do, as it is at the rotation. A rotation never extends or
+// drops an expiry.
+void inheritSettings(const KeyRecord& old, KeyRecord& replacement) {
+  replacement.user_id = old.user_id;
+  replacement.name = old.name;
+  replacement.scopes = old.scopes;
+  replacement.rate_limit = old.rate_limit;
+  replacement.expires_at = old.expires_at;
+  replacement.metadata_json = old.metadata_json;
+}
+
 }  // namespace
 
 void checkActor(std::string_view actor) {
@@ -104,13 +116,18 @@ const char* keyRejectionName(KeyRejection reason) {
   return "internal_error";
 }
 
-ApiKeyService::ApiKeyService(const ApiSettings& settings, ApiStore& store, const Clock& clock,
+ApiKeyService::ApiKeyService(const ApiSettings& settings, Stores& stores, const Clock& clock,
                              const HostLogger& logger)
-    : ApiKeyService(settings, store, store, clock, logger) {}
+    : ApiKeyService(settings, stores.keys(), stores.keys(), stores.windows(), clock, logger) {}
 
-ApiKeyService::ApiKeyService(const ApiSettings& settings, ApiStore& store, ApiStore& lookups,
-                             const Clock& clock, const HostLogger& logger)
-    : settings_(settings), store_(store), lookups_(lookups), clock_(clock), logger_(logger) {}
+ApiKeyService::ApiKeyService(const ApiSettings& settings, KeyStore& keys, KeyStore& lookups,
+                             WindowStore& windows, const Clock& clock, const HostLogger& logger)
+    : settings_(settings),
+      store_(keys),
+      lookups_(lookups),
+      windows_(windows),
+      clock_(clock),
+      logger_(logger) {}
 
 std::vector<std::string> ApiKeyService::parseScopes(std::string_view text) {
   if (text.size() > kMaxScopesText) {
@@ -226,8 +243,8 @@ CreatedKey ApiKeyService::createKey(const CreateKeyRequest& request) {
                     {"key_prefix", boost::json::value(created.key.key_prefix)},
                     {"expires_at", expires_at ? boost::json::value(formatIsoUtc(*expires_at))
                                               : boost::json::value(nullptr)}})};
-  if (store_.insertKey(created.key, settings_.max_keys_per_user, now, audit) ==
-      ApiStore::InsertOutcome::kUserAtKeyLimit) {
+  if (store_.insert(created.key, settings_.max_keys_per_user, now, audit) ==
+      KeyStore::InsertOutcome::kUserAtKeyLimit) {
     throw Conflict("user \"" + request.user_id + "\" already has " +
                    std::to_string(settings_.max_keys_per_user) +
                    " active keys (maxKeysPerUser); revoke one first");
@@ -283,7 +300,7 @@ KeyValidation ApiKeyService::validateKey(std::string_view key, bool record_use) 
 }
 
 std::optional<KeyRecord> ApiKeyService::findByHash(const std::array<char, 64>& hash) {
-  const std::optional<ChangeStamp> stamp = lookups_.changeStamp();  // before the lookup
+  const std::optional<ChangeToken> stamp = lookups_.changeToken();  // before the lookup
   if (stamp) {
     std::shared_lock lock(cache_mutex_);
     const auto it = cache_.find(hash);
@@ -294,12 +311,12 @@ std::optional<KeyRecord> ApiKeyService::findByHash(const std::array<char, 64>& h
       return it->second.key;
     }
   }
-  std::optional<KeyRecord> key = lookups_.findKeyByHash(std::string_view(hash.data(), hash.size()));
+  std::optional<KeyRecord> key = lookups_.findByHash(std::string_view(hash.data(), hash.size()));
   if (logger_.traceEnabled()) {
     // Never the hash: it identifies the key as well as an id, and ids are what logs carry.
     logger_.trace("key cache miss: looked up in the store",
                   {{"found", key ? key->id : std::string("no")},
-                   {"cache", stamp ? "usable" : "off (no change stamp)"}});
+                   {"cache", stamp ? "usable" : "off (no change token)"}});
   }
   if (stamp && key) {
     std::unique_lock lock(cache_mutex_);
@@ -309,6 +326,20 @@ std::optional<KeyRecord> ApiKeyService::findByHash(const std::array<char, 64>& h
     cache_.insert_or_assign(hash, CachedKey{*stamp, *key});
   }
   return key;
+}
+
+void ApiKeyService::forgetWindows(const std::string& key_id) noexcept {
+  // The key can never be counted again, so its windows only wait for cleanup; a failure to
+  // forget them now is logged, never reported as a failed revocation.
+  try {
+    windows_.forget(key_id);
+  } catch (const std::exception& e) {
+    try {
+      logger_.warn("could not clear a revoked key's rate-limit windows; cleanup will",
+                   {{"key_id", key_id}, {"error", e.what()}});
+    } catch (...) {
+    }
+  }
 }
 
 void ApiKeyService::recordLastUse(KeyRecord& key, TimePoint now) noexcept {
@@ -321,7 +352,7 @@ void ApiKeyService::recordLastUse(KeyRecord& key, TimePoint now) noexcept {
       }
       it->second = now;
     }
-    if (lookups_.touchKeyLastUsed(key.id, now)) {
+    if (lookups_.touchLastUsed(key.id, now)) {
       key.last_used_at = now;
       return;
     }
@@ -345,7 +376,7 @@ KeyRecord ApiKeyService::revokeKey(std::string_view key_or_id, std::string_view 
           "the key given is malformed (wrong length, characters or checksum); "
           "pass a full key or a key id");
     }
-    const auto found = store_.findKeyByHash(hashKey(key_or_id));
+    const auto found = store_.findByHash(hashKey(key_or_id));
     if (!found) {
       throw NotFound("no key matches the key given");
     }
@@ -359,19 +390,21 @@ KeyRecord ApiKeyService::revokeKey(std::string_view key_or_id, std::string_view 
   checkActor(actor);
   const TimePoint now = clock_.now();
   const AuditRecord audit{0, id, "revoke", std::string(actor), now, std::string(reason), "{}"};
-  const auto result = store_.revokeKey(id, reason, now, audit);
+  const auto result = store_.revoke(id, reason, now, audit);
   switch (result.outcome) {
-    case ApiStore::ChangeOutcome::kNotFound:
-    case ApiStore::ChangeOutcome::kUserAtKeyLimit:  // not an outcome of revokeKey
+    case KeyStore::ChangeOutcome::kNotFound:
+    case KeyStore::ChangeOutcome::kUserAtKeyLimit:  // not outcomes of revoke
+    case KeyStore::ChangeOutcome::kChanged:
       throw NotFound("no key with id " + quotedId(id));
-    case ApiStore::ChangeOutcome::kAlreadyRevoked:
+    case KeyStore::ChangeOutcome::kAlreadyRevoked:
       throw Conflict("key " + id + " was already revoked at " +
                      formatIsoUtc(*result.key->revoked_at) +
                      (result.key->revoked_reason ? " (reason: " + *result.key->revoked_reason + ")"
                                                  : std::string()));
-    case ApiStore::ChangeOutcome::kDone:
+    case KeyStore::ChangeOutcome::kDone:
       break;
   }
+  forgetWindows(id);
   logger_.info("api key revoked",
                {{"key_id", id}, {"reason", std::string(reason)}, {"actor", std::string(actor)}});
   return *result.key;
@@ -394,50 +427,71 @@ CreatedKey ApiKeyService::rotateKey(std::string_view key_id, std::chrono::millis
   }
   CreatedKey created;
   created.secret = generateKey(settings_.key_prefix);
-  created.key = newKeyRecord(created.secret, now);  // the rest is inherited in the store
   created.replaced_key_revoked_at = old_ends;
   const std::string old_id(key_id);
-  const AuditRecord old_audit{
-      0,
-      old_id,
-      "rotate",
-      std::string(actor),
-      now,
-      "rotated",
-      auditDetails({{"replaced_by", boost::json::value(created.key.id)},
-                    {"old_key_revoked_at", boost::json::value(formatIsoUtc(old_ends))},
-                    {"grace_ms", grace.count()}})};
-  const AuditRecord new_audit{
-      0,
-      created.key.id,
-      "create",
-      std::string(actor),
-      now,
-      "",
-      auditDetails({{"rotated_from", boost::json::value(old_id)},
-                    {"key_prefix", boost::json::value(created.key.key_prefix)}})};
-  const auto result = store_.rotateKey(old_id, created.key, now, old_ends,
-                                       settings_.max_keys_per_user, old_audit, new_audit);
-  switch (result.outcome) {
-    case ApiStore::ChangeOutcome::kNotFound:
+  // A compare-and-set on the old key as read here: when anything changed it in between
+  // (a revoke, a limit update, another rotation), read it again and decide anew.
+  KeyStore::ChangeResult result;
+  for (int attempt = 0;; ++attempt) {
+    const std::optional<KeyRecord> old = store_.findById(old_id);
+    if (!old) {
       throw NotFound("no key with id " + quotedId(key_id));
-    case ApiStore::ChangeOutcome::kAlreadyRevoked: {
-      const KeyRecord& old = *result.key;
-      if (old.revoked_at && *old.revoked_at > now) {
-        throw Conflict("key " + old.id + " was already rotated; it is revoked at " +
-                       formatIsoUtc(*old.revoked_at) + ", rotate its replacement instead");
-      }
-      throw Conflict("key " + old.id + " is " + keyStatusName(old.statusAt(now)) +
+    }
+    if (old->revoked_at && *old->revoked_at > now) {
+      throw Conflict("key " + old->id + " was already rotated; it is revoked at " +
+                     formatIsoUtc(*old->revoked_at) + ", rotate its replacement instead");
+    }
+    if (old->statusAt(now) != KeyStatus::kActive) {
+      throw Conflict("key " + old->id + " is " + keyStatusName(old->statusAt(now)) +
                      "; only an active key can be rotated");
     }
-    case ApiStore::ChangeOutcome::kUserAtKeyLimit:
-      throw Conflict("user \"" + result.key->user_id + "\" already has " +
+    created.key = newKeyRecord(created.secret, now);
+    inheritSettings(*old, created.key);
+    const AuditRecord old_audit{
+        0,
+        old_id,
+        "rotate",
+        std::string(actor),
+        now,
+        "rotated",
+        auditDetails({{"replaced_by", boost::json::value(created.key.id)},
+                      {"old_key_revoked_at", boost::json::value(formatIsoUtc(old_ends))},
+                      {"grace_ms", grace.count()}})};
+    const AuditRecord new_audit{
+        0,
+        created.key.id,
+        "create",
+        std::string(actor),
+        now,
+        "",
+        auditDetails({{"rotated_from", boost::json::value(old_id)},
+                      {"key_prefix", boost::json::value(created.key.key_prefix)}})};
+    result = store_.rotate(*old, created.key, now, old_ends, settings_.max_keys_per_user, old_audit,
+                           new_audit);
+    if (result.outcome != KeyStore::ChangeOutcome::kChanged) {
+      break;
+    }
+    if (attempt == kMaxChangeAttempts) {
+      throw StoreError("key " + old_id + " kept changing while it was being rotated; try again",
+                       true);
+    }
+  }
+  switch (result.outcome) {
+    case KeyStore::ChangeOutcome::kNotFound:
+      throw NotFound("no key with id " + quotedId(key_id));
+    case KeyStore::ChangeOutcome::kUserAtKeyLimit:
+      throw Conflict("user \"" + created.key.user_id + "\" already has " +
                      std::to_string(settings_.max_keys_per_user) +
                      " active keys (maxKeysPerUser), and a grace period keeps the old key "
                      "active beside the new one; rotate without a grace period or revoke "
                      "another key first");
-    case ApiStore::ChangeOutcome::kDone:
+    case KeyStore::ChangeOutcome::kAlreadyRevoked:  // not outcomes of rotate
+    case KeyStore::ChangeOutcome::kChanged:
+    case KeyStore::ChangeOutcome::kDone:
       break;
+  }
+  if (old_ends <= now) {
+    forgetWindows(old_id);
   }
   created.key = *result.key;
   logger_.info("api key rotated", {{"old_key_id", old_id},
@@ -463,6 +517,7 @@ bool ApiKeyService::undoRotation(std::string_view old_key_id, const CreatedKey& 
   const bool restored =
       store_.undoRotation(old_key_id, rotated.key.id, rotated.replaced_key_revoked_at.value_or(now),
                           now, old_audit, new_audit);
+  forgetWindows(rotated.key.id);
   logger_.warn("api key rotation undone: the new key's secret was not delivered",
                {{"old_key_id", std::string(old_key_id)},
                 {"new_key_id", rotated.key.id},
@@ -472,7 +527,7 @@ bool ApiKeyService::undoRotation(std::string_view old_key_id, const CreatedKey& 
 }
 
 KeyRecord ApiKeyService::getKey(std::string_view key_id) {
-  auto key = store_.findKeyById(key_id);
+  auto key = store_.findById(key_id);
   if (!key) {
     throw NotFound("no key with id " + quotedId(key_id));
   }
@@ -481,7 +536,7 @@ KeyRecord ApiKeyService::getKey(std::string_view key_id) {
 
 std::vector<KeyRecord> ApiKeyService::listKeys(std::optional<std::string_view> user_id,
                                                bool active_only) {
-  std::vector<KeyRecord> keys = store_.listKeys(user_id);
+  std::vector<KeyRecord> keys = store_.list(user_id);
   if (active_only) {
     const TimePoint now = clock_.now();
     std::erase_if(keys, [&](const KeyRecord& k) { return k.statusAt(now) != KeyStatus::kActive; });

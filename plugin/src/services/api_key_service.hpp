@@ -1,4 +1,4 @@
-// ApiKeyService: the key life cycle (create, validate, revoke, rotate, read) over ApiStore.
+// ApiKeyService: the key life cycle (create, validate, revoke, rotate, read) over a KeyStore.
 // Thread-safe; used by the CLI adapters and exported to sibling modules through the C table
 // in systemprompt/api_services.h.
 #pragma once
@@ -16,7 +16,9 @@
 #include "domain/clock.hpp"
 #include "host_logger.hpp"
 #include "settings.hpp"
-#include "store/store.hpp"
+#include "store/key_store.hpp"
+#include "store/stores.hpp"
+#include "store/window_store.hpp"
 
 namespace api {
 
@@ -70,13 +72,14 @@ class ApiKeyService {
   static constexpr std::chrono::milliseconds kMaxGrace{366LL * 24 * 3600 * 1000};
 
   // REQUIRED: all references outlive the service. `lookups` serves validation (the key
-  // lookup, the change stamp and the last-use write, which never waits for a lock): give it
+  // lookup, the change token and the last-use write, which never waits for a lock): give it
   // a connection of its own, so that a validation never queues behind a write that waits for
-  // another process's lock on `store`. It may be `store` itself, as in the first form.
-  ApiKeyService(const ApiSettings& settings, ApiStore& store, const Clock& clock,
+  // another process's lock on `keys`. It may be `keys` itself, as in the first form, which
+  // takes both stores from one set. `windows` forgets the counts of a key revoked now.
+  ApiKeyService(const ApiSettings& settings, Stores& stores, const Clock& clock,
                 const HostLogger& logger);
-  ApiKeyService(const ApiSettings& settings, ApiStore& store, ApiStore& lookups, const Clock& clock,
-                const HostLogger& logger);
+  ApiKeyService(const ApiSettings& settings, KeyStore& keys, KeyStore& lookups,
+                WindowStore& windows, const Clock& clock, const HostLogger& logger);
 
   // Throws InvalidInput, Conflict (maxKeysPerUser reached), StoreError, or
   // std::runtime_error when the CSPRNG fails.
@@ -119,26 +122,31 @@ class ApiKeyService {
 
  private:
   KeyRecord newKeyRecord(const std::string& secret, TimePoint now) const;
+  // Clears the counts of a key that can no longer be used. Never throws.
+  void forgetWindows(const std::string& key_id) noexcept;
+  // How often a compare-and-set is retried after kChanged before giving up.
+  static constexpr int kMaxChangeAttempts = 8;
   // Writes last_used_at without waiting for a lock; at most one attempt per key per
   // kLastUsedResolution in this process (a second, when the store was busy).
   void recordLastUse(KeyRecord& key, TimePoint now) noexcept;
 
-  // The key with this hash: from the cache while the store's change stamp is the one the
+  // The key with this hash: from the cache while the store's change token is the one the
   // entry was read under (nothing was committed since, by anyone), else from the store.
   std::optional<KeyRecord> findByHash(const std::array<char, 64>& hash);
 
   const ApiSettings& settings_;
-  ApiStore& store_;
-  ApiStore& lookups_;
+  KeyStore& store_;
+  KeyStore& lookups_;
+  WindowStore& windows_;
   const Clock& clock_;
   const HostLogger& logger_;
   std::mutex last_use_mutex_;
   std::unordered_map<std::string, TimePoint> last_use_attempts_;  // key id -> last write try
 
   // Keys validated lately, by SHA-256 hex. Exact across processes: an entry serves only
-  // while the store's change stamp equals the one read before the entry was looked up.
+  // while the store's change token equals the one read before the entry was looked up.
   struct CachedKey {
-    ChangeStamp stamp;
+    ChangeToken stamp;
     KeyRecord key;
   };
   struct HashOfHash {

@@ -5,6 +5,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <tuple>
 
 #include "domain/errors.hpp"
 #include "util/time_text.hpp"
@@ -21,6 +22,9 @@ std::int64_t floorDiv(std::int64_t a, std::int64_t b) {
 // Sub-windows after the current one hold requests only once the clock has stepped back; past
 // this many, retry_after is not computed (the decision itself never needs them).
 constexpr std::int64_t kMaxLookAhead = 65'536;
+
+// How often a compare-and-set on a key is retried after it changed underneath.
+constexpr int kMaxChangeAttempts = 8;
 
 // The counts of sub-windows k-N+1 .. k+2N-1 around the current sub-window k (and of any
 // later ones that hold requests, up to kMaxLookAhead), with prefix sums for run sums.
@@ -39,7 +43,7 @@ class WindowMath {
   static constexpr std::int64_t lastReadMs() { return std::numeric_limits<std::int64_t>::max(); }
   std::int64_t currentStartMs() const { return k_ * sub_ms_; }
 
-  void load(const std::vector<ApiStore::WindowCount>& windows) {
+  void load(const std::vector<WindowStore::Count>& windows) {
     // Room for every sub-window holding requests plus N empty ones after it, so that the
     // search for a fit can reach a run that is clear of all of them.
     std::int64_t size = 3 * n_ - 1;
@@ -136,32 +140,35 @@ class WindowMath {
   bool complete_ = true;  // every sub-window holding requests is in counts_
 };
 
-// Plans the read once the store has the lock and the time, then decides on the snapshot.
-class Decider final : public ApiStore::WindowDecider {
- public:
-  Decider(std::int64_t sub_ms, std::int64_t n, std::int64_t cost)
-      : sub_ms_(sub_ms), n_(n), cost_(cost) {}
+// kAllowed when the key may be counted at `now`; why not otherwise.
+LimitOutcome keyOutcome(const KeyRecord& key, TimePoint now) {
+  switch (key.statusAt(now)) {
+    case KeyStatus::kRevoked:
+      return LimitOutcome::kKeyRevoked;
+    case KeyStatus::kExpired:
+      return LimitOutcome::kKeyExpired;
+    case KeyStatus::kActive:
+      break;
+  }
+  return LimitOutcome::kAllowed;
+}
 
-  ApiStore::WindowPlan plan(TimePoint now) override {
+// Plans the read once the store has the lock and the time, then decides on what was read,
+// with the key's limit and state as the caller read them.
+class Decider final : public WindowStore::Decider {
+ public:
+  Decider(std::int64_t sub_ms, std::int64_t n, std::int64_t cost, const KeyRecord& key)
+      : sub_ms_(sub_ms), n_(n), cost_(cost), key_(key) {}
+
+  WindowStore::Plan plan(TimePoint now) override {
     math_.emplace(now.time_since_epoch().count(), sub_ms_, n_);
     return {math_->firstReadMs(), math_->lastReadMs(), math_->currentStartMs()};
   }
 
-  bool admit(const ApiStore::WindowSnapshot& snapshot) override {
-    math_->load(snapshot.windows);
-    return keyOutcome(snapshot) == LimitOutcome::kAllowed &&
-           math_->usedAt(0) + cost_ <= snapshot.limit;
-  }
-
-  // kAllowed when the key may be counted at all; why not otherwise.
-  static LimitOutcome keyOutcome(const ApiStore::WindowSnapshot& snapshot) {
-    if (snapshot.revoked_at && *snapshot.revoked_at <= snapshot.now) {
-      return LimitOutcome::kKeyRevoked;
-    }
-    if (snapshot.expires_at && *snapshot.expires_at <= snapshot.now) {
-      return LimitOutcome::kKeyExpired;
-    }
-    return LimitOutcome::kAllowed;
+  bool admit(const WindowStore::Read& read) override {
+    math_->load(read.counts);
+    return keyOutcome(key_, read.now) == LimitOutcome::kAllowed &&
+           math_->usedAt(0) + cost_ <= key_.rate_limit;
   }
 
   WindowMath& math() { return *math_; }
@@ -170,6 +177,7 @@ class Decider final : public ApiStore::WindowDecider {
   std::int64_t sub_ms_;
   std::int64_t n_;
   std::int64_t cost_;
+  const KeyRecord& key_;
   std::optional<WindowMath> math_;
 };
 
@@ -202,31 +210,54 @@ const char* limitOutcomeName(LimitOutcome outcome) {
   return "internal_error";
 }
 
-RateLimitService::RateLimitService(const ApiSettings& settings, ApiStore& store, const Clock& clock,
-                                   const HostLogger& logger, ApiKeyService& keys)
-    : settings_(settings), store_(store), clock_(clock), logger_(logger), keys_(keys) {}
+RateLimitService::RateLimitService(const ApiSettings& settings, Stores& stores, const Clock& clock,
+                                   const HostLogger& logger, ApiKeyService& key_service)
+    : RateLimitService(settings, stores.windows(), stores.keys(), clock, logger, key_service) {}
 
-LimitDecision RateLimitService::decide(std::string_view key_id, std::int64_t cost, bool consume) {
+RateLimitService::RateLimitService(const ApiSettings& settings, WindowStore& windows,
+                                   KeyStore& keys, const Clock& clock, const HostLogger& logger,
+                                   ApiKeyService& key_service)
+    : settings_(settings),
+      windows_(windows),
+      key_store_(keys),
+      clock_(clock),
+      logger_(logger),
+      keys_(key_service) {}
+
+LimitDecision RateLimitService::decide(std::string_view key_id, const KeyRecord* known_key,
+                                       std::int64_t cost, bool consume) {
   checkCost(cost);
   const std::int64_t sub_ms = settings_.rate_limit_window_ms / settings_.rate_limit_sub_windows;
   LimitDecision d;
   try {
-    Decider decider(sub_ms, settings_.rate_limit_sub_windows, cost);
-    const ApiStore::WindowCheck request{key_id, sub_ms, cost, consume};
-    auto [snapshot, consumed] = store_.checkWindows(request, clock_, decider);
-    if (!snapshot.key_exists) {
-      d.outcome = LimitOutcome::kUnknownKey;
-      return d;
+    std::optional<KeyRecord> read_key;
+    if (known_key == nullptr) {
+      read_key = key_store_.findById(key_id);
+      if (!read_key) {
+        d.outcome = LimitOutcome::kUnknownKey;
+        return d;
+      }
+      known_key = &*read_key;
     }
-    const TimePoint now = snapshot.now;
+    const KeyRecord& key = *known_key;
+    Decider decider(sub_ms, settings_.rate_limit_sub_windows, cost, key);
+    WindowStore::Read read;
+    bool consumed = false;
+    if (consume) {
+      const WindowStore::Request request{key_id, sub_ms, cost, key.rate_limit};
+      std::tie(read, consumed) = windows_.consume(request, clock_, decider);
+    } else {
+      read = windows_.peek(key_id, clock_, decider);
+    }
+    const TimePoint now = read.now;
     WindowMath& math = decider.math();
     if (!consume) {
-      math.load(snapshot.windows);
+      math.load(read.counts);
     }
-    d.limit = snapshot.limit;
+    d.limit = key.rate_limit;
     const std::int64_t used = math.usedAt(0);
-    if (const LimitOutcome key = Decider::keyOutcome(snapshot); key != LimitOutcome::kAllowed) {
-      d.outcome = key;
+    if (const LimitOutcome state = keyOutcome(key, now); state != LimitOutcome::kAllowed) {
+      d.outcome = state;
       d.remaining = 0;
       d.reset_at = now;
       return d;
@@ -277,7 +308,7 @@ LimitDecision RateLimitService::decide(std::string_view key_id, std::int64_t cos
 }
 
 LimitDecision RateLimitService::check(std::string_view key_id, std::int64_t cost) {
-  LimitDecision d = decide(key_id, cost, true);
+  LimitDecision d = decide(key_id, nullptr, cost, true);
   if (logger_.traceEnabled()) {
     traceDecision("rate limit check", key_id, cost, d);
   }
@@ -285,7 +316,7 @@ LimitDecision RateLimitService::check(std::string_view key_id, std::int64_t cost
 }
 
 LimitDecision RateLimitService::peek(std::string_view key_id, std::int64_t cost) {
-  LimitDecision d = decide(key_id, cost, false);
+  LimitDecision d = decide(key_id, nullptr, cost, false);
   if (logger_.traceEnabled()) {
     traceDecision("rate limit peek", key_id, cost, d);
   }
@@ -313,7 +344,10 @@ AuthorizeResult RateLimitService::authorize(std::string_view key, std::int64_t c
     result.reason = keyRejectionName(v.reason);
     return result;
   }
-  result.limit = check(result.key->id, cost);
+  result.limit = decide(result.key->id, &*result.key, cost, true);
+  if (logger_.traceEnabled()) {
+    traceDecision("rate limit check", result.key->id, cost, result.limit);
+  }
   result.allowed = result.limit.allowed;
   result.reason = result.limit.allowed ? "ok" : limitOutcomeName(result.limit.outcome);
   return result;
@@ -321,27 +355,27 @@ AuthorizeResult RateLimitService::authorize(std::string_view key, std::int64_t c
 
 LimitStatus RateLimitService::status(std::string_view key_id) {
   const std::int64_t sub_ms = settings_.rate_limit_window_ms / settings_.rate_limit_sub_windows;
-  Decider decider(sub_ms, settings_.rate_limit_sub_windows, 1);
-  const ApiStore::WindowCheck request{key_id, sub_ms, 0, false};
-  const auto [snapshot, consumed] = store_.checkWindows(request, clock_, decider);
-  if (!snapshot.key_exists) {
+  const std::optional<KeyRecord> key = key_store_.findById(key_id);
+  if (!key) {
     throw NotFound("no key with id " + quotedId(key_id));
   }
+  Decider decider(sub_ms, settings_.rate_limit_sub_windows, 1, *key);
+  const WindowStore::Read read = windows_.peek(key_id, clock_, decider);
   WindowMath& math = decider.math();
-  math.load(snapshot.windows);
+  math.load(read.counts);
   LimitStatus s;
-  s.limit = snapshot.limit;
+  s.limit = key->rate_limit;
   s.used = math.usedAt(0);
   s.remaining = std::max<std::int64_t>(0, s.limit - s.used);
   s.window_size_ms = settings_.rate_limit_window_ms;
   s.window_start = math.windowStart();
   s.window_end = math.windowEnd();
-  s.reset_at = math.resetAt(snapshot.now);
+  s.reset_at = math.resetAt(read.now);
   return s;
 }
 
-void RateLimitService::requireUsableKey(std::string_view key_id, std::string_view action) {
-  const std::optional<KeyRecord> key = store_.findKeyById(key_id);
+KeyRecord RateLimitService::requireUsableKey(std::string_view key_id, std::string_view action) {
+  std::optional<KeyRecord> key = key_store_.findById(key_id);
   if (!key) {
     throw NotFound("no key with id " + quotedId(key_id));
   }
@@ -357,6 +391,7 @@ void RateLimitService::requireUsableKey(std::string_view key_id, std::string_vie
                    "), so its rate limit can never apply again; refusing to " +
                    std::string(action));
   }
+  return std::move(*key);
 }
 
 std::int64_t RateLimitService::reset(std::string_view key_id, std::string_view actor) {
@@ -364,14 +399,14 @@ std::int64_t RateLimitService::reset(std::string_view key_id, std::string_view a
   requireUsableKey(key_id, "reset it");
   const AuditRecord audit{
       0, std::string(key_id), "reset_rate_limit", std::string(actor), clock_.now(), "", "{}"};
-  const auto cleared = store_.resetWindows(key_id, audit);
-  if (!cleared) {
-    throw NotFound("no key with id " + quotedId(key_id));
-  }
+  // Audited first: a reset that then fails leaves an audit row of an attempt, never a reset
+  // without one.
+  key_store_.appendAudit(audit);
+  const std::int64_t cleared = windows_.reset(key_id);
   logger_.info("rate limit reset", {{"key_id", std::string(key_id)},
-                                    {"requests_cleared", std::to_string(*cleared)},
+                                    {"requests_cleared", std::to_string(cleared)},
                                     {"actor", std::string(actor)}});
-  return *cleared;
+  return cleared;
 }
 
 std::int64_t RateLimitService::update(std::string_view key_id, std::int64_t new_limit,
@@ -381,18 +416,37 @@ std::int64_t RateLimitService::update(std::string_view key_id, std::int64_t new_
                        " is out of range: use 1..1000000000 requests per window");
   }
   checkActor(actor);
-  requireUsableKey(key_id, "update it");
-  const AuditRecord audit{
-      0, std::string(key_id), "update_limit", std::string(actor), clock_.now(), "", ""};
-  const auto old = store_.updateRateLimit(key_id, new_limit, audit);
-  if (!old) {
-    throw NotFound("no key with id " + quotedId(key_id));
+  // A compare-and-set on the key as read: a revocation or another update committed in
+  // between makes it read and check the key again.
+  for (int attempt = 0;; ++attempt) {
+    const KeyRecord key = requireUsableKey(key_id, "update it");
+    const AuditRecord audit{0,
+                            key.id,
+                            "update_limit",
+                            std::string(actor),
+                            clock_.now(),
+                            "",
+                            "{\"old_limit\":" + std::to_string(key.rate_limit) +
+                                ",\"new_limit\":" + std::to_string(new_limit) + "}"};
+    switch (key_store_.setRateLimit(key, new_limit, audit)) {
+      case KeyStore::ChangeOutcome::kDone:
+        logger_.info("rate limit updated", {{"key_id", key.id},
+                                            {"old_limit", std::to_string(key.rate_limit)},
+                                            {"new_limit", std::to_string(new_limit)},
+                                            {"actor", std::string(actor)}});
+        return key.rate_limit;
+      case KeyStore::ChangeOutcome::kNotFound:
+        throw NotFound("no key with id " + quotedId(key_id));
+      case KeyStore::ChangeOutcome::kChanged:
+      case KeyStore::ChangeOutcome::kAlreadyRevoked:  // not outcomes of setRateLimit
+      case KeyStore::ChangeOutcome::kUserAtKeyLimit:
+        break;
+    }
+    if (attempt == kMaxChangeAttempts) {
+      throw StoreError("key " + key.id + " kept changing while its limit was updated; try again",
+                       true);
+    }
   }
-  logger_.info("rate limit updated", {{"key_id", std::string(key_id)},
-                                      {"old_limit", std::to_string(*old)},
-                                      {"new_limit", std::to_string(new_limit)},
-                                      {"actor", std::string(actor)}});
-  return *old;
 }
 
 }  // namespace api

@@ -7,7 +7,9 @@
 // come to at most L, the key's limit. When time only moves forward this is the familiar "the
 // N sub-windows ending at k", and it keeps the guarantee when the clock steps back: for
 // every run of N consecutive sub-windows, admitted <= L. The read and the increment are one
-// atomic step in the store (see ApiStore::checkWindows), across threads and processes.
+// atomic step in the store (see WindowStore::consume), across threads and processes. The
+// key's limit and state come from the KeyStore as read when the check starts: a change
+// committed before a check starts is honoured by it.
 #pragma once
 
 #include <atomic>
@@ -21,7 +23,9 @@
 #include "host_logger.hpp"
 #include "services/api_key_service.hpp"
 #include "settings.hpp"
-#include "store/store.hpp"
+#include "store/key_store.hpp"
+#include "store/stores.hpp"
+#include "store/window_store.hpp"
 
 namespace api {
 
@@ -68,8 +72,10 @@ struct AuthorizeResult {
 class RateLimitService {
  public:
   // REQUIRED: all references outlive the service.
-  RateLimitService(const ApiSettings& settings, ApiStore& store, const Clock& clock,
-                   const HostLogger& logger, ApiKeyService& keys);
+  RateLimitService(const ApiSettings& settings, Stores& stores, const Clock& clock,
+                   const HostLogger& logger, ApiKeyService& key_service);
+  RateLimitService(const ApiSettings& settings, WindowStore& windows, KeyStore& keys,
+                   const Clock& clock, const HostLogger& logger, ApiKeyService& key_service);
 
   // Admits and counts the request, or refuses it. Throws InvalidInput only for a cost
   // outside 1..1,000,000,000; a storage failure is an answer: fail closed, or open when
@@ -97,14 +103,18 @@ class RateLimitService {
   std::uint64_t failOpenCount() const { return fail_open_count_.load(); }
 
  private:
-  LimitDecision decide(std::string_view key_id, std::int64_t cost, bool consume);
+  // `key`: the key as the caller already read it (authorize), or null to read it here.
+  LimitDecision decide(std::string_view key_id, const KeyRecord* key, std::int64_t cost,
+                       bool consume);
   void traceDecision(std::string_view what, std::string_view key_id, std::int64_t cost,
                      const LimitDecision& d) const;
-  // Throws NotFound, or Conflict naming the key's state when it is revoked or expired.
-  void requireUsableKey(std::string_view key_id, std::string_view action);
+  // The key, when it is active. Throws NotFound, or Conflict naming the key's state when it
+  // is revoked or expired.
+  KeyRecord requireUsableKey(std::string_view key_id, std::string_view action);
 
   const ApiSettings& settings_;
-  ApiStore& store_;
+  WindowStore& windows_;
+  KeyStore& key_store_;
   const Clock& clock_;
   const HostLogger& logger_;
   ApiKeyService& keys_;

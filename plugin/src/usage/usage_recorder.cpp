@@ -39,7 +39,7 @@ bool isIpAddress(std::string_view text) {
 
 }  // namespace
 
-UsageRecorder::UsageRecorder(const ApiSettings& settings, ApiStore& store, const Clock& clock,
+UsageRecorder::UsageRecorder(const ApiSettings& settings, Stores& store, const Clock& clock,
                              const HostLogger& logger, StoreFactory open_store)
     : settings_(settings),
       store_(store),
@@ -61,8 +61,8 @@ bool UsageRecorder::knownKey(const std::string& key_id) {
   // On a connection of our own once the writer thread has opened it (a read in WAL mode
   // never waits for a writer, and nothing holds that connection for longer than a lookup);
   // until then, and without a factory, on the module's.
-  ApiStore* lookup = lookup_ready_.load(std::memory_order_acquire);
-  const bool exists = (lookup != nullptr ? *lookup : store_).keyExists(key_id);
+  Stores* lookup = lookup_ready_.load(std::memory_order_acquire);
+  const bool exists = (lookup != nullptr ? *lookup : store_).keys().exists(key_id);
   if (!exists) {
     return false;
   }
@@ -152,7 +152,7 @@ void UsageRecorder::startWriter() {
   writer_started_ = true;
 }
 
-bool UsageRecorder::persistCounters(ApiStore& store) noexcept {
+bool UsageRecorder::persistCounters(Stores& store) noexcept {
   try {
     const std::uint64_t dropped = dropped_.load();
     const std::uint64_t failed = failed_.load();
@@ -166,7 +166,7 @@ bool UsageRecorder::persistCounters(ApiStore& store) noexcept {
                           static_cast<std::int64_t>(failed - failed_persisted_));
     }
     if (!deltas.empty()) {
-      store.addCounters(deltas, clock_.now());
+      store.counters().add(deltas, clock_.now());
       dropped_persisted_ = dropped;
       failed_persisted_ = failed;
     }
@@ -180,12 +180,12 @@ bool UsageRecorder::persistCounters(ApiStore& store) noexcept {
 }
 
 UsageRecorder::WriteOutcome UsageRecorder::writeBatch(
-    ApiStore& store, const std::vector<RequestRecord>& batch) noexcept {
+    Stores& store, const std::vector<RequestRecord>& batch) noexcept {
   std::string error;
   bool transient = false;
   try {
     const auto started = std::chrono::steady_clock::now();
-    store.writeRequests(batch, foldIntoRollups(batch, settings_.aggregation_interval_ms));
+    store.usage().append(batch, foldIntoRollups(batch, settings_.aggregation_interval_ms));
     written_ += batch.size();
     if (logger_.traceEnabled()) {
       const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -219,7 +219,7 @@ UsageRecorder::WriteOutcome UsageRecorder::writeBatch(
 
 void UsageRecorder::writerLoop() {
   // Our own connection, opened here so that the first record() does not wait for it.
-  std::unique_ptr<ApiStore> own;
+  std::unique_ptr<Stores> own;
   if (open_store_) {
     try {
       own = open_store_();
@@ -228,7 +228,7 @@ void UsageRecorder::writerLoop() {
                    {{"error", e.what()}});
     }
   }
-  ApiStore& store = own != nullptr ? *own : store_;
+  Stores& store = own != nullptr ? *own : store_;
   if (open_store_) {
     try {
       lookup_store_ = open_store_();

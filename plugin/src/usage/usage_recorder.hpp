@@ -39,7 +39,7 @@
 #include "domain/usage_types.hpp"
 #include "host_logger.hpp"
 #include "settings.hpp"
-#include "store/store.hpp"
+#include "store/stores.hpp"
 
 namespace api {
 
@@ -48,7 +48,7 @@ inline constexpr size_t kMaxUserAgentLength = 512;  // longer ones are truncated
 inline constexpr size_t kMaxIpLength = 45;          // the longest textual IPv6 address
 inline constexpr std::int64_t kMaxResponseTimeMs = 86'400'000;
 
-// Counter names in the store (ApiStore::addCounters).
+// Counter names in the store (CounterStore::add).
 inline constexpr std::string_view kCounterRecordsDropped = "usage_records_dropped";
 inline constexpr std::string_view kCounterRecordsLost = "usage_records_lost";
 
@@ -62,7 +62,7 @@ struct RequestInput {
 };
 
 // Opens another connection to the module's store; nullptr-returning or empty means "share".
-using StoreFactory = std::function<std::unique_ptr<ApiStore>()>;
+using StoreFactory = std::function<std::unique_ptr<Stores>()>;
 
 class UsageRecorder {
  public:
@@ -71,7 +71,7 @@ class UsageRecorder {
 
   // REQUIRED: all references outlive the recorder. With an empty `open_store`, the writer
   // and the lookups share `store`.
-  UsageRecorder(const ApiSettings& settings, ApiStore& store, const Clock& clock,
+  UsageRecorder(const ApiSettings& settings, Stores& store, const Clock& clock,
                 const HostLogger& logger, StoreFactory open_store = {});
   ~UsageRecorder();
   UsageRecorder(const UsageRecorder&) = delete;
@@ -114,13 +114,13 @@ class UsageRecorder {
   enum class WriteOutcome { kWritten, kRetry, kRefused };
   // Writes `batch`; on failure logs it and says whether trying again may help (the store was
   // busy, locked or full) or not (the store refused the records themselves: they are lost).
-  WriteOutcome writeBatch(ApiStore& store, const std::vector<RequestRecord>& batch) noexcept;
+  WriteOutcome writeBatch(Stores& store, const std::vector<RequestRecord>& batch) noexcept;
   bool pastStopDeadline() const;  // REQUIRED: mutex_ held
   // Adds the drops and losses not yet in the store's counters. Returns whether it did.
-  bool persistCounters(ApiStore& store) noexcept;
+  bool persistCounters(Stores& store) noexcept;
 
   const ApiSettings& settings_;
-  ApiStore& store_;
+  Stores& store_;
   const Clock& clock_;
   const HostLogger& logger_;
   StoreFactory open_store_;
@@ -147,8 +147,8 @@ class UsageRecorder {
 
   std::shared_mutex known_mutex_;
   std::unordered_set<std::string> known_keys_;
-  std::unique_ptr<ApiStore> lookup_store_;        // opened by the writer thread, then
-  std::atomic<ApiStore*> lookup_ready_{nullptr};  // published here for record()
+  std::unique_ptr<Stores> lookup_store_;        // opened by the writer thread, then
+  std::atomic<Stores*> lookup_ready_{nullptr};  // published here for record()
 
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> written_{0};

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "domain/errors.hpp"
+#include "store/store_error.hpp"
 #include "util/text.hpp"
 
 namespace api {
@@ -19,7 +20,7 @@ std::int64_t floorTo(std::int64_t t, std::int64_t step) {
 
 // Folds what the store hands over into the statistics. Lookups reuse one buffer, so a row
 // whose endpoint or key was seen before allocates nothing.
-class Aggregator final : public ApiStore::UsageVisitor {
+class Aggregator final : public UsageStore::Visitor {
  public:
   Aggregator(UsageStats& stats, std::int64_t series_first) : stats_(stats), first_(series_first) {}
 
@@ -89,7 +90,7 @@ class Aggregator final : public ApiStore::UsageVisitor {
 
 }  // namespace
 
-UsageService::UsageService(const ApiSettings& settings, ApiStore& store, const Clock& clock)
+UsageService::UsageService(const ApiSettings& settings, UsageStore& store, const Clock& clock)
     : settings_(settings), store_(store), clock_(clock) {}
 
 Span UsageService::parsePeriod(std::string_view text, std::string_view option) {
@@ -119,7 +120,7 @@ UsageStats UsageService::stats(Span period, const std::optional<std::string>& ke
     stats.series.push_back(SeriesPoint{b, 0, 0});
   }
 
-  ApiStore::UsageQuery query;
+  UsageStore::Query query;
   query.key_id = key_id;
   const std::int64_t first_full = floorTo(start_ms + interval - 1, interval);
   stats.exact = start_ms >= now_ms - settings_.request_retention_ms;
@@ -135,7 +136,7 @@ UsageStats UsageService::stats(Span period, const std::optional<std::string>& ke
   query.rollup_last = floorTo(now_ms, interval);
 
   Aggregator aggregator(stats, series_first);
-  store_.readUsage(query, aggregator);
+  store_.read(query, aggregator);
 
   const LatencyHistogram histogram = aggregator.histogram();
   stats.p50_ms = percentile(histogram, 50);

@@ -12,7 +12,7 @@
 
 #include "domain/clock.hpp"
 #include "settings.hpp"
-#include "store/store.hpp"
+#include "store/usage_store.hpp"
 #include "util/span.hpp"
 
 namespace api {
@@ -80,7 +80,7 @@ struct UsageStats {
 class UsageService {
  public:
   // REQUIRED: all references outlive the service.
-  UsageService(const ApiSettings& settings, ApiStore& store, const Clock& clock);
+  UsageService(const ApiSettings& settings, UsageStore& store, const Clock& clock);
 
   // Statistics for the `period` ending now, for every key or one. Throws StoreError.
   UsageStats stats(Span period, const std::optional<std::string>& key_id, size_t top = 10);
@@ -90,7 +90,7 @@ class UsageService {
 
  private:
   const ApiSettings& settings_;
-  ApiStore& store_;
+  UsageStore& store_;
   const Clock& clock_;
 };
 

@@ -11,7 +11,7 @@
 #include "keys/key_codec.hpp"
 #include "process.hpp"
 #include "services/rate_limit_service.hpp"
-#include "store/sqlite_store.hpp"
+#include "store/sqlite/sqlite_stores.hpp"
 #include "util/time_text.hpp"
 
 namespace api {
@@ -40,7 +40,7 @@ struct Node {
         logger(host),
         keys(settings, store, clock, logger) {}
   sp_host_api host = silentHost();
-  api::SqliteStore store;
+  api::SqliteStores store;
   api::HostLogger logger;
   ApiKeyService keys;
 };
@@ -356,7 +356,7 @@ BOOST_AUTO_TEST_CASE(last_used_is_kept_within_a_minute_without_a_write_per_valid
 BOOST_AUTO_TEST_CASE(validation_never_waits_for_another_process_lock_to_record_last_use) {
   // A store that would wait ten minutes for a lock: validation must not use that wait.
   Node patient(path, settings, clock);
-  api::SqliteStore slow(api::SqliteStoreOptions{path, 600'000});
+  api::SqliteStores slow(api::SqliteStoreOptions{path, 600'000});
   ApiKeyService slow_keys(settings, slow, clock, patient.logger);
   const auto created = keys.createKey(request());
   api::SqliteDb locker(path);
@@ -379,9 +379,10 @@ BOOST_AUTO_TEST_CASE(validation_never_waits_for_another_process_lock_to_record_l
 BOOST_AUTO_TEST_CASE(validation_never_queues_behind_a_check_waiting_for_a_lock) {
   // As ApiModule builds it: checks on one connection that waits long for another process's
   // write lock, validation on a connection of its own.
-  api::SqliteStore writer(api::SqliteStoreOptions{path, 600'000});
-  api::SqliteStore lookups(api::SqliteStoreOptions{path, 600'000});
-  ApiKeyService module_keys(settings, writer, lookups, clock, node.logger);
+  api::SqliteStores writer(api::SqliteStoreOptions{path, 600'000});
+  api::SqliteStores lookups(api::SqliteStoreOptions{path, 600'000});
+  ApiKeyService module_keys(settings, writer.keys(), lookups.keys(), writer.windows(), clock,
+                            node.logger);
   api::RateLimitService limits(settings, writer, clock, node.logger, module_keys);
   const auto created = keys.createKey(request());
   const auto fresh = keys.createKey(request("bob@example.com"));  // never validated before

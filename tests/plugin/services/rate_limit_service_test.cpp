@@ -11,7 +11,7 @@
 
 #include "domain/errors.hpp"
 #include "process.hpp"
-#include "store/sqlite_store.hpp"
+#include "store/sqlite/sqlite_stores.hpp"
 #include "util/time_text.hpp"
 
 namespace api {
@@ -135,7 +135,7 @@ struct Fixture {
   api::ManualClock clock{*api::parseIsoUtc("2026-01-01T10:00:00.000Z")};
   sp_host_api host = silentHost();
   api::HostLogger logger{host};
-  api::SqliteStore store{api::SqliteStoreOptions{path, 2000}};
+  api::SqliteStores store{api::SqliteStoreOptions{path, 2000}};
   api::ApiKeyService keys{settings, store, clock, logger};
   api::RateLimitService limits{settings, store, clock, logger, keys};
 
@@ -208,8 +208,8 @@ BOOST_AUTO_TEST_CASE(agrees_with_the_reference_model_on_random_sequences) {
         continue;
       }
       if (roll >= 11 && roll < 14) {
-        store.deleteRateLimitWindowsEndedBy(clock.now() - std::chrono::milliseconds(m.sub_ms * m.n),
-                                            clock.now(), m.sub_ms);
+        store.windows().deleteEnded(clock.now() - std::chrono::milliseconds(m.sub_ms * m.n),
+                                    m.sub_ms);
         m.cleanup(now);
         last_cleanup = now;
         continue;
@@ -315,7 +315,7 @@ BOOST_AUTO_TEST_CASE(status_reset_and_update_are_reported_and_audited) {
 BOOST_AUTO_TEST_CASE(changes_from_another_connection_apply_to_the_next_check) {
   window(3'600'000, 60);
   const std::string key = newKey(2);
-  api::SqliteStore other_store(api::SqliteStoreOptions{path, 2000});
+  api::SqliteStores other_store(api::SqliteStoreOptions{path, 2000});
   api::ApiKeyService other_keys(settings, other_store, clock, logger);
   api::RateLimitService other(settings, other_store, clock, logger, other_keys);
   BOOST_TEST(limits.check(key).allowed);
@@ -330,7 +330,7 @@ BOOST_AUTO_TEST_CASE(changes_from_another_connection_apply_to_the_next_check) {
 BOOST_AUTO_TEST_CASE(a_locked_or_broken_store_fails_closed_unless_fail_open) {
   window(60'000, 60);
   const std::string key = newKey(5);
-  api::SqliteStore impatient(api::SqliteStoreOptions{path, 0});  // no busy wait
+  api::SqliteStores impatient(api::SqliteStoreOptions{path, 0});  // no busy wait
   api::ApiKeyService impatient_keys(settings, impatient, clock, logger);
   api::RateLimitService gate(settings, impatient, clock, logger, impatient_keys);
   {
@@ -364,14 +364,13 @@ BOOST_AUTO_TEST_CASE(cleanup_while_checks_run_keeps_every_decision_exact) {
   api::SqliteDb(path).exec("INSERT INTO api_rate_limits VALUES ('" + key +
                                "', 1000, 100, 7, 50), ('" + key + "', 1100, 100, 7, 50)",
                            "seeding ended windows");
-  api::SqliteStore cleaner_store(api::SqliteStoreOptions{path, 5000});
+  api::SqliteStores cleaner_store(api::SqliteStoreOptions{path, 5000});
   std::atomic<bool> done{false};
   std::atomic<long> deleted{0};
   std::atomic<long> passes{0};
   std::thread cleaner([&] {
     do {
-      deleted +=
-          cleaner_store.deleteRateLimitWindowsEndedBy(clock.now() - 1000ms, clock.now(), 100);
+      deleted += cleaner_store.windows().deleteEnded(clock.now() - 1000ms, 100);
       ++passes;
     } while (!done || passes < 20);
   });

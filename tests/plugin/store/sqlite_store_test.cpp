@@ -1,4 +1,4 @@
-#include "store/sqlite_store.hpp"
+#include "store/sqlite/sqlite_stores.hpp"
 
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -8,12 +8,12 @@
 #include <set>
 
 #include "process.hpp"
-#include "store/migrations.hpp"
+#include "store/sqlite/migrations.hpp"
 
 namespace {
 
-using api::SqliteStore;
 using api::SqliteStoreOptions;
+using api::SqliteStores;
 using testing_support::TempDir;
 
 // A second, independent connection to inspect the file as another process would.
@@ -76,13 +76,13 @@ BOOST_AUTO_TEST_SUITE(sqlite_store)
 BOOST_AUTO_TEST_CASE(a_new_file_is_private_migrated_and_in_wal_mode) {
   TempDir dir;
   const std::string path = dir.path() + "/nested/dir/api.sqlite3";
-  SqliteStore store(SqliteStoreOptions{path, 1000});
+  SqliteStores store(SqliteStoreOptions{path, 1000});
   struct stat st {};
   BOOST_REQUIRE(::stat(path.c_str(), &st) == 0);
   BOOST_TEST((st.st_mode & 0777) == 0600u);
   BOOST_REQUIRE(::stat((dir.path() + "/nested/dir").c_str(), &st) == 0);
   BOOST_TEST((st.st_mode & 0777) == 0700u);
-  BOOST_TEST(store.schemaVersion() == latest());
+  BOOST_TEST(store.connection().schemaVersion() == latest());
   Inspector db(path);
   BOOST_TEST(db.text("PRAGMA journal_mode") == "wal");
   BOOST_TEST(db.text("SELECT name FROM api_schema_migrations WHERE version = 1") == "0001_initial");
@@ -94,7 +94,7 @@ BOOST_AUTO_TEST_CASE(a_new_file_is_private_migrated_and_in_wal_mode) {
 // The message of the StoreError that opening `path` throws; empty when it opens.
 std::string openFailure(const std::string& path) {
   try {
-    SqliteStore store(SqliteStoreOptions{path, 1000});
+    SqliteStores store(SqliteStoreOptions{path, 1000});
   } catch (const api::StoreError& e) {
     return e.what();
   }
@@ -108,7 +108,7 @@ bool contains(const std::string& text, const std::string& part) {
 BOOST_AUTO_TEST_CASE(a_database_that_others_could_plant_or_change_is_refused) {
   TempDir dir;
   const std::string real = dir.path() + "/real.db";
-  { SqliteStore store(SqliteStoreOptions{real, 1000}); }
+  { SqliteStores store(SqliteStoreOptions{real, 1000}); }
 
   // A symlink, even to a good database of ours.
   const std::string link = dir.path() + "/link.db";
@@ -147,7 +147,7 @@ BOOST_AUTO_TEST_CASE(a_database_that_others_could_plant_or_change_is_refused) {
 
 BOOST_AUTO_TEST_CASE(tables_keep_the_original_systemprompt_columns) {
   TempDir dir;
-  SqliteStore store(SqliteStoreOptions{dir.path() + "/a.db", 1000});
+  SqliteStores store(SqliteStoreOptions{dir.path() + "/a.db", 1000});
   Inspector db(dir.path() + "/a.db");
   const std::set<std::string> keys{"id",           "key_hash",   "key_prefix", "user_id",
                                    "name",         "scopes",     "rate_limit", "expires_at",
@@ -184,9 +184,9 @@ BOOST_AUTO_TEST_CASE(reopening_is_idempotent_and_an_original_database_opens_unch
         " timestamp TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,"
         " FOREIGN KEY (key_id) REFERENCES api_keys(id) ON DELETE CASCADE);");
   }
-  { SqliteStore first(SqliteStoreOptions{path, 1000}); }
-  SqliteStore again(SqliteStoreOptions{path, 1000});
-  BOOST_TEST(again.schemaVersion() == latest());
+  { SqliteStores first(SqliteStoreOptions{path, 1000}); }
+  SqliteStores again(SqliteStoreOptions{path, 1000});
+  BOOST_TEST(again.connection().schemaVersion() == latest());
   Inspector db(path);
   BOOST_TEST(db.text("SELECT name FROM api_keys WHERE id = 'k1'") == "legacy key");
   BOOST_TEST(db.text("SELECT count(*) FROM api_schema_migrations") == std::to_string(latest()));
@@ -199,14 +199,14 @@ BOOST_AUTO_TEST_CASE(reopening_is_idempotent_and_an_original_database_opens_unch
     r.status_code = 200;
     r.timestamp_ms = 1'700'000'000'000;
   }
-  again.writeRequests(records, api::foldIntoRollups(records, 3'600'000));
+  again.usage().append(records, api::foldIntoRollups(records, 3'600'000));
   BOOST_TEST(db.text("SELECT count(DISTINCT id) FROM api_requests WHERE length(id) = 32") == "2");
 }
 
 BOOST_AUTO_TEST_CASE(a_corrupt_stored_histogram_refuses_the_batch_and_is_not_overwritten) {
   TempDir dir;
   const std::string path = dir.path() + "/h.db";
-  SqliteStore store(SqliteStoreOptions{path, 1000});
+  SqliteStores store(SqliteStoreOptions{path, 1000});
   Inspector db(path);
   db.exec(
       "INSERT INTO api_keys (id, key_hash, key_prefix, user_id, name)"
@@ -218,11 +218,11 @@ BOOST_AUTO_TEST_CASE(a_corrupt_stored_histogram_refuses_the_batch_and_is_not_ove
   records[0].status_code = 200;
   records[0].response_time_ms = 12;
   records[0].timestamp_ms = 1'700'000'000'000;
-  store.writeRequests(records, api::foldIntoRollups(records, 3'600'000));
+  store.usage().append(records, api::foldIntoRollups(records, 3'600'000));
   db.exec("UPDATE api_usage_latency_all SET histogram = x'80'");  // a truncated varint
   const std::string before = db.text("SELECT count(*) FROM api_requests");
   try {
-    store.writeRequests(records, api::foldIntoRollups(records, 3'600'000));
+    store.usage().append(records, api::foldIntoRollups(records, 3'600'000));
     BOOST_FAIL("a corrupt histogram was merged");
   } catch (const api::StoreError& e) {
     BOOST_TEST(!e.transient());
@@ -236,30 +236,30 @@ BOOST_AUTO_TEST_CASE(a_corrupt_stored_histogram_refuses_the_batch_and_is_not_ove
 BOOST_AUTO_TEST_CASE(the_change_stamp_moves_with_every_commit_by_anyone_and_only_then) {
   TempDir dir;
   const std::string path = dir.path() + "/stamp.db";
-  SqliteStore store(SqliteStoreOptions{path, 1000});
-  const auto before = store.changeStamp();
+  SqliteStores store(SqliteStoreOptions{path, 1000});
+  const auto before = store.keys().changeToken();
   BOOST_REQUIRE(before.has_value());  // WAL mode on a local file: the watch is on
   store.health();                     // reads commit nothing
-  BOOST_TEST((store.changeStamp() == before));
+  BOOST_TEST((store.keys().changeToken() == before));
   Inspector other(path);  // another connection, as another process would have
   other.exec(
       "INSERT INTO api_keys (id, key_hash, key_prefix, user_id, name)"
       " VALUES ('k', 'h', 'sk_x', 'u', 'n')");
-  const auto after_insert = store.changeStamp();
+  const auto after_insert = store.keys().changeToken();
   BOOST_TEST((after_insert != before));
   other.exec("BEGIN; UPDATE api_keys SET name = 'm'; ROLLBACK");  // nothing committed
-  BOOST_TEST((store.changeStamp() == after_insert));
+  BOOST_TEST((store.keys().changeToken() == after_insert));
   other.exec("UPDATE api_keys SET revoked_at = '2026-01-01T00:00:00.000Z'");
-  BOOST_TEST((store.changeStamp() != after_insert));
+  BOOST_TEST((store.keys().changeToken() != after_insert));
 }
 
 BOOST_AUTO_TEST_CASE(a_schema_newer_than_this_build_is_refused) {
   TempDir dir;
   const std::string path = dir.path() + "/future.db";
-  { SqliteStore store(SqliteStoreOptions{path, 1000}); }
+  { SqliteStores store(SqliteStoreOptions{path, 1000}); }
   Inspector(path).exec("INSERT INTO api_schema_migrations (version, name) VALUES (999, 'x')");
   try {
-    SqliteStore store(SqliteStoreOptions{path, 1000});
+    SqliteStores store(SqliteStoreOptions{path, 1000});
     BOOST_FAIL("a newer schema was accepted");
   } catch (const api::StoreError& e) {
     BOOST_TEST(std::string(e.what()).find("schema version 999, newer than this build knows") !=
@@ -271,7 +271,7 @@ BOOST_AUTO_TEST_CASE(a_schema_newer_than_this_build_is_refused) {
 BOOST_AUTO_TEST_CASE(an_unusable_path_is_a_store_error_naming_it) {
   TempDir dir;
   testing_support::writeFile(dir.path() + "/file", "x");
-  BOOST_CHECK_EXCEPTION(SqliteStore(SqliteStoreOptions{dir.path() + "/file/api.db", 1000}),
+  BOOST_CHECK_EXCEPTION(SqliteStores(SqliteStoreOptions{dir.path() + "/file/api.db", 1000}),
                         api::StoreError, [&](const api::StoreError& e) {
                           return std::string(e.what()).find(dir.path() + "/file") !=
                                  std::string::npos;
@@ -281,7 +281,7 @@ BOOST_AUTO_TEST_CASE(an_unusable_path_is_a_store_error_naming_it) {
 BOOST_AUTO_TEST_CASE(health_reports_a_damaged_schema) {
   TempDir dir;
   const std::string path = dir.path() + "/d.db";
-  SqliteStore store(SqliteStoreOptions{path, 1000});
+  SqliteStores store(SqliteStoreOptions{path, 1000});
   Inspector(path).exec(
       "PRAGMA foreign_keys = OFF; DROP TABLE api_requests; "
       "DROP TABLE api_rate_limits; DROP TABLE api_keys");
@@ -293,7 +293,7 @@ BOOST_AUTO_TEST_CASE(health_reports_a_damaged_schema) {
 BOOST_AUTO_TEST_CASE(cleanup_deletes_only_windows_that_have_ended) {
   TempDir dir;
   const std::string path = dir.path() + "/w.db";
-  SqliteStore store(SqliteStoreOptions{path, 1000});
+  SqliteStores store(SqliteStoreOptions{path, 1000});
   Inspector db(path);
   db.exec(
       "INSERT INTO api_keys (id, key_hash, key_prefix, user_id, name) "
@@ -302,19 +302,19 @@ BOOST_AUTO_TEST_CASE(cleanup_deletes_only_windows_that_have_ended) {
       "INSERT INTO api_rate_limits VALUES ('k', 61000, 60000, 5, 100);"  // ends 121000
       "INSERT INTO api_rate_limits VALUES ('k', 121000, 60000, 5, 100);");
   const auto at = [](std::int64_t ms) { return api::TimePoint(std::chrono::milliseconds(ms)); };
-  BOOST_TEST(store.deleteRateLimitWindowsEndedBy(at(60999), at(60999), 60000) == 0);
-  BOOST_TEST(store.deleteRateLimitWindowsEndedBy(at(121000), at(121000), 60000) == 2);
-  BOOST_TEST(store.deleteRateLimitWindowsEndedBy(at(121000), at(121000), 60000) == 0);
+  BOOST_TEST(store.windows().deleteEnded(at(60999), 60000) == 0);
+  BOOST_TEST(store.windows().deleteEnded(at(121000), 60000) == 2);
+  BOOST_TEST(store.windows().deleteEnded(at(121000), 60000) == 0);
   BOOST_TEST(db.text("SELECT window_start FROM api_rate_limits") == "121000");
   // The index serves the delete: no scan of the whole table under the write lock.
-  const std::string plan = db.plan(std::string(SqliteStore::kDeleteEndedWindowsSql));
+  const std::string plan = db.plan(std::string(api::SqliteWindowStore::kDeleteEndedWindowsSql));
   BOOST_TEST(plan.find("idx_api_rate_limits_window_start") != std::string::npos, plan);
 }
 
-BOOST_AUTO_TEST_CASE(cleanup_deletes_windows_of_keys_whose_revocation_took_effect) {
+BOOST_AUTO_TEST_CASE(cleanup_finds_the_keys_whose_revocation_took_effect) {
   TempDir dir;
   const std::string path = dir.path() + "/r.db";
-  SqliteStore store(SqliteStoreOptions{path, 1000});
+  SqliteStores store(SqliteStoreOptions{path, 1000});
   Inspector db(path);
   db.exec(
       "INSERT INTO api_keys (id, key_hash, key_prefix, user_id, name, revoked_at) VALUES"
@@ -327,12 +327,15 @@ BOOST_AUTO_TEST_CASE(cleanup_deletes_windows_of_keys_whose_revocation_took_effec
       " ('grace', 100000, 60000, 5, 100), ('live', 100000, 60000, 5, 100),"
       " ('offset', 100000, 60000, 5, 100);");
   const auto at = [](std::int64_t ms) { return api::TimePoint(std::chrono::milliseconds(ms)); };
-  BOOST_TEST(store.deleteRateLimitWindowsEndedBy(at(0), at(120000), 60000) == 1);
+  using Ids = std::vector<std::string>;
+  BOOST_TEST(store.keys().revokedBetween(at(0), at(120000)) == Ids{"gone"});
+  BOOST_TEST(store.keys().revokedBetween(at(60000), at(120000)) == Ids{});  // (from, to]
+  BOOST_TEST(store.keys().revokedBetween(at(0), at(600000)) == (Ids{"gone", "grace"}));
+  BOOST_TEST(store.keys().revokedBetween(at(0), at(7'290'000)) == (Ids{"gone", "grace", "offset"}));
+  // Forgetting one key's windows leaves every other key's.
+  BOOST_TEST(store.windows().forget("gone") == 1);
   BOOST_TEST(db.text("SELECT group_concat(key_id, ',') FROM (SELECT key_id FROM api_rate_limits"
                      " ORDER BY key_id)") == "grace,live,offset");
-  BOOST_TEST(store.deleteRateLimitWindowsEndedBy(at(0), at(600000), 60000) == 1);
-  BOOST_TEST(db.text("SELECT group_concat(key_id, ',') FROM (SELECT key_id FROM api_rate_limits"
-                     " ORDER BY key_id)") == "live,offset");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -11,7 +11,7 @@
 #include "domain/errors.hpp"
 #include "process.hpp"
 #include "services/api_key_service.hpp"
-#include "store/sqlite_store.hpp"
+#include "store/sqlite/sqlite_stores.hpp"
 #include "usage/usage_recorder.hpp"
 #include "util/time_text.hpp"
 
@@ -45,9 +45,9 @@ struct Fixture {
   api::ManualClock clock{*api::parseIsoUtc("2026-11-25T12:30:00.000Z")};
   sp_host_api host = silentHost();
   api::HostLogger logger{host};
-  api::SqliteStore store{api::SqliteStoreOptions{path, 5000}};
+  api::SqliteStores store{api::SqliteStoreOptions{path, 5000}};
   api::ApiKeyService keys{settings, store, clock, logger};
-  api::UsageService usage{settings, store, clock};
+  api::UsageService usage{settings, store.usage(), clock};
   api::UsageRecorder recorder{settings, store, clock, logger};
 
   std::string newKey() {
@@ -225,8 +225,8 @@ BOOST_AUTO_TEST_CASE(rollups_agree_with_the_raw_rows_and_retention_keeps_them_ap
              sums("SELECT sum(requests) || '/' || sum(errors) || '/' || sum(total_time)"
                   " FROM api_usage_rollups"));
   const auto before = usage.stats(api::Span{7, 'd'}, std::nullopt);
-  const auto [raw, rollups] = store.deleteUsageBefore(now - settings.request_retention_ms,
-                                                      now - settings.rollup_retention_ms);
+  const auto [raw, rollups] = store.usage().deleteBefore(now - settings.request_retention_ms,
+                                                         now - settings.rollup_retention_ms);
   BOOST_TEST(raw > 0);
   BOOST_TEST(rollups == 0);
   const auto after = usage.stats(api::Span{7, 'd'}, std::nullopt);
@@ -309,7 +309,7 @@ BOOST_AUTO_TEST_CASE(a_full_queue_drops_and_counts_without_blocking_and_loses_no
   BOOST_TEST(usage.stats(api::Span{1, 'h'}, std::nullopt).total_requests == accepted);
   recorder.stop();
   // The drops are in the store, where `prompt health` in any process reads them.
-  const auto counters = store.counters();
+  const auto counters = store.counters().all();
   const auto dropped = std::find_if(counters.begin(), counters.end(), [](const auto& c) {
     return c.name == api::kCounterRecordsDropped;
   });
@@ -351,7 +351,7 @@ BOOST_AUTO_TEST_CASE(the_queue_is_bounded_in_bytes_as_well_as_in_records) {
 BOOST_AUTO_TEST_CASE(a_batch_that_cannot_be_written_is_kept_and_retried) {
   const std::string id = newKey();
   api::UsageRecorder impatient(settings, store, clock, logger, [&] {
-    return std::make_unique<api::SqliteStore>(api::SqliteStoreOptions{path, 0});  // no waiting
+    return std::make_unique<api::SqliteStores>(api::SqliteStoreOptions{path, 0});  // no waiting
   });
   api::SqliteDb locker(path);
   locker.exec("BEGIN EXCLUSIVE", "holding the writer off");
@@ -390,7 +390,7 @@ BOOST_AUTO_TEST_CASE(a_batch_the_store_refuses_is_lost_at_once_and_the_writer_go
 BOOST_AUTO_TEST_CASE(stop_gives_up_on_a_locked_store_at_its_deadline_and_counts_the_loss) {
   const std::string id = newKey();
   api::UsageRecorder impatient(settings, store, clock, logger, [&] {
-    return std::make_unique<api::SqliteStore>(api::SqliteStoreOptions{path, 0});  // no waiting
+    return std::make_unique<api::SqliteStores>(api::SqliteStoreOptions{path, 0});  // no waiting
   });
   impatient.setStopRetryFor(300ms);
   api::SqliteDb locker(path);
@@ -413,7 +413,7 @@ BOOST_AUTO_TEST_CASE(recording_never_waits_for_the_writer_or_a_lock) {
   locker.exec("BEGIN EXCLUSIVE", "holding every writer off");
   // The writer's connection would wait ten minutes for the lock, holding itself busy.
   api::UsageRecorder patient(settings, store, clock, logger, [&] {
-    return std::make_unique<api::SqliteStore>(api::SqliteStoreOptions{path, 600'000});
+    return std::make_unique<api::SqliteStores>(api::SqliteStoreOptions{path, 600'000});
   });
   BOOST_REQUIRE(patient.record(first, {"/w", "GET", 200, 1, "", ""}));
   BOOST_TEST(!patient.flushFor(200ms));  // the writer holds it, waiting for the lock

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "store/store.hpp"
+#include "store/store_error.hpp"
 
 namespace api {
 
@@ -48,11 +48,20 @@ class SqliteDb {
   StatementTrace trace_;
 };
 
+// A statement as the stores name it: its SQL and what it does, for errors ("reading a
+// key"). Every statement of the SQLite stores is a constant Query.
+struct Query {
+  std::string_view sql;
+  std::string_view what;
+};
+
 // A prepared statement, reset after each use.
 class Statement {
  public:
   // `persistent`: the statement lives as long as the connection (SQLite plans for reuse).
   Statement(SqliteDb& db, std::string_view sql, std::string_view what, bool persistent = false);
+  explicit Statement(SqliteDb& db, const Query& query, bool persistent = false)
+      : Statement(db, query.sql, query.what, persistent) {}
   ~Statement();
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;

@@ -1,4 +1,4 @@
-#include "store/wal_index_watch.hpp"
+#include "store/sqlite/wal_index_watch.hpp"
 
 #include <atomic>
 

@@ -1,0 +1,142 @@
+// SqliteConnection (opening, WAL, migrations, health) and the SqliteStores set.
+#include "store/sqlite/migrations.hpp"
+#include "store/sqlite/sqlite_stores.hpp"
+
+namespace api {
+namespace {
+
+constexpr Query kCreateMigrationsTable{
+    "CREATE TABLE IF NOT EXISTS api_schema_migrations ("
+    " version INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))",
+    "creating the migrations table"};
+constexpr Query kMigrationsTableExists{
+    "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'api_schema_migrations'",
+    "reading the schema version"};
+constexpr Query kSelectAppliedVersion{"SELECT coalesce(max(version), 0) FROM api_schema_migrations",
+                                      "reading the schema version"};
+constexpr Query kInsertMigration{
+    "INSERT INTO api_schema_migrations (version, name) VALUES (?1, ?2)", "recording a migration"};
+constexpr Query kRequestIdType{
+    "SELECT upper(type) FROM pragma_table_info('api_requests') WHERE name = 'id'",
+    "reading the api_requests schema"};
+constexpr Query kEnableWal{"PRAGMA journal_mode = WAL", "enabling WAL mode"};
+constexpr Query kConfigure{"PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON",
+                           "configuring the connection"};
+constexpr Query kProbe{"SELECT count(*) FROM api_keys", "probing the api_keys table"};
+
+int latestVersion() {
+  const auto all = schemaMigrations();
+  return all.empty() ? 0 : all.back().version;
+}
+
+}  // namespace
+
+SqliteConnection::SqliteConnection(const SqliteStoreOptions& options)
+    : db_(options.path), busy_timeout_ms_(options.busy_timeout_ms) {
+  db_.check(sqlite3_busy_timeout(db_.handle(), static_cast<int>(options.busy_timeout_ms)),
+            "setting the busy timeout");
+  if (options.trace) {
+    db_.traceStatements(options.trace);
+  }
+  {
+    // The pragma answers the mode now in force; a file that cannot switch (a read-only
+    // directory, a VFS without shared memory) must not silently run in another mode.
+    Statement wal(db_, kEnableWal);
+    if (!wal.step() || wal.columnText(0) != "wal") {
+      throw StoreError("database '" + db_.path() + "' could not be put in WAL mode (it is in '" +
+                       wal.columnText(0) + "' mode)");
+    }
+  }
+  db_.exec(kConfigure.sql, kConfigure.what);
+  migrate();
+  {
+    Statement type(db_, kRequestIdType);
+    request_ids_are_text_ = type.step() && type.columnText(0) == "TEXT";
+  }
+  // The connection has read the file in WAL mode, so its shared memory is mapped.
+  watch_ = std::make_unique<WalIndexWatch>(db_.handle());
+}
+
+std::optional<ChangeToken> SqliteConnection::changeToken() const noexcept {
+  const auto header = watch_->read();
+  if (!header) {
+    return std::nullopt;
+  }
+  return ChangeToken{*header};
+}
+
+int SqliteConnection::appliedVersion() {
+  Statement exists(db_, kMigrationsTableExists);
+  exists.step();
+  if (exists.columnInt(0) == 0) {
+    return 0;
+  }
+  Statement version(db_, kSelectAppliedVersion);
+  version.step();
+  return static_cast<int>(version.columnInt(0));
+}
+
+void SqliteConnection::migrate() {
+  const int latest = latestVersion();
+  // Fast path, read only: an up-to-date file needs no write lock.
+  if (appliedVersion() == latest) {
+    return;
+  }
+  Transaction transaction(db_, "the schema migration");
+  {
+    db_.exec(kCreateMigrationsTable.sql, kCreateMigrationsTable.what);
+    const int applied = appliedVersion();  // again, under the write lock
+    if (applied > latest) {
+      throw StoreError("database '" + db_.path() + "' has schema version " +
+                       std::to_string(applied) + ", newer than this build knows (" +
+                       std::to_string(latest) + "); upgrade the api module");
+    }
+    Statement record(db_, kInsertMigration);
+    for (const Migration& migration : schemaMigrations()) {
+      if (migration.version <= applied) {
+        continue;
+      }
+      db_.exec(migration.sql, "applying migration " + std::string(migration.name));
+      record.bind(1, static_cast<std::int64_t>(migration.version)).bind(2, migration.name).run();
+    }
+  }
+  transaction.commit();
+}
+
+int SqliteConnection::schemaVersion() {
+  std::lock_guard lock(mutex_);
+  return appliedVersion();
+}
+
+StoreHealth SqliteConnection::health() noexcept {
+  StoreHealth health;
+  health.latest_schema_version = latestVersion();
+  try {
+    health.location = "sqlite:" + db_.path();
+    std::lock_guard lock(mutex_);
+    health.schema_version = appliedVersion();
+    Statement probe(db_, kProbe);
+    probe.step();
+    if (health.schema_version != health.latest_schema_version) {
+      health.problem = "schema version " + std::to_string(health.schema_version) + ", expected " +
+                       std::to_string(health.latest_schema_version);
+    }
+  } catch (const std::exception& e) {
+    health.problem = e.what();
+  } catch (...) {
+    health.problem = "unknown failure";
+  }
+  health.healthy = health.problem.empty();
+  return health;
+}
+
+SqliteStores::SqliteStores(const SqliteStoreOptions& options)
+    : connection_(options),
+      keys_(connection_),
+      windows_(connection_),
+      usage_(connection_),
+      counters_(connection_) {}
+
+}  // namespace api

@@ -1,0 +1,260 @@
+// SqliteUsageStore: api_requests and the usage rollup tables.
+#include "store/sqlite/sqlite_stores.hpp"
+
+#include <array>
+
+#include "util/time_text.hpp"
+
+namespace api {
+namespace {
+
+constexpr Query kInsertRequest{
+    "INSERT INTO api_requests (key_id, endpoint, method, status_code, response_time, ip_address,"
+    " user_agent, timestamp) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    "writing a request record"};
+constexpr Query kInsertRequestWithTextId{
+    "INSERT INTO api_requests (id, key_id, endpoint, method, status_code, response_time,"
+    " ip_address, user_agent, timestamp)"
+    " VALUES (lower(hex(randomblob(16))), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    "writing a request record"};
+constexpr Query kAddToRollup{
+    "INSERT INTO api_usage_rollups (interval_start, key_id, endpoint, method, requests, errors,"
+    " total_time, last_request) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    " ON CONFLICT (interval_start, key_id, endpoint, method) DO UPDATE SET"
+    " requests = requests + excluded.requests, errors = errors + excluded.errors,"
+    " total_time = total_time + excluded.total_time,"
+    " last_request = max(last_request, excluded.last_request)",
+    "updating a usage rollup"};
+constexpr Query kAddToEndpointRollup{
+    "INSERT INTO api_usage_endpoint_rollups (interval_start, endpoint, method, requests, errors,"
+    " total_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    " ON CONFLICT (interval_start, endpoint, method) DO UPDATE SET"
+    " requests = requests + excluded.requests, errors = errors + excluded.errors,"
+    " total_time = total_time + excluded.total_time",
+    "updating an endpoint rollup"};
+constexpr Query kAddToKeyRollup{
+    "INSERT INTO api_usage_key_rollups (interval_start, key_id, requests, errors, total_time,"
+    " last_request) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    " ON CONFLICT (interval_start, key_id) DO UPDATE SET"
+    " requests = requests + excluded.requests, errors = errors + excluded.errors,"
+    " total_time = total_time + excluded.total_time,"
+    " last_request = max(last_request, excluded.last_request)",
+    "updating a key rollup"};
+constexpr Query kSelectLatency{
+    "SELECT histogram FROM api_usage_latency WHERE interval_start = ?1 AND key_id = ?2",
+    "reading a latency histogram"};
+constexpr Query kPutLatency{
+    "INSERT OR REPLACE INTO api_usage_latency (interval_start, key_id, histogram)"
+    " VALUES (?1, ?2, ?3)",
+    "writing a latency histogram"};
+constexpr Query kSelectLatencyAll{
+    "SELECT histogram FROM api_usage_latency_all WHERE interval_start = ?1",
+    "reading a latency histogram"};
+constexpr Query kPutLatencyAll{
+    "INSERT OR REPLACE INTO api_usage_latency_all (interval_start, histogram) VALUES (?1, ?2)",
+    "writing a latency histogram"};
+constexpr Query kSelectKeyRollups{
+    "SELECT interval_start, endpoint, method, requests, errors, total_time, last_request"
+    " FROM api_usage_rollups WHERE key_id = ?3 AND interval_start BETWEEN ?1 AND ?2",
+    "reading usage rollups"};
+constexpr Query kSelectEndpointRollups{
+    "SELECT interval_start, endpoint, method, requests, errors, total_time"
+    " FROM api_usage_endpoint_rollups WHERE interval_start BETWEEN ?1 AND ?2",
+    "reading endpoint rollups"};
+constexpr Query kSelectAllKeyRollups{
+    "SELECT interval_start, key_id, requests, errors, total_time, last_request"
+    " FROM api_usage_key_rollups WHERE interval_start BETWEEN ?1 AND ?2",
+    "reading key rollups"};
+constexpr Query kSelectLatencies{
+    "SELECT histogram FROM api_usage_latency_all WHERE interval_start BETWEEN ?1 AND ?2",
+    "reading latency histograms"};
+// By time alone, through idx_api_requests_key_timestamp one key at a time (api_requests has
+// no index on timestamp alone: see schema/0001): a seek per key plus the rows wanted.
+constexpr Query kSelectKeyLatencies{
+    "SELECT histogram FROM api_usage_latency WHERE key_id = ?3 AND interval_start BETWEEN ?1 AND"
+    " ?2",
+    "reading latency histograms"};
+constexpr Query kSelectKeyRaw{
+    "SELECT key_id, endpoint, method, status_code, response_time, timestamp FROM api_requests"
+    " WHERE key_id = ?3 AND timestamp >= ?1 AND timestamp < ?2",
+    "reading request records"};
+constexpr Query kDeleteOldRequests{
+    "DELETE FROM api_requests WHERE key_id IN (SELECT id FROM api_keys) AND timestamp < ?1",
+    "deleting old request records"};
+constexpr Query kSelectRaw{
+    "SELECT key_id, endpoint, method, status_code, response_time, timestamp FROM api_requests"
+    " WHERE key_id IN (SELECT id FROM api_keys) AND timestamp >= ?1 AND timestamp < ?2",
+    "reading request records"};
+constexpr std::array<std::string_view, 5> kDeleteOldRollupTables{
+    "DELETE FROM api_usage_rollups WHERE interval_start < ?1",
+    "DELETE FROM api_usage_latency WHERE interval_start < ?1",
+    "DELETE FROM api_usage_endpoint_rollups WHERE interval_start < ?1",
+    "DELETE FROM api_usage_key_rollups WHERE interval_start < ?1",
+    "DELETE FROM api_usage_latency_all WHERE interval_start < ?1"};
+// A stored histogram that does not decode: never rewritten as if it were empty, which
+// would lose its counts for good. The batch is refused (not transient).
+StoreError corruptHistogram(std::string_view table, std::int64_t interval_start_ms) {
+  return StoreError("the latency histogram in " + std::string(table) + " for the interval at " +
+                    formatIsoUtc(TimePoint(std::chrono::milliseconds(interval_start_ms))) +
+                    " is corrupt; refusing to overwrite it");
+}
+
+}  // namespace
+
+SqliteUsageStore::SqliteUsageStore(SqliteConnection& connection)
+    : connection_(connection), db_(connection.db()) {}
+
+void SqliteUsageStore::append(const std::vector<RequestRecord>& records, const RollupDelta& delta) {
+  std::lock_guard lock(connection_.mutex());
+  Transaction transaction(db_, "writing request records");
+  Statement insert(db_,
+                   connection_.requestIdsAreText() ? kInsertRequestWithTextId : kInsertRequest);
+  for (const RequestRecord& r : records) {  // `records` outlives every run: bound uncopied
+    insert.bindUncopied(1, r.key_id)
+        .bindUncopied(2, r.endpoint)
+        .bindUncopied(3, r.method)
+        .bind(4, static_cast<std::int64_t>(r.status_code))
+        .bind(5, r.response_time_ms)
+        .bindUncopied(6, r.ip_address)
+        .bindUncopied(7, r.user_agent)
+        .bind(8, r.timestamp_ms)
+        .run();
+  }
+  Statement rollup(db_, kAddToRollup);
+  for (const auto& [where, c] : delta.rows) {
+    const auto& [start, key_id, endpoint, method] = where;
+    rollup.bind(1, start)
+        .bind(2, key_id)
+        .bind(3, endpoint)
+        .bind(4, method)
+        .bind(5, c.requests)
+        .bind(6, c.errors)
+        .bind(7, c.total_time)
+        .bind(8, c.last_request)
+        .run();
+  }
+  Statement by_endpoint(db_, kAddToEndpointRollup);
+  for (const auto& [where, c] : delta.endpoint_rows) {
+    const auto& [start, endpoint, method] = where;
+    by_endpoint.bind(1, start)
+        .bind(2, endpoint)
+        .bind(3, method)
+        .bind(4, c.requests)
+        .bind(5, c.errors)
+        .bind(6, c.total_time)
+        .run();
+  }
+  Statement by_key(db_, kAddToKeyRollup);
+  for (const auto& [where, c] : delta.key_rows) {
+    by_key.bind(1, where.first)
+        .bind(2, where.second)
+        .bind(3, c.requests)
+        .bind(4, c.errors)
+        .bind(5, c.total_time)
+        .bind(6, c.last_request)
+        .run();
+  }
+  Statement get(db_, kSelectLatency);
+  Statement put(db_, kPutLatency);
+  for (const auto& [where, added] : delta.latency) {
+    LatencyHistogram merged = added;
+    get.bind(1, where.first).bind(2, where.second);
+    if (get.step() && !mergeHistogram(get.columnBlob(0), merged)) {
+      throw corruptHistogram("api_usage_latency", where.first);
+    }
+    get.reset();
+    put.bind(1, where.first).bind(2, where.second).bindBlob(3, encodeHistogram(merged)).run();
+  }
+  Statement get_all(db_, kSelectLatencyAll);
+  Statement put_all(db_, kPutLatencyAll);
+  for (const auto& [start, added] : delta.latency_all) {
+    LatencyHistogram merged = added;
+    get_all.bind(1, start);
+    if (get_all.step() && !mergeHistogram(get_all.columnBlob(0), merged)) {
+      throw corruptHistogram("api_usage_latency_all", start);
+    }
+    get_all.reset();
+    put_all.bind(1, start).bindBlob(2, encodeHistogram(merged)).run();
+  }
+  transaction.commit();
+}
+
+void SqliteUsageStore::read(const Query& query, Visitor& visitor) {
+  std::lock_guard lock(connection_.mutex());
+  db_.exec("BEGIN", "starting a usage read");  // one snapshot for the three reads
+  try {
+    const bool one_key = query.key_id.has_value();
+    RollupCounts counts;
+    if (one_key) {
+      Statement rollups(db_, kSelectKeyRollups);
+      rollups.bind(1, query.rollup_first).bind(2, query.rollup_last).bind(3, *query.key_id);
+      while (rollups.step()) {
+        counts = {rollups.columnInt(3), rollups.columnInt(4), rollups.columnInt(5),
+                  rollups.columnInt(6)};
+        visitor.byEndpoint(rollups.columnInt(0), rollups.columnView(1), rollups.columnView(2),
+                           counts);
+        visitor.byKey(rollups.columnInt(0), *query.key_id, counts);
+      }
+    } else {
+      Statement endpoints(db_, kSelectEndpointRollups);
+      endpoints.bind(1, query.rollup_first).bind(2, query.rollup_last);
+      while (endpoints.step()) {
+        counts = {endpoints.columnInt(3), endpoints.columnInt(4), endpoints.columnInt(5), 0};
+        visitor.byEndpoint(endpoints.columnInt(0), endpoints.columnView(1), endpoints.columnView(2),
+                           counts);
+      }
+      Statement keys(db_, kSelectAllKeyRollups);
+      keys.bind(1, query.rollup_first).bind(2, query.rollup_last);
+      while (keys.step()) {
+        counts = {keys.columnInt(2), keys.columnInt(3), keys.columnInt(4), keys.columnInt(5)};
+        visitor.byKey(keys.columnInt(0), keys.columnView(1), counts);
+      }
+    }
+    Statement latency(db_, one_key ? kSelectKeyLatencies : kSelectLatencies);
+    latency.bind(1, query.rollup_first).bind(2, query.rollup_last);
+    if (one_key) {
+      latency.bind(3, *query.key_id);
+    }
+    while (latency.step()) {
+      visitor.latency(latency.columnBlob(0));
+    }
+    Statement raw(db_, one_key ? kSelectKeyRaw : kSelectRaw);
+    raw.bind(1, query.raw_first).bind(2, query.raw_end);
+    if (one_key) {
+      raw.bind(3, *query.key_id);
+    }
+    RequestRecord record;
+    while (raw.step()) {
+      record.key_id = raw.columnText(0);
+      record.endpoint = raw.columnText(1);
+      record.method = raw.columnText(2);
+      record.status_code = static_cast<int>(raw.columnInt(3));
+      record.response_time_ms = raw.columnInt(4);
+      record.timestamp_ms = raw.columnInt(5);
+      visitor.raw(record);
+    }
+  } catch (...) {
+    sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+  db_.exec("COMMIT", "ending a usage read");
+}
+
+std::pair<std::int64_t, std::int64_t> SqliteUsageStore::deleteBefore(
+    std::int64_t raw_cutoff_ms, std::int64_t rollup_cutoff_ms) {
+  std::lock_guard lock(connection_.mutex());
+  Transaction transaction(db_, "applying usage retention");
+  Statement requests(db_, kDeleteOldRequests);
+  requests.bind(1, raw_cutoff_ms).run();
+  const std::int64_t raw_deleted = sqlite3_changes64(db_.handle());
+  std::int64_t rollups_deleted = 0;
+  for (const std::string_view sql : kDeleteOldRollupTables) {
+    Statement rollups(db_, sql, "deleting old usage rollups");
+    rollups.bind(1, rollup_cutoff_ms).run();
+    rollups_deleted += sqlite3_changes64(db_.handle());
+  }
+  transaction.commit();
+  return {raw_deleted, rollups_deleted};
+}
+
+}  // namespace api

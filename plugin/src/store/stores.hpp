@@ -1,0 +1,40 @@
+// One backend's set of stores, one per aggregate, sharing whatever the backend shares (for
+// SQLite: one connection). Services take the one store they need; ApiModule owns the set.
+//
+// A new backend provides the four interfaces and health(); openStores (open_stores.cpp) is
+// the one place that chooses a backend from the settings.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include "settings.hpp"
+#include "store/counter_store.hpp"
+#include "store/key_store.hpp"
+#include "store/store_error.hpp"
+#include "store/usage_store.hpp"
+#include "store/window_store.hpp"
+
+namespace api {
+
+class Stores {
+ public:
+  virtual ~Stores() = default;
+  virtual KeyStore& keys() = 0;
+  virtual WindowStore& windows() = 0;
+  virtual UsageStore& usage() = 0;
+  virtual CounterStore& counters() = 0;
+  // Checks that the store answers and is migrated to the latest schema. Never throws.
+  virtual StoreHealth health() noexcept = 0;
+};
+
+// Called once for every statement a store runs, when it has finished, with its text as
+// written (parameters as placeholders: bound values, which may be key hashes, never appear)
+// and how long it ran. Empty: no tracing, at no cost.
+using StoreTrace = std::function<void(std::string_view statement, std::int64_t took_ns)>;
+
+// Opens (creating and migrating) the store the settings name. Throws StoreError.
+std::unique_ptr<Stores> openStores(const ApiSettings& settings, StoreTrace trace = {});
+
+}  // namespace api

@@ -1,0 +1,61 @@
+// UsageStore: the usage aggregate, raw request rows and their additive rollups.
+//
+// A new implementation must provide, thread-safe: append raw rows together with their
+// rollup deltas in one transaction (raw rows and rollups always agree; every rollup column
+// is a sum or a maximum, so deltas from many writers add up in any order), a read of one
+// consistent snapshot, and retention. Folding records into rollups and every statistic
+// drawn from them live above, in usage/.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "domain/usage_types.hpp"
+
+namespace api {
+
+// Every method throws StoreError on a storage failure.
+class UsageStore {
+ public:
+  virtual ~UsageStore() = default;
+
+  // Appends the raw rows and adds `delta` (the same records, folded) to the rollups, in one
+  // transaction. A stored latency histogram that cannot be read is never overwritten: the
+  // whole batch is refused (StoreError, not transient).
+  virtual void append(const std::vector<RequestRecord>& records, const RollupDelta& delta) = 0;
+
+  struct Query {
+    std::int64_t rollup_first = 0;  // rollup intervals with start in [first, last]
+    std::int64_t rollup_last = -1;
+    std::int64_t raw_first = 0;  // raw rows with timestamp in [first, end)
+    std::int64_t raw_end = 0;
+    std::optional<std::string> key_id;  // only this key
+  };
+  // Receives what read selects. Every request is seen exactly once by byKey (or raw) and
+  // once by byEndpoint (or raw); views are valid during the call only.
+  struct Visitor {
+    virtual ~Visitor() = default;
+    virtual void byEndpoint(std::int64_t interval_start, std::string_view endpoint,
+                            std::string_view method, const RollupCounts& counts) = 0;
+    virtual void byKey(std::int64_t interval_start, std::string_view key_id,
+                       const RollupCounts& counts) = 0;
+    // One stored latency histogram in the domain's encoding (encodeHistogram), which every
+    // backend stores as it is; the reader decodes it (and refuses a corrupt one).
+    virtual void latency(std::string_view encoded_histogram) = 0;
+    virtual void raw(const RequestRecord& row) = 0;
+  };
+  // Hands the rollups, latency histograms and raw rows the query selects to `visitor`, from
+  // one consistent snapshot.
+  virtual void read(const Query& query, Visitor& visitor) = 0;
+
+  // Retention: deletes raw rows recorded before `raw_cutoff_ms` and rollups of intervals
+  // that started before `rollup_cutoff_ms`. Returns raw rows and rollup rows deleted.
+  virtual std::pair<std::int64_t, std::int64_t> deleteBefore(std::int64_t raw_cutoff_ms,
+                                                             std::int64_t rollup_cutoff_ms) = 0;
+};
+
+}  // namespace api
