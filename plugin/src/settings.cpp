@@ -1,5 +1,7 @@
 #include "settings.hpp"
 
+#include <algorithm>
+#include <array>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -62,7 +64,66 @@ std::string resolveDatabasePath(const std::string& configured, std::string_view 
   return dir + "/" + configured;
 }
 
+constexpr std::int64_t kDayMs = 86'400'000;
+
+constexpr std::array<IntegerSetting, 12> kIntegerSettings{{
+    {"defaultRateLimit", &ApiSettings::default_rate_limit, 1, kMaxRateLimit, " requests"},
+    {"rateLimitWindowSize", &ApiSettings::rate_limit_window_ms, 1'000, 2'678'400'000, " ms"},
+    {"rateLimitSubWindows", &ApiSettings::rate_limit_sub_windows, 1, 3'600, " sub-windows"},
+    {"cleanupInterval", &ApiSettings::cleanup_interval_ms, 10, kDayMs, " ms"},
+    {"busyTimeout", &ApiSettings::busy_timeout_ms, 0, 600'000, " ms"},
+    {"maxKeysPerUser", &ApiSettings::max_keys_per_user, 0, 1'000'000, " keys (0: no limit)"},
+    {"usageQueueCapacity", &ApiSettings::usage_queue_capacity, 1'000, 10'000'000, " records"},
+    {"usageQueueBytes", &ApiSettings::usage_queue_max_bytes, 1LL << 20, 4LL << 30, " bytes"},
+    {"usageFlushInterval", &ApiSettings::usage_flush_interval_ms, 10, 1'000, " ms"},
+    {"aggregationInterval", &ApiSettings::aggregation_interval_ms, 60'000, kDayMs, " ms"},
+    {"requestRetention", &ApiSettings::request_retention_ms, kDayMs, 100LL * 366 * kDayMs, " ms"},
+    {"rollupRetention", &ApiSettings::rollup_retention_ms, kDayMs, 100LL * 366 * kDayMs, " ms"},
+}};
+
+// In README's order; the integer keys are also in kIntegerSettings.
+constexpr std::array<std::string_view, 15> kSettingKeys{
+    "defaultRateLimit",    "rateLimitWindowSize", "rateLimitSubWindows", "failOpen",
+    "keyPrefix",           "cleanupInterval",     "databasePath",        "busyTimeout",
+    "maxKeysPerUser",      "usageQueueCapacity",  "usageQueueBytes",     "usageFlushInterval",
+    "aggregationInterval", "requestRetention",    "rollupRetention"};
+
+std::string acceptedKeys() {
+  std::string out;
+  for (std::string_view key : settingKeys()) {
+    out += (out.empty() ? "" : ", ") + std::string(key);
+  }
+  return out;
+}
+
+void checkKeyPrefix(const std::string& prefix, const boost::json::value& value) {
+  bool ok = !prefix.empty() && prefix.size() <= 16;
+  for (char c : prefix) {
+    ok = ok && isPrefixChar(c);
+  }
+  if (!ok) {
+    throw std::invalid_argument(
+        "config key 'keyPrefix' must be 1..16 characters of [A-Za-z0-9_], got " + describe(value));
+  }
+  // Key ids start with "key_": a prefix that overlaps it would make a key id and a key
+  // indistinguishable where either is accepted (api:keys:revoke).
+  const std::string_view id_start = "key_";
+  if (id_start.starts_with(prefix) || std::string_view(prefix).starts_with(id_start)) {
+    throw std::invalid_argument(
+        "config key 'keyPrefix' must not overlap \"key_\", which starts every key id, got " +
+        describe(value) + "; use e.g. \"sk_\"");
+  }
+}
+
 }  // namespace
+
+std::span<const IntegerSetting> integerSettings() {
+  return kIntegerSettings;
+}
+
+std::span<const std::string_view> settingKeys() {
+  return kSettingKeys;
+}
 
 ApiSettings parseSettings(std::string_view config_json, std::string_view state_dir) {
   boost::json::error_code ec;
@@ -78,69 +139,25 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
   std::string database_path;
   if (root.is_object()) {
     for (const auto& [key, value] : root.as_object()) {
-      if (key == "defaultRateLimit") {
-        settings.default_rate_limit = integerIn(value, key, 1, kMaxRateLimit, " requests");
-      } else if (key == "rateLimitWindowSize") {
-        settings.rate_limit_window_ms = integerIn(value, key, 1'000, 2'678'400'000, " ms");
+      const auto integer = std::find_if(integerSettings().begin(), integerSettings().end(),
+                                        [&](const IntegerSetting& row) { return row.key == key; });
+      if (integer != integerSettings().end()) {
+        settings.*(integer->member) =
+            integerIn(value, key, integer->min, integer->max, integer->unit);
       } else if (key == "keyPrefix") {
         settings.key_prefix = stringOf(value, key);
-        bool ok = !settings.key_prefix.empty() && settings.key_prefix.size() <= 16;
-        for (char c : settings.key_prefix) {
-          ok = ok && isPrefixChar(c);
-        }
-        if (!ok) {
-          throw std::invalid_argument(
-              "config key 'keyPrefix' must be 1..16 characters of [A-Za-z0-9_], got " +
-              describe(value));
-        }
-        // Key ids start with "key_": a prefix that overlaps it would make a key id and a
-        // key indistinguishable where either is accepted (api:keys:revoke).
-        const std::string_view id_start = "key_";
-        if (id_start.starts_with(settings.key_prefix) ||
-            std::string_view(settings.key_prefix).starts_with(id_start)) {
-          throw std::invalid_argument(
-              "config key 'keyPrefix' must not overlap \"key_\", which "
-              "starts every key id, got " +
-              describe(value) + "; use e.g. \"sk_\"");
-        }
-      } else if (key == "cleanupInterval") {
-        settings.cleanup_interval_ms = integerIn(value, key, 10, 86'400'000, " ms");
+        checkKeyPrefix(settings.key_prefix, value);
       } else if (key == "databasePath") {
         database_path = stringOf(value, key);
-      } else if (key == "busyTimeout") {
-        settings.busy_timeout_ms = integerIn(value, key, 0, 600'000, " ms");
-      } else if (key == "rateLimitSubWindows") {
-        settings.rate_limit_sub_windows = integerIn(value, key, 1, 3'600, " sub-windows");
       } else if (key == "failOpen") {
         if (!value.is_bool()) {
           throw std::invalid_argument("config key 'failOpen' must be true or false, got " +
                                       describe(value));
         }
         settings.rate_limit_fail_open = value.as_bool();
-      } else if (key == "usageQueueCapacity") {
-        settings.usage_queue_capacity = integerIn(value, key, 1'000, 10'000'000, " records");
-      } else if (key == "usageQueueBytes") {
-        settings.usage_queue_max_bytes = integerIn(value, key, 1LL << 20, 4LL << 30, " bytes");
-      } else if (key == "usageFlushInterval") {
-        settings.usage_flush_interval_ms = integerIn(value, key, 10, 1'000, " ms");
-      } else if (key == "aggregationInterval") {
-        settings.aggregation_interval_ms = integerIn(value, key, 60'000, 86'400'000, " ms");
-      } else if (key == "requestRetention") {
-        settings.request_retention_ms =
-            integerIn(value, key, 86'400'000, 100LL * 366 * 86'400'000, " ms");
-      } else if (key == "rollupRetention") {
-        settings.rollup_retention_ms =
-            integerIn(value, key, 86'400'000, 100LL * 366 * 86'400'000, " ms");
-      } else if (key == "maxKeysPerUser") {
-        settings.max_keys_per_user = integerIn(value, key, 0, 1'000'000, " keys (0: no limit)");
       } else {
-        throw std::invalid_argument(
-            "unknown config key '" + std::string(key) +
-            "'; accepted keys: defaultRateLimit, rateLimitWindowSize, keyPrefix, "
-            "rateLimitSubWindows, failOpen, cleanupInterval, databasePath, busyTimeout, "
-            "maxKeysPerUser, usageQueueCapacity, usageQueueBytes, usageFlushInterval, "
-            "aggregationInterval, "
-            "requestRetention, rollupRetention");
+        throw std::invalid_argument("unknown config key '" + std::string(key) +
+                                    "'; accepted keys: " + acceptedKeys());
       }
     }
   }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -48,7 +49,25 @@ struct ApiSettings {
   std::int64_t request_retention_ms = 30LL * 86'400'000;
   // Rollups older than this are deleted by cleanup, ms. At least request_retention_ms.
   std::int64_t rollup_retention_ms = 400LL * 86'400'000;
+
+  // The sub-window length S = W / N, ms (whole: parseSettings checks that N divides W).
+  // The one place it is computed.
+  std::int64_t subWindowMs() const { return rate_limit_window_ms / rate_limit_sub_windows; }
 };
+
+// One integer key of `config:`: the member it sets and the range accepted. The table of them
+// (integerSettings) drives parsing, the accepted-keys message and README's check.
+struct IntegerSetting {
+  std::string_view key;
+  std::int64_t ApiSettings::*member;
+  std::int64_t min;
+  std::int64_t max;
+  std::string_view unit;  // as errors say it, e.g. " ms"
+};
+std::span<const IntegerSetting> integerSettings();
+
+// Every key parseSettings accepts, in README's order.
+std::span<const std::string_view> settingKeys();
 
 // Parses the module's config JSON object. Every key is optional (defaults above); an
 // unknown key, a wrong type or a value out of range throws std::invalid_argument naming the

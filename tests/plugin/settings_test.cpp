@@ -1,7 +1,11 @@
 #include "settings.hpp"
 
 #include <boost/test/unit_test.hpp>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <stdexcept>
+#include <string>
 
 namespace {
 
@@ -14,9 +18,85 @@ std::string errorOf(const std::string& json) {
   return "(no error)";
 }
 
+// README's configuration table: key -> the rest of its row.
+std::map<std::string, std::string> readmeConfigRows() {
+  std::ifstream in(REPO_README);
+  BOOST_REQUIRE(in);
+  std::map<std::string, std::string> rows;
+  std::string line;
+  bool in_table = false;
+  while (std::getline(in, line)) {
+    if (line == "## Configuration of the api module") {
+      in_table = true;
+    } else if (in_table && line.rfind("## ", 0) == 0) {
+      break;
+    } else if (in_table && line.rfind("| `", 0) == 0) {
+      const std::string_view rest = std::string_view(line).substr(3);
+      const size_t end = rest.find('`');
+      if (end != std::string_view::npos) {
+        rows[std::string(rest.substr(0, end))] = std::string(rest.substr(end + 1));
+      }
+    }
+  }
+  return rows;
+}
+
+// 1234567 -> "1,234,567", as README writes numbers.
+std::string withCommas(std::int64_t n) {
+  const std::string digits = std::to_string(n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0 && digits[i - 1] != '-') {
+      out += ',';
+    }
+    out += digits[i];
+  }
+  return out;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(settings)
+
+BOOST_AUTO_TEST_CASE(readme_documents_every_key_its_default_and_its_range) {
+  const auto rows = readmeConfigRows();
+  BOOST_TEST(rows.size() == api::settingKeys().size());
+  for (std::string_view key : api::settingKeys()) {
+    BOOST_TEST(rows.count(std::string(key)) == 1, "README has no row for " << key);
+  }
+  const api::ApiSettings defaults;
+  for (const api::IntegerSetting& row : api::integerSettings()) {
+    const auto it = rows.find(std::string(row.key));
+    BOOST_REQUIRE_MESSAGE(it != rows.end(), "README has no row for " << row.key);
+    const std::string& text = it->second;
+    BOOST_TEST(text.rfind(" | `" + std::to_string(defaults.*(row.member)) + "` |", 0) == 0,
+               row.key << ": README's default differs: " << text);
+    const std::string range = withCommas(row.min) + ".." + withCommas(row.max);
+    BOOST_TEST(text.find(range) != std::string::npos,
+               row.key << ": README's row lacks the range " << range << ": " << text);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_key_lists_every_accepted_key) {
+  const std::string error = errorOf(R"({"rateLimitWindow": 5})");
+  BOOST_TEST(error.find("'rateLimitWindow'") != std::string::npos, error);
+  for (std::string_view key : api::settingKeys()) {
+    BOOST_TEST(error.find(std::string(key)) != std::string::npos, key << " missing: " << error);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(every_integer_key_refuses_just_outside_its_range) {
+  for (const api::IntegerSetting& row : api::integerSettings()) {
+    const std::string key(row.key);
+    const std::string below = errorOf("{\"" + key + "\": " + std::to_string(row.min - 1) + "}");
+    BOOST_TEST(below.find(key) != std::string::npos, below);
+    BOOST_TEST(
+        below.find(std::to_string(row.min) + ".." + std::to_string(row.max)) != std::string::npos,
+        below);
+    const std::string above = errorOf("{\"" + key + "\": " + std::to_string(row.max + 1) + "}");
+    BOOST_TEST(above.find(key) != std::string::npos, above);
+  }
+}
 
 BOOST_AUTO_TEST_CASE(defaults_match_the_seed) {
   const api::ApiSettings s = api::parseSettings("{}", "/state/api");
