@@ -7,10 +7,9 @@
 #include <string>
 #include <string_view>
 
-namespace api {
+#include "domain/limits.hpp"
 
-// The largest per-key limit anywhere: config, CLI and services.
-inline constexpr std::int64_t kMaxRateLimit = 1'000'000'000;
+namespace api {
 
 struct ApiSettings {
   // Requests per window for a key that has no limit of its own. 1..1,000,000,000.

@@ -38,13 +38,6 @@ void checkText(std::string_view field, std::string_view value, size_t max_length
   }
 }
 
-void checkRateLimit(std::int64_t limit) {
-  if (limit < 1 || limit > kMaxRateLimit) {
-    throw InvalidInput("rate limit " + std::to_string(limit) +
-                       " is out of range: use 1..1000000000 requests per window");
-  }
-}
-
 bool isScopeChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ':' || c == '.' || c == '_' ||
          c == '-';
@@ -55,9 +48,11 @@ bool isValidScope(std::string_view scope) {
          std::all_of(scope.begin(), scope.end(), isScopeChar);
 }
 
-std::string invalidScope(std::string_view scope) {
-  return "invalid scope \"" + std::string(scope) +
-         "\": use a comma-separated list of [a-z0-9:._-]+ (each at most " +
+// `list`: the whole list the scope came from, when it came from one.
+std::string invalidScope(std::string_view scope, std::string_view list = {}) {
+  return "invalid scope \"" + std::string(scope) + "\"" +
+         (list.empty() ? std::string() : " in \"" + std::string(list) + "\"") +
+         ": use a comma-separated list of [a-z0-9:._-]+ (each at most " +
          std::to_string(kMaxScopeLength) + " characters), e.g. read,write";
 }
 
@@ -147,14 +142,8 @@ std::vector<std::string> ApiKeyService::parseScopes(std::string_view text) {
     while (!scope.empty() && scope.back() == ' ') {
       scope.remove_suffix(1);
     }
-    bool ok = !scope.empty() && scope.size() <= kMaxScopeLength;
-    for (char c : scope) {
-      ok = ok && isScopeChar(c);
-    }
-    if (!ok) {
-      throw InvalidInput("invalid scope \"" + std::string(scope) + "\" in \"" + std::string(text) +
-                         "\": use a comma-separated list of [a-z0-9:._-]+ (each at most " +
-                         std::to_string(kMaxScopeLength) + " characters), e.g. read,write");
+    if (!isValidScope(scope)) {
+      throw InvalidInput(invalidScope(scope, text));
     }
     if (std::find(scopes.begin(), scopes.end(), scope) == scopes.end()) {
       if (scopes.size() == kMaxScopes) {

@@ -181,13 +181,6 @@ class Decider final : public WindowStore::Decider {
   std::optional<WindowMath> math_;
 };
 
-void checkCost(std::int64_t cost) {
-  if (cost < 1 || cost > kMaxRateLimit) {
-    throw InvalidInput("request cost " + std::to_string(cost) +
-                       " is out of range: use 1..1000000000");
-  }
-}
-
 }  // namespace
 
 const char* limitOutcomeName(LimitOutcome outcome) {
@@ -411,10 +404,7 @@ std::int64_t RateLimitService::reset(std::string_view key_id, std::string_view a
 
 std::int64_t RateLimitService::update(std::string_view key_id, std::int64_t new_limit,
                                       std::string_view actor) {
-  if (new_limit < 1 || new_limit > kMaxRateLimit) {
-    throw InvalidInput("rate limit " + std::to_string(new_limit) +
-                       " is out of range: use 1..1000000000 requests per window");
-  }
+  checkRateLimit(new_limit);
   checkActor(actor);
   // A compare-and-set on the key as read: a revocation or another update committed in
   // between makes it read and check the key again.

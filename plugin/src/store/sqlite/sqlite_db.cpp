@@ -222,12 +222,21 @@ Statement& Statement::bindBlob(int index, std::string_view bytes) {
   return *this;
 }
 
-std::string_view Statement::columnBlob(int column) const {
-  const void* data = sqlite3_column_blob(stmt_, column);
+namespace {
+
+// `data` as SQLite returned it for `column` (NULL for an SQL NULL or an empty value), with
+// the length SQLite reports for it: valid until the next step or reset.
+std::string_view columnBytes(sqlite3_stmt* stmt, const void* data, int column) {
   return data == nullptr
              ? std::string_view()
              : std::string_view(static_cast<const char*>(data),
-                                static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+                                static_cast<size_t>(sqlite3_column_bytes(stmt, column)));
+}
+
+}  // namespace
+
+std::string_view Statement::columnBlob(int column) const {
+  return columnBytes(stmt_, sqlite3_column_blob(stmt_, column), column);
 }
 
 Statement& Statement::bindNull(int index) {
@@ -253,18 +262,11 @@ std::int64_t Statement::columnInt(int column) const {
 }
 
 std::string Statement::columnText(int column) const {
-  const auto* text = sqlite3_column_text(stmt_, column);
-  return text == nullptr ? std::string()
-                         : std::string(reinterpret_cast<const char*>(text),
-                                       static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+  return std::string(columnView(column));
 }
 
 std::string_view Statement::columnView(int column) const {
-  const auto* text = sqlite3_column_text(stmt_, column);
-  return text == nullptr
-             ? std::string_view()
-             : std::string_view(reinterpret_cast<const char*>(text),
-                                static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+  return columnBytes(stmt_, sqlite3_column_text(stmt_, column), column);
 }
 
 bool Statement::columnIsNull(int column) const {
