@@ -1,0 +1,47 @@
+#include "util/text.hpp"
+
+#include <boost/test/unit_test.hpp>
+#include <string>
+
+BOOST_AUTO_TEST_SUITE(text)
+
+BOOST_AUTO_TEST_CASE(printable_length_counts_characters_of_strict_utf8) {
+  BOOST_TEST(api::printableLength("abc") == 3u);
+  BOOST_TEST(api::printableLength("Caf\xc3\xa9") == 4u);               // é
+  BOOST_TEST(api::printableLength("\xe6\x9d\xb1\xe4\xba\xac") == 2u);  // 東京
+  BOOST_TEST(api::printableLength("\xf0\x9f\x94\x91") == 1u);          // a 4-byte one
+  BOOST_TEST(api::printableLength("") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(printable_length_refuses_bad_utf8_controls_and_bidi) {
+  BOOST_TEST(!api::printableLength("\xc0\xaf").has_value());          // overlong '/'
+  BOOST_TEST(!api::printableLength("\xed\xa0\x80").has_value());      // a surrogate
+  BOOST_TEST(!api::printableLength("\xf4\x90\x80\x80").has_value());  // past U+10FFFF
+  BOOST_TEST(!api::printableLength("\xe6\x9d").has_value());          // cut short
+  BOOST_TEST(!api::printableLength("a\nb").has_value());
+  BOOST_TEST(!api::printableLength("a\x1b[31mb").has_value());
+  BOOST_TEST(!api::printableLength("a\x7f").has_value());
+  BOOST_TEST(!api::printableLength("\xc2\x85").has_value());      // C1 NEL
+  BOOST_TEST(!api::printableLength("\xe2\x80\xae").has_value());  // U+202E RLO
+  BOOST_TEST(!api::printableLength("\xe2\x81\xa6").has_value());  // U+2066 LRI
+  BOOST_TEST(!api::printableLength(std::string("a\0b", 3)).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(blank_means_only_spaces_and_not_empty) {
+  BOOST_TEST(api::isBlank("   "));
+  BOOST_TEST(!api::isBlank(""));
+  BOOST_TEST(!api::isBlank(" a "));
+}
+
+BOOST_AUTO_TEST_CASE(printable_truncated_replaces_what_is_refused_and_cuts_at_a_boundary) {
+  BOOST_TEST(api::printableTruncated("a\nb", 10) == "a?b");
+  BOOST_TEST(api::printableTruncated("\xe2\x80\xae"
+                                     "x",
+                                     10) == "?x");
+  BOOST_TEST(api::printableTruncated("abcdef", 3) == "abc");
+  // 東 is three bytes: a cut inside it drops it whole.
+  BOOST_TEST(api::printableTruncated("a\xe6\x9d\xb1", 3) == "a");
+  BOOST_TEST(api::printableTruncated("a\xe6\x9d\xb1", 4) == "a\xe6\x9d\xb1");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
