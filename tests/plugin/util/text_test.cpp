@@ -6,11 +6,11 @@
 BOOST_AUTO_TEST_SUITE(text)
 
 BOOST_AUTO_TEST_CASE(printable_length_counts_characters_of_strict_utf8) {
-  BOOST_TEST(api::printableLength("abc") == 3u);
-  BOOST_TEST(api::printableLength("Caf\xc3\xa9") == 4u);               // é
-  BOOST_TEST(api::printableLength("\xe6\x9d\xb1\xe4\xba\xac") == 2u);  // 東京
-  BOOST_TEST(api::printableLength("\xf0\x9f\x94\x91") == 1u);          // a 4-byte one
-  BOOST_TEST(api::printableLength("") == 0u);
+  BOOST_TEST(api::printableLength("abc").value_or(99) == 3u);
+  BOOST_TEST(api::printableLength("Caf\xc3\xa9").value_or(99) == 4u);               // é
+  BOOST_TEST(api::printableLength("\xe6\x9d\xb1\xe4\xba\xac").value_or(99) == 2u);  // 東京
+  BOOST_TEST(api::printableLength("\xf0\x9f\x94\x91").value_or(99) == 1u);          // a 4-byte one
+  BOOST_TEST(api::printableLength("").value_or(99) == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(printable_length_refuses_bad_utf8_controls_and_bidi) {
