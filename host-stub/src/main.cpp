@@ -16,9 +16,11 @@
 #include "cli.hpp"
 #include "log.hpp"
 #include "manifest.hpp"
+#include "module_graph.hpp"
 #include "module_host.hpp"
 #include "serve.hpp"
 #include "state_dir.hpp"
+#include "stdout_latch.hpp"
 #include "text.hpp"
 
 namespace {

@@ -1,3 +1,5 @@
+// The manifest schema: module.yaml read into a ModuleManifest, every field checked against
+// what the host accepts (names, types, commands, options, positionals, exports).
 #include "manifest.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -5,131 +7,32 @@
 #include <algorithm>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/json/value.hpp>
 #include <cctype>
 #include <charconv>
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
-#include <map>
 #include <set>
 
+#include "config_overrides.hpp"
 #include "text.hpp"
+#include "yaml_walk.hpp"
 
 namespace host {
 namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
-
-// Where in which file a node sits, and its key path, for error messages.
-class Where {
- public:
-  Where(std::string file, std::string path) : file_(std::move(file)), path_(std::move(path)) {}
-
-  Where key(const std::string& k) const { return {file_, path_.empty() ? k : path_ + "." + k}; }
-  Where index(size_t i) const { return {file_, path_ + "[" + std::to_string(i) + "]"}; }
-
-  [[noreturn]] void fail(const YAML::Node& node, const std::string& what) const {
-    std::string at = file_;
-    const YAML::Mark mark = node.Mark();
-    if (!node.IsNull() || mark.line >= 0) {
-      if (mark.line >= 0) {
-        at += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
-      }
-    }
-    throw ManifestError(at + ": " + (path_.empty() ? "" : path_ + ": ") + what);
-  }
-
- private:
-  std::string file_;
-  std::string path_;
-};
-
-std::string inQuotes(const std::string& s) {
-  return "\"" + s + "\"";
-}
-
-std::string scalarText(const YAML::Node& node) {
-  return node.IsScalar() ? inQuotes(node.Scalar()) : std::string("a non-scalar value");
-}
-
-// The keys of a mapping, in order. Each must be a plain scalar, and appear once: YAML
-// parsers disagree on which of two equal keys wins, so neither does.
-std::vector<std::string> mappingKeys(const YAML::Node& map, const Where& where) {
-  std::vector<std::string> keys;
-  std::map<std::string, YAML::Mark> first_seen;
-  for (const auto& item : map) {
-    if (!item.first.IsScalar()) {
-      where.fail(item.first, "a key must be a plain string, not a list or mapping");
-    }
-    const std::string& k = item.first.Scalar();
-    if (const auto [it, fresh] = first_seen.emplace(k, item.first.Mark()); !fresh) {
-      where.key(k).fail(
-          item.first, "duplicate key (first at line " + std::to_string(it->second.line + 1) + ")");
-    }
-    keys.push_back(k);
-  }
-  return keys;
-}
-
-void allowOnlyKeys(const YAML::Node& map, const Where& where, const std::set<std::string>& keys) {
-  mappingKeys(map, where);
-  for (const auto& item : map) {
-    const std::string& k = item.first.Scalar();
-    if (keys.count(k) == 0) {
-      std::string accepted;
-      for (const auto& a : keys) {
-        accepted += (accepted.empty() ? "" : ", ") + a;
-      }
-      where.key(k).fail(item.first, "unknown key; accepted here: " + accepted);
-    }
-  }
-}
-
-const YAML::Node requireMap(const YAML::Node& node, const Where& where) {
-  if (!node.IsMap()) {
-    where.fail(node, "must be a mapping of keys to values");
-  }
-  return node;
-}
-
-std::string requireString(const YAML::Node& parent, const std::string& key, const Where& where) {
-  const YAML::Node node = parent[key];
-  if (!node.IsDefined() || node.IsNull()) {
-    where.key(key).fail(parent, "is required");
-  }
-  if (!node.IsScalar() || node.Scalar().empty()) {
-    where.key(key).fail(node, "must be a non-empty string, got " + scalarText(node));
-  }
-  return node.Scalar();
-}
-
-std::string optionalString(const YAML::Node& parent, const std::string& key, const Where& where) {
-  const YAML::Node node = parent[key];
-  if (!node.IsDefined() || node.IsNull()) {
-    return {};
-  }
-  if (!node.IsScalar()) {
-    where.key(key).fail(node, "must be a string");
-  }
-  return node.Scalar();
-}
-
-bool optionalBool(const YAML::Node& parent, const std::string& key, const Where& where,
-                  bool fallback) {
-  const YAML::Node node = parent[key];
-  if (!node.IsDefined() || node.IsNull()) {
-    return fallback;
-  }
-  if (node.IsScalar() && (node.Scalar() == "true" || node.Scalar() == "false")) {
-    return node.Scalar() == "true";
-  }
-  where.key(key).fail(node, "must be true or false, got " + scalarText(node));
-}
+using yaml::allowOnlyKeys;
+using yaml::inQuotes;
+using yaml::optionalBool;
+using yaml::optionalString;
+using yaml::requireMap;
+using yaml::requireString;
+using yaml::scalarText;
+using yaml::Where;
 
 bool matches(const std::string& s, const std::function<bool(char)>& ok, size_t max) {
   return !s.empty() && s.size() <= max && std::all_of(s.begin(), s.end(), ok);
@@ -137,82 +40,6 @@ bool matches(const std::string& s, const std::function<bool(char)>& ok, size_t m
 
 bool isIdentChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
-// REQUIRED: parseNumber(text).
-json::value numberValue(const std::string& text) {
-  if (const auto integer = parseInteger(text)) {
-    return *integer;
-  }
-  return *parseNumber(text);
-}
-
-// What converting one config may cost. YAML aliases let a few hundred bytes name a tree of
-// billions of nodes ("billion laughs"): the walk counts what it expands and stops at these.
-struct ExpansionBudget {
-  static constexpr size_t kMaxNodes = 100'000;
-  static constexpr size_t kMaxScalarBytes = 1 << 20;
-  static constexpr size_t kMaxDepth = 64;
-  size_t nodes = 0;
-  size_t scalar_bytes = 0;
-
-  void spend(const YAML::Node& node, const Where& where, size_t depth) {
-    ++nodes;
-    if (node.IsScalar()) {
-      scalar_bytes += node.Scalar().size();
-    }
-    if (nodes > kMaxNodes || scalar_bytes > kMaxScalarBytes || depth > kMaxDepth) {
-      where.fail(node, "too large once its aliases are expanded (more than " +
-                           std::to_string(kMaxNodes) + " values, " +
-                           std::to_string(kMaxScalarBytes) + " bytes of text or " +
-                           std::to_string(kMaxDepth) +
-                           " levels of nesting); aliases may repeat a value, not multiply the "
-                           "config");
-    }
-  }
-};
-
-// YAML to JSON. A quoted scalar stays a string; a plain one becomes null, a boolean or a
-// number when it reads as one.
-json::value toJson(const YAML::Node& node, const Where& where, ExpansionBudget& budget,
-                   size_t depth) {
-  budget.spend(node, where, depth);
-  switch (node.Type()) {
-    case YAML::NodeType::Map: {
-      mappingKeys(node, where);
-      json::object object;
-      for (const auto& item : node) {
-        object[item.first.Scalar()] =
-            toJson(item.second, where.key(item.first.Scalar()), budget, depth + 1);
-      }
-      return object;
-    }
-    case YAML::NodeType::Sequence: {
-      json::array array;
-      for (size_t i = 0; i < node.size(); ++i) {
-        array.push_back(toJson(node[i], where.index(i), budget, depth + 1));
-      }
-      return array;
-    }
-    case YAML::NodeType::Scalar: {
-      const std::string& text = node.Scalar();
-      if (node.Tag() == "!") {
-        return json::string(text);
-      }
-      if (text == "true" || text == "false") {
-        return text == "true";
-      }
-      if (text == "~" || text == "null") {
-        return nullptr;
-      }
-      if (parseNumber(text)) {
-        return numberValue(text);
-      }
-      return json::string(text);
-    }
-    default:
-      return nullptr;
-  }
 }
 
 ValueType parseType(const YAML::Node& parent, const Where& where) {
@@ -386,46 +213,6 @@ ServiceSpec parseService(const YAML::Node& node, const Where& where) {
   return service;
 }
 
-void applyOverride(json::object& config, const ConfigOverride& o, const std::string& file) {
-  auto it = config.find(o.key);
-  if (it == config.end()) {
-    std::string keys;
-    for (const auto& kv : config) {
-      keys += (keys.empty() ? "" : ", ") + std::string(kv.key());
-    }
-    throw OverrideError(o.origin + ": module '" + o.module + "' (" + file + ") has no config key " +
-                        quotedText(o.key) + "; its keys: " + keys);
-  }
-  if (!isValidUtf8(o.value)) {
-    throw OverrideError(o.origin + ": the value is not valid UTF-8");
-  }
-  json::value& target = it->value();
-  if (target.is_int64() || target.is_uint64()) {
-    const auto integer = parseInteger(o.value);
-    if (!integer) {
-      throw OverrideError(o.origin + ": " + quotedText(o.value) + " is not a whole number, and " +
-                          o.module + "." + o.key + " is one");
-    }
-    target = *integer;
-  } else if (target.is_double()) {
-    if (!parseNumber(o.value)) {
-      throw OverrideError(o.origin + ": " + quotedText(o.value) + " is not a number, and " +
-                          o.module + "." + o.key + " is numeric");
-    }
-    target = numberValue(o.value);
-  } else if (target.is_bool()) {
-    if (o.value != "true" && o.value != "false") {
-      throw OverrideError(o.origin + ": " + quotedText(o.value) + " must be true or false");
-    }
-    target = (o.value == "true");
-  } else if (target.is_string() || target.is_null()) {
-    target = json::string(o.value);
-  } else {
-    throw OverrideError(o.origin + ": " + o.module + "." + o.key +
-                        " is a list or mapping and cannot be overridden");
-  }
-}
-
 // Everything of loadManifest after the YAML parse.
 ModuleManifest readManifest(const YAML::Node& root, const std::string& file,
                             const std::vector<ConfigOverride>& overrides) {
@@ -471,40 +258,10 @@ ModuleManifest readManifest(const YAML::Node& root, const std::string& file,
 
   json::object config;
   if (const YAML::Node cfg = root["config"]; cfg.IsDefined() && !cfg.IsNull()) {
-    requireMap(cfg, where.key("config"));
-    ExpansionBudget budget;
-    config = toJson(cfg, where.key("config"), budget, 0).as_object();
+    yaml::requireMap(cfg, where.key("config"));
+    config = yaml::toJson(cfg, where.key("config")).as_object();
   }
-  std::map<std::string, ConfigOverride> overridden;  // by key: the override that won
-  for (const auto& kv : json::object(config)) {
-    const std::string key(kv.key());
-    const std::string variable = overrideVariable(m.name, key);
-    if (const char* value = std::getenv(variable.c_str()); value != nullptr) {
-      const ConfigOverride o{m.name, key, value, variable};
-      applyOverride(config, o, file);
-      overridden.insert_or_assign(key, o);
-    }
-  }
-  for (const ConfigOverride& o : overrides) {
-    if (o.module == m.name) {
-      applyOverride(config, o, file);
-      overridden.insert_or_assign(o.key, o);
-    }
-  }
-  if (auto it = config.find("cleanupInterval"); it != config.end()) {
-    const json::value& v = it->value();
-    if (v.is_int64() && v.as_int64() > 0) {
-      m.cleanup_interval_ms = v.as_int64();
-    } else {
-      const std::string expected = "must be a positive whole number of milliseconds, got ";
-      if (const auto o = overridden.find("cleanupInterval"); o != overridden.end()) {
-        throw OverrideError(o->second.origin + ": config.cleanupInterval " + expected +
-                            quotedText(o->second.value));
-      }
-      const YAML::Node node = root["config"]["cleanupInterval"];
-      where.key("config.cleanupInterval").fail(node, expected + scalarText(node));
-    }
-  }
+  applyConfigOverrides(config, m.name, file, overrides);
   m.config_json = json::serialize(config);
 
   std::set<std::string> command_names;
@@ -569,43 +326,6 @@ std::optional<double> parseNumber(std::string_view text) {
   return value;
 }
 
-bool isValidUtf8(std::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    const auto byte = [&](size_t at) { return static_cast<unsigned char>(text[at]); };
-    const unsigned char lead = byte(i);
-    size_t length = 0;
-    unsigned char low = 0x80;   // the range of the second byte, which rules out overlong forms,
-    unsigned char high = 0xBF;  // surrogates and code points past U+10FFFF
-    if (lead < 0x80) {
-      length = 1;
-    } else if (lead >= 0xC2 && lead <= 0xDF) {
-      length = 2;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      length = 3;
-      low = lead == 0xE0 ? 0xA0 : 0x80;
-      high = lead == 0xED ? 0x9F : 0xBF;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      length = 4;
-      low = lead == 0xF0 ? 0x90 : 0x80;
-      high = lead == 0xF4 ? 0x8F : 0xBF;
-    } else {
-      return false;
-    }
-    if (text.size() - i < length) {
-      return false;
-    }
-    for (size_t k = 1; k < length; ++k) {
-      const unsigned char c = byte(i + k);
-      if (k == 1 ? (c < low || c > high) : (c < 0x80 || c > 0xBF)) {
-        return false;
-      }
-    }
-    i += length;
-  }
-  return true;
-}
-
 const char* valueTypeName(ValueType type) {
   switch (type) {
     case ValueType::kString:
@@ -618,27 +338,6 @@ const char* valueTypeName(ValueType type) {
       return "boolean";
   }
   return "?";
-}
-
-const std::vector<std::string>& builtinDependencies() {
-  static const std::vector<std::string> kBuiltins{"crypto", "database", "logger"};
-  return kBuiltins;
-}
-
-std::string overrideVariable(const std::string& module, const std::string& key) {
-  std::string name = "PROMPT_";
-  for (char c : module) {
-    name += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::toupper(c)) : '_';
-  }
-  name += '_';
-  for (size_t i = 0; i < key.size(); ++i) {
-    const auto c = static_cast<unsigned char>(key[i]);
-    if (std::isupper(c) && i > 0 && !std::isupper(static_cast<unsigned char>(key[i - 1]))) {
-      name += '_';
-    }
-    name += std::isalnum(c) ? static_cast<char>(std::toupper(c)) : '_';
-  }
-  return name;
 }
 
 ModuleManifest loadManifest(const std::string& path, const std::vector<ConfigOverride>& overrides) {
@@ -685,113 +384,6 @@ ModuleManifest loadManifest(const std::string& path, const std::vector<ConfigOve
                                                   std::to_string(e.mark.column + 1);
     throw ManifestError(file + at + ": " + e.msg);
   }
-}
-
-std::vector<ModuleManifest> discoverModules(const std::string& modules_dir,
-                                            const std::vector<ConfigOverride>& overrides) {
-  std::error_code ec;
-  if (!fs::is_directory(modules_dir, ec)) {
-    throw ManifestError("modules directory '" + modules_dir +
-                        "' does not exist or is not a directory (set it with --modules-dir or "
-                        "PROMPT_MODULES_DIR)");
-  }
-  std::vector<std::string> files;
-  for (const auto& entry : fs::directory_iterator(modules_dir, ec)) {
-    const fs::path candidate = entry.path() / "module.yaml";
-    if (entry.is_directory() && fs::exists(candidate)) {
-      files.push_back(candidate.string());
-    }
-  }
-  std::sort(files.begin(), files.end());
-  std::vector<ModuleManifest> modules;
-  std::map<std::string, std::string> owner_of_command;
-  std::map<std::string, std::string> file_of_module;
-  for (const std::string& file : files) {
-    ModuleManifest m = loadManifest(file, overrides);
-    if (auto [it, fresh] = file_of_module.emplace(m.name, m.manifest_path); !fresh) {
-      throw ManifestError(m.manifest_path + ": name: module \"" + m.name +
-                          "\" is also declared by " + it->second);
-    }
-    for (const CommandSpec& c : m.commands) {
-      if (auto [it, fresh] = owner_of_command.emplace(c.name, m.name); !fresh) {
-        throw ManifestError(m.manifest_path + ": commands: \"" + c.name +
-                            "\" is also declared by module \"" + it->second + "\"");
-      }
-    }
-    modules.push_back(std::move(m));
-  }
-  std::sort(modules.begin(), modules.end(),
-            [](const auto& a, const auto& b) { return a.name < b.name; });
-  const auto& builtins = builtinDependencies();
-  for (const ModuleManifest& m : modules) {
-    for (const std::string& dep : m.dependencies) {
-      const bool builtin = std::find(builtins.begin(), builtins.end(), dep) != builtins.end();
-      if (!builtin && file_of_module.count(dep) == 0) {
-        std::string message = m.manifest_path;
-        message += ": dependencies: module \"";
-        message += dep;
-        message += "\" is not installed in ";
-        message += modules_dir;
-        throw ManifestError(message);
-      }
-    }
-  }
-  for (const ConfigOverride& o : overrides) {
-    if (file_of_module.count(o.module) == 0) {
-      throw OverrideError(o.origin + ": no module named " + quotedText(o.module) +
-                          " is installed in " + modules_dir);
-    }
-  }
-  // Reject cycles now, so loadOrder can trust the graph.
-  std::map<std::string, int> state;  // 0 new, 1 visiting, 2 done
-  std::function<void(const ModuleManifest&)> visit = [&](const ModuleManifest& m) {
-    state[m.name] = 1;
-    for (const std::string& dep : m.dependencies) {
-      auto it = std::find_if(modules.begin(), modules.end(),
-                             [&](const auto& x) { return x.name == dep; });
-      if (it == modules.end()) {
-        continue;
-      }
-      if (state[dep] == 1) {
-        throw ManifestError(m.manifest_path + ": dependencies: \"" + m.name + "\" and \"" + dep +
-                            "\" depend on each other");
-      }
-      if (state[dep] == 0) {
-        visit(*it);
-      }
-    }
-    state[m.name] = 2;
-  };
-  for (const ModuleManifest& m : modules) {
-    if (state[m.name] == 0) {
-      visit(m);
-    }
-  }
-  return modules;
-}
-
-std::vector<const ModuleManifest*> loadOrder(const std::vector<ModuleManifest>& all,
-                                             const std::vector<std::string>& wanted) {
-  std::vector<const ModuleManifest*> order;
-  std::set<std::string> placed;
-  std::function<void(const std::string&)> place = [&](const std::string& name) {
-    if (placed.count(name) != 0) {
-      return;
-    }
-    auto it = std::find_if(all.begin(), all.end(), [&](const auto& m) { return m.name == name; });
-    if (it == all.end()) {
-      return;  // a builtin facility
-    }
-    placed.insert(name);
-    for (const std::string& dep : it->dependencies) {
-      place(dep);
-    }
-    order.push_back(&*it);
-  };
-  for (const std::string& name : wanted) {
-    place(name);
-  }
-  return order;
 }
 
 }  // namespace host

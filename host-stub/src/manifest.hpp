@@ -1,5 +1,7 @@
-// module.yaml: what a module declares about itself (library, dependencies, config, CLI
-// commands, exported services), read and validated before anything is loaded.
+// The manifest schema: what a module declares about itself in module.yaml (library,
+// dependencies, config, CLI commands, exported services), read and validated before anything
+// is loaded. The YAML walk is yaml_walk's, overrides config_overrides', and the checks of all
+// manifests together (dependencies, load order) module_graph's.
 #pragma once
 
 #include <cstdint>
@@ -39,9 +41,6 @@ const char* valueTypeName(ValueType type);
 std::optional<std::int64_t> parseInteger(std::string_view text);
 // `text` as a kNumber; nullopt when it is not a finite decimal number.
 std::optional<double> parseNumber(std::string_view text);
-// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past
-// U+10FFFF). Everything that reaches a module as JSON must be.
-bool isValidUtf8(std::string_view text);
 
 struct OptionSpec {
   std::string name;   // long name without dashes: "name" is given as --name
@@ -90,34 +89,17 @@ struct ModuleManifest {
   std::string description;
   std::string library;  // absolute path of the shared library
   std::vector<std::string> dependencies;
-  std::string config_json;                          // `config:` as a JSON object, overrides applied
-  std::optional<std::int64_t> cleanup_interval_ms;  // config.cleanupInterval, if any
+  // `config:` as a JSON object, overrides applied. Opaque to the host: the module alone
+  // knows what its keys mean (its cleanup interval, say, it states in sp_module).
+  std::string config_json;
   std::vector<CommandSpec> commands;
   std::vector<ServiceSpec> exports;
 };
-
-// Facilities the host itself provides; a module may depend on them without a module of
-// that name being installed.
-const std::vector<std::string>& builtinDependencies();
 
 // Reads and validates one module.yaml. Config values are overridden first by environment
 // variables PROMPT_<MODULE>_<KEY> (camelCase key in UPPER_SNAKE, e.g.
 // PROMPT_API_DATABASE_PATH), then by `overrides` whose module matches. An override of a key
 // the config does not declare, or of the wrong type, is an error. Throws ManifestError.
 ModuleManifest loadManifest(const std::string& path, const std::vector<ConfigOverride>& overrides);
-
-// Every <dir>/<subdir>/module.yaml, sorted by module name, checked together: names and
-// command names unique, dependencies present, no cycles, every override names a module
-// found. Throws ManifestError.
-std::vector<ModuleManifest> discoverModules(const std::string& modules_dir,
-                                            const std::vector<ConfigOverride>& overrides);
-
-// `wanted` and its dependencies, dependencies first. REQUIRED: `all` came from
-// discoverModules (validated, acyclic).
-std::vector<const ModuleManifest*> loadOrder(const std::vector<ModuleManifest>& all,
-                                             const std::vector<std::string>& wanted);
-
-// The environment variable that overrides `key` of `module`.
-std::string overrideVariable(const std::string& module, const std::string& key);
 
 }  // namespace host

@@ -1,19 +1,14 @@
 #include "module_host.hpp"
 
-#include <signal.h>
-#include <termios.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <atomic>
 #include <boost/dll/shared_library.hpp>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
-#include <iterator>
-#include <set>
 
+#include "abi_checks.hpp"
+#include "command_io.hpp"
 #include "state_dir.hpp"
+#include "stdout_latch.hpp"
 
 namespace host {
 namespace {
@@ -37,177 +32,7 @@ const char* terminated(char (&buffer)[N]) {
   return buffer;
 }
 
-// Element `i` of an array whose elements are `stride` bytes apart (the module's sizeof).
-template <typename T>
-const T& element(const T* array, size_t stride, size_t i) {
-  return *reinterpret_cast<const T*>(reinterpret_cast<const unsigned char*>(array) + i * stride);
-}
-
-// Whether an array of `count` elements of `stride` bytes can be read as T: at least T's
-// 1.0 layout, aligned for T. Empty arrays need nothing.
-template <typename T>
-std::string arrayProblem(const T* array, size_t count, uint32_t stride, size_t size_1_0,
-                         const char* what) {
-  if (count == 0) {
-    return {};
-  }
-  if (array == nullptr) {
-    return std::string("sp_module.") + what + "s is NULL but " + what + "_count is " +
-           std::to_string(count);
-  }
-  if (stride < size_1_0 || stride % alignof(T) != 0) {
-    return std::string("sp_module.") + what + "_size is " + std::to_string(stride) +
-           "; it must be the module's sizeof of its elements, at least " +
-           std::to_string(size_1_0) + " (ABI 1.0)";
-  }
-  return {};
-}
-
-// More than any module declares; a larger count is garbage, not a table.
-constexpr size_t kMaxServices = 1024;
-
-// The errno of stdout's first failed write or flush; 0 while none failed.
-std::atomic<int>& stdoutFailure() {
-  static std::atomic<int> first_errno{0};
-  return first_errno;
-}
-
-void rememberStdoutFailure(int error_number) {
-  int none = 0;
-  stdoutFailure().compare_exchange_strong(none, error_number != 0 ? error_number : EIO);
-}
-
-bool flushStdout() {
-  if (std::fflush(stdout) != 0) {
-    rememberStdoutFailure(errno);
-  } else if (std::ferror(stdout) != 0) {
-    rememberStdoutFailure(EIO);
-  }
-  return stdoutFailure().load() == 0;
-}
-
-// The command's terminal: the host process's own stdin, stdout and stderr.
-int writeStream(void* /*ctx*/, sp_stream stream, const char* data, size_t length) {
-  if (stream == SP_STREAM_STDERR) {
-    return std::fwrite(data, 1, length, stderr) == length ? 0 : -1;
-  }
-  // Flushed at once: a module must learn that its output was lost while it can still act
-  // on it (a new key whose secret never reached anyone is revoked, not left active).
-  return writeStdout(std::string_view(data, length)) && flushStdout() ? 0 : -1;
-}
-
-// One line of stdin into `buffer` (see sp_command_io.read_line): at most capacity - 1 bytes
-// and a NUL, without the '\n' and one '\r' before it. Reads byte by byte and stops at the
-// line's end, so a line too long is refused after `capacity` bytes, not read whole.
-long readBoundedLine(char* buffer, size_t capacity) {
-  if (buffer == nullptr || capacity == 0) {
-    return SP_READ_END;
-  }
-  flushStdout();  // a prompt written without a newline must show before we block
-  const size_t fits = capacity - 1;
-  size_t length = 0;
-  bool any = false;  // anything at all was read
-  for (;;) {
-    const int c = std::getc(stdin);
-    if (c == EOF) {
-      break;
-    }
-    any = true;
-    if (c == '\n') {
-      break;
-    }
-    if (length == fits) {
-      // Full: only the line's end may follow (a "\r\n" ending included). One byte goes
-      // back (all that ungetc promises); a '\r' before it stays read, inside a line refused.
-      int after = c;
-      if (c == '\r') {
-        after = std::getc(stdin);
-        if (after == '\n' || after == EOF) {
-          break;
-        }
-      }
-      std::ungetc(after, stdin);
-      ::explicit_bzero(buffer, capacity);  // it may hold part of a secret
-      return SP_READ_TOO_LONG;
-    }
-    buffer[length++] = static_cast<char>(c);
-  }
-  if (!any) {
-    buffer[0] = '\0';
-    return SP_READ_END;
-  }
-  if (length > 0 && buffer[length - 1] == '\r') {
-    --length;
-  }
-  buffer[length] = '\0';
-  return static_cast<long>(length);
-}
-
-long readLine(void* /*ctx*/, char* buffer, size_t capacity) {
-  return readBoundedLine(buffer, capacity);
-}
-
-// The terminal settings to put back when a signal ends the process during a quiet read
-// (POD, written before the handlers are installed and only read by them).
-termios& savedTerminal() {
-  static termios saved{};
-  return saved;
-}
-
-constexpr int kQuietReadSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP};
-
-extern "C" void restoreTerminalAndRaise(int signal_number) {
-  ::tcsetattr(STDIN_FILENO, TCSANOW, &savedTerminal());
-  ::signal(signal_number, SIG_DFL);
-  ::raise(signal_number);
-}
-
-// As readLine, with the terminal's echo off while the user types (when stdin is one). The
-// echo comes back however the read ends: a line, the end of input, a line too long, or a
-// signal (Ctrl-C) that ends the process.
-long readSecret(void* /*ctx*/, char* buffer, size_t capacity) {
-  termios& saved = savedTerminal();
-  if (::isatty(STDIN_FILENO) == 0 || ::tcgetattr(STDIN_FILENO, &saved) != 0) {
-    return readBoundedLine(buffer, capacity);
-  }
-  struct sigaction restore {};
-  restore.sa_handler = &restoreTerminalAndRaise;
-  sigemptyset(&restore.sa_mask);
-  struct sigaction previous[std::size(kQuietReadSignals)]{};
-  for (size_t i = 0; i < std::size(kQuietReadSignals); ++i) {
-    ::sigaction(kQuietReadSignals[i], &restore, &previous[i]);
-  }
-  termios quiet = saved;
-  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-  // TCSANOW, not TCSAFLUSH: a key pasted before the prompt showed is read, not thrown away.
-  const bool silenced = ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet) == 0;
-  const long n = readBoundedLine(buffer, capacity);
-  if (silenced) {
-    ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
-    std::fputc('\n', stderr);  // the user's Enter was not echoed
-  }
-  for (size_t i = 0; i < std::size(kQuietReadSignals); ++i) {
-    ::sigaction(kQuietReadSignals[i], &previous[i], nullptr);
-  }
-  return n;
-}
-
 }  // namespace
-
-bool writeStdout(std::string_view text) noexcept {
-  errno = 0;
-  const bool written = std::fwrite(text.data(), 1, text.size(), stdout) == text.size();
-  if (!written || std::ferror(stdout) != 0) {
-    rememberStdoutFailure(errno);  // an earlier failure, when this write itself went well
-    return false;
-  }
-  return stdoutFailure().load() == 0;
-}
-
-int finishStdout() noexcept {
-  flushStdout();
-  return stdoutFailure().load();
-}
 
 ModuleHost::ModuleHost(Log& log, std::string state_root)
     : log_(log), state_root_(std::move(state_root)) {}
@@ -262,28 +87,22 @@ LoadedModule& ModuleHost::load(const ModuleManifest& manifest) {
 int ModuleHost::runCommand(LoadedModule& module, const std::string& command,
                            const std::string& args_json) {
   const sp_module& table = module.table();
-  sp_module_command_fn run = nullptr;
+  const sp_module_command* found = nullptr;
   for (size_t i = 0; i < module.commandCount(); ++i) {
     if (command == module.command(i).name) {
-      run = module.command(i).run;
+      found = &module.command(i);
     }
   }
-  if (run == nullptr) {
+  if (found == nullptr) {
     std::fprintf(stderr, "error: module '%s' has no handler for %s\n",
                  module.manifest().name.c_str(), command.c_str());
     return SP_EXIT_FAILURE;
   }
-  sp_command_io io{};
-  io.size = sizeof(io);
-  io.write = &writeStream;
-  io.read_line = &readLine;
-  io.read_secret = &readSecret;
-  io.stdin_is_terminal = ::isatty(STDIN_FILENO);
-  io.stdout_is_terminal = ::isatty(STDOUT_FILENO);
+  const sp_command_io io = terminalCommandIo();
   sp_error error = newError();
   int exit_code = SP_EXIT_FAILURE;
   try {
-    exit_code = run(table.module_ctx, args_json.c_str(), &io, &error);
+    exit_code = found->run(commandContext(table, *found), args_json.c_str(), &io, &error);
   } catch (const std::exception& e) {  // a module broke the no-throw rule
     std::snprintf(error.message, sizeof(error.message), "%s threw: %s", command.c_str(), e.what());
     exit_code = SP_EXIT_FAILURE;
@@ -383,72 +202,15 @@ void LoadedModule::init() {
                     (terminated(error.message)[0] != '\0' ? error.message : "no reason given"));
   }
   initialised_ = true;  // from here a failure still shuts the module down
-  checkTables(who);
-}
-
-void LoadedModule::checkTables(const std::string& who) const {
-  const std::string refused = who + " (" + manifest_.library + ") is refused: ";
-  if (module_.log_field_size < SP_LOG_FIELD_SIZE_1_0 ||
-      module_.log_field_size % alignof(sp_log_field) != 0) {
-    throw LoadError(refused + "sp_module.log_field_size is " +
-                    std::to_string(module_.log_field_size) +
-                    "; module_init must set it to sizeof(sp_log_field)");
-  }
-  std::string problem = arrayProblem(module_.commands, module_.command_count, module_.command_size,
-                                     SP_MODULE_COMMAND_SIZE_1_0, "command");
-  if (problem.empty()) {
-    problem = arrayProblem(module_.services, module_.service_count, module_.service_size,
-                           SP_MODULE_SERVICE_SIZE_1_0, "service");
-  }
-  if (problem.empty() && module_.service_count > kMaxServices) {
-    problem = "sp_module.service_count is " + std::to_string(module_.service_count) +
-              ", more than the " + std::to_string(kMaxServices) + " a module may export";
-  }
-  if (!problem.empty()) {
-    throw LoadError(refused + problem);
-  }
-  // The library must handle exactly the declared commands, once each. Walking one element
-  // past the declared count is enough to find an extra one (it is undeclared or a
-  // duplicate), and a garbage count is never walked further.
-  std::set<std::string> handled;
-  const size_t walked = std::min(commandCount(), manifest_.commands.size() + 1);
-  for (size_t i = 0; i < walked; ++i) {
-    const sp_module_command& c = command(i);
-    if (c.name == nullptr || c.run == nullptr) {
-      throw LoadError(refused + "command #" + std::to_string(i) + " has a NULL " +
-                      (c.name == nullptr ? "name" : "handler"));
-    }
-    const bool declared = std::any_of(manifest_.commands.begin(), manifest_.commands.end(),
-                                      [&](const CommandSpec& spec) { return spec.name == c.name; });
-    if (!declared) {
-      throw LoadError(who + ": the library handles command " + std::string(c.name) + ", which " +
-                      manifest_.manifest_path + " does not declare");
-    }
-    if (!handled.insert(c.name).second) {
-      throw LoadError(refused + "the library handles command " + std::string(c.name) + " twice");
-    }
-  }
-  for (const CommandSpec& declared : manifest_.commands) {
-    if (handled.count(declared.name) == 0) {
-      throw LoadError(who + ": " + manifest_.manifest_path + " declares command " + declared.name +
-                      ", but the library has no handler for it");
-    }
-  }
-  for (size_t i = 0; i < serviceCount(); ++i) {
-    const sp_module_service& s = service(i);
-    if (s.name == nullptr || s.table == nullptr) {
-      throw LoadError(refused + "service #" + std::to_string(i) + " has a NULL " +
-                      (s.name == nullptr ? "name" : "table"));
-    }
-  }
+  checkModuleTables(module_, manifest_, who);
 }
 
 const sp_module_command& LoadedModule::command(size_t i) const {
-  return element(module_.commands, module_.command_size, i);
+  return abiElement(module_.commands, module_.command_size, i);
 }
 
 const sp_module_service& LoadedModule::service(size_t i) const {
-  return element(module_.services, module_.service_size, i);
+  return abiElement(module_.services, module_.service_size, i);
 }
 
 void LoadedModule::shutdown() {
@@ -478,6 +240,10 @@ std::pair<bool, std::string> LoadedModule::health() {
     return {false, std::string("health check failed: ") + terminated(error.message)};
   }
   return {out.healthy != 0, terminated(out.detail)};
+}
+
+std::chrono::milliseconds LoadedModule::cleanupInterval() const {
+  return host::cleanupInterval(module_);
 }
 
 std::string LoadedModule::cleanup() {
@@ -510,7 +276,7 @@ void LoadedModule::logRecord(LoadedModule& self, sp_log_level level, const char*
   }
   copied.reserve(count);
   for (size_t i = 0; i < count; ++i) {
-    const sp_log_field& field = element(fields, stride, i);
+    const sp_log_field& field = abiElement(fields, stride, i);
     copied.emplace_back(field.key != nullptr ? field.key : "",
                         field.value != nullptr ? field.value : "");
   }

@@ -1,12 +1,13 @@
 // Loads module libraries with Boost.DLL, runs the ABI handshake, and owns every loaded
 // module until shutdown. Shutdown order (tested): each module's shutdown in reverse load
-// order, then the libraries are unloaded, also in reverse order, last of all.
+// order, then the libraries are unloaded, also in reverse order, last of all. The checks of
+// what module_init returns are abi_checks', a command's terminal is command_io's.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "log.hpp"
@@ -27,17 +28,6 @@ class LoadError : public std::runtime_error {
 };
 
 class LoadedModule;
-
-// The process's standard output, shared by the host's own output and every command's
-// sp_command_io. stdio forgets why a flush failed (the next fflush succeeds with nothing
-// to write), so every write goes through here, which remembers the first failure.
-// Thread-safe.
-//
-// Writes `text` to stdout; false when it did not get there (now or in an earlier write).
-bool writeStdout(std::string_view text) noexcept;
-// Flushes stdout. Returns 0 when everything written reached it, otherwise the errno of the
-// first failure (EIO when the C library did not say).
-int finishStdout() noexcept;
 
 class ModuleHost {
  public:
@@ -97,13 +87,14 @@ class LoadedModule {
 
   // The module's health; a failure to ask becomes an unhealthy answer.
   std::pair<bool, std::string> health();
+  // How often `prompt serve` runs cleanup(): the interval the module states (ABI 1.1), the
+  // host's default for a 1.0 module, zero for none (no cleanup entry, or the module asks
+  // for none). REQUIRED: init() succeeded.
+  std::chrono::milliseconds cleanupInterval() const;
   // Runs the cleanup entry point; returns an error message, or empty on success.
   std::string cleanup();
 
  private:
-  // Refuses (LoadError) tables that break module_abi.h's rules or do not match the manifest.
-  void checkTables(const std::string& who) const;
-
   static void logThunk(void* ctx, sp_log_level level, const char* message,
                        const sp_log_field* fields, size_t count) noexcept;
   static void logRecord(LoadedModule& self, sp_log_level level, const char* message,

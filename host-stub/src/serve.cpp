@@ -83,11 +83,16 @@ int serve(ModuleHost& modules) {
   asio::io_context io;
   std::list<CleanupTimer> timers;
   for (const auto& module : modules.modules()) {
-    if (const auto interval = module->manifest().cleanup_interval_ms; interval) {
-      timers.emplace_back(io, *module, std::chrono::milliseconds(*interval), log);
+    const std::chrono::milliseconds interval = module->cleanupInterval();
+    if (interval.count() > 0) {
+      timers.emplace_back(io, *module, interval, log);
       timers.back().start();
-      log.write(SP_LOG_INFO, "host", "cleanup scheduled",
-                {{"module", module->manifest().name}, {"interval_ms", std::to_string(*interval)}});
+      log.write(
+          SP_LOG_INFO, "host", "cleanup scheduled",
+          {{"module", module->manifest().name}, {"interval_ms", std::to_string(interval.count())}});
+    } else if (module->table().cleanup != nullptr) {
+      log.write(SP_LOG_INFO, "host", "cleanup not scheduled: the module asks for none",
+                {{"module", module->manifest().name}});
     }
   }
   asio::signal_set signals(io, SIGINT, SIGTERM);

@@ -59,6 +59,19 @@ void appendHexByte(std::string& out, unsigned char byte) {
 
 }  // namespace
 
+bool isValidUtf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    char32_t code_point = 0;
+    const size_t length = sequenceLength(text.substr(i), code_point);
+    if (length == 0) {
+      return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
 std::string escapeControls(std::string_view text) {
   std::string out;
   out.reserve(text.size());

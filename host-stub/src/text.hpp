@@ -6,6 +6,10 @@
 
 namespace host {
 
+// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past
+// U+10FFFF). Everything that reaches a module as JSON must be.
+bool isValidUtf8(std::string_view text);
+
 // `text` with everything that could move the cursor, clear the screen, reorder what follows
 // or forge a new line written as an escape: C0 controls and DEL as \n, \r, \t or \xHH, C1
 // controls (U+0080..U+009F) and bidirectional controls (U+061C, U+200E, U+200F,

@@ -137,6 +137,9 @@ void ApiModule::describe(sp_module& out) {
   out.service_size = sizeof(sp_module_service);
   out.health = &healthEntry;
   out.cleanup = &cleanupEntry;
+  if (out.size >= SP_MODULE_SIZE_1_1) {
+    out.cleanup_interval_ms = static_cast<std::uint64_t>(settings_.cleanup_interval_ms);
+  }
 }
 
 int ApiModule::runCommand(size_t index, std::string_view args_json, const sp_command_io& io,

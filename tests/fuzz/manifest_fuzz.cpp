@@ -11,7 +11,11 @@
 //    environment variable, with the value as given (text, true/false, or the number);
 //  - the manifest has the shape loadManifest promises: names of [a-z0-9_-] starting with a
 //    letter, commands named "<module>:...", options and positionals typed, defaults of
-//    their option's type, cleanupInterval positive when present.
+//    their option's type;
+//  - config is opaque to the host: a refusal inside `config:` is about the YAML (not a
+//    mapping, a duplicate or non-string key, the alias budget), never about what a value
+//    says (corpus config-is-opaque: a negative cleanupInterval, which only the module
+//    refuses).
 //
 //  - however its aliases nest, it costs a bounded amount: loadManifest stops expanding
 //    them at 100,000 values, 1 MiB of text or 64 levels (libFuzzer's -timeout and
@@ -35,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "config_overrides.hpp"
 #include "fuzz_check.hpp"
 #include "manifest.hpp"
 #include "reference_text.hpp"
@@ -97,8 +102,7 @@ class ScopedEnvironment {
 
 std::string describe(const host::ModuleManifest& m) {
   std::string out = m.manifest_path + "|" + m.name + "|" + m.type + "|" + m.version + "|" +
-                    m.description + "|" + m.library + "|" + m.config_json + "|" +
-                    std::to_string(m.cleanup_interval_ms.value_or(-1)) + "|";
+                    m.description + "|" + m.library + "|" + m.config_json + "|";
   for (const auto& d : m.dependencies) {
     out += "dep " + d + "|";
   }
@@ -228,7 +232,6 @@ void checkShape(const host::ModuleManifest& m) {
   FUZZ_CHECK(!m.version.empty());
   FUZZ_CHECK(!m.library.empty());
   FUZZ_CHECK(std::filesystem::path(m.library).is_absolute());
-  FUZZ_CHECK(!m.cleanup_interval_ms || *m.cleanup_interval_ms > 0);
   for (const auto& c : m.commands) {
     FUZZ_CHECK(c.module == m.name);
     FUZZ_CHECK(c.name.size() > m.name.size() + 1 && c.name.rfind(m.name + ":", 0) == 0);
@@ -258,6 +261,30 @@ void checkShape(const host::ModuleManifest& m) {
 
 }  // namespace
 
+// A refusal located inside `config:` ("<file>:<line>:<column>: config...: <what>") says
+// what is wrong with the YAML, never with a value: the host reads no key of a config.
+void checkConfigRefusal(const std::string& path, const std::string& what) {
+  if (what.rfind(path + ":", 0) != 0) {
+    return;
+  }
+  size_t at = path.size() + 1;
+  for (int field = 0; field < 2; ++field) {  // line, then column
+    const size_t digits = what.find_first_not_of("0123456789", at);
+    if (digits == at || digits == std::string::npos || what[digits] != ':') {
+      return;
+    }
+    at = digits + 1;
+  }
+  const std::string_view located = std::string_view(what).substr(at);
+  if (!(located.rfind(" config: ", 0) == 0 || located.rfind(" config.", 0) == 0)) {
+    return;
+  }
+  FUZZ_CHECK(located.find("must be a mapping of keys to values") != std::string::npos ||
+             located.find("duplicate key") != std::string::npos ||
+             located.find("a key must be a plain string") != std::string::npos ||
+             located.find("too large once its aliases are expanded") != std::string::npos);
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, size_t size) {
   static ScratchFile scratch;
   fuzz::Reader in(fuzz::asText(data, size));
@@ -285,7 +312,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, size_t size) {
   host::ModuleManifest m;
   try {
     m = host::loadManifest(path, overrides);
-  } catch (const host::ManifestError&) {
+  } catch (const host::OverrideError&) {
+    return 0;
+  } catch (const host::ManifestError& e) {
+    checkConfigRefusal(path, e.what());
     return 0;
   }
   checkShape(m);
@@ -303,7 +333,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, size_t size) {
   } else {
     FUZZ_CHECK(json::serialize(config) == m.config_json);
   }
-  FUZZ_CHECK(m.cleanup_interval_ms.has_value() == config.as_object().contains("cleanupInterval"));
 
   std::map<std::string, std::string> last_set;
   for (const auto& o : overrides) {

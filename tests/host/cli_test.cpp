@@ -3,6 +3,8 @@
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "text.hpp"
+
 namespace {
 
 host::CommandSpec createCommand() {
