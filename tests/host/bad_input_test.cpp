@@ -228,6 +228,14 @@ std::vector<Row> rows() {
       {{"--set", "nosuchmodule.x=1", "api:keys:list"}, 2, "\"nosuchmodule\""},
       {{"--set", "noequals", "api:keys:list"}, 2, "\"noequals\""},
       {{"--set", "api.keyPrefix=" + kBadUtf8, "api:keys:list"}, 2, "not valid UTF-8"},
+      // The host types a --set against module.yaml (a whole number here); the range is the
+      // module's to check, at load (exit 1), naming the value and what it accepts.
+      {{"--set", "api.cleanupInterval=5", "api:keys:list"}, 1, "10..86400000 ms, got 5"},
+      {{"--log-level", "warn", "--set", "api.cleanupInterval=-5", "serve"},
+       1,
+       "10..86400000 ms, got -5"},
+      {{"--set", "api.cleanupInterval=86400001", "health"}, 1, "got 86400001"},
+      {{"--set", "api.cleanupInterval=soon", "serve"}, 2, "\"soon\" is not a whole number"},
       {{"--set"}, 2, "--set needs a value"},
       {{"--log-level", "loud", "api:keys:list"}, 2, "\"loud\""},
       {{"--bogus", "api:keys:list"}, 2, "\"--bogus\""},

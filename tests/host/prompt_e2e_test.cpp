@@ -407,6 +407,41 @@ BOOST_AUTO_TEST_CASE(a_sibling_module_reaches_the_api_services_through_the_host)
   BOOST_TEST(contains(newer.err, "is not available"), newer.err);
 }
 
+BOOST_AUTO_TEST_CASE(a_cleanup_interval_out_of_range_is_refused_by_the_module_at_load) {
+  // The host reads no key of a module's config: the api module itself refuses a bad
+  // cleanupInterval, from module.yaml or from an override, naming the value and the range.
+  Installation install;
+  ProcessResult r = install.prompt({"--set", "api.cleanupInterval=5", "serve"});
+  BOOST_TEST(r.exit_code == 1, describe(r));
+  BOOST_TEST(contains(r.err,
+                      "error: module 'api': initialisation failed: config key "
+                      "'cleanupInterval' must be an integer 10..86400000 ms, got 5"),
+             describe(r));
+  ProcessOptions env;
+  env.env["PROMPT_API_CLEANUP_INTERVAL"] = "0";
+  r = install.prompt({"api:keys:list"}, env);
+  BOOST_TEST(r.exit_code == 1, describe(r));
+  BOOST_TEST(contains(r.err, "'cleanupInterval' must be an integer 10..86400000 ms, got 0"),
+             describe(r));
+
+  // The same in module.yaml itself: a copy of the manifest beside a link to the library.
+  testing_support::TempDir modules;
+  std::string manifest = testing_support::readFile(std::string(API_MODULE_DIR) + "/module.yaml");
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"cleanupInterval: 300000", "cleanupInterval: 0"},
+           {"library: libapi_module.so",
+            "library: " + std::string(API_MODULE_DIR) + "/libapi_module.so"}}) {
+    const size_t at = manifest.find(from);
+    BOOST_REQUIRE(at != std::string::npos);
+    manifest.replace(at, from.size(), to);
+  }
+  testing_support::writeFile(modules.path() + "/api/module.yaml", manifest);
+  r = install.prompt({"--modules-dir", modules.path(), "serve"});
+  BOOST_TEST(r.exit_code == 1, describe(r));
+  BOOST_TEST(contains(r.err, "'cleanupInterval' must be an integer 10..86400000 ms, got 0"),
+             describe(r));
+}
+
 BOOST_AUTO_TEST_CASE(an_exception_in_a_handler_is_an_error_exit_not_a_crash) {
   Installation install({"sibling"});
   const ProcessResult guarded = install.prompt({"sibling:throw"});
