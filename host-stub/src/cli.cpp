@@ -313,9 +313,12 @@ std::optional<std::string> hostCommandHelp(std::string_view name) {
   if (name == "serve") {
     return "Usage: prompt serve\n\n"
            "Boot mode: load every module (dependencies first) and run each module's cleanup\n"
-           "every cleanupInterval ms of its config, until SIGINT or SIGTERM. Then the timers\n"
-           "stop, every module shuts down (dependents first), the libraries are unloaded and\n"
-           "prompt exits 0. Logs at info level unless --log-level says otherwise.\n" +
+           "at the interval the module asks for (the api module: its cleanupInterval, in ms;\n"
+           "a module built for ABI 1.0: every 300000 ms; none for a module that asks for 0),\n"
+           "each run that long after the previous one ended, until SIGINT or SIGTERM. Then\n"
+           "the timers stop, every module shuts down (dependents first), the libraries are\n"
+           "unloaded and prompt exits 0. Logs at info level unless --log-level says\n"
+           "otherwise.\n" +
            options;
   }
   if (name == "help") {

@@ -52,8 +52,12 @@ void ModuleGraph::requireDependenciesInstalled(const std::string& modules_dir) c
   for (const ModuleManifest& m : modules_) {
     for (const std::string& dep : m.dependencies) {
       if (!isBuiltin(dep) && index_.count(dep) == 0) {
-        throw ManifestError(m.manifest_path + ": dependencies: module \"" + dep +
-                            "\" is not installed in " + modules_dir);
+        std::string message = m.manifest_path;
+        message += ": dependencies: module \"";
+        message += dep;
+        message += "\" is not installed in ";
+        message += modules_dir;
+        throw ManifestError(message);
       }
     }
   }
@@ -82,8 +86,14 @@ void ModuleGraph::requireAcyclic() const {
         for (const std::string& n : names) {
           cycle += n + " -> ";
         }
-        throw ManifestError(file + ": dependencies: " + listed(names) + " depend on each other (" +
-                            cycle + names[0] + ")");
+        std::string message = file;
+        message += ": dependencies: ";
+        message += listed(names);
+        message += " depend on each other (";
+        message += cycle;
+        message += names[0];
+        message += ")";
+        throw ManifestError(message);
       }
       if (marks[dep] == Mark::kNew) {
         self(self, dep);

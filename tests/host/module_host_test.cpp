@@ -26,8 +26,8 @@ using testing_support::Installation;
 using testing_support::ProcessResult;
 using testing_support::TempDir;
 
-const std::string kAbiMinorYaml = std::string(TEST_MODULES_DIR) + "/abi_minor/module.yaml";
-const std::string kApiYaml = std::string(API_MODULE_DIR) + "/module.yaml";
+constexpr const char* kAbiMinorYaml = TEST_MODULES_DIR "/abi_minor/module.yaml";
+constexpr const char* kApiYaml = API_MODULE_DIR "/module.yaml";
 
 // Whether /proc/self/maps maps `file` (compared as the kernel names it: its real path).
 bool mapped(const std::string& file) {
@@ -51,12 +51,12 @@ struct InProcessHost {
 
   host::LoadedModule& load(const std::string& yaml,
                            const std::vector<host::ConfigOverride>& overrides = {}) {
-    manifests.push_back(host::loadManifest(yaml, overrides));
-    return modules.load(manifests.back());
+    manifests_.push_back(host::loadManifest(yaml, overrides));
+    return modules.load(manifests_.back());
   }
 
  private:
-  std::list<host::ModuleManifest> manifests;  // each outlives the module loaded from it
+  std::list<host::ModuleManifest> manifests_;  // each outlives the module loaded from it
 };
 
 host::ConfigOverride set(const std::string& key, const std::string& value,
