@@ -43,8 +43,9 @@ class ModuleHost {
   // Loaded modules, in load order.
   const std::vector<std::unique_ptr<LoadedModule>>& modules() const { return modules_; }
 
-  // Runs a command of a loaded module with its stdin/stdout/stderr. Returns the handler's
-  // exit code, or 1 (with a warning) when it is outside 0..125.
+  // Runs a command of a loaded module with its stdin/stdout/stderr; the handler gets the
+  // command's own ctx when its element carries one (ABI 1.1), else module_ctx. Returns the
+  // handler's exit code, or 1 (with a warning) when it is outside 0..125.
   int runCommand(LoadedModule& module, const std::string& command, const std::string& args_json);
 
   // Shuts every module down and unloads the libraries (idempotent; also run by the dtor).
