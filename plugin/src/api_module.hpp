@@ -12,6 +12,7 @@
 #include "host_logger.hpp"
 #include "services/api_key_service.hpp"
 #include "services/rate_limit_service.hpp"
+#include "services/services.hpp"
 #include "settings.hpp"
 #include "store/store.hpp"
 #include "systemprompt/api_services.h"
@@ -20,6 +21,15 @@
 #include "usage/usage_service.hpp"
 
 namespace api {
+
+struct CommandEntry;
+
+// What each command's sp_module_command.ctx points to (ABI 1.1): the one command function
+// finds its command and the services it may use here. OWNERSHIP: ApiModule.
+struct CommandContext {
+  const CommandEntry* entry;
+  const Services* services;
+};
 
 class ApiModule {
  public:
@@ -41,9 +51,12 @@ class ApiModule {
   // Fills the host-facing tables (commands, services, entry points) into `out`.
   void describe(sp_module& out);
 
-  // Runs the command at `index` of the command table. Never throws.
-  int runCommand(size_t index, std::string_view args_json, const sp_command_io& io,
-                 sp_error* error) noexcept;
+  // Runs one command with the services. Never throws: a failure is exit 1 with `error` set.
+  static int runCommand(const CommandContext& command, std::string_view args_json,
+                        const sp_command_io& io, sp_error* error) noexcept;
+
+  // What the adapters (CLI handlers, C tables) are given; built once, lives as long as this.
+  const Services& services() const { return services_; }
 
   // Store reachability and migration state, for `prompt health` and the services.
   void health(sp_health& out) noexcept;
@@ -76,10 +89,12 @@ class ApiModule {
   // Declared after the store: destroyed first, so its last records reach the store.
   UsageRecorder recorder_;
 
-  std::vector<sp_module_command> commands_;
+  Services services_;  // after everything it refers to
+  std::vector<CommandContext> command_contexts_;
+  std::vector<sp_module_command> commands_;  // ctx: &command_contexts_[i]
   sp_api_key_service key_service_{};
   sp_rate_limit_service rate_limit_service_{};
-  std::array<sp_module_service, 2> services_{};
+  std::array<sp_module_service, 2> exported_{};
   std::atomic<std::uint64_t> fail_open_persisted_{0};  // written by cleanup and shutdown
 
   void persistFailOpenCount() noexcept;

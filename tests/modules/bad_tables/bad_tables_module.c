@@ -60,8 +60,8 @@ static int is(const sp_host_api* host, const char* defect) {
 }
 
 SP_MODULE_EXPORT sp_status module_init(const sp_host_api* host, sp_module* out, sp_error* error) {
-  const sp_module_command fill_command = {"badtables:fill", &fill};
-  const sp_module_command ok_command = {"badtables:ok", &ok};
+  const sp_module_command fill_command = {"badtables:fill", &fill, NULL};
+  const sp_module_command ok_command = {"badtables:ok", &ok, NULL};
   const sp_module_service bad = {"BadService", 1, 0, &kServiceTable};
   const sp_module_service other = {"OtherService", 1, 0, &kServiceTable};
   const sp_module_service bad_v2 = {"BadService", 2, 0, &kServiceTable};

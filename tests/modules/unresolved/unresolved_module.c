@@ -13,7 +13,7 @@ static int call(void* ctx, const char* args_json, const sp_command_io* io, sp_er
   return sp_test_function_nobody_defines();
 }
 
-static const sp_module_command kCommands[] = {{"unresolved:call", &call}};
+static const sp_module_command kCommands[] = {{"unresolved:call", &call, NULL}};
 
 SP_MODULE_EXPORT sp_status module_init(const sp_host_api* host, sp_module* out, sp_error* error) {
   (void)host;
