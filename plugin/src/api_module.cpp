@@ -1,6 +1,7 @@
 #include "api_module.hpp"
 
 #include <array>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -30,6 +31,15 @@ int runCommandEntryPoint(void* ctx, const char* args_json, const sp_command_io* 
                                       ? "command called without an sp_command_io"
                                       : "command called with an sp_command_io whose size is "
                                         "below its ABI 1.0 layout");
+    return SP_EXIT_FAILURE;
+  }
+  // Bytes copied, not read through a CommandContext: `ctx` may point to another object.
+  std::uint64_t magic = 0;
+  std::memcpy(&magic, ctx, sizeof(magic));
+  if (magic != CommandContext::kMagic) {
+    systemprompt::setError(error,
+                           "command called with a ctx that is not its sp_module_command.ctx: "
+                           "the api module needs a host that passes it (module ABI 1.1)");
     return SP_EXIT_FAILURE;
   }
   return ApiModule::runCommand(*static_cast<const CommandContext*>(ctx),
@@ -120,7 +130,10 @@ ApiModule::ApiModule(const sp_host_api& host, ApiSettings settings, std::unique_
   const bool host_passes_ctx = host.abi_minor >= 1;
   command_contexts_.reserve(table.size());  // never reallocated: commands_ points into it
   for (const CommandEntry& entry : table) {
-    command_contexts_.push_back(CommandContext{&entry, &services_});
+    CommandContext context;
+    context.entry = &entry;
+    context.services = &services_;
+    command_contexts_.push_back(context);
   }
   for (CommandContext& context : command_contexts_) {
     commands_.push_back(sp_module_command{

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -27,8 +28,12 @@ struct CommandEntry;
 // What each command's sp_module_command.ctx points to (ABI 1.1): the one command function
 // finds its command and the services it may use here. OWNERSHIP: ApiModule.
 struct CommandContext {
-  const CommandEntry* entry;
-  const Services* services;
+  // Tells a command's ctx from anything else a host might pass (a host that passes
+  // module_ctx, an ApiModule, is refused with a clear error rather than misread).
+  static constexpr std::uint64_t kMagic = 0x6170692d636d6421;  // "api-cmd!"
+  std::uint64_t magic = kMagic;
+  const CommandEntry* entry = nullptr;
+  const Services* services = nullptr;
 };
 
 class ApiModule {

@@ -238,6 +238,26 @@ BOOST_AUTO_TEST_CASE(a_command_failure_is_an_exit_code_with_a_message) {
   out.shutdown(out.module_ctx);
 }
 
+BOOST_AUTO_TEST_CASE(one_function_serves_every_command_through_its_ctx) {
+  FakeHost fake;
+  sp_module out = emptyModule();
+  sp_error error = systemprompt::makeError();
+  BOOST_REQUIRE(module_init(&fake.host(), &out, &error) == SP_OK);
+  BOOST_TEST(out.command_size == sizeof(sp_module_command));
+  for (size_t i = 0; i < out.command_count; ++i) {
+    BOOST_TEST(out.commands[i].run == out.commands[0].run);
+    BOOST_TEST(out.commands[i].ctx != nullptr);
+  }
+  // A host that passes module_ctx instead (as 1.0 did) gets an error, never a misread.
+  std::string written;
+  sp_command_io io = capturingIo(written);
+  BOOST_TEST(out.commands[1].run(out.module_ctx, "{}", &io, &error) == SP_EXIT_FAILURE);
+  BOOST_TEST(std::string(error.message).find("sp_module_command.ctx") != std::string::npos,
+             error.message);
+  BOOST_TEST(written.empty());
+  out.shutdown(out.module_ctx);
+}
+
 BOOST_AUTO_TEST_CASE(results_are_reset_first_and_declared_sizes_are_honoured) {
   FakeHost fake;
   sp_module out = emptyModule();
