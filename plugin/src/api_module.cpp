@@ -1,6 +1,7 @@
 #include "api_module.hpp"
 
 #include <array>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -17,9 +18,13 @@ ApiModule& self(void* ctx) {
   return *static_cast<ApiModule*>(ctx);
 }
 
-// One C entry point per command, since sp_module_command_fn does not carry the name.
-template <size_t I>
-int runCommandAt(void* ctx, const char* args_json, const sp_command_io* io, sp_error* error) {
+// The one C entry point of every command: the host passes the command's own ctx (ABI 1.1).
+int runCommandEntryPoint(void* ctx, const char* args_json, const sp_command_io* io,
+                         sp_error* error) {
+  if (ctx == nullptr) {
+    systemprompt::setError(error, "command called without its sp_module_command.ctx");
+    return SP_EXIT_FAILURE;
+  }
   if (io == nullptr || io->size < SP_COMMAND_IO_SIZE_1_0) {
     systemprompt::setError(error, io == nullptr
                                       ? "command called without an sp_command_io"
@@ -27,13 +32,37 @@ int runCommandAt(void* ctx, const char* args_json, const sp_command_io* io, sp_e
                                         "below its ABI 1.0 layout");
     return SP_EXIT_FAILURE;
   }
-  return self(ctx).runCommand(I, args_json == nullptr ? "{}" : args_json, *io, error);
+  // Bytes copied, not read through a CommandContext: `ctx` may point to another object.
+  std::uint64_t magic = 0;
+  std::memcpy(&magic, ctx, sizeof(magic));
+  if (magic != CommandContext::kMagic) {
+    systemprompt::setError(error,
+                           "command called with a ctx that is not its sp_module_command.ctx: "
+                           "the api module needs a host that passes it (module ABI 1.1)");
+    return SP_EXIT_FAILURE;
+  }
+  return ApiModule::runCommand(*static_cast<const CommandContext*>(ctx),
+                               args_json == nullptr ? "{}" : args_json, *io, error);
 }
 
-template <size_t... I>
-std::vector<sp_module_command> makeCommands(std::index_sequence<I...> /*unused*/) {
-  const auto table = commandTable();
-  return {sp_module_command{table[I].name.data(), &runCommandAt<I>, nullptr}...};
+// A 1.0 host passes module_ctx to every command, which cannot tell one command from another:
+// such a host gets this clear refusal instead.
+int refuseCommandOfOldHost(void* /*ctx*/, const char* /*args_json*/, const sp_command_io* /*io*/,
+                           sp_error* error) {
+  systemprompt::setError(error,
+                         "the api module's commands need a host of module ABI 1.1 or later "
+                         "(one that passes sp_module_command.ctx); upgrade the host");
+  return SP_EXIT_FAILURE;
+}
+
+AdapterSettings adapterSettings(const ApiSettings& settings) {
+  AdapterSettings out;
+  out.rate_limit_window_ms = settings.rate_limit_window_ms;
+  out.rate_limit_sub_windows = settings.rate_limit_sub_windows;
+  out.key_prefix = settings.key_prefix;
+  out.aggregation_interval_ms = settings.aggregation_interval_ms;
+  out.rollup_retention_ms = settings.rollup_retention_ms;
+  return out;
 }
 
 sp_status healthEntry(void* ctx, sp_health* out, sp_error* error) {
@@ -89,18 +118,35 @@ ApiModule::ApiModule(const sp_host_api& host, ApiSettings settings, std::unique_
       recorder_(settings_, *store_, *clock_, logger_,
                 owns_store_
                     ? StoreFactory([this] { return openStore(settings_, logger_, "usage"); })
-                    : StoreFactory()) {
-  if (commandTable().size() != kCommandCount) {
-    throw std::logic_error("api module: command table and kCommandCount disagree");
+                    : StoreFactory()),
+      services_{keys_,
+                limits_,
+                usage_,
+                recorder_,
+                *clock_,
+                adapterSettings(settings_),
+                [this](sp_health& out) { health(out); }} {
+  const auto table = commandTable();
+  const bool host_passes_ctx = host.abi_minor >= 1;
+  command_contexts_.reserve(table.size());  // never reallocated: commands_ points into it
+  for (const CommandEntry& entry : table) {
+    CommandContext context;
+    context.entry = &entry;
+    context.services = &services_;
+    command_contexts_.push_back(context);
   }
-  commands_ = makeCommands(std::make_index_sequence<kCommandCount>());
+  for (CommandContext& context : command_contexts_) {
+    commands_.push_back(sp_module_command{
+        context.entry->name.data(),
+        host_passes_ctx ? &runCommandEntryPoint : &refuseCommandOfOldHost, &context});
+  }
 
-  key_service_ = makeKeyServiceTable(*this);
-  rate_limit_service_ = makeRateLimitServiceTable(*this);
+  key_service_ = makeKeyServiceTable(services_);
+  rate_limit_service_ = makeRateLimitServiceTable(services_);
 
-  services_[0] = sp_module_service{SP_API_KEY_SERVICE_NAME, SP_API_KEY_SERVICE_VERSION_MAJOR,
+  exported_[0] = sp_module_service{SP_API_KEY_SERVICE_NAME, SP_API_KEY_SERVICE_VERSION_MAJOR,
                                    SP_API_KEY_SERVICE_VERSION_MINOR, &key_service_};
-  services_[1] = sp_module_service{SP_RATE_LIMIT_SERVICE_NAME, SP_RATE_LIMIT_SERVICE_VERSION_MAJOR,
+  exported_[1] = sp_module_service{SP_RATE_LIMIT_SERVICE_NAME, SP_RATE_LIMIT_SERVICE_VERSION_MAJOR,
                                    SP_RATE_LIMIT_SERVICE_VERSION_MINOR, &rate_limit_service_};
   logger_.debug("api module ready", {{"database", settings_.database_path}});
 }
@@ -132,8 +178,8 @@ void ApiModule::describe(sp_module& out) {
   out.commands = commands_.data();
   out.command_count = commands_.size();
   out.command_size = sizeof(sp_module_command);
-  out.services = services_.data();
-  out.service_count = services_.size();
+  out.services = exported_.data();
+  out.service_count = exported_.size();
   out.service_size = sizeof(sp_module_service);
   out.health = &healthEntry;
   out.cleanup = &cleanupEntry;
@@ -142,15 +188,11 @@ void ApiModule::describe(sp_module& out) {
   }
 }
 
-int ApiModule::runCommand(size_t index, std::string_view args_json, const sp_command_io& io,
-                          sp_error* error) noexcept {
+int ApiModule::runCommand(const CommandContext& command, std::string_view args_json,
+                          const sp_command_io& io, sp_error* error) noexcept {
   int exit_code = SP_EXIT_FAILURE;
   const sp_status status = systemprompt::guard(error, [&] {
-    const auto table = commandTable();
-    if (index >= table.size()) {
-      throw std::out_of_range("no command at index " + std::to_string(index));
-    }
-    exit_code = runCommandEntry(table[index], *this, args_json, Terminal(io));
+    exit_code = runCommandEntry(*command.entry, *command.services, args_json, Terminal(io));
   });
   return status == SP_OK ? exit_code : SP_EXIT_FAILURE;
 }

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "host_logger.hpp"
 #include "services/api_key_service.hpp"
 #include "services/rate_limit_service.hpp"
+#include "services/services.hpp"
 #include "settings.hpp"
 #include "store/stores.hpp"
 #include "systemprompt/api_services.h"
@@ -20,6 +22,19 @@
 #include "usage/usage_service.hpp"
 
 namespace api {
+
+struct CommandEntry;
+
+// What each command's sp_module_command.ctx points to (ABI 1.1): the one command function
+// finds its command and the services it may use here. OWNERSHIP: ApiModule.
+struct CommandContext {
+  // Tells a command's ctx from anything else a host might pass (a host that passes
+  // module_ctx, an ApiModule, is refused with a clear error rather than misread).
+  static constexpr std::uint64_t kMagic = 0x6170692d636d6421;  // "api-cmd!"
+  std::uint64_t magic = kMagic;
+  const CommandEntry* entry = nullptr;
+  const Services* services = nullptr;
+};
 
 class ApiModule {
  public:
@@ -41,9 +56,12 @@ class ApiModule {
   // Fills the host-facing tables (commands, services, entry points) into `out`.
   void describe(sp_module& out);
 
-  // Runs the command at `index` of the command table. Never throws.
-  int runCommand(size_t index, std::string_view args_json, const sp_command_io& io,
-                 sp_error* error) noexcept;
+  // Runs one command with the services. Never throws: a failure is exit 1 with `error` set.
+  static int runCommand(const CommandContext& command, std::string_view args_json,
+                        const sp_command_io& io, sp_error* error) noexcept;
+
+  // What the adapters (CLI handlers, C tables) are given; built once, lives as long as this.
+  const Services& services() const { return services_; }
 
   // Store reachability and migration state, for `prompt health` and the services.
   void health(sp_health& out) noexcept;
@@ -76,10 +94,12 @@ class ApiModule {
   // Declared after the store: destroyed first, so its last records reach the store.
   UsageRecorder recorder_;
 
-  std::vector<sp_module_command> commands_;
+  Services services_;  // after everything it refers to
+  std::vector<CommandContext> command_contexts_;
+  std::vector<sp_module_command> commands_;  // ctx: &command_contexts_[i]
   sp_api_key_service key_service_{};
   sp_rate_limit_service rate_limit_service_{};
-  std::array<sp_module_service, 2> services_{};
+  std::array<sp_module_service, 2> exported_{};
   std::atomic<std::uint64_t> fail_open_persisted_{0};  // written by cleanup and shutdown
 
   void persistFailOpenCount() noexcept;

@@ -597,6 +597,8 @@ BOOST_AUTO_TEST_CASE(a_sibling_module_creates_validates_and_revokes_through_the_
   BOOST_TEST(contains(r.out, "listed 1 key(s) of sib@example.com, first key_"), r.out);
   BOOST_TEST(contains(r.out, "user=sib@example.com scopes=read,write limit=42"), r.out);
   BOOST_TEST(contains(r.out, "after revoke: revoked"), r.out);
+  BOOST_TEST(contains(r.out, "get: revoked reason=done with it"), r.out);
+  BOOST_TEST(contains(r.out, "revoke again: conflict"), r.out);  // SP_ERROR_CONFLICT
   BOOST_TEST(contains(r.out, "garbage: malformed"), r.out);
   const json::object list = parseJson(install.prompt({"api:keys:list", "-f", "json"}));
   BOOST_TEST(list.at("total").as_int64() == 1);

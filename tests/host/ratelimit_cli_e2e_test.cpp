@@ -149,6 +149,7 @@ BOOST_AUTO_TEST_CASE(a_sibling_authorizes_requests_in_one_call) {
   const ProcessResult over = install.prompt({"sibling:authorize"}, with_key);
   BOOST_TEST(over.exit_code == 1, describe(over));
   BOOST_TEST(contains(over.out, "allowed=0 reason=over_limit"), over.out);
+  BOOST_TEST(contains(over.out, " outcome=5\n"), over.out);  // SP_AUTHORIZE_OVER_LIMIT
   BOOST_TEST(!contains(over.out, "retry_after_ms=-1"), over.out);
   const ProcessResult heavy = install.prompt({"sibling:authorize", "3"}, with_key);
   BOOST_TEST(contains(heavy.out, "reason=cost_exceeds_limit"), heavy.out);

@@ -11,6 +11,7 @@
 #include "process.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/sqlite_stores.hpp"
+#include "systemprompt/api_clients.hpp"
 #include "systemprompt/module.hpp"
 
 extern "C" sp_status module_init(const sp_host_api* host, sp_module* out, sp_error* error);
@@ -230,10 +231,30 @@ BOOST_AUTO_TEST_CASE(a_command_failure_is_an_exit_code_with_a_message) {
   std::string err_text;
   sp_command_io io = capturingIo(err_text);
   const int code =
-      out.commands[2].run(out.module_ctx, R"({"key_id":"key_0000000000000000"})", &io, &error);
+      out.commands[2].run(out.commands[2].ctx, R"({"key_id":"key_0000000000000000"})", &io, &error);
   BOOST_TEST(std::string(out.commands[2].name) == "api:keys:info");
   BOOST_TEST(code == SP_EXIT_FAILURE);
   BOOST_TEST(err_text == "error: no key with id \"key_0000000000000000\"\n", err_text);
+  out.shutdown(out.module_ctx);
+}
+
+BOOST_AUTO_TEST_CASE(one_function_serves_every_command_through_its_ctx) {
+  FakeHost fake;
+  sp_module out = emptyModule();
+  sp_error error = systemprompt::makeError();
+  BOOST_REQUIRE(module_init(&fake.host(), &out, &error) == SP_OK);
+  BOOST_TEST(out.command_size == sizeof(sp_module_command));
+  for (size_t i = 0; i < out.command_count; ++i) {
+    BOOST_TEST(out.commands[i].run == out.commands[0].run);
+    BOOST_TEST(out.commands[i].ctx != nullptr);
+  }
+  // A host that passes module_ctx instead (as 1.0 did) gets an error, never a misread.
+  std::string written;
+  sp_command_io io = capturingIo(written);
+  BOOST_TEST(out.commands[1].run(out.module_ctx, "{}", &io, &error) == SP_EXIT_FAILURE);
+  BOOST_TEST(std::string(error.message).find("sp_module_command.ctx") != std::string::npos,
+             error.message);
+  BOOST_TEST(written.empty());
   out.shutdown(out.module_ctx);
 }
 
@@ -290,7 +311,7 @@ BOOST_AUTO_TEST_CASE(results_are_reset_first_and_declared_sizes_are_honoured) {
   // A command io below its 1.0 layout is refused, not read.
   sp_command_io io{};
   io.size = 8;
-  BOOST_TEST(out.commands[1].run(out.module_ctx, "{}", &io, &error) == SP_EXIT_FAILURE);
+  BOOST_TEST(out.commands[1].run(out.commands[1].ctx, "{}", &io, &error) == SP_EXIT_FAILURE);
   BOOST_TEST(std::string(error.message).find("below its ABI 1.0 layout") != std::string::npos,
              error.message);
   out.shutdown(out.module_ctx);
@@ -305,10 +326,10 @@ BOOST_AUTO_TEST_CASE(commands_that_handle_secrets_make_the_process_non_dumpable)
   sp_command_io io = capturingIo(written);
   BOOST_REQUIRE(::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0);
   BOOST_REQUIRE(std::string(out.commands[1].name) == "api:keys:list");
-  out.commands[1].run(out.module_ctx, "{}", &io, &error);
+  out.commands[1].run(out.commands[1].ctx, "{}", &io, &error);
   BOOST_TEST(::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1);  // listing holds no secret
   BOOST_REQUIRE(std::string(out.commands[5].name) == "api:keys:verify");
-  out.commands[5].run(out.module_ctx, R"({"key":"sk_not_a_key"})", &io, &error);
+  out.commands[5].run(out.commands[5].ctx, R"({"key":"sk_not_a_key"})", &io, &error);
   BOOST_TEST(::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0);
   ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);  // the rest of this test process may be debugged
   out.shutdown(out.module_ctx);

@@ -1,11 +1,16 @@
-// Header-only C++ conveniences over the C ABI (module_abi.h, api_services.h) for modules
-// written in C++. Nothing here crosses the boundary: it only wraps the C tables on each
-// side, so a module built with any C++17 compiler can use it.
+// The module toolkit: header-only C++ conveniences over module_abi.h that any module written
+// in C++ needs (the error slot and panic barrier, service lookup, the host's logger, a
+// command's terminal). Nothing here crosses the boundary: it only wraps the C structs on
+// each side, so a module built with any C++17 compiler can use it. The typed clients of the
+// api module's services are in systemprompt/api_clients.hpp.
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <exception>
+#include <initializer_list>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -13,7 +18,6 @@
 #include <utility>
 #include <vector>
 
-#include "systemprompt/api_services.h"
 #include "systemprompt/module_abi.h"
 
 namespace systemprompt {
@@ -94,275 +98,103 @@ const Table* lookupService(const sp_host_api& host, const char* module, const ch
       host.get_service(host.host_ctx, module, service, major, min_minor, served_minor));
 }
 
-// The error a client throws when a service is not available in the version it needs.
-inline std::runtime_error serviceUnavailable(const char* service, uint32_t major,
-                                             uint32_t min_minor) {
-  return std::runtime_error(std::string("service api/") + service + " v" + std::to_string(major) +
-                            "." + std::to_string(min_minor) + " or later is not available");
-}
-
 // Health of a module or service, as C++ values.
 struct Health {
   bool healthy = false;
   std::string detail;
 };
 
-struct CreatedApiKey {
-  std::string secret;  // the full key: hand it over once, then forget it
-  std::string key_id;
-  std::string key_prefix;
-  int64_t created_at_ms = 0;
-  int64_t expires_at_ms = 0;  // 0: never
-};
-
-struct ApiKeyCheck {
-  bool valid = false;
-  sp_api_key_reason reason = SP_API_KEY_INTERNAL_ERROR;
-  std::string key_id;  // set when the key was found
-  std::string user_id;
-  std::string scopes;  // comma-separated
-  int64_t rate_limit = 0;
-  int64_t expires_at_ms = 0;  // 0: never
-};
-
-// The api module's ApiKeyService, seen from a C++ sibling module. Methods other than
-// validate throw std::runtime_error with the service's message on failure.
-class ApiKeyServiceClient {
+// The host's logger (sp_host_api.log). Thread-safe as the host's is.
+// REQUIRED: `host` outlives this, and sp_module.log_field_size is sizeof(sp_log_field).
+class HostLog {
  public:
-  ApiKeyServiceClient(const sp_api_key_service* table, uint32_t served_minor)
-      : table_(table), served_minor_(served_minor) {}
+  using Field = std::pair<std::string_view, std::string_view>;
 
-  // `min_minor` 1 for create/validate/revoke/rotate/get.
-  static ApiKeyServiceClient lookup(const sp_host_api& host, uint32_t min_minor = 0) {
-    uint32_t served = 0;
-    const auto* table =
-        lookupService<sp_api_key_service>(host, SP_API_MODULE_NAME, SP_API_KEY_SERVICE_NAME,
-                                          SP_API_KEY_SERVICE_VERSION_MAJOR, min_minor, &served);
-    if (table == nullptr) {
-      throw serviceUnavailable(SP_API_KEY_SERVICE_NAME, SP_API_KEY_SERVICE_VERSION_MAJOR,
-                               min_minor);
+  explicit HostLog(const sp_host_api& host) noexcept : host_(host) {}
+
+  bool enabled(sp_log_level level) const noexcept {
+    return host_.log != nullptr &&
+           (host_.log_enabled == nullptr || host_.log_enabled(host_.host_ctx, level) != 0);
+  }
+  // One record; the host adds the time and the module's name. Never throws: a record that
+  // cannot be built is dropped. REQUIRED: no secret in `message` or `fields`.
+  void log(sp_log_level level, std::string_view message,
+           std::initializer_list<Field> fields = {}) const noexcept {
+    if (!enabled(level)) {
+      return;
     }
-    return ApiKeyServiceClient(table, served);
-  }
-
-  uint32_t servedMinor() const { return served_minor_; }
-
-  Health health() const { return callHealth(table_->health, table_->ctx); }
-
-  CreatedApiKey create(const sp_api_key_create_request& request) const {
-    require(1, "create");
-    sp_api_key_created out{};
-    out.size = sizeof(out);
-    sp_error error = makeError();
-    check(table_->create(table_->ctx, &request, &out, &error), error);
-    CreatedApiKey created{out.secret, out.key_id, out.key_prefix, out.created_at_ms,
-                          out.expires_at_ms};
-    std::memset(out.secret, 0, sizeof(out.secret));
-    return created;
-  }
-
-  // Never throws for a verdict: an unusable store answers valid=false, INTERNAL_ERROR.
-  ApiKeyCheck validate(std::string_view key) const {
-    require(1, "validate");
-    sp_api_key_validation out{};
-    out.size = sizeof(out);
-    sp_error error = makeError();
-    check(table_->validate(table_->ctx, key.data(), key.size(), &out, &error), error);
-    return ApiKeyCheck{out.valid != 0, out.reason,     out.key_id,       out.user_id,
-                       out.scopes,     out.rate_limit, out.expires_at_ms};
-  }
-
-  void revoke(const std::string& key_or_id, const std::string& reason = "",
-              const std::string& actor = "") const {
-    require(1, "revoke");
-    sp_error error = makeError();
-    check(table_->revoke(table_->ctx, key_or_id.c_str(), reason.c_str(), actor.c_str(), &error),
-          error);
-  }
-
-  // 1.2: queues one request record. Returns false when the queue was full and the record
-  // was dropped (and counted); throws for bad input.
-  bool recordRequest(const std::string& key_id, const sp_api_request& request) const {
-    require(2, "record_request");
-    sp_error error = makeError();
-    const sp_status status = table_->record_request(table_->ctx, key_id.c_str(), &request, &error);
-    if (status == SP_ERROR_UNAVAILABLE) {
-      return false;
-    }
-    check(status, error);
-    return true;
-  }
-
-  // 1.2: the statistics JSON document of `prompt api:usage --format json`.
-  std::string usageStatsJson(const std::string& period, const std::string& key_id = "") const {
-    require(2, "get_usage_stats");
-    sp_error error = makeError();
-    size_t needed = 0;
-    std::string json(4096, '\0');
-    const char* key = key_id.empty() ? nullptr : key_id.c_str();
-    sp_status status = table_->get_usage_stats(table_->ctx, period.c_str(), key, json.data(),
-                                               json.size(), &needed, &error);
-    if (status == SP_ERROR_INVALID && needed > json.size()) {
-      json.assign(needed, '\0');
-      error = makeError();
-      status = table_->get_usage_stats(table_->ctx, period.c_str(), key, json.data(), json.size(),
-                                       &needed, &error);
-    }
-    check(status, error);
-    json.resize(needed - 1);
-    return json;
-  }
-
-  // 1.3: the keys of `user_id` (everyone's when empty), newest first; only the active ones
-  // when `active_only`.
-  std::vector<sp_api_key_info> list(const std::string& user_id = "",
-                                    bool active_only = false) const {
-    require(3, "list");
-    const char* user = user_id.empty() ? nullptr : user_id.c_str();
-    std::vector<sp_api_key_info> keys(16);
-    for (int attempt = 0; attempt < 8; ++attempt) {  // keys may be added between calls
-      keys[0].size = sizeof(sp_api_key_info);
-      size_t count = 0;
-      sp_error error = makeError();
-      const sp_status status = table_->list(table_->ctx, user, active_only ? 1 : 0, keys.data(),
-                                            keys.size(), &count, &error);
-      if (status == SP_ERROR_INVALID && count > keys.size()) {
-        keys.resize(count + 16);
-        continue;
+    try {
+      const std::string text(message);
+      std::vector<std::string> texts;  // NUL-terminated copies, alive during the call
+      texts.reserve(2 * fields.size());
+      for (const Field& f : fields) {
+        texts.emplace_back(f.first);
+        texts.emplace_back(f.second);
       }
-      check(status, error);
-      keys.resize(count);
-      return keys;
+      std::vector<sp_log_field> c_fields;
+      c_fields.reserve(fields.size());
+      for (size_t i = 0; i + 1 < texts.size(); i += 2) {
+        c_fields.push_back(sp_log_field{texts[i].c_str(), texts[i + 1].c_str()});
+      }
+      host_.log(host_.host_ctx, level, text.c_str(), c_fields.data(), c_fields.size());
+    } catch (...) {
     }
-    throw std::runtime_error("ApiKeyService.list: the number of keys kept growing");
   }
-
-  // 1.2: one key's usage over `period`.
-  sp_api_key_usage keyUsage(const std::string& key_id, const std::string& period = "24h") const {
-    require(2, "get_api_key_usage");
-    sp_api_key_usage out{};
-    out.size = sizeof(out);
-    sp_error error = makeError();
-    check(table_->get_api_key_usage(table_->ctx, key_id.c_str(), period.c_str(), &out, &error),
-          error);
-    return out;
+  void info(std::string_view m, std::initializer_list<Field> f = {}) const noexcept {
+    log(SP_LOG_INFO, m, f);
   }
-
-  static Health callHealth(sp_status (*fn)(void*, sp_health*, sp_error*), void* ctx) {
-    sp_health out{};
-    out.size = sizeof(out);
-    sp_error error = makeError();
-    if (fn == nullptr) {
-      throw std::runtime_error("service does not provide health");
-    }
-    check(fn(ctx, &out, &error), error);
-    return Health{out.healthy != 0, out.detail};
+  void warn(std::string_view m, std::initializer_list<Field> f = {}) const noexcept {
+    log(SP_LOG_WARN, m, f);
+  }
+  void error(std::string_view m, std::initializer_list<Field> f = {}) const noexcept {
+    log(SP_LOG_ERROR, m, f);
   }
 
  private:
-  static void check(sp_status status, const sp_error& error) {
-    if (status != SP_OK) {
-      throw std::runtime_error(error.message[0] != '\0' ? error.message : "service call failed");
-    }
-  }
-  void require(uint32_t minor, const char* what) const {
-    if (served_minor_ < minor) {
-      throw std::runtime_error(std::string("ApiKeyService.") + what + " needs version 1." +
-                               std::to_string(minor) + "; the loaded api module serves 1." +
-                               std::to_string(served_minor_));
-    }
-  }
-
-  const sp_api_key_service* table_;
-  uint32_t served_minor_;
+  const sp_host_api& host_;
 };
 
-// The api module's RateLimitService, seen from a C++ sibling module. check, peek and
-// authorize answer every verdict as a value; the other methods throw std::runtime_error.
-class RateLimitServiceClient {
+// A command invocation's terminal (sp_command_io). REQUIRED: `io` outlives this.
+class CommandIo {
  public:
-  RateLimitServiceClient(const sp_rate_limit_service* table, uint32_t served_minor)
-      : table_(table), served_minor_(served_minor) {}
+  explicit CommandIo(const sp_command_io& io) noexcept : io_(io) {}
 
-  // `min_minor` 1 for check/peek/status/reset/update/authorize.
-  static RateLimitServiceClient lookup(const sp_host_api& host, uint32_t min_minor = 0) {
-    uint32_t served = 0;
-    const auto* table = lookupService<sp_rate_limit_service>(
-        host, SP_API_MODULE_NAME, SP_RATE_LIMIT_SERVICE_NAME, SP_RATE_LIMIT_SERVICE_VERSION_MAJOR,
-        min_minor, &served);
-    if (table == nullptr) {
-      throw serviceUnavailable(SP_RATE_LIMIT_SERVICE_NAME, SP_RATE_LIMIT_SERVICE_VERSION_MAJOR,
-                               min_minor);
+  // Each returns whether the bytes got there (false on a full disk or a closed pipe).
+  bool out(std::string_view text) const noexcept { return write(SP_STREAM_STDOUT, text); }
+  bool err(std::string_view text) const noexcept { return write(SP_STREAM_STDERR, text); }
+
+  // One line of stdin without its terminator, of at most `max_bytes`; nullopt at the end of
+  // input. A longer line throws std::length_error and leaves the rest of stdin unread.
+  // `secret`: not echoed when stdin is a terminal (a 1.1 host; a 1.0 host echoes).
+  std::optional<std::string> readLine(size_t max_bytes = 4096, bool secret = false) const {
+    auto* fn = secret && io_.size >= SP_COMMAND_IO_SIZE_1_1 && io_.read_secret != nullptr
+                   ? io_.read_secret
+                   : io_.read_line;
+    if (fn == nullptr) {
+      return std::nullopt;
     }
-    return RateLimitServiceClient(table, served);
+    std::string buffer(max_bytes + 1, '\0');
+    const long n = fn(io_.io_ctx, buffer.data(), buffer.size());
+    if (n == SP_READ_TOO_LONG || n > static_cast<long>(max_bytes)) {
+      throw std::length_error("a line on standard input is longer than " +
+                              std::to_string(max_bytes) + " bytes");
+    }
+    if (n < 0) {
+      return std::nullopt;
+    }
+    buffer.resize(static_cast<size_t>(n));
+    return buffer;
   }
 
-  Health health() const { return ApiKeyServiceClient::callHealth(table_->health, table_->ctx); }
-
-  sp_rate_limit_decision check(const std::string& key_id, int64_t cost = 1) const {
-    return decide(table_->check, "check", key_id, cost);
-  }
-  sp_rate_limit_decision peek(const std::string& key_id, int64_t cost = 1) const {
-    return decide(table_->peek, "peek", key_id, cost);
-  }
-
-  sp_rate_limit_status status(const std::string& key_id) const {
-    require(1, "status");
-    sp_rate_limit_status out{};
-    out.size = sizeof(out);
-    sp_error error = makeError();
-    check(table_->status(table_->ctx, key_id.c_str(), &out, &error), error);
-    return out;
-  }
-
-  void reset(const std::string& key_id, const std::string& actor = "") const {
-    require(1, "reset");
-    sp_error error = makeError();
-    check(table_->reset(table_->ctx, key_id.c_str(), actor.c_str(), &error), error);
-  }
-
-  void update(const std::string& key_id, int64_t new_limit, const std::string& actor = "") const {
-    require(1, "update");
-    sp_error error = makeError();
-    check(table_->update(table_->ctx, key_id.c_str(), new_limit, actor.c_str(), &error), error);
-  }
-
-  sp_authorization authorize(std::string_view key, int64_t cost = 1) const {
-    require(1, "authorize");
-    sp_authorization out{};
-    out.size = sizeof(out);
-    sp_error error = makeError();
-    check(table_->authorize(table_->ctx, key.data(), key.size(), cost, &out, &error), error);
-    return out;
-  }
+  bool stdinIsTerminal() const noexcept { return io_.stdin_is_terminal != 0; }
+  bool stdoutIsTerminal() const noexcept { return io_.stdout_is_terminal != 0; }
 
  private:
-  using DecideFn = sp_status (*)(void*, const char*, int64_t, sp_rate_limit_decision*, sp_error*);
-
-  sp_rate_limit_decision decide(DecideFn fn, const char* what, const std::string& key_id,
-                                int64_t cost) const {
-    require(1, what);
-    sp_rate_limit_decision out{};
-    out.size = sizeof(out);
-    sp_error error = makeError();
-    check(fn(table_->ctx, key_id.c_str(), cost, &out, &error), error);
-    return out;
-  }
-  static void check(sp_status status, const sp_error& error) {
-    if (status != SP_OK) {
-      throw std::runtime_error(error.message[0] != '\0' ? error.message : "service call failed");
-    }
-  }
-  void require(uint32_t minor, const char* what) const {
-    if (served_minor_ < minor) {
-      throw std::runtime_error(std::string("RateLimitService.") + what + " needs version 1." +
-                               std::to_string(minor) + "; the loaded api module serves 1." +
-                               std::to_string(served_minor_));
-    }
+  bool write(sp_stream stream, std::string_view text) const noexcept {
+    return io_.write != nullptr && io_.write(io_.io_ctx, stream, text.data(), text.size()) == 0;
   }
 
-  const sp_rate_limit_service* table_;
-  uint32_t served_minor_;
+  const sp_command_io& io_;
 };
 
 }  // namespace systemprompt

@@ -32,10 +32,11 @@ std::span<const CommandEntry> commandTable() {
   return kCommands;
 }
 
-int runCommandEntry(const CommandEntry& entry, ApiModule& module, std::string_view args_json,
+int runCommandEntry(const CommandEntry& entry, const Services& services, std::string_view args_json,
                     const Terminal& terminal) {
+  const CommandArgs args(args_json);
   try {
-    const int exit_code = entry.handler(module, args_json, terminal);
+    const int exit_code = entry.handler(services, args, terminal);
     if (terminal.outFailed() && exit_code == SP_EXIT_OK) {
       terminal.err("error: the output could not be written to standard output\n");
       return SP_EXIT_FAILURE;

@@ -1,14 +1,14 @@
 #include "cli/key_commands.hpp"
 
-#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
-#include "api_module.hpp"
 #include "cli/args.hpp"
 #include "cli/output.hpp"
 #include "cli/rate_limit_commands.hpp"
 #include "cli/usage_commands.hpp"
 #include "domain/errors.hpp"
+#include "present/documents.hpp"
+#include "services/services.hpp"
 #include "systemprompt/module_abi.h"
 #include "util/secret.hpp"
 #include "util/span.hpp"
@@ -51,28 +51,13 @@ void outSecret(const Terminal& terminal, std::string text) {
   terminal.out(text);
 }
 
-// The document of a new key, with its secret; the secret's copy in it is wiped by the caller
-// through wipeJsonSecret once the document is written.
-boost::json::object createdObject(const CreatedKey& created, TimePoint now) {
-  boost::json::object out;
-  out["secret"] = created.secret;
-  out["key"] = keyObject(created.key, now);
-  return out;
-}
-
-void wipeJsonSecret(boost::json::object& out) {
-  if (auto* secret = out.if_contains("secret"); secret != nullptr && secret->is_string()) {
-    boost::json::string& text = secret->as_string();
-    wipeBytes(text.data(), text.size());
-  }
-}
-
 // The secret of a new key could not be written: nobody has it, so the key can only be a
 // risk (it may sit in a partial write somewhere). Revoke it and say so.
-int secretNotDelivered(ApiModule& module, const CreatedKey& created, const Terminal& terminal) {
+int secretNotDelivered(const Services& services, const CreatedKey& created,
+                       const Terminal& terminal) {
   std::string outcome = "it was revoked";
   try {
-    module.keys().revokeKey(created.key.id, "secret_not_delivered", cliActor());
+    services.keys.revokeKey(created.key.id, "secret_not_delivered", cliActor());
   } catch (const std::exception& e) {
     outcome = "revoking it failed (" + std::string(e.what()) + "): revoke it by hand";
   }
@@ -84,8 +69,7 @@ int secretNotDelivered(ApiModule& module, const CreatedKey& created, const Termi
 
 }  // namespace
 
-int keysCreate(ApiModule& module, std::string_view args_json, const Terminal& terminal) {
-  const CommandArgs args(args_json);
+int keysCreate(const Services& services, const CommandArgs& args, const Terminal& terminal) {
   const OutputFormat format = parseFormat(args.string("format"));
   CreateKeyRequest request;
   request.name = args.string("name").value_or("");
@@ -95,45 +79,37 @@ int keysCreate(ApiModule& module, std::string_view args_json, const Terminal& te
   }
   request.rate_limit = args.integer("limit", "--limit");
   if (const auto expires = args.string("expires")) {
-    request.expires_in = spanFromNow(module.clock(), *expires, "--expires", false,
+    request.expires_in = spanFromNow(services.clock, *expires, "--expires", false,
                                      ApiKeyService::kMaxLifetime, "100 years");
   }
   request.actor = cliActor();
   protectProcessMemory();  // from here this process holds a secret
-  CreatedKey created = module.keys().createKey(request);
+  CreatedKey created = services.keys.createKey(request);
   const WipeOnExit wiped(created.secret);
-  const TimePoint now = module.clock().now();
+  const TimePoint now = services.clock.now();
   if (format == OutputFormat::kJson) {
-    boost::json::object out = createdObject(created, now);
+    boost::json::object out = createdKeyDocument(created, now);
     outSecret(terminal, jsonLine(out));
-    wipeJsonSecret(out);
+    wipeSecret(out);
   } else {
-    outSecret(terminal, createdText(created, now, module.settings().rate_limit_window_ms,
+    outSecret(terminal, createdText(created, now, services.settings.rate_limit_window_ms,
                                     "API key created."));
   }
   if (terminal.outFailed()) {
-    return secretNotDelivered(module, created, terminal);
+    return secretNotDelivered(services, created, terminal);
   }
   return SP_EXIT_OK;
 }
 
-int keysList(ApiModule& module, std::string_view args_json, const Terminal& terminal) {
-  const CommandArgs args(args_json);
+int keysList(const Services& services, const CommandArgs& args, const Terminal& terminal) {
   const OutputFormat format = parseFormat(args.string("format"));
   const auto user = args.string("user");
   const bool active_only = args.flag("active");
-  const auto keys = module.keys().listKeys(
+  const auto keys = services.keys.listKeys(
       user ? std::optional<std::string_view>(*user) : std::nullopt, active_only);
-  const TimePoint now = module.clock().now();
+  const TimePoint now = services.clock.now();
   if (format == OutputFormat::kJson) {
-    boost::json::array items;
-    for (const auto& key : keys) {
-      items.emplace_back(keyObject(key, now));
-    }
-    boost::json::object out;
-    out["keys"] = std::move(items);
-    out["total"] = keys.size();
-    terminal.out(jsonLine(out));
+    terminal.out(jsonLine(keyListDocument(keys, now)));
     return SP_EXIT_OK;
   }
   if (keys.empty()) {
@@ -144,7 +120,7 @@ int keysList(ApiModule& module, std::string_view args_json, const Terminal& term
     terminal.out(std::string(active_only ? "No active API keys" : "No API keys") + filter + ".\n");
     return SP_EXIT_OK;
   }
-  const std::string window = formatWindow(module.settings().rate_limit_window_ms);
+  const std::string window = formatWindow(services.settings.rate_limit_window_ms);
   Table table(
       {"ID", "NAME", "USER", "STATUS", "LIMIT/" + window, "LAST USED", "CREATED", "PREFIX"});
   size_t counts[3] = {0, 0, 0};
@@ -161,42 +137,29 @@ int keysList(ApiModule& module, std::string_view args_json, const Terminal& term
   return SP_EXIT_OK;
 }
 
-int keysInfo(ApiModule& module, std::string_view args_json, const Terminal& terminal) {
-  const CommandArgs args(args_json);
+int keysInfo(const Services& services, const CommandArgs& args, const Terminal& terminal) {
   const OutputFormat format = parseFormat(args.string("format"));
   const std::string id = args.string("key_id").value_or("");
-  const KeyRecord key = module.keys().getKey(id);
-  const auto trail = module.keys().auditTrail(id);
-  const TimePoint now = module.clock().now();
+  const KeyRecord key = services.keys.getKey(id);
+  const auto trail = services.keys.auditTrail(id);
+  const TimePoint now = services.clock.now();
   std::optional<LimitStatus> limit;
   if (!args.flag("no-ratelimit")) {
-    limit = module.limits().status(id);
+    limit = services.limits.status(id);
   }
   std::optional<UsageStats> usage;
   if (!args.flag("no-stats")) {
-    usage = module.usage().stats(Span{24, 'h'}, id);
+    usage = services.usage.stats(Span{24, 'h'}, id);
   }
   if (format == OutputFormat::kJson) {
-    boost::json::object out = keyObject(key, now);
-    if (limit) {
-      out["rate_limit_status"] = limitStatusObject(*limit, now);
-    }
-    if (usage) {
-      out["usage_24h"] = usageObject(*usage, "24h");
-    }
-    boost::json::array audit;
-    for (const auto& record : trail) {
-      audit.emplace_back(auditObject(record));
-    }
-    out["audit"] = std::move(audit);
-    terminal.out(jsonLine(out));
+    terminal.out(jsonLine(keyInfoDocument(key, now, limit, usage, trail)));
     return SP_EXIT_OK;
   }
   std::string text =
-      "API key " + key.id + "\n" + keyDetails(key, now, module.settings().rate_limit_window_ms);
+      "API key " + key.id + "\n" + keyDetails(key, now, services.settings.rate_limit_window_ms);
   if (limit) {
     text +=
-        "\nRate limit:\n" + limitStatusText(*limit, now, module.settings().rate_limit_sub_windows);
+        "\nRate limit:\n" + limitStatusText(*limit, now, services.settings.rate_limit_sub_windows);
   }
   if (usage) {
     text += "\nUsage, last 24h:\n" + keyUsageText(*usage);
@@ -215,12 +178,11 @@ int keysInfo(ApiModule& module, std::string_view args_json, const Terminal& term
   return SP_EXIT_OK;
 }
 
-int keysRevoke(ApiModule& module, std::string_view args_json, const Terminal& terminal) {
-  const CommandArgs args(args_json);
+int keysRevoke(const Services& services, const CommandArgs& args, const Terminal& terminal) {
   std::string key_or_id = args.string("key").value_or("");
   const WipeOnExit wiped(key_or_id);  // it may be a full key
   const std::string reason = args.string("reason").value_or("");
-  if (key_or_id.rfind(module.settings().key_prefix, 0) == 0 || key_or_id == "-") {
+  if (key_or_id.rfind(services.settings.key_prefix, 0) == 0 || key_or_id == "-") {
     protectProcessMemory();
   }
   if (key_or_id == "-") {  // the key on standard input, kept out of argv and shell history
@@ -236,7 +198,7 @@ int keysRevoke(ApiModule& module, std::string_view args_json, const Terminal& te
   }
   // Describe the key without echoing a secret the user may have passed.
   const bool is_secret =
-      key_or_id.rfind(module.settings().key_prefix, 0) == 0 && !looksLikeKeyId(key_or_id);
+      key_or_id.rfind(services.settings.key_prefix, 0) == 0 && !looksLikeKeyId(key_or_id);
   const std::string shown =
       is_secret ? "the key starting \"" + key_or_id.substr(0, 8) + "\"" : quotedId(key_or_id);
   if (!confirm(terminal, "Revoke " + shown + "? It stops working at once.", args.flag("force"),
@@ -244,20 +206,19 @@ int keysRevoke(ApiModule& module, std::string_view args_json, const Terminal& te
     terminal.err("Not revoked.\n");
     return SP_EXIT_FAILURE;
   }
-  const KeyRecord key = module.keys().revokeKey(key_or_id, reason, cliActor());
+  const KeyRecord key = services.keys.revokeKey(key_or_id, reason, cliActor());
   terminal.out("Revoked key " + key.id + " (" + key.name + ") of user " + key.user_id + " at " +
                formatIsoUtc(*key.revoked_at) + (reason.empty() ? "" : ". Reason: " + reason) +
                "\n");
   return SP_EXIT_OK;
 }
 
-int keysRotate(ApiModule& module, std::string_view args_json, const Terminal& terminal) {
-  const CommandArgs args(args_json);
+int keysRotate(const Services& services, const CommandArgs& args, const Terminal& terminal) {
   const OutputFormat format = parseFormat(args.string("format"));
   const std::string id = args.string("key_id").value_or("");
   const auto grace_text = args.string("grace").value_or("0h");
   const auto grace =
-      spanFromNow(module.clock(), grace_text, "--grace", true, ApiKeyService::kMaxGrace, "1 year");
+      spanFromNow(services.clock, grace_text, "--grace", true, ApiKeyService::kMaxGrace, "1 year");
   const std::string consequence = grace.count() == 0
                                       ? "the old key stops working at once"
                                       : "the old key keeps working for " + formatSpan(grace);
@@ -268,18 +229,16 @@ int keysRotate(ApiModule& module, std::string_view args_json, const Terminal& te
     return SP_EXIT_FAILURE;
   }
   protectProcessMemory();  // from here this process holds a secret
-  CreatedKey created = module.keys().rotateKey(id, grace, cliActor());
+  CreatedKey created = services.keys.rotateKey(id, grace, cliActor());
   const WipeOnExit wiped(created.secret);
-  const TimePoint now = module.clock().now();
+  const TimePoint now = services.clock.now();
   if (format == OutputFormat::kJson) {
-    boost::json::object out = createdObject(created, now);
-    out["replaced_key_id"] = id;
-    out["replaced_key_revoked_at"] = formatIsoUtc(*created.replaced_key_revoked_at);
+    boost::json::object out = rotatedKeyDocument(created, id, now);
     outSecret(terminal, jsonLine(out));
-    wipeJsonSecret(out);
+    wipeSecret(out);
   } else {
     outSecret(terminal,
-              createdText(created, now, module.settings().rate_limit_window_ms,
+              createdText(created, now, services.settings.rate_limit_window_ms,
                           "API key " + id + " rotated.") +
                   "\nThe old key " + id +
                   (grace.count() == 0
@@ -291,7 +250,7 @@ int keysRotate(ApiModule& module, std::string_view args_json, const Terminal& te
     // Nobody holds the new key: take the rotation back, so that its owner is not locked out.
     std::string outcome;
     try {
-      outcome = module.keys().undoRotation(id, created, cliActor())
+      outcome = services.keys.undoRotation(id, created, cliActor())
                     ? "the rotation was undone: " + created.key.id +
                           " is revoked and the old key " + id + " works as before"
                     : created.key.id + " is revoked; the old key " + id +
@@ -308,8 +267,7 @@ int keysRotate(ApiModule& module, std::string_view args_json, const Terminal& te
   return SP_EXIT_OK;
 }
 
-int keysVerify(ApiModule& module, std::string_view args_json, const Terminal& terminal) {
-  const CommandArgs args(args_json);
+int keysVerify(const Services& services, const CommandArgs& args, const Terminal& terminal) {
   const OutputFormat format = parseFormat(args.string("format"));
   protectProcessMemory();  // this process holds a secret
   std::string key = args.string("key").value_or("");
@@ -329,17 +287,12 @@ int keysVerify(ApiModule& module, std::string_view args_json, const Terminal& te
     }
     key.assign(*line);
   }
-  const KeyValidation v = module.keys().validateKey(key, /*record_use=*/false);
-  const TimePoint now = module.clock().now();
+  const KeyValidation v = services.keys.validateKey(key, /*record_use=*/false);
+  const TimePoint now = services.clock.now();
   if (format == OutputFormat::kJson) {
-    boost::json::object out;
-    out["valid"] = v.valid;
-    out["reason"] =
-        v.valid ? boost::json::value(nullptr) : boost::json::value(keyRejectionName(v.reason));
-    out["key"] = v.key ? boost::json::value(keyObject(*v.key, now)) : boost::json::value(nullptr);
-    terminal.out(jsonLine(out));
+    terminal.out(jsonLine(verificationDocument(v, now)));
   } else if (v.valid) {
-    terminal.out("valid\n" + keyDetails(*v.key, now, module.settings().rate_limit_window_ms));
+    terminal.out("valid\n" + keyDetails(*v.key, now, services.settings.rate_limit_window_ms));
   } else {
     std::string why = keyRejectionName(v.reason);
     if (v.reason == KeyRejection::kMalformed) {
@@ -350,7 +303,7 @@ int keysVerify(ApiModule& module, std::string_view args_json, const Terminal& te
       why += ": the key store could not be read; see the log";
     }
     terminal.out("invalid: " + why + "\n" +
-                 (v.key ? keyDetails(*v.key, now, module.settings().rate_limit_window_ms) : ""));
+                 (v.key ? keyDetails(*v.key, now, services.settings.rate_limit_window_ms) : ""));
   }
   return v.valid ? SP_EXIT_OK : SP_EXIT_FAILURE;
 }

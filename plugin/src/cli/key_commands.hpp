@@ -3,17 +3,17 @@
 
 #include <string_view>
 
+#include "cli/args.hpp"
 #include "cli/terminal.hpp"
+#include "services/services.hpp"
 
 namespace api {
 
-class ApiModule;
-
-int keysCreate(ApiModule& module, std::string_view args_json, const Terminal& terminal);
-int keysList(ApiModule& module, std::string_view args_json, const Terminal& terminal);
-int keysInfo(ApiModule& module, std::string_view args_json, const Terminal& terminal);
-int keysRevoke(ApiModule& module, std::string_view args_json, const Terminal& terminal);
-int keysRotate(ApiModule& module, std::string_view args_json, const Terminal& terminal);
-int keysVerify(ApiModule& module, std::string_view args_json, const Terminal& terminal);
+int keysCreate(const Services& services, const CommandArgs& args, const Terminal& terminal);
+int keysList(const Services& services, const CommandArgs& args, const Terminal& terminal);
+int keysInfo(const Services& services, const CommandArgs& args, const Terminal& terminal);
+int keysRevoke(const Services& services, const CommandArgs& args, const Terminal& terminal);
+int keysRotate(const Services& services, const CommandArgs& args, const Terminal& terminal);
+int keysVerify(const Services& services, const CommandArgs& args, const Terminal& terminal);
 
 }  // namespace api

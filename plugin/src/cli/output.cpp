@@ -4,13 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
-#include <charconv>
-#include <cmath>
 #include <cstdlib>
 
 #include "domain/errors.hpp"
+#include "present/documents.hpp"
 #include "services/api_key_service.hpp"
 #include "util/text.hpp"
 #include "util/time_text.hpp"
@@ -24,16 +21,6 @@ size_t displayWidth(std::string_view text) {
     n += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
   }
   return n;
-}
-
-boost::json::value timeValue(const std::optional<TimePoint>& t) {
-  return t ? boost::json::value(formatIsoUtc(*t)) : boost::json::value(nullptr);
-}
-
-boost::json::value parsedObject(const std::string& json) {
-  boost::json::error_code ec;
-  boost::json::value value = boost::json::parse(json, ec);
-  return ec ? boost::json::value(boost::json::object()) : value;
 }
 
 std::string joined(const std::vector<std::string>& items, std::string_view separator) {
@@ -89,132 +76,12 @@ std::string Table::render() const {
   return out;
 }
 
-std::string formatWindow(std::int64_t window_ms) {
-  if (window_ms % 86'400'000 == 0) {
-    return std::to_string(window_ms / 86'400'000) + "d";
-  }
-  if (window_ms % 3'600'000 == 0) {
-    return std::to_string(window_ms / 3'600'000) + "h";
-  }
-  if (window_ms % 60'000 == 0) {
-    return std::to_string(window_ms / 60'000) + "m";
-  }
-  if (window_ms % 1000 == 0) {
-    return std::to_string(window_ms / 1000) + "s";
-  }
-  return std::to_string(window_ms) + "ms";
-}
-
 std::string shortTime(const std::optional<TimePoint>& t, std::string_view absent) {
   if (!t) {
     return std::string(absent);
   }
   const std::string iso = formatIsoUtc(*t);  // 2026-11-25T06:30:00.000Z
   return iso.substr(0, 10) + " " + iso.substr(11, 5) + " UTC";
-}
-
-boost::json::object keyObject(const KeyRecord& key, TimePoint now) {
-  boost::json::array scopes;
-  for (const auto& s : key.scopes) {
-    scopes.emplace_back(s);
-  }
-  boost::json::object o;
-  o["id"] = key.id;
-  o["name"] = key.name;
-  o["user_id"] = key.user_id;
-  o["key_prefix"] = key.key_prefix;
-  o["status"] = keyStatusName(key.statusAt(now));
-  o["scopes"] = std::move(scopes);
-  o["rate_limit"] = key.rate_limit;
-  o["created_at"] = formatIsoUtc(key.created_at);
-  o["expires_at"] = timeValue(key.expires_at);
-  o["last_used_at"] = timeValue(key.last_used_at);
-  o["revoked_at"] = timeValue(key.revoked_at);
-  o["revoked_reason"] =
-      key.revoked_reason ? boost::json::value(*key.revoked_reason) : boost::json::value(nullptr);
-  o["metadata"] = parsedObject(key.metadata_json);
-  return o;
-}
-
-boost::json::object auditObject(const AuditRecord& record) {
-  boost::json::object o;
-  o["at"] = formatIsoUtc(record.at);
-  o["action"] = record.action;
-  o["actor"] =
-      record.actor.empty() ? boost::json::value(nullptr) : boost::json::value(record.actor);
-  o["reason"] =
-      record.reason.empty() ? boost::json::value(nullptr) : boost::json::value(record.reason);
-  o["details"] = parsedObject(record.details_json);
-  return o;
-}
-
-namespace {
-
-void appendJson(std::string& out, const boost::json::value& value) {
-  switch (value.kind()) {
-    case boost::json::kind::object: {
-      out += '{';
-      bool first = true;
-      for (const auto& [k, v] : value.get_object()) {
-        if (!first) {
-          out += ',';
-        }
-        first = false;
-        out += boost::json::serialize(boost::json::string_view(k));
-        out += ':';
-        appendJson(out, v);
-      }
-      out += '}';
-      return;
-    }
-    case boost::json::kind::array: {
-      out += '[';
-      bool first = true;
-      for (const auto& v : value.get_array()) {
-        if (!first) {
-          out += ',';
-        }
-        first = false;
-        appendJson(out, v);
-      }
-      out += ']';
-      return;
-    }
-    case boost::json::kind::double_: {
-      const double d = value.get_double();
-      if (!std::isfinite(d)) {
-        out += "null";  // JSON has no NaN or infinity; the statistics never produce them
-        return;
-      }
-      char buffer[400];  // the longest double in fixed notation has 309 integer digits
-      const auto [end, ec] =
-          std::to_chars(buffer, buffer + sizeof(buffer), d, std::chars_format::fixed);
-      if (ec != std::errc()) {
-        out += boost::json::serialize(value);
-        return;
-      }
-      const std::string_view text(buffer, static_cast<size_t>(end - buffer));
-      out += text;
-      if (text.find('.') == std::string_view::npos) {
-        out += ".0";
-      }
-      return;
-    }
-    default:
-      out += boost::json::serialize(value);
-  }
-}
-
-}  // namespace
-
-std::string jsonText(const boost::json::value& value) {
-  std::string out;
-  appendJson(out, value);
-  return out;
-}
-
-std::string jsonLine(const boost::json::value& value) {
-  return jsonText(value) + "\n";
 }
 
 std::string keyDetails(const KeyRecord& key, TimePoint now, std::int64_t window_ms) {

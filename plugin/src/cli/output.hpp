@@ -1,8 +1,7 @@
-// Shared formatting of the CLI adapters: aligned tables, key records as text and as the
-// documented JSON schema (snake_case, ISO-8601 UTC times, null for absent values).
+// Shared text formatting of the CLI adapters: aligned tables, times, key records as text,
+// confirmation prompts. The JSON documents come from present/ (documents.hpp).
 #pragma once
 
-#include <boost/json/object.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,19 +31,9 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
-// "5000 per 1h"; the window is shown in the largest whole unit.
-std::string formatWindow(std::int64_t window_ms);
 // "2026-11-25 06:30 UTC", or "never"/"-" for an absent time.
 std::string shortTime(const std::optional<TimePoint>& t, std::string_view absent = "-");
 
-// One key as the JSON object of the documented schema.
-boost::json::object keyObject(const KeyRecord& key, TimePoint now);
-boost::json::object auditObject(const AuditRecord& record);
-// Serialised as Boost.JSON does, except that a number with a fraction is written in plain
-// decimal notation ("10.5", "0.0", never "1.05E1"), as the documented schemas show.
-std::string jsonText(const boost::json::value& value);
-// jsonText with a trailing newline.
-std::string jsonLine(const boost::json::value& value);
 // The key's fields as "  Label  value" lines.
 std::string keyDetails(const KeyRecord& key, TimePoint now, std::int64_t window_ms);
 

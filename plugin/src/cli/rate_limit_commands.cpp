@@ -1,9 +1,10 @@
 #include "cli/rate_limit_commands.hpp"
 
-#include "api_module.hpp"
 #include "cli/args.hpp"
 #include "cli/output.hpp"
 #include "domain/errors.hpp"
+#include "present/documents.hpp"
+#include "services/services.hpp"
 #include "systemprompt/module_abi.h"
 #include "util/time_text.hpp"
 
@@ -24,20 +25,6 @@ std::int64_t percent(std::int64_t used, std::int64_t limit) {
 }
 
 }  // namespace
-
-boost::json::object limitStatusObject(const LimitStatus& s, TimePoint now) {
-  boost::json::object o;
-  o["limit"] = s.limit;
-  o["used"] = s.used;
-  o["remaining"] = s.remaining;
-  o["window_size"] = s.window_size_ms;
-  o["window_start"] = formatIsoUtc(s.window_start);
-  o["window_end"] = formatIsoUtc(s.window_end);
-  o["reset_at"] = formatIsoUtc(s.reset_at);
-  o["reset_in"] = std::max<std::int64_t>(0, (s.reset_at - now).count());
-  o["over_limit"] = s.used > s.limit;
-  return o;
-}
 
 std::string limitStatusText(const LimitStatus& s, TimePoint now, std::int64_t sub_windows) {
   const std::int64_t pct = percent(s.used, s.limit);
@@ -63,28 +50,24 @@ std::string limitStatusText(const LimitStatus& s, TimePoint now, std::int64_t su
   return text;
 }
 
-int rateLimitStatus(ApiModule& module, std::string_view args_json, const Terminal& terminal) {
-  const CommandArgs args(args_json);
+int rateLimitStatus(const Services& services, const CommandArgs& args, const Terminal& terminal) {
   const OutputFormat format = parseFormat(args.string("format"));
   const std::string id = args.string("key_id").value_or("");
-  const KeyRecord key = module.keys().getKey(id);
-  const LimitStatus status = module.limits().status(id);
-  const TimePoint now = module.clock().now();
+  const KeyRecord key = services.keys.getKey(id);
+  const LimitStatus status = services.limits.status(id);
+  const TimePoint now = services.clock.now();
   if (format == OutputFormat::kJson) {
-    boost::json::object o = limitStatusObject(status, now);
-    o["key_id"] = id;
-    terminal.out(jsonLine(o));
+    terminal.out(jsonLine(limitStatusObject(status, now, id)));
   } else {
     terminal.out("Rate limit of key " + key.id + " (" + key.name + ")\n" +
-                 limitStatusText(status, now, module.settings().rate_limit_sub_windows));
+                 limitStatusText(status, now, services.settings.rate_limit_sub_windows));
   }
   return SP_EXIT_OK;
 }
 
-int rateLimitReset(ApiModule& module, std::string_view args_json, const Terminal& terminal) {
-  const CommandArgs args(args_json);
+int rateLimitReset(const Services& services, const CommandArgs& args, const Terminal& terminal) {
   const std::string id = args.string("key_id").value_or("");
-  const KeyRecord key = module.keys().getKey(id);  // a clear error before asking
+  const KeyRecord key = services.keys.getKey(id);  // a clear error before asking
   if (!confirm(terminal,
                "Reset the rate limit of key " + id + " (" + key.name +
                    ")? Its counted requests are forgotten.",
@@ -92,22 +75,21 @@ int rateLimitReset(ApiModule& module, std::string_view args_json, const Terminal
     terminal.err("Not reset.\n");
     return SP_EXIT_FAILURE;
   }
-  const std::int64_t cleared = module.limits().reset(id, cliActor());
+  const std::int64_t cleared = services.limits.reset(id, cliActor());
   terminal.out("Rate limit of key " + id + " reset: " + std::to_string(cleared) +
                (cleared == 1 ? " request" : " requests") + " cleared.\n");
   return SP_EXIT_OK;
 }
 
-int rateLimitUpdate(ApiModule& module, std::string_view args_json, const Terminal& terminal) {
-  const CommandArgs args(args_json);
+int rateLimitUpdate(const Services& services, const CommandArgs& args, const Terminal& terminal) {
   const std::string id = args.string("key_id").value_or("");
   const auto new_limit = args.integer("new_limit", "<new_limit>");
   if (!new_limit) {
     throw InvalidInput("missing <new_limit>");
   }
-  const std::int64_t old_limit = module.limits().update(id, *new_limit, cliActor());
-  const LimitStatus status = module.limits().status(id);
-  const std::string window = formatWindow(module.settings().rate_limit_window_ms);
+  const std::int64_t old_limit = services.limits.update(id, *new_limit, cliActor());
+  const LimitStatus status = services.limits.status(id);
+  const std::string window = formatWindow(services.settings.rate_limit_window_ms);
   std::string text = "Rate limit of key " + id + " updated: " + std::to_string(old_limit) + " -> " +
                      std::to_string(*new_limit) + " requests per " + window +
                      ".\nCurrent usage: " + std::to_string(status.used) + " in this window.\n";

@@ -2,24 +2,21 @@
 // section that api:keys:info shows.
 #pragma once
 
-#include <boost/json/object.hpp>
 #include <string>
 #include <string_view>
 
+#include "cli/args.hpp"
 #include "cli/terminal.hpp"
 #include "services/rate_limit_service.hpp"
+#include "services/services.hpp"
 
 namespace api {
 
-class ApiModule;
+int rateLimitStatus(const Services& services, const CommandArgs& args, const Terminal& terminal);
+int rateLimitReset(const Services& services, const CommandArgs& args, const Terminal& terminal);
+int rateLimitUpdate(const Services& services, const CommandArgs& args, const Terminal& terminal);
 
-int rateLimitStatus(ApiModule& module, std::string_view args_json, const Terminal& terminal);
-int rateLimitReset(ApiModule& module, std::string_view args_json, const Terminal& terminal);
-int rateLimitUpdate(ApiModule& module, std::string_view args_json, const Terminal& terminal);
-
-// The status as the documented JSON object, and as text lines (with a usage bar and the
-// warnings), shared with api:keys:info.
-boost::json::object limitStatusObject(const LimitStatus& status, TimePoint now);
+// The status as text lines (with a usage bar and the warnings), shared with api:keys:info.
 std::string limitStatusText(const LimitStatus& status, TimePoint now, std::int64_t sub_windows);
 
 }  // namespace api

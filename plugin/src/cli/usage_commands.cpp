@@ -1,12 +1,12 @@
 #include "cli/usage_commands.hpp"
 
-#include <boost/json/array.hpp>
 #include <cstdio>
 
-#include "api_module.hpp"
 #include "cli/args.hpp"
 #include "cli/output.hpp"
 #include "domain/errors.hpp"
+#include "present/documents.hpp"
+#include "services/services.hpp"
 #include "systemprompt/module_abi.h"
 #include "util/text.hpp"
 #include "util/time_text.hpp"
@@ -24,16 +24,6 @@ std::string bucketLabel(std::int64_t start_ms, std::int64_t bucket_ms) {
   const std::string iso = formatIsoUtc(TimePoint(std::chrono::milliseconds(start_ms)));
   return bucket_ms % 86'400'000 == 0 ? iso.substr(0, 10)
                                      : iso.substr(0, 10) + " " + iso.substr(11, 5);
-}
-
-std::string bucketName(std::int64_t bucket_ms) {
-  if (bucket_ms == 3'600'000) {
-    return "hour";
-  }
-  if (bucket_ms == 86'400'000) {
-    return "day";
-  }
-  return formatWindow(bucket_ms);
 }
 
 std::string summaryText(const UsageStats& s) {
@@ -78,62 +68,6 @@ std::string renderActivityChart(const UsageStats& stats, int width) {
   return t.render();
 }
 
-boost::json::object usageObject(const UsageStats& s, std::string_view period) {
-  boost::json::object o;
-  o["period"] = period;
-  o["period_start"] = formatIsoUtc(s.period_start);
-  o["period_end"] = formatIsoUtc(s.period_end);
-  o["key_id"] = s.key_id ? boost::json::value(*s.key_id) : boost::json::value(nullptr);
-  o["exact"] = s.exact && !s.truncated;
-  o["truncated"] = s.truncated;
-  o["total_requests"] = s.total_requests;
-  o["unique_keys"] = s.unique_keys;
-  o["errors"] = s.errors;
-  o["error_rate"] = s.errorRate();
-  boost::json::object rt;
-  rt["avg"] = s.averageMs();
-  rt["p50"] = s.p50_ms;
-  rt["p95"] = s.p95_ms;
-  rt["p99"] = s.p99_ms;
-  o["response_time_ms"] = std::move(rt);
-  boost::json::array endpoints;
-  for (const EndpointUsage& e : s.top_endpoints) {
-    boost::json::object j;
-    j["endpoint"] = e.endpoint;
-    j["method"] = e.method;
-    j["requests"] = e.requests;
-    j["errors"] = e.errors;
-    j["avg_response_time_ms"] = e.averageMs();
-    j["error_rate"] = e.errorRate();
-    endpoints.emplace_back(std::move(j));
-  }
-  o["top_endpoints"] = std::move(endpoints);
-  boost::json::array keys;
-  for (const KeyUsage& k : s.keys) {
-    boost::json::object j;
-    j["key_id"] = k.key_id;
-    j["total"] = k.total;
-    j["successes"] = k.successes();
-    j["failures"] = k.failures;
-    j["last_request"] = formatIsoUtc(TimePoint(std::chrono::milliseconds(k.last_request_ms)));
-    keys.emplace_back(std::move(j));
-  }
-  o["keys"] = std::move(keys);
-  boost::json::array points;
-  for (const SeriesPoint& p : s.series) {
-    boost::json::object j;
-    j["start"] = formatIsoUtc(TimePoint(std::chrono::milliseconds(p.start_ms)));
-    j["requests"] = p.requests;
-    j["errors"] = p.errors;
-    points.emplace_back(std::move(j));
-  }
-  boost::json::object series;
-  series["bucket"] = bucketName(s.series_bucket_ms);
-  series["points"] = std::move(points);
-  o["series"] = std::move(series);
-  return o;
-}
-
 std::string keyUsageText(const UsageStats& s) {
   const std::int64_t last = s.keys.empty() ? 0 : s.keys.front().last_request_ms;
   Table t({"  Requests", withThousands(s.total_requests) + " (" +
@@ -147,8 +81,7 @@ std::string keyUsageText(const UsageStats& s) {
   return t.render();
 }
 
-int usageCommand(ApiModule& module, std::string_view args_json, const Terminal& terminal) {
-  const CommandArgs args(args_json);
+int usageCommand(const Services& services, const CommandArgs& args, const Terminal& terminal) {
   const std::string period_text = args.string("period").value_or("24h");
   const Span period = UsageService::parsePeriod(period_text);
   const std::string format = args.string("format").value_or("table");
@@ -162,14 +95,14 @@ int usageCommand(ApiModule& module, std::string_view args_json, const Terminal& 
   }
   const auto key = args.string("key");
   if (key) {
-    module.keys().getKey(*key);  // a clear error for an unknown key rather than zeros
+    services.keys.getKey(*key);  // a clear error for an unknown key rather than zeros
   }
-  const UsageStats stats = module.usage().stats(period, key, static_cast<size_t>(top));
+  const UsageStats stats = services.usage.stats(period, key, static_cast<size_t>(top));
   if (format == "json") {
     terminal.out(jsonLine(usageObject(stats, period_text)));
     return SP_EXIT_OK;
   }
-  const std::string chart = "Activity (requests per " + bucketName(stats.series_bucket_ms) +
+  const std::string chart = "Activity (requests per " + usageBucketName(stats.series_bucket_ms) +
                             "):\n" + renderActivityChart(stats);
   if (format == "chart") {
     terminal.out(chart);
@@ -179,11 +112,11 @@ int usageCommand(ApiModule& module, std::string_view args_json, const Terminal& 
                      shortTime(stats.period_start) + " .. " + shortTime(stats.period_end) + ")\n";
   if (stats.truncated) {
     text += "note: the period reaches past the rollup retention (" +
-            formatWindow(module.settings().rollup_retention_ms) +
+            formatWindow(services.settings.rollup_retention_ms) +
             "); requests older than that are no longer counted\n";
   } else if (!stats.exact) {
     text += "note: the period reaches past the raw request retention; its first " +
-            formatWindow(module.settings().aggregation_interval_ms) + " is counted whole\n";
+            formatWindow(services.settings.aggregation_interval_ms) + " is counted whole\n";
   }
   text += "\n" + summaryText(stats);
   if (stats.total_requests == 0) {

@@ -2,25 +2,22 @@
 // section of api:keys:info.
 #pragma once
 
-#include <boost/json/object.hpp>
 #include <string>
 #include <string_view>
 
+#include "cli/args.hpp"
 #include "cli/terminal.hpp"
+#include "services/services.hpp"
 #include "usage/usage_service.hpp"
 
 namespace api {
 
-class ApiModule;
-
-int usageCommand(ApiModule& module, std::string_view args_json, const Terminal& terminal);
+int usageCommand(const Services& services, const CommandArgs& args, const Terminal& terminal);
 
 // Requests per bucket as horizontal bars scaled to the busiest bucket, `width` characters
 // at most, with the count and errors after each bar; one line per bucket.
 std::string renderActivityChart(const UsageStats& stats, int width = 40);
 
-// The documented JSON of api:usage.
-boost::json::object usageObject(const UsageStats& stats, std::string_view period);
 // The short summary api:keys:info shows for one key.
 std::string keyUsageText(const UsageStats& stats);
 

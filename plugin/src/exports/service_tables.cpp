@@ -1,16 +1,13 @@
 #include "exports/service_tables.hpp"
 
-#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <string>
 
-#include <boost/json/serialize.hpp>
-
-#include "api_module.hpp"
-#include "cli/output.hpp"
-#include "cli/usage_commands.hpp"
 #include "domain/errors.hpp"
+#include "keys/key_codec.hpp"
+#include "present/documents.hpp"
+#include "systemprompt/api_clients.hpp"
 #include "systemprompt/module.hpp"
 
 namespace api {
@@ -19,9 +16,22 @@ namespace {
 // How long a statistics call waits for this process's queued records to reach the store.
 constexpr std::chrono::milliseconds kStatsFlushWait{1000};
 
-ApiModule& self(void* ctx) {
-  return *static_cast<ApiModule*>(ctx);
+const Services& self(void* ctx) {
+  return *static_cast<const Services*>(ctx);
 }
+
+// Every text a result struct carries fits its capacity, because the service refuses longer
+// input (UTF-8 takes at most 4 bytes a character; each capacity counts the NUL).
+constexpr size_t kKeyIdLength = 20;         // "key_" and 16 hex digits (looksLikeKeyId)
+constexpr size_t kMaxKeyPrefixLength = 16;  // keyPrefix's bound in settings.cpp
+static_assert(SP_API_KEY_ID_CAPACITY >= kKeyIdLength + 1);
+static_assert(SP_API_KEY_SECRET_CAPACITY >= kMaxKeyPrefixLength + kKeyBodyLength + 1);
+static_assert(SP_API_KEY_PREFIX_CAPACITY >= kKeyDisplayPrefixLength + 1);
+static_assert(SP_API_USER_ID_CAPACITY >= 4 * kMaxUserLength + 1);
+static_assert(SP_API_NAME_CAPACITY >= 4 * kMaxNameLength + 1);
+static_assert(SP_API_SCOPES_CAPACITY >= kMaxScopes * (kMaxScopeLength + 1));  // commas, NUL
+static_assert(SP_API_REASON_CAPACITY >= 4 * kMaxReasonLength + 1);
+static_assert(SP_API_METADATA_CAPACITY >= kMaxMetadataBytes + 1);
 
 template <size_t N>
 void copyText(char (&out)[N], std::string_view text) {
@@ -50,14 +60,30 @@ std::int64_t epochMs(const std::optional<TimePoint>& t) {
 }
 
 // The smallest `size` a caller's struct may declare: the layout of the minor version that
-// introduced it. A struct that grew pins its first size here, and the fields added later are
-// written only when the caller's size covers them (covers()), so older callers keep working.
+// introduced it (api_services.h). The fields added later are written only when the caller's
+// size covers them (covers()), so older callers keep working.
 template <typename Struct>
-constexpr size_t kFirstLayoutSize = sizeof(Struct);
+constexpr size_t kFirstLayoutSize = 0;  // every struct a table takes has its own below
 template <>
-constexpr size_t kFirstLayoutSize<sp_api_key_created> = offsetof(sp_api_key_created, rate_limit);
+constexpr size_t kFirstLayoutSize<sp_health> = SP_HEALTH_SIZE_1_0;
 template <>
-constexpr size_t kFirstLayoutSize<sp_api_key_info> = offsetof(sp_api_key_info, revoked_reason);
+constexpr size_t kFirstLayoutSize<sp_api_key_validation> = SP_API_KEY_VALIDATION_SIZE_1_1;
+template <>
+constexpr size_t kFirstLayoutSize<sp_api_key_create_request> = SP_API_KEY_CREATE_REQUEST_SIZE_1_1;
+template <>
+constexpr size_t kFirstLayoutSize<sp_api_key_created> = SP_API_KEY_CREATED_SIZE_1_1;
+template <>
+constexpr size_t kFirstLayoutSize<sp_api_key_info> = SP_API_KEY_INFO_SIZE_1_1;
+template <>
+constexpr size_t kFirstLayoutSize<sp_api_request> = SP_API_REQUEST_SIZE_1_2;
+template <>
+constexpr size_t kFirstLayoutSize<sp_api_key_usage> = SP_API_KEY_USAGE_SIZE_1_2;
+template <>
+constexpr size_t kFirstLayoutSize<sp_rate_limit_decision> = SP_RATE_LIMIT_DECISION_SIZE_1_1;
+template <>
+constexpr size_t kFirstLayoutSize<sp_rate_limit_status> = SP_RATE_LIMIT_STATUS_SIZE_1_1;
+template <>
+constexpr size_t kFirstLayoutSize<sp_authorization> = SP_AUTHORIZATION_SIZE_1_1;
 
 // Whether the caller's struct, of its declared size, holds the member at `offset` of `size`.
 template <typename Struct>
@@ -67,6 +93,7 @@ bool covers(const Struct& s, size_t offset, size_t size) {
 
 template <typename Struct>
 void requireStruct(const Struct* s, const char* what) {
+  static_assert(kFirstLayoutSize<Struct> > 0, "give the struct its first layout size above");
   if (s == nullptr || s->size < kFirstLayoutSize<Struct>) {
     throw InvalidInput(std::string(what) + " is missing or declares a size below the " +
                        std::to_string(kFirstLayoutSize<Struct>) + " bytes of its first layout");
@@ -86,6 +113,8 @@ sp_status serviceCall(sp_error* error, Body&& body) noexcept {
       throw systemprompt::Failure(SP_ERROR_INVALID, e.what());
     } catch (const NotFound& e) {
       throw systemprompt::Failure(SP_ERROR_NOT_FOUND, e.what());
+    } catch (const Conflict& e) {
+      throw systemprompt::Failure(SP_ERROR_CONFLICT, e.what());
     } catch (const StoreError& e) {
       throw systemprompt::Failure(SP_ERROR_UNAVAILABLE, e.what());
     }
@@ -175,14 +204,16 @@ sp_status create(void* ctx, const sp_api_key_create_request* request, sp_api_key
     }
     r.metadata_json = textOrEmpty(request->metadata_json);
     r.actor = textOrEmpty(request->actor);
-    fillCreated(out, self(ctx).keys().createKey(r));
+    fillCreated(out, self(ctx).keys.createKey(r));
   });
 }
 
 sp_status validate(void* ctx, const char* key, size_t length, sp_api_key_validation* out,
                    sp_error* error) {
-  if (out == nullptr || out->size < sizeof(sp_api_key_validation)) {
-    systemprompt::setError(error, "sp_api_key_validation is missing or too small");
+  if (out == nullptr || out->size < kFirstLayoutSize<sp_api_key_validation>) {
+    systemprompt::setError(error, "sp_api_key_validation is missing or declares a size below the " +
+                                      std::to_string(kFirstLayoutSize<sp_api_key_validation>) +
+                                      " bytes of its first layout");
     return SP_ERROR_INVALID;
   }
   out->valid = 0;
@@ -193,7 +224,7 @@ sp_status validate(void* ctx, const char* key, size_t length, sp_api_key_validat
   if (key == nullptr) {
     return SP_OK;
   }
-  const KeyValidation v = self(ctx).keys().validateKey(std::string_view(key, length));
+  const KeyValidation v = self(ctx).keys.validateKey(std::string_view(key, length));
   out->valid = v.valid ? 1 : 0;
   out->reason = reasonCode(v.reason);
   if (v.key) {
@@ -209,7 +240,7 @@ sp_status validate(void* ctx, const char* key, size_t length, sp_api_key_validat
 sp_status revoke(void* ctx, const char* key_or_id, const char* reason, const char* actor,
                  sp_error* error) {
   return serviceCall(error, [&] {
-    self(ctx).keys().revokeKey(textOrEmpty(key_or_id), textOrEmpty(reason), textOrEmpty(actor));
+    self(ctx).keys.revokeKey(textOrEmpty(key_or_id), textOrEmpty(reason), textOrEmpty(actor));
   });
 }
 
@@ -218,16 +249,16 @@ sp_status rotate(void* ctx, const char* key_id, int64_t grace_ms, const char* ac
   return serviceCall(error, [&] {
     requireStruct(out, "sp_api_key_created");
     fillCreated(out,
-                self(ctx).keys().rotateKey(textOrEmpty(key_id), std::chrono::milliseconds(grace_ms),
-                                           textOrEmpty(actor)));
+                self(ctx).keys.rotateKey(textOrEmpty(key_id), std::chrono::milliseconds(grace_ms),
+                                         textOrEmpty(actor)));
   });
 }
 
 sp_status get(void* ctx, const char* key_id, sp_api_key_info* out, sp_error* error) {
   return serviceCall(error, [&] {
     requireStruct(out, "sp_api_key_info");
-    ApiModule& module = self(ctx);
-    fillInfo(out, module.keys().getKey(textOrEmpty(key_id)), module.clock().now());
+    const Services& services = self(ctx);
+    fillInfo(out, services.keys.getKey(textOrEmpty(key_id)), services.clock.now());
   });
 }
 
@@ -237,10 +268,10 @@ sp_status list(void* ctx, const char* user_id, int active_only, sp_api_key_info*
     if (capacity > 0) {
       requireStruct(keys, "sp_api_key_info");
     }
-    ApiModule& module = self(ctx);
+    const Services& services = self(ctx);
     const std::optional<std::string_view> user =
         user_id == nullptr ? std::nullopt : std::optional<std::string_view>(user_id);
-    const std::vector<KeyRecord> found = module.keys().listKeys(user, active_only != 0);
+    const std::vector<KeyRecord> found = services.keys.listKeys(user, active_only != 0);
     if (count != nullptr) {
       *count = found.size();
     }
@@ -248,7 +279,7 @@ sp_status list(void* ctx, const char* user_id, int active_only, sp_api_key_info*
       throw InvalidInput(std::to_string(found.size()) + " keys match; the array holds " +
                          std::to_string(capacity));
     }
-    const TimePoint now = module.clock().now();
+    const TimePoint now = services.clock.now();
     const size_t stride = capacity > 0 ? keys->size : 0;
     if (stride % alignof(sp_api_key_info) != 0) {
       throw InvalidInput("keys[0].size " + std::to_string(stride) + " is not a multiple of " +
@@ -276,7 +307,7 @@ sp_status recordRequest(void* ctx, const char* key_id, const sp_api_request* req
     input.response_time_ms = request->response_time_ms;
     input.ip_address = textOrEmpty(request->ip_address);
     input.user_agent = textOrEmpty(request->user_agent);
-    if (!self(ctx).recorder().record(textOrEmpty(key_id), input)) {
+    if (!self(ctx).recorder.record(textOrEmpty(key_id), input)) {
       throw systemprompt::Failure(SP_ERROR_UNAVAILABLE,
                                   "request record dropped: the usage queue is full");
     }
@@ -286,16 +317,16 @@ sp_status recordRequest(void* ctx, const char* key_id, const sp_api_request* req
 sp_status usageStats(void* ctx, const char* period, const char* key_id, char* json, size_t capacity,
                      size_t* needed, sp_error* error) {
   return serviceCall(error, [&] {
-    ApiModule& module = self(ctx);
+    const Services& services = self(ctx);
     const std::string period_text = period == nullptr ? "24h" : period;
     std::optional<std::string> key;
     if (key_id != nullptr) {
-      module.keys().getKey(key_id);
+      services.keys.getKey(key_id);
       key = key_id;
     }
     const Span parsed = UsageService::parsePeriod(period_text, "period");
-    module.recorder().flushFor(kStatsFlushWait);  // this process's own records count too
-    const UsageStats stats = module.usage().stats(parsed, key);
+    services.recorder.flushFor(kStatsFlushWait);  // this process's own records count too
+    const UsageStats stats = services.usage.stats(parsed, key);
     const std::string text = jsonText(usageObject(stats, period_text));
     if (needed != nullptr) {
       *needed = text.size() + 1;
@@ -312,12 +343,12 @@ sp_status keyUsage(void* ctx, const char* key_id, const char* period, sp_api_key
                    sp_error* error) {
   return serviceCall(error, [&] {
     requireStruct(out, "sp_api_key_usage");
-    ApiModule& module = self(ctx);
+    const Services& services = self(ctx);
     const std::string id(textOrEmpty(key_id));
-    module.keys().getKey(id);
+    services.keys.getKey(id);
     const Span parsed = UsageService::parsePeriod(period == nullptr ? "24h" : period, "period");
-    module.recorder().flushFor(kStatsFlushWait);
-    const UsageStats s = module.usage().stats(parsed, id);
+    services.recorder.flushFor(kStatsFlushWait);
+    const UsageStats s = services.usage.stats(parsed, id);
     out->total = s.total_requests;
     out->failures = s.errors;
     out->successes = s.total_requests - s.errors;
@@ -373,7 +404,7 @@ sp_status limitCheck(void* ctx, const char* key_id, int64_t cost, sp_rate_limit_
   return serviceCall(error, [&] {
     requireStruct(out, "sp_rate_limit_decision");
     refuseDecision(out);
-    fillDecision(out, self(ctx).limits().check(textOrEmpty(key_id), cost));
+    fillDecision(out, self(ctx).limits.check(textOrEmpty(key_id), cost));
   });
 }
 
@@ -382,14 +413,14 @@ sp_status limitPeek(void* ctx, const char* key_id, int64_t cost, sp_rate_limit_d
   return serviceCall(error, [&] {
     requireStruct(out, "sp_rate_limit_decision");
     refuseDecision(out);
-    fillDecision(out, self(ctx).limits().peek(textOrEmpty(key_id), cost));
+    fillDecision(out, self(ctx).limits.peek(textOrEmpty(key_id), cost));
   });
 }
 
 sp_status limitStatus(void* ctx, const char* key_id, sp_rate_limit_status* out, sp_error* error) {
   return serviceCall(error, [&] {
     requireStruct(out, "sp_rate_limit_status");
-    const LimitStatus s = self(ctx).limits().status(textOrEmpty(key_id));
+    const LimitStatus s = self(ctx).limits.status(textOrEmpty(key_id));
     out->limit = s.limit;
     out->used = s.used;
     out->remaining = s.remaining;
@@ -402,29 +433,42 @@ sp_status limitStatus(void* ctx, const char* key_id, sp_rate_limit_status* out, 
 
 sp_status limitReset(void* ctx, const char* key_id, const char* actor, sp_error* error) {
   return serviceCall(error,
-                     [&] { self(ctx).limits().reset(textOrEmpty(key_id), textOrEmpty(actor)); });
+                     [&] { self(ctx).limits.reset(textOrEmpty(key_id), textOrEmpty(actor)); });
 }
 
 sp_status limitUpdate(void* ctx, const char* key_id, int64_t new_limit, const char* actor,
                       sp_error* error) {
-  return serviceCall(error, [&] {
-    self(ctx).limits().update(textOrEmpty(key_id), new_limit, textOrEmpty(actor));
-  });
+  return serviceCall(
+      error, [&] { self(ctx).limits.update(textOrEmpty(key_id), new_limit, textOrEmpty(actor)); });
+}
+
+// AuthorizeResult's reason as the enum, by the clients' own table of reasons, so the two
+// cannot disagree.
+sp_authorize_outcome authorizeOutcome(const AuthorizeResult& r) {
+  return r.allowed ? SP_AUTHORIZE_OK : systemprompt::RateLimitServiceClient::outcomeOf(r.reason);
 }
 
 sp_status authorize(void* ctx, const char* key, size_t length, int64_t cost, sp_authorization* out,
                     sp_error* error) {
   return serviceCall(error, [&] {
     requireStruct(out, "sp_authorization");
+    const bool has_outcome =
+        covers(*out, offsetof(sp_authorization, outcome), sizeof(out->outcome));
     out->allowed = 0;
     out->reason = "internal_error";
     out->key_id[0] = out->user_id[0] = out->scopes[0] = '\0';
     out->limit.size = sizeof(out->limit);
     refuseDecision(&out->limit);
-    const AuthorizeResult r = self(ctx).limits().authorize(
+    if (has_outcome) {
+      out->outcome = SP_AUTHORIZE_INTERNAL_ERROR;
+    }
+    const AuthorizeResult r = self(ctx).limits.authorize(
         key == nullptr ? std::string_view() : std::string_view(key, length), cost);
     out->allowed = r.allowed ? 1 : 0;
     out->reason = r.reason;
+    if (has_outcome) {
+      out->outcome = authorizeOutcome(r);
+    }
     if (r.key) {
       copyText(out->key_id, r.key->id);
       copyText(out->user_id, r.key->user_id);
@@ -436,10 +480,10 @@ sp_status authorize(void* ctx, const char* key, size_t length, int64_t cost, sp_
 
 }  // namespace
 
-sp_api_key_service makeKeyServiceTable(ApiModule& module) {
+sp_api_key_service makeKeyServiceTable(const Services& services) {
   sp_api_key_service table{};
   table.size = sizeof(table);
-  table.ctx = &module;
+  table.ctx = const_cast<Services*>(&services);  // the C ABI's ctx is void*; never written
   table.health = &health;
   table.create = &create;
   table.validate = &validate;
@@ -453,10 +497,10 @@ sp_api_key_service makeKeyServiceTable(ApiModule& module) {
   return table;
 }
 
-sp_rate_limit_service makeRateLimitServiceTable(ApiModule& module) {
+sp_rate_limit_service makeRateLimitServiceTable(const Services& services) {
   sp_rate_limit_service table{};
   table.size = sizeof(table);
-  table.ctx = &module;
+  table.ctx = const_cast<Services*>(&services);  // the C ABI's ctx is void*; never written
   table.health = &health;
   table.check = &limitCheck;
   table.peek = &limitPeek;

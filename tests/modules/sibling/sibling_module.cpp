@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "systemprompt/api_clients.hpp"
 #include "systemprompt/module.hpp"
 
 namespace {
@@ -21,7 +22,7 @@ Sibling& self(void* ctx) {
 }
 
 void print(const sp_command_io* io, const std::string& text) {
-  io->write(io->io_ctx, SP_STREAM_STDOUT, text.data(), text.size());
+  systemprompt::CommandIo(*io).out(text);
 }
 
 std::string stringArg(const char* args_json, const std::string& name) {
@@ -74,7 +75,7 @@ int lookup(void* ctx, const char* args, const sp_command_io* io, sp_error* error
 }
 
 void printErr(const sp_command_io* io, const std::string& text) {
-  io->write(io->io_ctx, SP_STREAM_STDERR, text.data(), text.size());
+  systemprompt::CommandIo(*io).err(text);
 }
 
 const char* reasonName(sp_api_key_reason reason) {
@@ -123,6 +124,16 @@ int keysRoundtrip(void* ctx, const char* args, const sp_command_io* io, sp_error
     keys.revoke(created.key_id, "done with it", "sibling");
     const auto second = keys.validate(created.secret);
     print(io, std::string("after revoke: ") + reasonName(second.reason) + "\n");
+    const sp_api_key_info info = keys.get(created.key_id);
+    print(io,
+          std::string("get: ") + reasonName(info.status) + " reason=" + info.revoked_reason + "\n");
+    try {
+      keys.revoke(created.key_id, "again", "sibling");
+      print(io, "revoke again: accepted\n");
+    } catch (const systemprompt::ServiceError& e) {
+      print(io, std::string("revoke again: ") +
+                    (e.status() == SP_ERROR_CONFLICT ? "conflict" : "other") + "\n");
+    }
     const auto garbage = keys.validate("sk_not-a-key");
     print(io, std::string("garbage: ") + reasonName(garbage.reason) + "\n");
     code = first.valid && !second.valid ? SP_EXIT_OK : SP_EXIT_FAILURE;
@@ -311,7 +322,8 @@ int authorizeCmd(void* ctx, const char* args, const sp_command_io* io, sp_error*
                   " key_id=" + a.key_id + " user=" + a.user_id + " scopes=" + a.scopes +
                   " limit=" + std::to_string(a.limit.limit) +
                   " remaining=" + std::to_string(a.limit.remaining) +
-                  " retry_after_ms=" + std::to_string(a.limit.retry_after_ms) + "\n");
+                  " retry_after_ms=" + std::to_string(a.limit.retry_after_ms) +
+                  " outcome=" + std::to_string(a.outcome) + "\n");
     code = a.allowed ? SP_EXIT_OK : SP_EXIT_FAILURE;
   });
   return status == SP_OK ? code : SP_EXIT_FAILURE;
