@@ -105,12 +105,17 @@ const char* keyRejectionName(KeyRejection reason) {
 }
 
 ApiKeyService::ApiKeyService(const ApiSettings& settings, ApiStore& store, const Clock& clock,
-                             const HostLogger& logger)
-    : ApiKeyService(settings, store, store, clock, logger) {}
+                             const HostLogger& logger, RandomSource& random)
+    : ApiKeyService(settings, store, store, clock, logger, random) {}
 
 ApiKeyService::ApiKeyService(const ApiSettings& settings, ApiStore& store, ApiStore& lookups,
-                             const Clock& clock, const HostLogger& logger)
-    : settings_(settings), store_(store), lookups_(lookups), clock_(clock), logger_(logger) {}
+                             const Clock& clock, const HostLogger& logger, RandomSource& random)
+    : settings_(settings),
+      store_(store),
+      lookups_(lookups),
+      clock_(clock),
+      logger_(logger),
+      random_(random) {}
 
 std::vector<std::string> ApiKeyService::parseScopes(std::string_view text) {
   if (text.size() > kMaxScopesText) {
@@ -153,7 +158,7 @@ std::vector<std::string> ApiKeyService::parseScopes(std::string_view text) {
 
 KeyRecord ApiKeyService::newKeyRecord(const std::string& secret, TimePoint now) const {
   KeyRecord key;
-  key.id = "key_" + randomHex(8);
+  key.id = "key_" + randomHex(8, random_);
   key.key_hash = hashKey(secret);
   key.key_prefix = displayPrefix(secret);
   key.created_at = now;
@@ -203,7 +208,7 @@ CreatedKey ApiKeyService::createKey(const CreateKeyRequest& request) {
   metadata = boost::json::serialize(parsed);
 
   CreatedKey created;
-  created.secret = generateKey(settings_.key_prefix);
+  created.secret = generateKey(settings_.key_prefix, random_);
   created.key = newKeyRecord(created.secret, now);
   created.key.user_id = request.user_id;
   created.key.name = request.name;
@@ -393,7 +398,7 @@ CreatedKey ApiKeyService::rotateKey(std::string_view key_id, std::chrono::millis
                        "be stored");
   }
   CreatedKey created;
-  created.secret = generateKey(settings_.key_prefix);
+  created.secret = generateKey(settings_.key_prefix, random_);
   created.key = newKeyRecord(created.secret, now);  // the rest is inherited in the store
   created.replaced_key_revoked_at = old_ends;
   const std::string old_id(key_id);

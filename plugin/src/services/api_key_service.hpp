@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "domain/clock.hpp"
+#include "domain/random.hpp"
 #include "host_logger.hpp"
 #include "settings.hpp"
 #include "store/store.hpp"
@@ -73,10 +74,11 @@ class ApiKeyService {
   // lookup, the change stamp and the last-use write, which never waits for a lock): give it
   // a connection of its own, so that a validation never queues behind a write that waits for
   // another process's lock on `store`. It may be `store` itself, as in the first form.
+  // Key secrets and ids are drawn from `random` (tests hand in a deterministic one).
   ApiKeyService(const ApiSettings& settings, ApiStore& store, const Clock& clock,
-                const HostLogger& logger);
+                const HostLogger& logger, RandomSource& random = systemRandom());
   ApiKeyService(const ApiSettings& settings, ApiStore& store, ApiStore& lookups, const Clock& clock,
-                const HostLogger& logger);
+                const HostLogger& logger, RandomSource& random = systemRandom());
 
   // Throws InvalidInput, Conflict (maxKeysPerUser reached), StoreError, or
   // std::runtime_error when the CSPRNG fails.
@@ -132,6 +134,7 @@ class ApiKeyService {
   ApiStore& lookups_;
   const Clock& clock_;
   const HostLogger& logger_;
+  RandomSource& random_;
   std::mutex last_use_mutex_;
   std::unordered_map<std::string, TimePoint> last_use_attempts_;  // key id -> last write try
 
