@@ -1,7 +1,6 @@
 #include "keys/key_codec.hpp"
 
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <stdexcept>
@@ -40,12 +39,6 @@ constexpr auto kCrcTable = makeCrcTable();
 
 constexpr char kHex[] = "0123456789abcdef";
 
-void fillRandom(unsigned char* out, size_t length) {
-  if (RAND_bytes(out, static_cast<int>(length)) != 1) {
-    throw std::runtime_error("the system's secure random generator failed; no key was made");
-  }
-}
-
 }  // namespace
 
 std::uint32_t crc32(const unsigned char* data, size_t length) {
@@ -56,9 +49,9 @@ std::uint32_t crc32(const unsigned char* data, size_t length) {
   return c ^ 0xFFFFFFFFU;
 }
 
-std::string generateKey(std::string_view prefix) {
+std::string generateKey(std::string_view prefix, RandomSource& random) {
   std::array<unsigned char, kKeyRandomBytes + kKeyChecksumBytes> raw{};
-  fillRandom(raw.data(), kKeyRandomBytes);
+  random.fill(raw.data(), kKeyRandomBytes);
   const std::uint32_t sum = crc32(raw.data(), kKeyRandomBytes);
   raw[32] = static_cast<unsigned char>(sum >> 24);
   raw[33] = static_cast<unsigned char>(sum >> 16);
@@ -136,9 +129,9 @@ std::string hashKey(std::string_view key) {
   return std::string(hex.data(), hex.size());
 }
 
-std::string randomHex(size_t bytes) {
+std::string randomHex(size_t bytes, RandomSource& random) {
   std::string raw(bytes, '\0');
-  fillRandom(reinterpret_cast<unsigned char*>(raw.data()), bytes);
+  random.fill(reinterpret_cast<unsigned char*>(raw.data()), bytes);
   std::string out;
   out.reserve(bytes * 2);
   for (unsigned char c : raw) {

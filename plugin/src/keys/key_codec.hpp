@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "domain/random.hpp"
+
 namespace api {
 
 inline constexpr size_t kKeyRandomBytes = 32;
@@ -18,9 +20,9 @@ inline constexpr size_t kKeyDisplayPrefixLength = 8;
 // CRC-32 (IEEE 802.3, as zlib computes it).
 std::uint32_t crc32(const unsigned char* data, size_t length);
 
-// A new key from OpenSSL's CSPRNG. Throws std::runtime_error when the CSPRNG fails: never
-// a weak key.
-std::string generateKey(std::string_view prefix);
+// A new key from `random` (OpenSSL's CSPRNG by default). Throws std::runtime_error when the
+// source fails: never a weak key.
+std::string generateKey(std::string_view prefix, RandomSource& random = systemRandom());
 
 // True when `key` is `prefix` followed by 48 base64url characters whose last 4 decoded
 // bytes are the CRC-32 of the first 32. Allocation-free.
@@ -35,7 +37,7 @@ inline std::string displayPrefix(std::string_view key) {
   return std::string(key.substr(0, kKeyDisplayPrefixLength));
 }
 
-// Random bytes as lowercase hex, from the CSPRNG (for ids). Throws like generateKey.
-std::string randomHex(size_t bytes);
+// Random bytes as lowercase hex, from `random` (for ids). Throws like generateKey.
+std::string randomHex(size_t bytes, RandomSource& random = systemRandom());
 
 }  // namespace api

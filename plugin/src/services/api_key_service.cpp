@@ -112,17 +112,20 @@ const char* keyRejectionName(KeyRejection reason) {
 }
 
 ApiKeyService::ApiKeyService(const ApiSettings& settings, Stores& stores, const Clock& clock,
-                             const HostLogger& logger)
-    : ApiKeyService(settings, stores.keys(), stores.keys(), stores.windows(), clock, logger) {}
+                             const HostLogger& logger, RandomSource& random)
+    : ApiKeyService(settings, stores.keys(), stores.keys(), stores.windows(), clock, logger,
+                    random) {}
 
 ApiKeyService::ApiKeyService(const ApiSettings& settings, KeyStore& keys, KeyStore& lookups,
-                             WindowStore& windows, const Clock& clock, const HostLogger& logger)
+                             WindowStore& windows, const Clock& clock, const HostLogger& logger,
+                             RandomSource& random)
     : settings_(settings),
       store_(keys),
       lookups_(lookups),
       windows_(windows),
       clock_(clock),
-      logger_(logger) {}
+      logger_(logger),
+      random_(random) {}
 
 std::vector<std::string> ApiKeyService::parseScopes(std::string_view text) {
   if (text.size() > kMaxScopesText) {
@@ -159,7 +162,7 @@ std::vector<std::string> ApiKeyService::parseScopes(std::string_view text) {
 
 KeyRecord ApiKeyService::newKeyRecord(const std::string& secret, TimePoint now) const {
   KeyRecord key;
-  key.id = "key_" + randomHex(8);
+  key.id = "key_" + randomHex(8, random_);
   key.key_hash = hashKey(secret);
   key.key_prefix = displayPrefix(secret);
   key.created_at = now;
@@ -209,7 +212,7 @@ CreatedKey ApiKeyService::createKey(const CreateKeyRequest& request) {
   metadata = boost::json::serialize(parsed);
 
   CreatedKey created;
-  created.secret = generateKey(settings_.key_prefix);
+  created.secret = generateKey(settings_.key_prefix, random_);
   created.key = newKeyRecord(created.secret, now);
   created.key.user_id = request.user_id;
   created.key.name = request.name;
@@ -415,7 +418,7 @@ CreatedKey ApiKeyService::rotateKey(std::string_view key_id, std::chrono::millis
                        "be stored");
   }
   CreatedKey created;
-  created.secret = generateKey(settings_.key_prefix);
+  created.secret = generateKey(settings_.key_prefix, random_);
   created.replaced_key_revoked_at = old_ends;
   const std::string old_id(key_id);
   // A compare-and-set on the old key as read here: when anything changed it in between

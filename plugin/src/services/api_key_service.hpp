@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "domain/clock.hpp"
+#include "domain/random.hpp"
 #include "host_logger.hpp"
 #include "settings.hpp"
 #include "store/key_store.hpp"
@@ -75,11 +76,13 @@ class ApiKeyService {
   // lookup, the change token and the last-use write, which never waits for a lock): give it
   // a connection of its own, so that a validation never queues behind a write that waits for
   // another process's lock on `keys`. It may be `keys` itself, as in the first form, which
-  // takes both stores from one set. `windows` forgets the counts of a key revoked now.
+  // takes both stores from one set. `windows` forgets the counts of a key revoked now. Key
+  // secrets and ids are drawn from `random` (tests hand in a deterministic one).
   ApiKeyService(const ApiSettings& settings, Stores& stores, const Clock& clock,
-                const HostLogger& logger);
+                const HostLogger& logger, RandomSource& random = systemRandom());
   ApiKeyService(const ApiSettings& settings, KeyStore& keys, KeyStore& lookups,
-                WindowStore& windows, const Clock& clock, const HostLogger& logger);
+                WindowStore& windows, const Clock& clock, const HostLogger& logger,
+                RandomSource& random = systemRandom());
 
   // Throws InvalidInput, Conflict (maxKeysPerUser reached), StoreError, or
   // std::runtime_error when the CSPRNG fails.
@@ -140,6 +143,7 @@ class ApiKeyService {
   WindowStore& windows_;
   const Clock& clock_;
   const HostLogger& logger_;
+  RandomSource& random_;
   std::mutex last_use_mutex_;
   std::unordered_map<std::string, TimePoint> last_use_attempts_;  // key id -> last write try
 

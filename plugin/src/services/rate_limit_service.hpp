@@ -1,15 +1,12 @@
 // RateLimitService: sliding-window rate limiting per key, exact under concurrency.
 //
-// The contract (README, "Rate limiting"): the window W is divided into N sub-windows of
-// S = W / N ms; sub-window k holds the requests admitted at times t with floor(t / S) = k.
-// A request of cost c at sub-window k is admitted if and only if, for every run of N
-// consecutive sub-windows that contains k, the requests already admitted in that run plus c
-// come to at most L, the key's limit. When time only moves forward this is the familiar "the
-// N sub-windows ending at k", and it keeps the guarantee when the clock steps back: for
-// every run of N consecutive sub-windows, admitted <= L. The read and the increment are one
-// atomic step in the store (see WindowStore::consume), across threads and processes. The
-// key's limit and state come from the KeyStore as read when the check starts: a change
-// committed before a check starts is honoured by it.
+// The window arithmetic (README, "Rate limiting": what is admitted, remaining, reset_at,
+// retry_after, status) is the engine's, ratelimit/sliding_window.hpp; this service composes
+// it with the store, which runs it under the key's lock so that the read and the increment
+// are one atomic step across threads and processes (WindowStore::consume). The key's limit
+// and state come from the KeyStore as read when the check starts: a change committed before
+// a check starts is honoured by it. Key state (unknown, revoked, expired), cost checks,
+// fail-open and logging are decided here.
 #pragma once
 
 #include <atomic>

@@ -130,6 +130,7 @@ bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
       queued_bytes_ += bytes;
       ++queued_total_;
       wake = queue_.size() == kBatchSize;
+      wakeups_ += wake ? 1 : 0;
     }
   }
   if (dropped != 0) {
@@ -184,12 +185,12 @@ UsageRecorder::WriteOutcome UsageRecorder::writeBatch(
   std::string error;
   bool transient = false;
   try {
-    const auto started = std::chrono::steady_clock::now();
+    const MonotonicTime started = clock_.monotonicNow();
     store.usage().append(batch, foldIntoRollups(batch, settings_.aggregation_interval_ms));
     written_ += batch.size();
     if (logger_.traceEnabled()) {
-      const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
-          std::chrono::steady_clock::now() - started);
+      const auto took =
+          std::chrono::duration_cast<std::chrono::microseconds>(clock_.monotonicNow() - started);
       logger_.trace("usage batch written", {{"records", std::to_string(batch.size())},
                                             {"took_us", std::to_string(took.count())},
                                             {"written_total", std::to_string(written_.load())}});
@@ -244,7 +245,7 @@ void UsageRecorder::writerLoop() {
   std::vector<RequestRecord> batch;
   std::unique_lock lock(mutex_);
   while (true) {
-    wake_writer_.wait_for(lock, interval, [this] {
+    clock_.waitUntil(lock, wake_writer_, clock_.monotonicNow() + interval, [this] {
       return stopping_ || flush_requested_ || queue_.size() >= kBatchSize;
     });
     if (queue_.empty()) {
@@ -273,6 +274,9 @@ void UsageRecorder::writerLoop() {
       auto delay = kFirstRetryDelay;
       lock.lock();
       const bool late = pastStopDeadline();
+      // A wake-up (a flush, stop, a full batch) from the start of an attempt on cuts the
+      // back-off after it short: whoever asked is waiting for this batch.
+      std::uint64_t seen = wakeups_;
       lock.unlock();
       WriteOutcome outcome = late ? WriteOutcome::kRetry : writeBatch(store, batch);
       while (outcome == WriteOutcome::kRetry) {
@@ -280,7 +284,9 @@ void UsageRecorder::writerLoop() {
         written_cv_.notify_all();  // a flush() waiting on this batch learns that it failed
         const bool give_up = pastStopDeadline();
         if (!give_up) {
-          wake_writer_.wait_for(lock, delay);
+          clock_.waitUntil(lock, wake_writer_, clock_.monotonicNow() + delay,
+                           [&] { return wakeups_ != seen; });
+          seen = wakeups_;
         }
         lock.unlock();
         if (give_up) {
@@ -323,7 +329,7 @@ size_t UsageRecorder::recordBytes(const RequestRecord& record) noexcept {
 }
 
 bool UsageRecorder::pastStopDeadline() const {
-  return stopping_ && std::chrono::steady_clock::now() >= stop_deadline_;
+  return stopping_ && clock_.monotonicNow() >= stop_deadline_;
 }
 
 void UsageRecorder::flush() {
@@ -335,6 +341,7 @@ void UsageRecorder::flush() {
   const std::uint64_t failures_before = failed_attempts_;
   const std::uint64_t lost_before = failed_.load();
   flush_requested_ = true;
+  ++wakeups_;
   wake_writer_.notify_one();
   written_cv_.wait(lock,
                    [&] { return done_total_ >= target || failed_attempts_ != failures_before; });
@@ -355,6 +362,7 @@ bool UsageRecorder::flushFor(std::chrono::milliseconds timeout) noexcept {
     }
     const std::uint64_t target = queued_total_;
     flush_requested_ = true;
+    ++wakeups_;
     wake_writer_.notify_one();
     return written_cv_.wait_for(lock, timeout, [&] { return done_total_ >= target; });
   } catch (...) {
@@ -367,8 +375,9 @@ void UsageRecorder::stop() noexcept {
     std::lock_guard lock(mutex_);
     if (!stopping_) {
       stopping_ = true;
-      stop_deadline_ = std::chrono::steady_clock::now() + stop_retry_for_;
+      stop_deadline_ = clock_.monotonicNow() + stop_retry_for_;
     }
+    ++wakeups_;
   }
   wake_writer_.notify_all();
   std::lock_guard join(join_mutex_);

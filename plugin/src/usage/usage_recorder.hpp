@@ -19,6 +19,10 @@
 // at once. At stop, no new attempt starts after kStopRetryFor (one under way may take a
 // busyTimeout more); records still unwritten then are lost. Lost records are counted,
 // persisted and logged like dropped ones.
+//
+// The flush interval, the back-off and the stop deadline are measured on the Clock's
+// monotonic reading and waited for through Clock::waitUntil, so a test drives them with a
+// ManualClock; flushFor()'s timeout bounds the caller's real wait, whatever the clock.
 #pragma once
 
 #include <atomic>
@@ -138,7 +142,8 @@ class UsageRecorder {
   bool flush_requested_ = false;
   bool stopping_ = false;
   bool writer_started_ = false;
-  std::chrono::steady_clock::time_point stop_deadline_{};
+  std::uint64_t wakeups_ = 0;      // notifications of wake_writer_: they cut a back-off short
+  MonotonicTime stop_deadline_{};  // on clock_.monotonicNow()
   std::chrono::milliseconds stop_retry_for_ = kStopRetryFor;
   std::string last_error_;  // of the last failed batch, for flush()
 

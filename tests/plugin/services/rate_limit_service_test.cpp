@@ -1,18 +1,17 @@
 // RateLimitService against a real SQLite store with simulated time, checked against a
-// brute-force reference model: the list of admitted requests.
+// brute-force reference model (tests/support/window_oracle.hpp): the list of admitted requests.
 #include "services/rate_limit_service.hpp"
 
 #include <boost/test/unit_test.hpp>
 #include <cstdlib>
-#include <map>
 #include <ostream>
-#include <random>
 #include <thread>
 
 #include "domain/errors.hpp"
 #include "process.hpp"
 #include "store/sqlite/sqlite_stores.hpp"
 #include "util/time_text.hpp"
+#include "window_oracle.hpp"
 
 namespace api {
 std::ostream& operator<<(std::ostream& os, LimitOutcome outcome) {
@@ -24,103 +23,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using api::LimitOutcome;
-
-std::int64_t floorDiv(std::int64_t a, std::int64_t b) {
-  return a / b - ((a % b != 0) && ((a < 0) != (b < 0)) ? 1 : 0);
-}
-
-// The reference: every admitted request as (time, cost), scanned in full for each decision.
-struct Model {
-  std::int64_t sub_ms = 1;
-  std::int64_t n = 1;
-  std::int64_t limit = 1;
-  std::vector<std::pair<std::int64_t, std::int64_t>> live;  // forgotten on reset/cleanup
-  std::vector<std::pair<std::int64_t, std::int64_t>> since_reset;
-  std::int64_t max_limit_since_reset = 1;
-
-  std::int64_t sumOver(std::int64_t first_sub, std::int64_t count) const {
-    std::int64_t sum = 0;
-    for (const auto& [t, cost] : live) {
-      const std::int64_t k = floorDiv(t, sub_ms);
-      if (k >= first_sub && k < first_sub + count) {
-        sum += cost;
-      }
-    }
-    return sum;
-  }
-  std::int64_t runSum(std::int64_t first_sub) const { return sumOver(first_sub, n); }
-  std::int64_t usedAt(std::int64_t k) const {
-    std::int64_t best = 0;
-    for (std::int64_t j = k - n + 1; j <= k; ++j) {
-      best = std::max(best, runSum(j));
-    }
-    return best;
-  }
-  struct Answer {
-    bool allowed;
-    std::int64_t remaining;
-    std::optional<std::int64_t> retry_at_ms;
-    std::int64_t reset_at_ms;
-  };
-  Answer decide(std::int64_t now, std::int64_t cost, bool consume) {
-    const std::int64_t k = floorDiv(now, sub_ms);
-    const std::int64_t used = usedAt(k);
-    Answer a{used + cost <= limit, 0, std::nullopt, now};
-    if (a.allowed) {
-      a.remaining = std::max<std::int64_t>(0, limit - used - cost);
-      if (consume) {
-        live.emplace_back(now, cost);
-        since_reset.emplace_back(now, cost);
-      }
-    } else {
-      a.remaining = std::max<std::int64_t>(0, limit - used);
-      if (cost <= limit) {  // the first later sub-window where it fits, however far
-        for (std::int64_t d = 1; !a.retry_at_ms; ++d) {
-          if (usedAt(k + d) + cost <= limit) {
-            a.retry_at_ms = (k + d) * sub_ms;
-          }
-        }
-      }
-    }
-    for (std::int64_t j = k - n + 1; j <= k; ++j) {  // oldest counted sub-window
-      if (sumOver(j, 1) > 0) {
-        a.reset_at_ms = (j + n) * sub_ms;
-        break;
-      }
-    }
-    return a;
-  }
-  void reset() {
-    live.clear();
-    since_reset.clear();
-    max_limit_since_reset = limit;
-  }
-  void cleanup(std::int64_t now) {  // what ApiModule::cleanup deletes
-    std::erase_if(live, [&](const auto& r) {
-      return (floorDiv(r.first, sub_ms) + 1) * sub_ms <= now - n * sub_ms;
-    });
-  }
-  // The guarantee: for every run of N consecutive sub-windows, admitted <= L.
-  bool guaranteeHolds() const {
-    std::map<std::int64_t, std::int64_t> per_sub;
-    for (const auto& [t, cost] : since_reset) {
-      per_sub[floorDiv(t, sub_ms)] += cost;
-    }
-    for (const auto& [start, ignored] : per_sub) {
-      for (std::int64_t first = start - n + 1; first <= start; ++first) {
-        std::int64_t sum = 0;
-        for (auto it = per_sub.lower_bound(first); it != per_sub.end() && it->first < first + n;
-             ++it) {
-          sum += it->second;
-        }
-        if (sum > max_limit_since_reset) {
-          return false;
-        }
-      }
-    }
-    return true;
-  }
-};
 
 sp_host_api silentHost() {
   sp_host_api host{};
@@ -165,80 +67,56 @@ struct Fixture {
 
 BOOST_FIXTURE_TEST_SUITE(rate_limit_service, Fixture)
 
+// The limiter on SQLite, one key per sequence, as the system under test of window_oracle.hpp.
+struct ServiceUnderTest {
+  Fixture& f;
+  const testing_support::WindowSequence& sequence;
+  std::string key;
+
+  void setNow(std::int64_t ms) { f.clock.set(api::TimePoint(std::chrono::milliseconds(ms))); }
+  void updateLimit(std::int64_t limit) { f.limits.update(key, limit, "test"); }
+  void reset() { f.limits.reset(key, "test"); }
+  void cleanup() {  // what ApiModule::cleanup runs
+    f.store.windows().deleteEnded(
+        f.clock.now() - std::chrono::milliseconds(sequence.sub_ms * sequence.n), sequence.sub_ms);
+  }
+  testing_support::WindowAnswer decide(std::int64_t cost, bool consume) {
+    const api::LimitDecision d = consume ? f.limits.check(key, cost) : f.limits.peek(key, cost);
+    BOOST_REQUIRE(d.outcome == LimitOutcome::kAllowed || d.outcome == LimitOutcome::kOverLimit ||
+                  d.outcome == LimitOutcome::kCostExceedsLimit);
+    BOOST_REQUIRE(d.allowed == (d.outcome == LimitOutcome::kAllowed));
+    testing_support::WindowAnswer a;
+    a.allowed = d.allowed;
+    a.cost_exceeds_limit = d.outcome == LimitOutcome::kCostExceedsLimit;
+    a.remaining = d.remaining;
+    a.reset_at_ms = d.reset_at.time_since_epoch().count();
+    if (d.retry_after) {
+      a.retry_after_ms = d.retry_after->count();
+    }
+    return a;
+  }
+  testing_support::WindowStatusAnswer status() {
+    const api::LimitStatus s = f.limits.status(key);
+    BOOST_REQUIRE(s.window_size_ms == sequence.sub_ms * sequence.n);
+    return {s.used, s.remaining, s.window_start.time_since_epoch().count(),
+            s.window_end.time_since_epoch().count(), s.reset_at.time_since_epoch().count()};
+  }
+};
+
 BOOST_AUTO_TEST_CASE(agrees_with_the_reference_model_on_random_sequences) {
   const char* seed_text = std::getenv("RATE_LIMIT_SEED");
   const std::uint64_t seed =
       seed_text != nullptr ? std::strtoull(seed_text, nullptr, 10) : 20261125;
-  std::mt19937_64 rng(seed);
-  auto pick = [&](std::int64_t lo, std::int64_t hi) {
-    return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng);
-  };
-  const std::int64_t subs[] = {1, 7, 1000};
-  const std::int64_t ns[] = {1, 2, 3, 5, 8};
+  testing_support::WindowSequenceGenerator generator(seed);
   long decisions = 0;
   for (int sequence = 0; sequence < 2000; ++sequence) {
-    Model m;
-    m.sub_ms = subs[pick(0, 2)];
-    m.n = ns[pick(0, 4)];
-    m.limit = pick(1, 10);
-    m.max_limit_since_reset = m.limit;
-    window(m.sub_ms * m.n, m.n);
-    const std::string key = newKey(m.limit);
-    std::int64_t now = clock.now().time_since_epoch().count() + pick(0, m.sub_ms * m.n);
-    std::int64_t last_cleanup = 0;
-    for (int op = 0; op < 40; ++op) {
-      const std::int64_t roll = pick(0, 99);
-      if (roll < 3) {  // a clock step back, never before the last cleanup
-        now = std::max(last_cleanup, now - pick(0, 2 * m.sub_ms * m.n));
-      } else if (roll < 6) {  // a long jump forward
-        now += pick(m.sub_ms * m.n, 3 * m.sub_ms * m.n);
-      } else {
-        now += pick(0, m.sub_ms);
-      }
-      clock.set(api::TimePoint(std::chrono::milliseconds(now)));
-      if (roll >= 6 && roll < 9) {
-        m.limit = pick(1, 10);
-        m.max_limit_since_reset = std::max(m.max_limit_since_reset, m.limit);
-        limits.update(key, m.limit, "test");
-        continue;
-      }
-      if (roll >= 9 && roll < 11) {
-        limits.reset(key, "test");
-        m.reset();
-        continue;
-      }
-      if (roll >= 11 && roll < 14) {
-        store.windows().deleteEnded(clock.now() - std::chrono::milliseconds(m.sub_ms * m.n),
-                                    m.sub_ms);
-        m.cleanup(now);
-        last_cleanup = now;
-        continue;
-      }
-      const bool consume = roll >= 20;
-      const std::int64_t cost = roll < 90 ? 1 : pick(1, 12);
-      const api::LimitDecision got = consume ? limits.check(key, cost) : limits.peek(key, cost);
-      const Model::Answer want = m.decide(now, cost, consume);
-      ++decisions;
-      BOOST_REQUIRE_MESSAGE(
-          got.allowed == want.allowed && got.remaining == want.remaining &&
-              got.reset_at.time_since_epoch().count() == want.reset_at_ms &&
-              got.retry_after.has_value() == want.retry_at_ms.has_value() &&
-              (!want.retry_at_ms || got.retry_after->count() == *want.retry_at_ms - now),
-          "seed " << seed << " sequence " << sequence << " op " << op << " (S=" << m.sub_ms
-                  << " N=" << m.n << " L=" << m.limit << " cost=" << cost << " t=" << now
-                  << "): got allowed=" << got.allowed << " remaining=" << got.remaining
-                  << " reset_at=" << got.reset_at.time_since_epoch().count()
-                  << " retry_after=" << (got.retry_after ? got.retry_after->count() : -1)
-                  << "; model allowed=" << want.allowed << " remaining=" << want.remaining
-                  << " reset_at=" << want.reset_at_ms
-                  << " retry_after=" << (want.retry_at_ms ? *want.retry_at_ms - now : -1));
-      BOOST_REQUIRE_MESSAGE(m.guaranteeHolds(),
-                            "guarantee broken: seed " << seed << " sequence " << sequence);
-      if (!got.allowed) {
-        BOOST_REQUIRE(got.outcome == (cost > m.limit ? LimitOutcome::kCostExceedsLimit
-                                                     : LimitOutcome::kOverLimit));
-      }
-    }
+    const testing_support::WindowSequence s =
+        generator.next(clock.now().time_since_epoch().count());
+    window(s.sub_ms * s.n, s.n);
+    ServiceUnderTest service{*this, s, newKey(s.limit)};
+    const std::string failure = testing_support::runWindowSequence(s, service, decisions);
+    BOOST_REQUIRE_MESSAGE(
+        failure.empty(), "RATE_LIMIT_SEED=" << seed << " sequence " << sequence << ": " << failure);
   }
   BOOST_TEST(decisions > 50'000);
 }

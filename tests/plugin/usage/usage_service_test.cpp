@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 #include <future>
 #include <random>
+#include <thread>
 
 #include "cli/usage_commands.hpp"
 #include "domain/errors.hpp"
@@ -389,7 +390,9 @@ BOOST_AUTO_TEST_CASE(a_batch_the_store_refuses_is_lost_at_once_and_the_writer_go
 
 BOOST_AUTO_TEST_CASE(stop_gives_up_on_a_locked_store_at_its_deadline_and_counts_the_loss) {
   const std::string id = newKey();
-  api::UsageRecorder impatient(settings, store, clock, logger, [&] {
+  // On real time: stop() blocks the test's only thread until its deadline passes.
+  const api::SystemClock real_clock;
+  api::UsageRecorder impatient(settings, store, real_clock, logger, [&] {
     return std::make_unique<api::SqliteStores>(api::SqliteStoreOptions{path, 0});  // no waiting
   });
   impatient.setStopRetryFor(300ms);
@@ -398,6 +401,13 @@ BOOST_AUTO_TEST_CASE(stop_gives_up_on_a_locked_store_at_its_deadline_and_counts_
   for (int i = 0; i < 10; ++i) {
     BOOST_REQUIRE(impatient.record(id, {"/s", "GET", 200, 1, "", ""}));
   }
+  fprintf(stderr, "DBG t0\n");
+  auto t0 = std::chrono::steady_clock::now();
+  impatient.stop();
+  fprintf(stderr, "DBG stop took %ld ms\n",
+          (long)std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::chrono::steady_clock::now() - t0)
+              .count());
   impatient.stop();  // returns: the lock never goes, the deadline does
   locker.exec("ROLLBACK", "letting go");
   BOOST_TEST(impatient.writtenRecords() == 0u);
@@ -427,6 +437,21 @@ BOOST_AUTO_TEST_CASE(recording_never_waits_for_the_writer_or_a_lock) {
   BOOST_TEST(later.get());
   patient.flush();
   BOOST_TEST(patient.writtenRecords() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(the_writer_flushes_when_the_interval_has_passed_on_its_clock) {
+  const std::string id = newKey();
+  BOOST_REQUIRE(recorder.record(id, {"/i", "GET", 200, 1, "", ""}));
+  BOOST_REQUIRE(clock.awaitWaiters(1, 30s));  // the writer waits out its 10 ms interval
+  clock.advance(9ms);
+  BOOST_REQUIRE(clock.awaitWaiters(1, 30s));
+  BOOST_TEST(recorder.writtenRecords() == 0u);  // no real time counts, and 9 ms is short
+  clock.advance(1ms);
+  const auto give_up = std::chrono::steady_clock::now() + 30s;
+  while (recorder.writtenRecords() == 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::yield();
+  }
+  BOOST_TEST(recorder.writtenRecords() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(stop_writes_everything_still_queued) {
