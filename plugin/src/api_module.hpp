@@ -9,12 +9,12 @@
 #include <string_view>
 #include <vector>
 
+#include "config/settings.hpp"
 #include "domain/clock.hpp"
-#include "host_logger.hpp"
+#include "log/host_logger.hpp"
 #include "services/api_key_service.hpp"
 #include "services/rate_limit_service.hpp"
 #include "services/services.hpp"
-#include "settings.hpp"
 #include "store/stores.hpp"
 #include "systemprompt/api_services.h"
 #include "systemprompt/module_abi.h"

@@ -19,8 +19,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "config/settings.hpp"
 #include "fuzz_check.hpp"
-#include "settings.hpp"
 
 namespace {
 

@@ -30,11 +30,11 @@
 #include <string>
 #include <vector>
 
+#include "config/settings.hpp"
 #include "domain/errors.hpp"
 #include "domain/usage_types.hpp"
 #include "fuzz_check.hpp"
 #include "reference_text.hpp"
-#include "settings.hpp"
 #include "store/stores.hpp"
 #include "usage/usage_recorder.hpp"
 

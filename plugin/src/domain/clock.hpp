@@ -13,9 +13,10 @@
 #include <mutex>
 #include <vector>
 
+#include "util/time_point.hpp"
+
 namespace api {
 
-using TimePoint = std::chrono::time_point<std::chrono::system_clock, std::chrono::milliseconds>;
 using MonotonicTime = std::chrono::steady_clock::time_point;
 
 class Clock {

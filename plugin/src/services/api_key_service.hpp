@@ -13,10 +13,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "config/settings.hpp"
 #include "domain/clock.hpp"
 #include "domain/random.hpp"
-#include "host_logger.hpp"
-#include "settings.hpp"
+#include "log/host_logger.hpp"
 #include "store/key_store.hpp"
 #include "store/stores.hpp"
 #include "store/window_store.hpp"

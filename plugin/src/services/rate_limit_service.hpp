@@ -16,10 +16,10 @@
 #include <string_view>
 #include <vector>
 
+#include "config/settings.hpp"
 #include "domain/clock.hpp"
-#include "host_logger.hpp"
+#include "log/host_logger.hpp"
 #include "services/api_key_service.hpp"
-#include "settings.hpp"
 #include "store/key_store.hpp"
 #include "store/stores.hpp"
 #include "store/window_store.hpp"

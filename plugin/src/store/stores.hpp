@@ -9,7 +9,7 @@
 #include <memory>
 #include <string_view>
 
-#include "settings.hpp"
+#include "config/settings.hpp"
 #include "store/counter_store.hpp"
 #include "store/key_store.hpp"
 #include "store/store_error.hpp"

@@ -39,10 +39,10 @@
 #include <unordered_set>
 #include <vector>
 
+#include "config/settings.hpp"
 #include "domain/clock.hpp"
 #include "domain/usage_types.hpp"
-#include "host_logger.hpp"
-#include "settings.hpp"
+#include "log/host_logger.hpp"
 #include "store/stores.hpp"
 
 namespace api {

@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "config/settings.hpp"
 #include "domain/clock.hpp"
-#include "settings.hpp"
 #include "store/usage_store.hpp"
 #include "util/span.hpp"
 

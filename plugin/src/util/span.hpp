@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "domain/clock.hpp"
+#include "util/time_point.hpp"
 
 namespace api {
 

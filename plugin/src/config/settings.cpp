@@ -1,4 +1,4 @@
-#include "settings.hpp"
+#include "config/settings.hpp"
 
 #include <algorithm>
 #include <array>

@@ -1,4 +1,4 @@
-#include "host_logger.hpp"
+#include "log/host_logger.hpp"
 
 #include <vector>
 
