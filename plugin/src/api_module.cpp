@@ -114,7 +114,7 @@ ApiModule::ApiModule(const sp_host_api& host, ApiSettings settings, std::unique_
             lookup_store_ != nullptr ? lookup_store_->keys() : store_->keys(), store_->windows(),
             *clock_, logger_),
       limits_(settings_, *store_, *clock_, logger_, keys_),
-      usage_(settings_, store_->usage(), *clock_),
+      usage_(settings_, store_->usage(), store_->keys(), *clock_),
       recorder_(settings_, *store_, *clock_, logger_,
                 owns_store_
                     ? StoreFactory([this] { return openStore(settings_, logger_, "usage"); })

@@ -321,7 +321,6 @@ sp_status usageStats(void* ctx, const char* period, const char* key_id, char* js
     const std::string period_text = period == nullptr ? "24h" : period;
     std::optional<std::string> key;
     if (key_id != nullptr) {
-      services.keys.getKey(key_id);
       key = key_id;
     }
     const Span parsed = UsageService::parsePeriod(period_text, "period");
@@ -345,7 +344,6 @@ sp_status keyUsage(void* ctx, const char* key_id, const char* period, sp_api_key
     requireStruct(out, "sp_api_key_usage");
     const Services& services = self(ctx);
     const std::string id(textOrEmpty(key_id));
-    services.keys.getKey(id);
     const Span parsed = UsageService::parsePeriod(period == nullptr ? "24h" : period, "period");
     services.recorder.flushFor(kStatsFlushWait);
     const UsageStats s = services.usage.stats(parsed, id);

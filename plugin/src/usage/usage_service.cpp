@@ -90,8 +90,9 @@ class Aggregator final : public UsageStore::Visitor {
 
 }  // namespace
 
-UsageService::UsageService(const ApiSettings& settings, UsageStore& store, const Clock& clock)
-    : settings_(settings), store_(store), clock_(clock) {}
+UsageService::UsageService(const ApiSettings& settings, UsageStore& store, KeyStore& keys,
+                           const Clock& clock)
+    : settings_(settings), store_(store), keys_(keys), clock_(clock) {}
 
 Span UsageService::parsePeriod(std::string_view text, std::string_view option) {
   try {
@@ -103,6 +104,9 @@ Span UsageService::parsePeriod(std::string_view text, std::string_view option) {
 }
 
 UsageStats UsageService::stats(Span period, const std::optional<std::string>& key_id, size_t top) {
+  if (key_id && !keys_.exists(*key_id)) {  // a clear error rather than zeros
+    throw NotFound("no key with id " + quotedId(*key_id));
+  }
   const TimePoint now = clock_.now();
   const std::int64_t now_ms = now.time_since_epoch().count();
   const std::int64_t interval = settings_.aggregation_interval_ms;

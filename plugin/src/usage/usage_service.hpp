@@ -12,6 +12,7 @@
 
 #include "config/settings.hpp"
 #include "domain/clock.hpp"
+#include "store/key_store.hpp"
 #include "store/usage_store.hpp"
 #include "util/span.hpp"
 
@@ -79,10 +80,12 @@ struct UsageStats {
 
 class UsageService {
  public:
-  // REQUIRED: all references outlive the service.
-  UsageService(const ApiSettings& settings, UsageStore& store, const Clock& clock);
+  // REQUIRED: all references outlive the service. `keys` tells an unknown key from one
+  // without requests.
+  UsageService(const ApiSettings& settings, UsageStore& store, KeyStore& keys, const Clock& clock);
 
-  // Statistics for the `period` ending now, for every key or one. Throws StoreError.
+  // Statistics for the `period` ending now, for every key or one. Throws NotFound for a key
+  // id that no key has (revoked and expired keys have statistics), StoreError.
   UsageStats stats(Span period, const std::optional<std::string>& key_id, size_t top = 10);
 
   // Parses `--period` text; throws InvalidInput naming `option` and the value.
@@ -91,6 +94,7 @@ class UsageService {
  private:
   const ApiSettings& settings_;
   UsageStore& store_;
+  KeyStore& keys_;
   const Clock& clock_;
 };
 

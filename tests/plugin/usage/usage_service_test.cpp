@@ -48,7 +48,7 @@ struct Fixture {
   api::HostLogger logger{host};
   api::SqliteStores store{api::SqliteStoreOptions{path, 5000}};
   api::ApiKeyService keys{settings, store, clock, logger};
-  api::UsageService usage{settings, store.usage(), clock};
+  api::UsageService usage{settings, store.usage(), store.keys(), clock};
   api::UsageRecorder recorder{settings, store, clock, logger};
 
   std::string newKey() {
