@@ -139,8 +139,9 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
   std::string database_path;
   if (root.is_object()) {
     for (const auto& [key, value] : root.as_object()) {
+      const std::string_view name = key;  // a lambda may not capture a structured binding
       const auto integer = std::find_if(integerSettings().begin(), integerSettings().end(),
-                                        [&](const IntegerSetting& row) { return row.key == key; });
+                                        [&](const IntegerSetting& row) { return row.key == name; });
       if (integer != integerSettings().end()) {
         settings.*(integer->member) =
             integerIn(value, key, integer->min, integer->max, integer->unit);
