@@ -257,7 +257,7 @@ std::int64_t ApiModule::cleanup() {
   persistFailOpenCount();
   const TimePoint now = clock_->now();
   const TimePoint cutoff = now - std::chrono::milliseconds(settings_.rate_limit_window_ms);
-  const std::int64_t sub_ms = settings_.subWindowMs();
+  const std::int64_t sub_ms = settings_.windowShape().subWindowMs();
   std::int64_t deleted = store_->windows().deleteEnded(cutoff, sub_ms);
   // Windows of keys revoked since: those revoked earlier ended by the cutoff, and went above.
   for (const std::string& id :

@@ -4,6 +4,7 @@
 #include "cli/output.hpp"
 #include "domain/errors.hpp"
 #include "present/documents.hpp"
+#include "ratelimit/sliding_window.hpp"
 #include "services/services.hpp"
 #include "systemprompt/module_abi.h"
 #include "util/time_text.hpp"
@@ -34,7 +35,8 @@ std::string limitStatusText(const LimitStatus& s, TimePoint now, std::int64_t su
   t.add({"  Usage", usageBar(s.used, s.limit) + " " + std::to_string(pct) + "%"});
   t.add({"  Window", shortTime(s.window_start) + " .. " + shortTime(s.window_end) + " (slides in " +
                          std::to_string(sub_windows) + " steps of " +
-                         formatWindow(s.window_size_ms / sub_windows) + ")"});
+                         formatWindow(WindowShape{s.window_size_ms, sub_windows}.subWindowMs()) +
+                         ")"});
   t.add({"  Next slot", s.used == 0 ? std::string("nothing counted in this window")
                                     : "frees in " + formatSpan(s.reset_at - now) + " (" +
                                           formatIsoUtc(s.reset_at) + ")"});

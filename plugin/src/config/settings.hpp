@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "domain/limits.hpp"
+#include "ratelimit/sliding_window.hpp"
 
 namespace api {
 
@@ -49,9 +50,9 @@ struct ApiSettings {
   // Rollups older than this are deleted by cleanup, ms. At least request_retention_ms.
   std::int64_t rollup_retention_ms = 400LL * 86'400'000;
 
-  // The sub-window length S = W / N, ms (whole: parseSettings checks that N divides W).
-  // The one place it is computed.
-  std::int64_t subWindowMs() const { return rate_limit_window_ms / rate_limit_sub_windows; }
+  // The window and its sub-windows, as the engine takes them (whose subWindowMs() is the one
+  // place S = W / N is computed; whole: parseSettings checks that N divides W).
+  WindowShape windowShape() const { return {rate_limit_window_ms, rate_limit_sub_windows}; }
 };
 
 // One integer key of `config:`: the member it sets and the range accepted. The table of them

@@ -463,7 +463,7 @@ CreatedKey ApiKeyService::rotateKey(std::string_view key_id, std::chrono::millis
     if (result.outcome != KeyStore::ChangeOutcome::kChanged) {
       break;
     }
-    if (attempt == kMaxChangeAttempts) {
+    if (attempt == KeyStore::kMaxChangeAttempts) {
       throw StoreError("key " + old_id + " kept changing while it was being rotated; try again",
                        true);
     }

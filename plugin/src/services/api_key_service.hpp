@@ -127,8 +127,6 @@ class ApiKeyService {
   KeyRecord newKeyRecord(const std::string& secret, TimePoint now) const;
   // Clears the counts of a key that can no longer be used. Never throws.
   void forgetWindows(const std::string& key_id) noexcept;
-  // How often a compare-and-set is retried after kChanged before giving up.
-  static constexpr int kMaxChangeAttempts = 8;
   // Writes last_used_at without waiting for a lock; at most one attempt per key per
   // kLastUsedResolution in this process (a second, when the store was busy).
   void recordLastUse(KeyRecord& key, TimePoint now) noexcept;

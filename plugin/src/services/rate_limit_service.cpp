@@ -12,14 +12,6 @@
 namespace api {
 namespace {
 
-// The engine's shape for the current settings (read per call: tests change them).
-WindowShape shapeOf(const ApiSettings& settings) {
-  return WindowShape{settings.rate_limit_window_ms, settings.rate_limit_sub_windows};
-}
-
-// How often a compare-and-set on a key is retried after it changed underneath.
-constexpr int kMaxChangeAttempts = 8;
-
 // kAllowed when the key may be counted at `now`; why not otherwise.
 LimitOutcome keyOutcome(const KeyRecord& key, TimePoint now) {
   switch (key.statusAt(now)) {
@@ -134,7 +126,7 @@ LimitDecision RateLimitService::decide(std::string_view key_id, const KeyRecord*
       known_key = &*read_key;
     }
     const KeyRecord& key = *known_key;
-    const WindowShape shape = shapeOf(settings_);
+    const WindowShape shape = settings_.windowShape();
     Decider decider(shape, cost, key);
     WindowStore::Read read;
     bool consumed = false;
@@ -238,7 +230,7 @@ LimitStatus RateLimitService::status(std::string_view key_id) {
   if (!key) {
     throw NotFound("no key with id " + quotedId(key_id));
   }
-  const WindowShape shape = shapeOf(settings_);
+  const WindowShape shape = settings_.windowShape();
   Decider decider(shape, 1, *key);
   const WindowStore::Read read = windows_.peek(key_id, clock_, decider);
   const WindowStatus w = decider.window(read).status(key->rate_limit);
@@ -318,7 +310,7 @@ std::int64_t RateLimitService::update(std::string_view key_id, std::int64_t new_
       case KeyStore::ChangeOutcome::kUserAtKeyLimit:
         break;
     }
-    if (attempt == kMaxChangeAttempts) {
+    if (attempt == KeyStore::kMaxChangeAttempts) {
       throw StoreError("key " + key.id + " kept changing while its limit was updated; try again",
                        true);
     }

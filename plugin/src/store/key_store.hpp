@@ -56,6 +56,11 @@ class KeyStore {
   // Every key, or every key of one user; newest first.
   virtual std::vector<KeyRecord> list(std::optional<std::string_view> user_id) = 0;
 
+  // How often a caller reads the key again and retries a compare-and-set that answered
+  // kChanged before it gives up (a transient StoreError): a key changing this often is
+  // being changed by something else right now.
+  static constexpr int kMaxChangeAttempts = 8;
+
   enum class ChangeOutcome {
     kDone,
     kNotFound,
