@@ -156,19 +156,35 @@ void setRevoked(SqliteDb& db, std::string_view id, TimePoint at, std::string_vie
 SqliteKeyStore::SqliteKeyStore(SqliteConnection& connection)
     : connection_(connection),
       db_(connection.db()),
-      find_by_hash_(std::make_unique<Statement>(db_, kSelectKeyByHash, true)) {}
+      find_by_hash_(std::make_unique<Statement>(db_, kSelectKeyByHash, true)),
+      find_by_id_(std::make_unique<Statement>(db_, kSelectKeyById, true)) {}
 
 std::optional<ChangeToken> SqliteKeyStore::changeToken() const noexcept {
   return connection_.changeToken();
 }
 
-std::optional<KeyRecord> SqliteKeyStore::keyById(std::string_view id) {
-  Statement select(db_, kSelectKeyById);
-  select.bind(1, id);
-  if (!select.step()) {
-    return std::nullopt;
+namespace {
+
+// Runs a prepared single-key SELECT and resets it, whatever happens.
+std::optional<KeyRecord> findOne(Statement& select, std::string_view value) {
+  select.bind(1, value);
+  std::optional<KeyRecord> key;
+  try {
+    if (select.step()) {
+      key = keyFromRow(select);
+    }
+  } catch (...) {
+    select.reset();
+    throw;
   }
-  return keyFromRow(select);
+  select.reset();
+  return key;
+}
+
+}  // namespace
+
+std::optional<KeyRecord> SqliteKeyStore::keyById(std::string_view id) {
+  return findOne(*find_by_id_, id);
 }
 
 void SqliteKeyStore::insertRow(const KeyRecord& key) {
@@ -226,19 +242,7 @@ KeyStore::InsertOutcome SqliteKeyStore::insert(const KeyRecord& key,
 
 std::optional<KeyRecord> SqliteKeyStore::findByHash(std::string_view key_hash) {
   std::lock_guard lock(connection_.mutex());
-  Statement& select = *find_by_hash_;
-  select.bind(1, key_hash);
-  std::optional<KeyRecord> key;
-  try {
-    if (select.step()) {
-      key = keyFromRow(select);
-    }
-  } catch (...) {
-    select.reset();
-    throw;
-  }
-  select.reset();
-  return key;
+  return findOne(*find_by_hash_, key_hash);
 }
 
 std::optional<KeyRecord> SqliteKeyStore::findById(std::string_view id) {

@@ -91,7 +91,9 @@ class SqliteKeyStore final : public KeyStore {
 
   SqliteConnection& connection_;
   SqliteDb& db_;
-  std::unique_ptr<Statement> find_by_hash_;  // prepared once: validation's hot path
+  // Prepared once: validation's and the rate-limit check's hot paths.
+  std::unique_ptr<Statement> find_by_hash_;
+  std::unique_ptr<Statement> find_by_id_;
 };
 
 class SqliteWindowStore final : public WindowStore {
