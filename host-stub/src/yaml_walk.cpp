@@ -2,6 +2,7 @@
 // expansion budget.
 #include "yaml_walk.hpp"
 
+#include <algorithm>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/string.hpp>
@@ -81,6 +82,15 @@ json::value walk(const YAML::Node& node, const Where& where, ExpansionBudget& bu
 }
 
 }  // namespace
+
+Where Where::key(const std::string& k) const {
+  const bool plain = !k.empty() && std::all_of(k.begin(), k.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+  const std::string shown = plain ? k : inQuotes(k);
+  return {file_, path_.empty() ? shown : path_ + "." + shown};
+}
 
 void Where::fail(const YAML::Node& node, const std::string& what) const {
   std::string at = file_;

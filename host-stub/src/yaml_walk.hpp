@@ -14,12 +14,15 @@
 
 namespace host::yaml {
 
-// Where in which file a node sits, and its key path ("commands[2].options[0]"), for errors.
+// Where in which file a node sits, and its key path ("commands[2].options[0]",
+// `config."a.b"`), for errors.
 class Where {
  public:
   Where(std::string file, std::string path) : file_(std::move(file)), path_(std::move(path)) {}
 
-  Where key(const std::string& k) const { return {file_, path_.empty() ? k : path_ + "." + k}; }
+  // A key that is not a plain name ([A-Za-z0-9_-]+) is quoted, so that a key written
+  // "config.x" never reads as the key x inside config.
+  Where key(const std::string& k) const;
   Where index(size_t i) const { return {file_, path_ + "[" + std::to_string(i) + "]"}; }
 
   // Throws ManifestError "<file>:<line>:<column>: <path>: <what>" (the position when the

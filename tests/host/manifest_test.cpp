@@ -160,6 +160,17 @@ BOOST_AUTO_TEST_CASE(keys_must_be_plain_and_unique_everywhere) {
   BOOST_TEST(contains(e, "module.yaml:9:33: commands[0].options[0].name: duplicate key"), e);
 }
 
+BOOST_AUTO_TEST_CASE(a_key_with_a_dot_is_quoted_so_it_never_reads_as_a_path) {
+  // Found by fuzz_manifest: a top-level key "config.x" was reported as "config.x: unknown
+  // key", the path of a key x inside config.
+  const std::string head = "name: demo\ntype: service\nversion: 1\nlibrary: x.so\n";
+  std::string e = errorOf(head + "config.x: 1\n");
+  BOOST_TEST(contains(e, "module.yaml:5:1: \"config.x\": unknown key; accepted here:"), e);
+
+  e = errorOf(head + "config:\n  \"a b\": {c: 1, c: 2}\n");
+  BOOST_TEST(contains(e, "module.yaml:6:17: config.\"a b\".c: duplicate key"), e);
+}
+
 BOOST_AUTO_TEST_CASE(config_is_opaque_to_the_host_whatever_its_keys_say) {
   // The host reads no key of a module's config: a cleanupInterval of 0, text or a mapping is
   // the module's to accept or refuse at load (it states its cleanup interval in sp_module).
