@@ -57,11 +57,11 @@ int refuseCommandOfOldHost(void* /*ctx*/, const char* /*args_json*/, const sp_co
 
 AdapterSettings adapterSettings(const ApiSettings& settings) {
   AdapterSettings out;
-  out.rate_limit_window_ms = settings.rate_limit_window_ms;
-  out.rate_limit_sub_windows = settings.rate_limit_sub_windows;
-  out.key_prefix = settings.key_prefix;
-  out.aggregation_interval_ms = settings.aggregation_interval_ms;
-  out.rollup_retention_ms = settings.rollup_retention_ms;
+  out.rate_limit_window_ms = settings.rate_limits.window_ms;
+  out.rate_limit_sub_windows = settings.rate_limits.sub_windows;
+  out.key_prefix = settings.keys.prefix;
+  out.aggregation_interval_ms = settings.usage.aggregation_interval_ms;
+  out.rollup_retention_ms = settings.usage.rollup_retention_ms;
   return out;
 }
 
@@ -148,7 +148,7 @@ ApiModule::ApiModule(const sp_host_api& host, ApiSettings settings, std::unique_
                                    SP_API_KEY_SERVICE_VERSION_MINOR, &key_service_};
   exported_[1] = sp_module_service{SP_RATE_LIMIT_SERVICE_NAME, SP_RATE_LIMIT_SERVICE_VERSION_MAJOR,
                                    SP_RATE_LIMIT_SERVICE_VERSION_MINOR, &rate_limit_service_};
-  logger_.debug("api module ready", {{"database", settings_.database_path}});
+  logger_.debug("api module ready", {{"database", settings_.store.database_path}});
 }
 
 ApiModule::~ApiModule() {
@@ -184,7 +184,7 @@ void ApiModule::describe(sp_module& out) {
   out.health = &healthEntry;
   out.cleanup = &cleanupEntry;
   if (out.size >= SP_MODULE_SIZE_1_1) {
-    out.cleanup_interval_ms = static_cast<std::uint64_t>(settings_.cleanup_interval_ms);
+    out.cleanup_interval_ms = static_cast<std::uint64_t>(settings_.cleanup.interval_ms);
   }
 }
 
@@ -256,8 +256,8 @@ void ApiModule::health(sp_health& out) noexcept {
 std::int64_t ApiModule::cleanup() {
   persistFailOpenCount();
   const TimePoint now = clock_->now();
-  const TimePoint cutoff = now - std::chrono::milliseconds(settings_.rate_limit_window_ms);
-  const std::int64_t sub_ms = settings_.windowShape().subWindowMs();
+  const TimePoint cutoff = now - std::chrono::milliseconds(settings_.rate_limits.window_ms);
+  const std::int64_t sub_ms = settings_.rate_limits.windowShape().subWindowMs();
   std::int64_t deleted = store_->windows().deleteEnded(cutoff, sub_ms);
   // Windows of keys revoked since: those revoked earlier ended by the cutoff, and went above.
   for (const std::string& id :
@@ -265,8 +265,8 @@ std::int64_t ApiModule::cleanup() {
     deleted += store_->windows().forget(id);
   }
   const std::int64_t now_ms = now.time_since_epoch().count();
-  const auto [raw, rollups] = store_->usage().deleteBefore(now_ms - settings_.request_retention_ms,
-                                                           now_ms - settings_.rollup_retention_ms);
+  const auto [raw, rollups] = store_->usage().deleteBefore(
+      now_ms - settings_.usage.request_retention_ms, now_ms - settings_.usage.rollup_retention_ms);
   logger_.debug("cleanup done", {{"rate_limit_windows_deleted", std::to_string(deleted)},
                                  {"requests_deleted", std::to_string(raw)},
                                  {"rollups_deleted", std::to_string(rollups)}});

@@ -50,9 +50,9 @@ void measure(const char* label, Call&& call) {
 int main() {
   testing_support::TempDir dir;
   api::ApiSettings settings;
-  settings.database_path = dir.path() + "/bench.sqlite3";
+  settings.store.database_path = dir.path() + "/bench.sqlite3";
   api::SystemClock clock;
-  api::SqliteStores store(api::SqliteStoreOptions{settings.database_path, 5000});
+  api::SqliteStores store(api::SqliteStoreOptions{settings.store.database_path, 5000});
   sp_host_api host{};
   host.size = sizeof(host);
   api::HostLogger logger(host);
@@ -78,7 +78,7 @@ int main() {
   {
     // The same, each call just after another connection (as another process would) has
     // committed something, so the in-process cache cannot answer: the store is read.
-    api::SqliteDb other(settings.database_path);
+    api::SqliteDb other(settings.store.database_path);
     api::Statement commit(other,
                           "INSERT INTO api_counters (name, value, updated_at)"
                           " VALUES ('bench', 1, 0) ON CONFLICT (name) DO UPDATE SET"
@@ -102,7 +102,7 @@ int main() {
   }
   measure("validateApiKey bad checksum", [&] { sink = keys.validateKey(bad_checksum).valid; });
   measure("validateApiKey malformed", [&] { sink = keys.validateKey(malformed).valid; });
-  const std::string forged = api::generateKey(settings.key_prefix);
+  const std::string forged = api::generateKey(settings.keys.prefix);
   measure("validateApiKey forged well-formed, unknown",
           [&] { sink = keys.validateKey(forged).valid; });
   if (keys.validateKey(forged).reason != api::KeyRejection::kNotFound) {

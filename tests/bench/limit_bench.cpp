@@ -21,7 +21,7 @@ namespace {
 
 struct Stack {
   explicit Stack(const std::string& path) : store(api::SqliteStoreOptions{path, 10'000}) {
-    settings.database_path = path;
+    settings.store.database_path = path;
     host.size = sizeof(host);
   }
   api::ApiSettings settings;

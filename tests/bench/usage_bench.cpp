@@ -29,9 +29,9 @@ using Clock = std::chrono::steady_clock;
 struct Stack {
   explicit Stack(const std::string& path, std::int64_t queue)
       : store(api::SqliteStoreOptions{path, 10'000}) {
-    settings.database_path = path;
-    settings.usage_queue_capacity = queue;
-    settings.usage_queue_max_bytes = 4LL << 30;  // the most accepted: only the count bounds it
+    settings.store.database_path = path;
+    settings.usage.queue_capacity = queue;
+    settings.usage.queue_max_bytes = 4LL << 30;  // the most accepted: only the count bounds it
     host.size = sizeof(host);
   }
   api::ApiSettings settings;
@@ -57,7 +57,7 @@ int record() {
   // As in the module: the writer and the key lookups on connections of their own.
   const api::StoreFactory own_connection = [&] {
     return std::make_unique<api::SqliteStores>(
-        api::SqliteStoreOptions{s.settings.database_path, s.settings.busy_timeout_ms});
+        api::SqliteStoreOptions{s.settings.store.database_path, s.settings.store.busy_timeout_ms});
   };
   {
     api::UsageRecorder recorder(s.settings, s.store, s.clock, s.logger, own_connection);
@@ -128,7 +128,9 @@ int populate(const std::string& path, long n) {
       r.timestamp_ms = from + span * i / n;
       batch.push_back(std::move(r));
     }
-    s.store.usage().append(batch, api::foldIntoRollups(batch, s.settings.aggregation_interval_ms));
+    s.store.usage().append(batch,
+                           api::foldIntoRollups(batch, s.settings.usage.aggregation_interval_ms),
+                           api::addToStoredHistogram);
     done += size;
   }
   return 0;

@@ -49,17 +49,19 @@ Outcome parseOnce(std::string_view json_text, std::string_view state_dir) {
 }
 
 bool same(const api::ApiSettings& a, const api::ApiSettings& b) {
-  return a.default_rate_limit == b.default_rate_limit &&
-         a.rate_limit_window_ms == b.rate_limit_window_ms &&
-         a.rate_limit_sub_windows == b.rate_limit_sub_windows &&
-         a.rate_limit_fail_open == b.rate_limit_fail_open && a.key_prefix == b.key_prefix &&
-         a.cleanup_interval_ms == b.cleanup_interval_ms && a.database_path == b.database_path &&
-         a.busy_timeout_ms == b.busy_timeout_ms && a.max_keys_per_user == b.max_keys_per_user &&
-         a.usage_queue_capacity == b.usage_queue_capacity &&
-         a.usage_flush_interval_ms == b.usage_flush_interval_ms &&
-         a.aggregation_interval_ms == b.aggregation_interval_ms &&
-         a.request_retention_ms == b.request_retention_ms &&
-         a.rollup_retention_ms == b.rollup_retention_ms;
+  return a.rate_limits.default_limit == b.rate_limits.default_limit &&
+         a.rate_limits.window_ms == b.rate_limits.window_ms &&
+         a.rate_limits.sub_windows == b.rate_limits.sub_windows &&
+         a.rate_limits.fail_open == b.rate_limits.fail_open && a.keys.prefix == b.keys.prefix &&
+         a.cleanup.interval_ms == b.cleanup.interval_ms &&
+         a.store.database_path == b.store.database_path &&
+         a.store.busy_timeout_ms == b.store.busy_timeout_ms &&
+         a.keys.max_active_per_user == b.keys.max_active_per_user &&
+         a.usage.queue_capacity == b.usage.queue_capacity &&
+         a.usage.flush_interval_ms == b.usage.flush_interval_ms &&
+         a.usage.aggregation_interval_ms == b.usage.aggregation_interval_ms &&
+         a.usage.request_retention_ms == b.usage.request_retention_ms &&
+         a.usage.rollup_retention_ms == b.usage.rollup_retention_ms;
 }
 
 bool in(std::int64_t v, std::int64_t min, std::int64_t max) {
@@ -88,45 +90,45 @@ std::string expectedDatabasePath(const json::value& config, std::string_view sta
 }
 
 void checkInvariants(const api::ApiSettings& s) {
-  FUZZ_CHECK(in(s.default_rate_limit, 1, api::kMaxRateLimit));
-  FUZZ_CHECK(in(s.rate_limit_window_ms, 1'000, 2'678'400'000));
-  FUZZ_CHECK(in(s.rate_limit_sub_windows, 1, 3'600));
-  FUZZ_CHECK(s.rate_limit_window_ms % s.rate_limit_sub_windows == 0);
-  FUZZ_CHECK(!s.key_prefix.empty() && s.key_prefix.size() <= 16);
-  for (char c : s.key_prefix) {
+  FUZZ_CHECK(in(s.rate_limits.default_limit, 1, api::kMaxRateLimit));
+  FUZZ_CHECK(in(s.rate_limits.window_ms, 1'000, 2'678'400'000));
+  FUZZ_CHECK(in(s.rate_limits.sub_windows, 1, 3'600));
+  FUZZ_CHECK(s.rate_limits.window_ms % s.rate_limits.sub_windows == 0);
+  FUZZ_CHECK(!s.keys.prefix.empty() && s.keys.prefix.size() <= 16);
+  for (char c : s.keys.prefix) {
     FUZZ_CHECK(isPrefixChar(c));
   }
-  const std::string_view prefix = s.key_prefix;
+  const std::string_view prefix = s.keys.prefix;
   FUZZ_CHECK(!std::string_view("key_").starts_with(prefix) && !prefix.starts_with("key_"));
-  FUZZ_CHECK(in(s.cleanup_interval_ms, 10, kDayMs));
-  FUZZ_CHECK(in(s.busy_timeout_ms, 0, 600'000));
-  FUZZ_CHECK(in(s.max_keys_per_user, 0, 1'000'000));
-  FUZZ_CHECK(in(s.usage_queue_capacity, 1'000, 10'000'000));
-  FUZZ_CHECK(in(s.usage_flush_interval_ms, 10, 1'000));
-  const std::int64_t interval = s.aggregation_interval_ms;
+  FUZZ_CHECK(in(s.cleanup.interval_ms, 10, kDayMs));
+  FUZZ_CHECK(in(s.store.busy_timeout_ms, 0, 600'000));
+  FUZZ_CHECK(in(s.keys.max_active_per_user, 0, 1'000'000));
+  FUZZ_CHECK(in(s.usage.queue_capacity, 1'000, 10'000'000));
+  FUZZ_CHECK(in(s.usage.flush_interval_ms, 10, 1'000));
+  const std::int64_t interval = s.usage.aggregation_interval_ms;
   FUZZ_CHECK(in(interval, 60'000, kDayMs));
   FUZZ_CHECK(kHourMs % interval == 0 || (interval % kHourMs == 0 && kDayMs % interval == 0));
-  FUZZ_CHECK(s.request_retention_ms >= kDayMs);
-  FUZZ_CHECK(s.rollup_retention_ms >= s.request_retention_ms);
-  FUZZ_CHECK(!s.database_path.empty());
+  FUZZ_CHECK(s.usage.request_retention_ms >= kDayMs);
+  FUZZ_CHECK(s.usage.rollup_retention_ms >= s.usage.request_retention_ms);
+  FUZZ_CHECK(!s.store.database_path.empty());
 }
 
 json::object asConfig(const api::ApiSettings& s) {
   json::object o;
-  o["defaultRateLimit"] = s.default_rate_limit;
-  o["rateLimitWindowSize"] = s.rate_limit_window_ms;
-  o["rateLimitSubWindows"] = s.rate_limit_sub_windows;
-  o["failOpen"] = s.rate_limit_fail_open;
-  o["keyPrefix"] = s.key_prefix;
-  o["cleanupInterval"] = s.cleanup_interval_ms;
-  o["databasePath"] = s.database_path;
-  o["busyTimeout"] = s.busy_timeout_ms;
-  o["maxKeysPerUser"] = s.max_keys_per_user;
-  o["usageQueueCapacity"] = s.usage_queue_capacity;
-  o["usageFlushInterval"] = s.usage_flush_interval_ms;
-  o["aggregationInterval"] = s.aggregation_interval_ms;
-  o["requestRetention"] = s.request_retention_ms;
-  o["rollupRetention"] = s.rollup_retention_ms;
+  o["defaultRateLimit"] = s.rate_limits.default_limit;
+  o["rateLimitWindowSize"] = s.rate_limits.window_ms;
+  o["rateLimitSubWindows"] = s.rate_limits.sub_windows;
+  o["failOpen"] = s.rate_limits.fail_open;
+  o["keyPrefix"] = s.keys.prefix;
+  o["cleanupInterval"] = s.cleanup.interval_ms;
+  o["databasePath"] = s.store.database_path;
+  o["busyTimeout"] = s.store.busy_timeout_ms;
+  o["maxKeysPerUser"] = s.keys.max_active_per_user;
+  o["usageQueueCapacity"] = s.usage.queue_capacity;
+  o["usageFlushInterval"] = s.usage.flush_interval_ms;
+  o["aggregationInterval"] = s.usage.aggregation_interval_ms;
+  o["requestRetention"] = s.usage.request_retention_ms;
+  o["rollupRetention"] = s.usage.rollup_retention_ms;
   return o;
 }
 
@@ -151,12 +153,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, size_t size) {
   boost::system::error_code ec;
   const json::value config = json::parse(text, ec);
   FUZZ_CHECK(!ec);
-  FUZZ_CHECK(first.settings.database_path == expectedDatabasePath(config, state_dir));
+  FUZZ_CHECK(first.settings.store.database_path == expectedDatabasePath(config, state_dir));
 
   const std::string written = json::serialize(asConfig(first.settings));
   const Outcome again = parseOnce(written, state_dir);
   FUZZ_CHECK(again.accepted);
-  if (first.settings.database_path.front() == '/') {
+  if (first.settings.store.database_path.front() == '/') {
     FUZZ_CHECK(same(again.settings, first.settings));
   }
   return 0;

@@ -101,8 +101,8 @@ class CapturingUsage final : public api::UsageStore {
     std::lock_guard lock(mutex_);
     return std::exchange(delta_, {});
   }
-  void append(const std::vector<api::RequestRecord>& records,
-              const api::RollupDelta& delta) override {
+  void append(const std::vector<api::RequestRecord>& records, const api::RollupDelta& delta,
+              const HistogramMerge&) override {
     std::lock_guard lock(mutex_);
     records_.insert(records_.end(), records.begin(), records.end());
     delta_ = delta;
@@ -275,7 +275,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, size_t size) {
       FUZZ_CHECK(r.user_agent == input.user_agent);
     }
     FUZZ_CHECK(r.timestamp_ms == kNow);
-    checkRollups(r, fixture.store.takeDelta(), fixture.settings.aggregation_interval_ms);
+    checkRollups(r, fixture.store.takeDelta(), fixture.settings.usage.aggregation_interval_ms);
   }
   checkBlob(in.rest());
   return 0;

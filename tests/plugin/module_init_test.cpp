@@ -202,14 +202,14 @@ BOOST_AUTO_TEST_CASE(cleanup_uses_the_injected_clock_and_the_configured_window) 
   FakeHost fake;
   testing_support::TempDir dir;
   api::ApiSettings settings;
-  settings.rate_limit_window_ms = 60'000;
-  settings.database_path = dir.path() + "/c.db";
+  settings.rate_limits.window_ms = 60'000;
+  settings.store.database_path = dir.path() + "/c.db";
   auto clock = std::make_unique<api::ManualClock>(api::TimePoint(std::chrono::milliseconds(0)));
   api::ManualClock& time = *clock;
-  auto store =
-      std::make_unique<api::SqliteStores>(api::SqliteStoreOptions{settings.database_path, 1000});
+  auto store = std::make_unique<api::SqliteStores>(
+      api::SqliteStoreOptions{settings.store.database_path, 1000});
   {
-    api::SqliteDb db(settings.database_path);
+    api::SqliteDb db(settings.store.database_path);
     db.exec(
         "INSERT INTO api_keys (id, key_hash, key_prefix, user_id, name) "
         "VALUES ('k', 'h', 'sk_x', 'u', 'n');"

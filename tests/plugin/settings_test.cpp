@@ -69,7 +69,7 @@ BOOST_AUTO_TEST_CASE(readme_documents_every_key_its_default_and_its_range) {
     const auto it = rows.find(std::string(row.key));
     BOOST_REQUIRE_MESSAGE(it != rows.end(), "README has no row for " << row.key);
     const std::string& text = it->second;
-    BOOST_TEST(text.rfind(" | `" + std::to_string(defaults.*(row.member)) + "` |", 0) == 0,
+    BOOST_TEST(text.rfind(" | `" + std::to_string(row.of(defaults)) + "` |", 0) == 0,
                row.key << ": README's default differs: " << text);
     const std::string range = withCommas(row.min) + ".." + withCommas(row.max);
     BOOST_TEST(text.find(range) != std::string::npos,
@@ -100,11 +100,11 @@ BOOST_AUTO_TEST_CASE(every_integer_key_refuses_just_outside_its_range) {
 
 BOOST_AUTO_TEST_CASE(defaults_match_the_seed) {
   const api::ApiSettings s = api::parseSettings("{}", "/state/api");
-  BOOST_TEST(s.default_rate_limit == 1000);
-  BOOST_TEST(s.rate_limit_window_ms == 3600000);
-  BOOST_TEST(s.key_prefix == "sk_");
-  BOOST_TEST(s.cleanup_interval_ms == 300000);
-  BOOST_TEST(s.database_path == "/state/api/api.sqlite3");
+  BOOST_TEST(s.rate_limits.default_limit == 1000);
+  BOOST_TEST(s.rate_limits.window_ms == 3600000);
+  BOOST_TEST(s.keys.prefix == "sk_");
+  BOOST_TEST(s.cleanup.interval_ms == 300000);
+  BOOST_TEST(s.store.database_path == "/state/api/api.sqlite3");
 }
 
 BOOST_AUTO_TEST_CASE(reads_every_key) {
@@ -112,13 +112,13 @@ BOOST_AUTO_TEST_CASE(reads_every_key) {
       R"({"defaultRateLimit":5000,"rateLimitWindowSize":60000,"keyPrefix":"pk_live_",)"
       R"("cleanupInterval":1000,"databasePath":"db/x.sqlite3","busyTimeout":0})",
       "/state/");
-  BOOST_TEST(s.default_rate_limit == 5000);
-  BOOST_TEST(s.rate_limit_window_ms == 60000);
-  BOOST_TEST(s.key_prefix == "pk_live_");
-  BOOST_TEST(s.cleanup_interval_ms == 1000);
-  BOOST_TEST(s.database_path == "/state/db/x.sqlite3");
-  BOOST_TEST(s.busy_timeout_ms == 0);
-  BOOST_TEST(api::parseSettings(R"({"databasePath":"/abs/a.db"})", "/s").database_path ==
+  BOOST_TEST(s.rate_limits.default_limit == 5000);
+  BOOST_TEST(s.rate_limits.window_ms == 60000);
+  BOOST_TEST(s.keys.prefix == "pk_live_");
+  BOOST_TEST(s.cleanup.interval_ms == 1000);
+  BOOST_TEST(s.store.database_path == "/state/db/x.sqlite3");
+  BOOST_TEST(s.store.busy_timeout_ms == 0);
+  BOOST_TEST(api::parseSettings(R"({"databasePath":"/abs/a.db"})", "/s").store.database_path ==
              "/abs/a.db");
 }
 
@@ -159,7 +159,8 @@ BOOST_AUTO_TEST_CASE(rejects_bad_values_naming_key_value_and_range) {
 }
 
 BOOST_AUTO_TEST_CASE(accepts_whole_numbers_written_as_decimals) {
-  BOOST_TEST(api::parseSettings(R"({"defaultRateLimit":2000.0})", "/s").default_rate_limit == 2000);
+  BOOST_TEST(api::parseSettings(R"({"defaultRateLimit":2000.0})", "/s").rate_limits.default_limit ==
+             2000);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

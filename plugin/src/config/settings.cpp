@@ -66,20 +66,29 @@ std::string resolveDatabasePath(const std::string& configured, std::string_view 
 
 constexpr std::int64_t kDayMs = 86'400'000;
 
+// A field of ApiSettings, as the table holds it.
+#define API_SETTING_FIELD(path) [](ApiSettings& s) -> std::int64_t& { return s.path; }
+
 constexpr std::array<IntegerSetting, 12> kIntegerSettings{{
-    {"defaultRateLimit", &ApiSettings::default_rate_limit, 1, kMaxRateLimit, " requests"},
-    {"rateLimitWindowSize", &ApiSettings::rate_limit_window_ms, 1'000, 2'678'400'000, " ms"},
-    {"rateLimitSubWindows", &ApiSettings::rate_limit_sub_windows, 1, 3'600, " sub-windows"},
-    {"cleanupInterval", &ApiSettings::cleanup_interval_ms, 10, kDayMs, " ms"},
-    {"busyTimeout", &ApiSettings::busy_timeout_ms, 0, 600'000, " ms"},
-    {"maxKeysPerUser", &ApiSettings::max_keys_per_user, 0, 1'000'000, " keys (0: no limit)"},
-    {"usageQueueCapacity", &ApiSettings::usage_queue_capacity, 1'000, 10'000'000, " records"},
-    {"usageQueueBytes", &ApiSettings::usage_queue_max_bytes, 1LL << 20, 4LL << 30, " bytes"},
-    {"usageFlushInterval", &ApiSettings::usage_flush_interval_ms, 10, 1'000, " ms"},
-    {"aggregationInterval", &ApiSettings::aggregation_interval_ms, 60'000, kDayMs, " ms"},
-    {"requestRetention", &ApiSettings::request_retention_ms, kDayMs, 100LL * 366 * kDayMs, " ms"},
-    {"rollupRetention", &ApiSettings::rollup_retention_ms, kDayMs, 100LL * 366 * kDayMs, " ms"},
+    {"defaultRateLimit", API_SETTING_FIELD(rate_limits.default_limit), 1, kMaxRateLimit,
+     " requests"},
+    {"rateLimitWindowSize", API_SETTING_FIELD(rate_limits.window_ms), 1'000, 2'678'400'000, " ms"},
+    {"rateLimitSubWindows", API_SETTING_FIELD(rate_limits.sub_windows), 1, 3'600, " sub-windows"},
+    {"cleanupInterval", API_SETTING_FIELD(cleanup.interval_ms), 10, kDayMs, " ms"},
+    {"busyTimeout", API_SETTING_FIELD(store.busy_timeout_ms), 0, 600'000, " ms"},
+    {"maxKeysPerUser", API_SETTING_FIELD(keys.max_active_per_user), 0, 1'000'000,
+     " keys (0: no limit)"},
+    {"usageQueueCapacity", API_SETTING_FIELD(usage.queue_capacity), 1'000, 10'000'000, " records"},
+    {"usageQueueBytes", API_SETTING_FIELD(usage.queue_max_bytes), 1LL << 20, 4LL << 30, " bytes"},
+    {"usageFlushInterval", API_SETTING_FIELD(usage.flush_interval_ms), 10, 1'000, " ms"},
+    {"aggregationInterval", API_SETTING_FIELD(usage.aggregation_interval_ms), 60'000, kDayMs,
+     " ms"},
+    {"requestRetention", API_SETTING_FIELD(usage.request_retention_ms), kDayMs,
+     100LL * 366 * kDayMs, " ms"},
+    {"rollupRetention", API_SETTING_FIELD(usage.rollup_retention_ms), kDayMs, 100LL * 366 * kDayMs,
+     " ms"},
 }};
+#undef API_SETTING_FIELD
 
 // In README's order; the integer keys are also in kIntegerSettings.
 constexpr std::array<std::string_view, 15> kSettingKeys{
@@ -143,11 +152,10 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
       const auto integer = std::find_if(integerSettings().begin(), integerSettings().end(),
                                         [&](const IntegerSetting& row) { return row.key == name; });
       if (integer != integerSettings().end()) {
-        settings.*(integer->member) =
-            integerIn(value, key, integer->min, integer->max, integer->unit);
+        integer->field(settings) = integerIn(value, key, integer->min, integer->max, integer->unit);
       } else if (key == "keyPrefix") {
-        settings.key_prefix = stringOf(value, key);
-        checkKeyPrefix(settings.key_prefix, value);
+        settings.keys.prefix = stringOf(value, key);
+        checkKeyPrefix(settings.keys.prefix, value);
       } else if (key == "databasePath") {
         database_path = stringOf(value, key);
       } else if (key == "failOpen") {
@@ -155,22 +163,22 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
           throw std::invalid_argument("config key 'failOpen' must be true or false, got " +
                                       describe(value));
         }
-        settings.rate_limit_fail_open = value.as_bool();
+        settings.rate_limits.fail_open = value.as_bool();
       } else {
         throw std::invalid_argument("unknown config key '" + std::string(key) +
                                     "'; accepted keys: " + acceptedKeys());
       }
     }
   }
-  if (settings.rate_limit_window_ms % settings.rate_limit_sub_windows != 0) {
+  if (settings.rate_limits.window_ms % settings.rate_limits.sub_windows != 0) {
     throw std::invalid_argument(
-        "config keys 'rateLimitWindowSize' (" + std::to_string(settings.rate_limit_window_ms) +
-        " ms) and 'rateLimitSubWindows' (" + std::to_string(settings.rate_limit_sub_windows) +
+        "config keys 'rateLimitWindowSize' (" + std::to_string(settings.rate_limits.window_ms) +
+        " ms) and 'rateLimitSubWindows' (" + std::to_string(settings.rate_limits.sub_windows) +
         ") disagree: the window must divide into sub-windows of whole milliseconds");
   }
   // The hourly and daily series add whole rollup intervals into buckets, so an interval must
   // divide an hour (up to an hour) or be whole hours dividing a day (beyond).
-  const std::int64_t interval = settings.aggregation_interval_ms;
+  const std::int64_t interval = settings.usage.aggregation_interval_ms;
   const bool fits = interval <= 3'600'000 ? 3'600'000 % interval == 0
                                           : interval % 3'600'000 == 0 && 86'400'000 % interval == 0;
   if (!fits) {
@@ -179,13 +187,13 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
         "3600000) or be whole hours dividing a day (e.g. 7200000, 21600000, 86400000); got " +
         std::to_string(interval));
   }
-  if (settings.rollup_retention_ms < settings.request_retention_ms) {
+  if (settings.usage.rollup_retention_ms < settings.usage.request_retention_ms) {
     throw std::invalid_argument("config key 'rollupRetention' (" +
-                                std::to_string(settings.rollup_retention_ms) +
+                                std::to_string(settings.usage.rollup_retention_ms) +
                                 " ms) must be at least 'requestRetention' (" +
-                                std::to_string(settings.request_retention_ms) + " ms)");
+                                std::to_string(settings.usage.request_retention_ms) + " ms)");
   }
-  settings.database_path = resolveDatabasePath(database_path, state_dir);
+  settings.store.database_path = resolveDatabasePath(database_path, state_dir);
   return settings;
 }
 

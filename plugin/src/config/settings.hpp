@@ -8,40 +8,54 @@
 #include <string_view>
 
 #include "domain/limits.hpp"
-#include "ratelimit/sliding_window.hpp"
 
 namespace api {
 
-struct ApiSettings {
+// API keys: what ApiKeyService needs.
+struct KeySettings {
+  // Prefix of every generated key: 1..16 characters of [A-Za-z0-9_].
+  std::string prefix = "sk_";
+  // Most keys one user may have active at once; 0 means no limit. 0 .. 1,000,000.
+  std::int64_t max_active_per_user = 0;
+};
+
+// Rate limits: what RateLimitService needs.
+struct RateLimitSettings {
   // Requests per window for a key that has no limit of its own. 1..1,000,000,000.
-  std::int64_t default_rate_limit = 1000;
+  std::int64_t default_limit = 1000;
   // Length of the sliding rate-limit window, ms. 1,000 (1 s) .. 2,678,400,000 (31 days).
-  std::int64_t rate_limit_window_ms = 3'600'000;
-  // Sub-windows the sliding window is divided into. 1..3,600, and it must divide
-  // rate_limit_window_ms into whole milliseconds.
-  std::int64_t rate_limit_sub_windows = 60;
+  std::int64_t window_ms = 3'600'000;
+  // Sub-windows the sliding window is divided into. 1..3,600, and it must divide window_ms
+  // into whole milliseconds.
+  std::int64_t sub_windows = 60;
   // On a storage error, admit (true) or refuse (false) the request. Every fail-open decision
   // is logged and counted.
-  bool rate_limit_fail_open = false;
-  // Prefix of every generated key: 1..16 characters of [A-Za-z0-9_].
-  std::string key_prefix = "sk_";
-  // How often the host runs cleanup, ms. 10 .. 86,400,000 (1 day).
-  std::int64_t cleanup_interval_ms = 300'000;
+  bool fail_open = false;
+
+  // The window and its sub-windows, as the engine takes them (whose subWindowMs() is the one
+  // place S = W / N is computed; whole: parseSettings checks that N divides W).
+  WindowShape windowShape() const { return {window_ms, sub_windows}; }
+};
+
+// The store: which database, and how long a call waits for it.
+struct StoreSettings {
   // SQLite database file, absolute. Config `databasePath`: empty means
   // `<state dir>/api.sqlite3`; a relative path is taken from the state directory.
   std::string database_path;
   // How long a store call waits for another process's lock, ms. 0 .. 600,000.
   std::int64_t busy_timeout_ms = 5'000;
-  // Most keys one user may have active at once; 0 means no limit. 0 .. 1,000,000.
-  std::int64_t max_keys_per_user = 0;
+};
+
+// Usage analytics: the recorder's queue and writer, rollups and retention.
+struct UsageSettings {
   // Request records that may wait in memory for the writer; more are dropped and counted.
   // 1,000 .. 10,000,000.
-  std::int64_t usage_queue_capacity = 100'000;
+  std::int64_t queue_capacity = 100'000;
   // The same bound in bytes of memory the waiting records hold (64 MiB: about 24,000 records
   // of the largest accepted size, millions of typical ones). 1 MiB .. 4 GiB.
-  std::int64_t usage_queue_max_bytes = 64LL << 20;
+  std::int64_t queue_max_bytes = 64LL << 20;
   // The writer flushes at least this often, ms. 10 .. 1,000.
-  std::int64_t usage_flush_interval_ms = 1'000;
+  std::int64_t flush_interval_ms = 1'000;
   // Length of a usage rollup interval, ms: 60,000 (1 minute) .. 86,400,000 (1 day), and a
   // divisor of a day so that hourly and daily series line up.
   std::int64_t aggregation_interval_ms = 3'600'000;
@@ -49,20 +63,35 @@ struct ApiSettings {
   std::int64_t request_retention_ms = 30LL * 86'400'000;
   // Rollups older than this are deleted by cleanup, ms. At least request_retention_ms.
   std::int64_t rollup_retention_ms = 400LL * 86'400'000;
-
-  // The window and its sub-windows, as the engine takes them (whose subWindowMs() is the one
-  // place S = W / N is computed; whole: parseSettings checks that N divides W).
-  WindowShape windowShape() const { return {rate_limit_window_ms, rate_limit_sub_windows}; }
 };
 
-// One integer key of `config:`: the member it sets and the range accepted. The table of them
+// Cleanup: how often the host runs it (the module states it in sp_module).
+struct CleanupSettings {
+  // 10 .. 86,400,000 ms (1 day).
+  std::int64_t interval_ms = 300'000;
+};
+
+// Everything `config:` sets, one part per component; each component is handed its own.
+struct ApiSettings {
+  KeySettings keys;
+  RateLimitSettings rate_limits;
+  StoreSettings store;
+  UsageSettings usage;
+  CleanupSettings cleanup;
+};
+
+// One integer key of `config:`: the field it sets and the range accepted. The table of them
 // (integerSettings) drives parsing, the accepted-keys message and README's check.
 struct IntegerSetting {
   std::string_view key;
-  std::int64_t ApiSettings::*member;
+  std::int64_t& (*field)(ApiSettings&);
   std::int64_t min;
   std::int64_t max;
   std::string_view unit;  // as errors say it, e.g. " ms"
+
+  std::int64_t of(const ApiSettings& settings) const {
+    return field(const_cast<ApiSettings&>(settings));  // read only
+  }
 };
 std::span<const IntegerSetting> integerSettings();
 

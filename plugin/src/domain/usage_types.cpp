@@ -146,6 +146,15 @@ bool mergeHistogram(std::string_view blob, LatencyHistogram& into) {
   return ok;
 }
 
+std::optional<std::string> addToStoredHistogram(std::string_view stored,
+                                                const LatencyHistogram& added) {
+  LatencyHistogram merged = added;
+  if (!stored.empty() && !mergeHistogram(stored, merged)) {
+    return std::nullopt;
+  }
+  return encodeHistogram(merged);
+}
+
 std::int64_t percentile(const LatencyHistogram& histogram, int p) {
   // Counts may sum past INT64_MAX only in a histogram no store could hold; saturate rather
   // than overflow, and compute ceil(p * total / 100) without forming p * total.

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -56,6 +57,11 @@ std::string encodeHistogram(const LatencyHistogram& histogram);
 // Adds the blob's counts into `into`. Returns false, leaving `into` as it was, on a corrupt
 // blob (see decodeHistogram in the .cpp) or a sum that would overflow.
 bool mergeHistogram(std::string_view blob, LatencyHistogram& into);
+
+// The usage writer's HistogramMerge: `added` folded into a stored blob (empty: none yet),
+// encoded; nullopt when the stored blob is corrupt or the sum would overflow.
+std::optional<std::string> addToStoredHistogram(std::string_view stored,
+                                                const LatencyHistogram& added);
 
 // Exact histogram for reading many blobs fast: dense counts for values below 65,536 ms,
 // a map above.

@@ -32,19 +32,9 @@
 #include <vector>
 
 #include "domain/clock.hpp"
+#include "domain/limits.hpp"  // WindowShape
 
 namespace api {
-
-// The window's policy: its length and how many sub-windows it is divided into.
-// REQUIRED: window_ms >= 1, 1 <= sub_windows <= window_ms, and sub_windows divides window_ms
-// (settings refuse anything else at load).
-struct WindowShape {
-  std::int64_t window_ms = 0;
-  std::int64_t sub_windows = 1;
-
-  // S: the one place the sub-window length is computed.
-  constexpr std::int64_t subWindowMs() const { return window_ms / sub_windows; }
-};
 
 // Sub-windows after the current one hold requests only once the clock has stepped back; past
 // this many, retry_after is not computed (the decision itself never looks further than N).

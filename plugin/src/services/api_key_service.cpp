@@ -127,6 +127,13 @@ ApiKeyService::ApiKeyService(const ApiSettings& settings, KeyStore& keys, KeySto
       logger_(logger),
       random_(random) {}
 
+void ApiKeyService::checkScopeCount(size_t count) {
+  if (count > kMaxScopes) {
+    throw InvalidInput("too many scopes (more than " + std::to_string(kMaxScopes) + "); at most " +
+                       std::to_string(kMaxScopes) + " distinct scopes are accepted");
+  }
+}
+
 std::vector<std::string> ApiKeyService::parseScopes(std::string_view text) {
   if (text.size() > kMaxScopesText) {
     throw InvalidInput("the scope list is " + std::to_string(text.size()) +
@@ -149,10 +156,7 @@ std::vector<std::string> ApiKeyService::parseScopes(std::string_view text) {
       throw InvalidInput(invalidScope(scope, text));
     }
     if (std::find(scopes.begin(), scopes.end(), scope) == scopes.end()) {
-      if (scopes.size() == kMaxScopes) {
-        throw InvalidInput("too many scopes (more than " + std::to_string(kMaxScopes) +
-                           "); at most " + std::to_string(kMaxScopes) + " are accepted");
-      }
+      checkScopeCount(scopes.size() + 1);  // before the work of one more
       scopes.emplace_back(scope);
     }
     start = comma + 1;
@@ -173,16 +177,13 @@ CreatedKey ApiKeyService::createKey(const CreateKeyRequest& request) {
   checkText("name", request.name, kMaxNameLength);
   checkText("user", request.user_id, kMaxUserLength);
   checkActor(request.actor);
+  checkScopeCount(request.scopes.size());
   for (const std::string& scope : request.scopes) {
     if (!isValidScope(scope)) {
       throw InvalidInput(invalidScope(scope));
     }
   }
-  if (request.scopes.size() > kMaxScopes) {
-    throw InvalidInput("too many scopes (" + std::to_string(request.scopes.size()) + "); at most " +
-                       std::to_string(kMaxScopes) + " are accepted");
-  }
-  const std::int64_t limit = request.rate_limit.value_or(settings_.default_rate_limit);
+  const std::int64_t limit = request.rate_limit.value_or(settings_.rate_limits.default_limit);
   checkRateLimit(limit);
   const TimePoint now = clock_.now();
   std::optional<TimePoint> expires_at;
@@ -212,7 +213,7 @@ CreatedKey ApiKeyService::createKey(const CreateKeyRequest& request) {
   metadata = boost::json::serialize(parsed);
 
   CreatedKey created;
-  created.secret = generateKey(settings_.key_prefix, random_);
+  created.secret = generateKey(settings_.keys.prefix, random_);
   created.key = newKeyRecord(created.secret, now);
   created.key.user_id = request.user_id;
   created.key.name = request.name;
@@ -235,10 +236,10 @@ CreatedKey ApiKeyService::createKey(const CreateKeyRequest& request) {
                     {"key_prefix", boost::json::value(created.key.key_prefix)},
                     {"expires_at", expires_at ? boost::json::value(formatIsoUtc(*expires_at))
                                               : boost::json::value(nullptr)}})};
-  if (store_.insert(created.key, settings_.max_keys_per_user, now, audit) ==
+  if (store_.insert(created.key, settings_.keys.max_active_per_user, now, audit) ==
       KeyStore::InsertOutcome::kUserAtKeyLimit) {
     throw Conflict("user \"" + request.user_id + "\" already has " +
-                   std::to_string(settings_.max_keys_per_user) +
+                   std::to_string(settings_.keys.max_active_per_user) +
                    " active keys (maxKeysPerUser); revoke one first");
   }
   logger_.info("api key created", {{"key_id", created.key.id},
@@ -250,7 +251,7 @@ CreatedKey ApiKeyService::createKey(const CreateKeyRequest& request) {
 
 KeyValidation ApiKeyService::validateKey(std::string_view key, bool record_use) noexcept {
   KeyValidation result;
-  if (!isWellFormedKey(key, settings_.key_prefix)) {
+  if (!isWellFormedKey(key, settings_.keys.prefix)) {
     result.reason = KeyRejection::kMalformed;
     return result;
   }
@@ -361,9 +362,9 @@ void ApiKeyService::recordLastUse(KeyRecord& key, TimePoint now) noexcept {
 KeyRecord ApiKeyService::revokeKey(std::string_view key_or_id, std::string_view reason,
                                    std::string_view actor) {
   std::string id(key_or_id);
-  if (key_or_id.substr(0, settings_.key_prefix.size()) == settings_.key_prefix &&
+  if (key_or_id.substr(0, settings_.keys.prefix.size()) == settings_.keys.prefix &&
       !looksLikeKeyId(key_or_id)) {
-    if (!isWellFormedKey(key_or_id, settings_.key_prefix)) {
+    if (!isWellFormedKey(key_or_id, settings_.keys.prefix)) {
       throw InvalidInput(
           "the key given is malformed (wrong length, characters or checksum); "
           "pass a full key or a key id");
@@ -418,7 +419,7 @@ CreatedKey ApiKeyService::rotateKey(std::string_view key_id, std::chrono::millis
                        "be stored");
   }
   CreatedKey created;
-  created.secret = generateKey(settings_.key_prefix, random_);
+  created.secret = generateKey(settings_.keys.prefix, random_);
   created.replaced_key_revoked_at = old_ends;
   const std::string old_id(key_id);
   // A compare-and-set on the old key as read here: when anything changed it in between
@@ -458,8 +459,8 @@ CreatedKey ApiKeyService::rotateKey(std::string_view key_id, std::chrono::millis
         "",
         auditDetails({{"rotated_from", boost::json::value(old_id)},
                       {"key_prefix", boost::json::value(created.key.key_prefix)}})};
-    result = store_.rotate(*old, created.key, now, old_ends, settings_.max_keys_per_user, old_audit,
-                           new_audit);
+    result = store_.rotate(*old, created.key, now, old_ends, settings_.keys.max_active_per_user,
+                           old_audit, new_audit);
     if (result.outcome != KeyStore::ChangeOutcome::kChanged) {
       break;
     }
@@ -473,7 +474,7 @@ CreatedKey ApiKeyService::rotateKey(std::string_view key_id, std::chrono::millis
       throw NotFound("no key with id " + quotedId(key_id));
     case KeyStore::ChangeOutcome::kUserAtKeyLimit:
       throw Conflict("user \"" + created.key.user_id + "\" already has " +
-                     std::to_string(settings_.max_keys_per_user) +
+                     std::to_string(settings_.keys.max_active_per_user) +
                      " active keys (maxKeysPerUser), and a grace period keeps the old key "
                      "active beside the new one; rotate without a grace period or revoke "
                      "another key first");

@@ -120,6 +120,9 @@ class ApiKeyService {
 
   // Splits and checks a comma-separated scope list. Throws InvalidInput.
   static std::vector<std::string> parseScopes(std::string_view text);
+  // Throws InvalidInput when a scope list holds more than kMaxScopes: the one refusal of a
+  // long list, whether parsed from text or handed over as a list.
+  static void checkScopeCount(size_t count);
 
   const Clock& clock() const { return clock_; }
 

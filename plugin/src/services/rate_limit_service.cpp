@@ -126,7 +126,7 @@ LimitDecision RateLimitService::decide(std::string_view key_id, const KeyRecord*
       known_key = &*read_key;
     }
     const KeyRecord& key = *known_key;
-    const WindowShape shape = settings_.windowShape();
+    const WindowShape shape = settings_.rate_limits.windowShape();
     Decider decider(shape, cost, key);
     WindowStore::Read read;
     bool consumed = false;
@@ -161,7 +161,7 @@ LimitDecision RateLimitService::decide(std::string_view key_id, const KeyRecord*
     // failOpen covers a store that cannot be reached (busy past busyTimeout, I/O, full), not
     // one that answered with contents it cannot read: a key whose revocation or expiry is
     // unreadable, or a corrupt file, is refused whatever failOpen says.
-    if (settings_.rate_limit_fail_open && e.transient()) {
+    if (settings_.rate_limits.fail_open && e.transient()) {
       d.allowed = true;
       d.failed_open = true;
       const auto count = ++fail_open_count_;
@@ -230,7 +230,7 @@ LimitStatus RateLimitService::status(std::string_view key_id) {
   if (!key) {
     throw NotFound("no key with id " + quotedId(key_id));
   }
-  const WindowShape shape = settings_.windowShape();
+  const WindowShape shape = settings_.rate_limits.windowShape();
   Decider decider(shape, 1, *key);
   const WindowStore::Read read = windows_.peek(key_id, clock_, decider);
   const WindowStatus w = decider.window(read).status(key->rate_limit);

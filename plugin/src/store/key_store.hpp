@@ -13,7 +13,9 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,10 +27,27 @@
 namespace api {
 
 // Opaque: two equal tokens read from one store mean that nothing was committed to it in
-// between, by any connection of any process. Compare, never interpret.
-struct ChangeToken {
-  std::array<std::uint32_t, 12> words{};
-  friend bool operator==(const ChangeToken&, const ChangeToken&) = default;
+// between, by any connection of any process. Compare, never interpret. A backend fills it
+// with whatever bytes tell its states apart (a commit counter, a generation, a header), up
+// to kCapacity bytes; tokens of different lengths are different.
+class ChangeToken {
+ public:
+  static constexpr std::size_t kCapacity = 64;
+
+  ChangeToken() = default;
+  // REQUIRED: size <= kCapacity.
+  ChangeToken(const void* bytes, std::size_t size) noexcept : size_(size) {
+    std::memcpy(bytes_.data(), bytes, size);
+  }
+
+  friend bool operator==(const ChangeToken& a, const ChangeToken& b) noexcept {
+    return a.size_ == b.size_ && std::memcmp(a.bytes_.data(), b.bytes_.data(), a.size_) == 0;
+  }
+  friend bool operator!=(const ChangeToken& a, const ChangeToken& b) noexcept { return !(a == b); }
+
+ private:
+  std::array<unsigned char, kCapacity> bytes_{};
+  std::size_t size_ = 0;
 };
 
 // Every method throws StoreError on a storage failure.

@@ -3,11 +3,13 @@
 // A new implementation must provide, thread-safe: append raw rows together with their
 // rollup deltas in one transaction (raw rows and rollups always agree; every rollup column
 // is a sum or a maximum, so deltas from many writers add up in any order), a read of one
-// consistent snapshot, and retention. Folding records into rollups and every statistic
-// drawn from them live above, in usage/.
+// consistent snapshot, and retention. Folding records into rollups, merging latency
+// histograms (the caller hands the merge in; the store only reads and writes the stored
+// form in its transaction) and every statistic drawn from them live above, in usage/.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,10 +25,18 @@ class UsageStore {
  public:
   virtual ~UsageStore() = default;
 
+  // How a stored latency histogram and a batch's histogram add up: given the stored form
+  // (empty when there is none yet), the form to store; nullopt refuses the whole batch (the
+  // stored form does not decode). Called inside append's transaction.
+  using HistogramMerge =
+      std::function<std::optional<std::string>(std::string_view stored, const LatencyHistogram&)>;
+
   // Appends the raw rows and adds `delta` (the same records, folded) to the rollups, in one
-  // transaction. A stored latency histogram that cannot be read is never overwritten: the
-  // whole batch is refused (StoreError, not transient).
-  virtual void append(const std::vector<RequestRecord>& records, const RollupDelta& delta) = 0;
+  // transaction; each latency histogram of `delta` is combined with the stored one by
+  // `merge`. A stored histogram that `merge` refuses is never overwritten: the whole batch is
+  // refused (StoreError, not transient).
+  virtual void append(const std::vector<RequestRecord>& records, const RollupDelta& delta,
+                      const HistogramMerge& merge) = 0;
 
   struct Query {
     std::int64_t rollup_first = 0;  // rollup intervals with start in [first, last]

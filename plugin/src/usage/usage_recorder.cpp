@@ -121,8 +121,8 @@ bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
     const size_t waiting = queue_.size() + in_flight_;
     const size_t bytes = recordBytes(r);
     const size_t waiting_bytes = queued_bytes_ + in_flight_bytes_;
-    if (stopping_ || waiting >= static_cast<size_t>(settings_.usage_queue_capacity) ||
-        waiting_bytes + bytes > static_cast<size_t>(settings_.usage_queue_max_bytes)) {
+    if (stopping_ || waiting >= static_cast<size_t>(settings_.usage.queue_capacity) ||
+        waiting_bytes + bytes > static_cast<size_t>(settings_.usage.queue_max_bytes)) {
       stopped = stopping_;
       dropped = ++dropped_;
     } else {
@@ -138,7 +138,7 @@ bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
       logger_.warn(stopped ? "usage recorder stopped: request records dropped"
                            : "usage queue full: request records dropped",
                    {{"dropped_total", std::to_string(dropped)},
-                    {"capacity", std::to_string(settings_.usage_queue_capacity)}});
+                    {"capacity", std::to_string(settings_.usage.queue_capacity)}});
     }
     return false;
   }
@@ -186,7 +186,8 @@ UsageRecorder::WriteOutcome UsageRecorder::writeBatch(
   bool transient = false;
   try {
     const MonotonicTime started = clock_.monotonicNow();
-    store.usage().append(batch, foldIntoRollups(batch, settings_.aggregation_interval_ms));
+    store.usage().append(batch, foldIntoRollups(batch, settings_.usage.aggregation_interval_ms),
+                         addToStoredHistogram);
     written_ += batch.size();
     if (logger_.traceEnabled()) {
       const auto took =
@@ -240,7 +241,7 @@ void UsageRecorder::writerLoop() {
     }
   }
 
-  const auto interval = std::chrono::milliseconds(settings_.usage_flush_interval_ms);
+  const auto interval = std::chrono::milliseconds(settings_.usage.flush_interval_ms);
   std::vector<RequestRecord> taken;
   std::vector<RequestRecord> batch;
   std::unique_lock lock(mutex_);

@@ -109,7 +109,7 @@ UsageStats UsageService::stats(Span period, const std::optional<std::string>& ke
   }
   const TimePoint now = clock_.now();
   const std::int64_t now_ms = now.time_since_epoch().count();
-  const std::int64_t interval = settings_.aggregation_interval_ms;
+  const std::int64_t interval = settings_.usage.aggregation_interval_ms;
   UsageStats stats;
   stats.key_id = key_id;
   stats.period_end = now;
@@ -127,8 +127,8 @@ UsageStats UsageService::stats(Span period, const std::optional<std::string>& ke
   UsageStore::Query query;
   query.key_id = key_id;
   const std::int64_t first_full = floorTo(start_ms + interval - 1, interval);
-  stats.exact = start_ms >= now_ms - settings_.request_retention_ms;
-  stats.truncated = start_ms < now_ms - settings_.rollup_retention_ms;
+  stats.exact = start_ms >= now_ms - settings_.usage.request_retention_ms;
+  stats.truncated = start_ms < now_ms - settings_.usage.rollup_retention_ms;
   if (stats.exact) {
     query.raw_first = start_ms;  // the partial first interval, row by row
     query.raw_end = first_full;

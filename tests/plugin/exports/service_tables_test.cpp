@@ -34,13 +34,13 @@ struct Tables {
     host.abi_major = SP_ABI_VERSION_MAJOR;
     host.abi_minor = SP_ABI_VERSION_MINOR;
     api::ApiSettings settings;
-    settings.database_path = dir.path() + "/api.sqlite3";
-    settings.max_keys_per_user = max_keys_per_user;
-    settings.default_rate_limit = 2;
+    settings.store.database_path = dir.path() + "/api.sqlite3";
+    settings.keys.max_active_per_user = max_keys_per_user;
+    settings.rate_limits.default_limit = 2;
     auto clock = std::make_unique<api::ManualClock>(*api::parseIsoUtc("2026-11-25T06:00:00.000Z"));
     time = clock.get();
-    auto store =
-        std::make_unique<api::SqliteStores>(api::SqliteStoreOptions{settings.database_path, 1000});
+    auto store = std::make_unique<api::SqliteStores>(
+        api::SqliteStoreOptions{settings.store.database_path, 1000});
     module = std::make_unique<api::ApiModule>(host, settings, std::move(clock), std::move(store));
     keys = api::makeKeyServiceTable(module->services());
     limits = api::makeRateLimitServiceTable(module->services());

@@ -118,7 +118,7 @@ BOOST_AUTO_TEST_CASE(a_created_key_validates_with_its_fields_and_only_its_hash_i
 }
 
 BOOST_AUTO_TEST_CASE(the_default_limit_comes_from_settings) {
-  settings.default_rate_limit = 777;
+  settings.rate_limits.default_limit = 777;
   BOOST_TEST(keys.createKey(request()).key.rate_limit == 777);
 }
 
@@ -224,7 +224,7 @@ BOOST_AUTO_TEST_CASE(bad_input_is_rejected_clearly_and_writes_nothing) {
 }
 
 BOOST_AUTO_TEST_CASE(a_user_never_exceeds_max_keys_per_user) {
-  settings.max_keys_per_user = 2;
+  settings.keys.max_active_per_user = 2;
   const auto first = keys.createKey(request());
   keys.createKey(request());
   const std::string before = fingerprint();
@@ -317,7 +317,7 @@ BOOST_AUTO_TEST_CASE(a_key_in_its_grace_period_cannot_be_rotated_again) {
 }
 
 BOOST_AUTO_TEST_CASE(a_grace_period_counts_against_max_keys_per_user) {
-  settings.max_keys_per_user = 1;
+  settings.keys.max_active_per_user = 1;
   const auto old = keys.createKey(request());
   const std::string before = fingerprint();
   const std::string message =

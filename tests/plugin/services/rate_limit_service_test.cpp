@@ -58,8 +58,8 @@ struct Fixture {
     return keys.createKey(r).key.id;
   }
   void window(std::int64_t window_ms, std::int64_t sub_windows) {
-    settings.rate_limit_window_ms = window_ms;
-    settings.rate_limit_sub_windows = sub_windows;
+    settings.rate_limits.window_ms = window_ms;
+    settings.rate_limits.sub_windows = sub_windows;
   }
 };
 
@@ -218,14 +218,14 @@ BOOST_AUTO_TEST_CASE(a_locked_or_broken_store_fails_closed_unless_fail_open) {
     BOOST_TEST(!closed.allowed);
     BOOST_TEST(closed.outcome == LimitOutcome::kStoreError);
     BOOST_TEST(!closed.failed_open);
-    settings.rate_limit_fail_open = true;
+    settings.rate_limits.fail_open = true;
     const api::LimitDecision open = gate.check(key);
     BOOST_TEST(open.allowed);
     BOOST_TEST(open.failed_open);
     BOOST_TEST(gate.failOpenCount() == 1u);
     locker.exec("ROLLBACK", "unlocking");
   }
-  settings.rate_limit_fail_open = false;
+  settings.rate_limits.fail_open = false;
   BOOST_TEST(gate.check(key).allowed);  // the lock is gone: normal service
   BOOST_TEST(gate.failOpenCount() == 1u);
   api::SqliteDb(path).exec("DROP TABLE api_rate_limits", "breaking the store");
@@ -334,7 +334,7 @@ BOOST_AUTO_TEST_CASE(a_revoked_or_expired_key_is_refused_and_not_counted) {
 
 BOOST_AUTO_TEST_CASE(fail_open_never_admits_a_key_whose_state_cannot_be_read) {
   window(60'000, 60);
-  settings.rate_limit_fail_open = true;
+  settings.rate_limits.fail_open = true;
   const std::string key = newKey(5);
   keys.revokeKey(key, "test", "test");
   // The store answers, but the revocation time it holds cannot be read: that is no reason

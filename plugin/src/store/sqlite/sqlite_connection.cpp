@@ -64,7 +64,8 @@ std::optional<ChangeToken> SqliteConnection::changeToken() const noexcept {
   if (!header) {
     return std::nullopt;
   }
-  return ChangeToken{*header};
+  static_assert(sizeof(*header) <= ChangeToken::kCapacity);
+  return ChangeToken(header->data(), sizeof(*header));
 }
 
 int SqliteConnection::appliedVersion() {

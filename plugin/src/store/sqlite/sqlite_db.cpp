@@ -144,6 +144,9 @@ bool isTransient(int rc) {
 }  // namespace
 
 SqliteDb::~SqliteDb() {
+  for (sqlite3_stmt* statement : control_) {
+    sqlite3_finalize(statement);
+  }
   sqlite3_close_v2(db_);
 }
 
@@ -284,18 +287,46 @@ void Statement::reset() {
   sqlite3_clear_bindings(stmt_);
 }
 
-Transaction::Transaction(SqliteDb& db, std::string_view what) : db_(db), what_(what) {
-  db_.exec("BEGIN IMMEDIATE", "starting a transaction for " + what_);
+int SqliteDb::runControl(Control which) noexcept {
+  static constexpr std::array<Query, kControlCount> kControl{{
+      {"BEGIN IMMEDIATE", "starting a write transaction"},
+      {"BEGIN", "starting a read transaction"},
+      {"COMMIT", "committing"},
+      {"ROLLBACK", "rolling back"},
+  }};
+  sqlite3_stmt*& statement = control_[which];
+  if (statement == nullptr) {
+    const Query& query = kControl[which];
+    const int rc = sqlite3_prepare_v3(db_, query.sql.data(), static_cast<int>(query.sql.size()),
+                                      SQLITE_PREPARE_PERSISTENT, &statement, nullptr);
+    if (rc != SQLITE_OK) {
+      return rc;
+    }
+  }
+  const int rc = sqlite3_step(statement);
+  sqlite3_reset(statement);
+  return rc;
+}
+
+Transaction::Transaction(SqliteDb& db, std::string_view what, Mode mode) : db_(db), what_(what) {
+  const int rc =
+      db_.runControl(mode == Mode::kWrite ? SqliteDb::kBeginWrite : SqliteDb::kBeginRead);
+  if (rc != SQLITE_DONE) {
+    db_.check(rc, "starting a transaction for " + std::string(what_));
+  }
 }
 
 Transaction::~Transaction() {
   if (open_) {
-    sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    db_.runControl(SqliteDb::kRollback);
   }
 }
 
 void Transaction::commit() {
-  db_.exec("COMMIT", "committing " + what_);
+  const int rc = db_.runControl(SqliteDb::kCommit);
+  if (rc != SQLITE_DONE) {
+    db_.check(rc, "committing " + std::string(what_));
+  }
   open_ = false;
 }
 

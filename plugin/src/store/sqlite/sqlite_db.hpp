@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -41,9 +42,16 @@ class SqliteDb {
   void traceStatements(StatementTrace trace);
 
  private:
+  friend class Transaction;
+  // The statements that begin and end a transaction, each prepared once per connection.
+  enum Control { kBeginWrite, kBeginRead, kCommit, kRollback, kControlCount };
+  // Steps one of them and resets it; SQLite's result code (SQLITE_DONE when it ran).
+  int runControl(Control which) noexcept;
+
   static int onTrace(unsigned type, void* self, void* statement, void* detail);
 
   sqlite3* db_ = nullptr;
+  std::array<sqlite3_stmt*, kControlCount> control_{};
   std::string path_;
   StatementTrace trace_;
 };
@@ -94,11 +102,17 @@ class Statement {
   std::string what_;
 };
 
-// BEGIN IMMEDIATE on construction (taking the write lock at once, so a read-then-write
-// cannot deadlock against another writer); ROLLBACK on destruction unless committed.
+// The one way the SQLite stores run a transaction: begun on construction, rolled back on
+// destruction unless committed (so a throw anywhere inside leaves nothing half-written).
+//  - kWrite: BEGIN IMMEDIATE, taking the write lock at once, so a read-then-write cannot
+//    deadlock against another writer, and what was read stays true until the commit;
+//  - kRead: BEGIN (deferred): one consistent snapshot for several reads, no write lock.
+// Its statements are prepared once per connection: a transaction costs no parse.
 class Transaction {
  public:
-  Transaction(SqliteDb& db, std::string_view what);
+  enum class Mode { kWrite, kRead };
+  // REQUIRED: `what` (for errors: "a rate-limit check") outlives the transaction.
+  Transaction(SqliteDb& db, std::string_view what, Mode mode = Mode::kWrite);
   ~Transaction();
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
@@ -106,7 +120,7 @@ class Transaction {
 
  private:
   SqliteDb& db_;
-  std::string what_;
+  std::string_view what_;
   bool open_ = true;
 };
 

@@ -124,8 +124,6 @@ class SqliteWindowStore final : public WindowStore {
   SqliteConnection& connection_;
   SqliteDb& db_;
   // Prepared once: the request path.
-  std::unique_ptr<Statement> begin_immediate_;
-  std::unique_ptr<Statement> commit_;
   std::unique_ptr<Statement> select_counts_;
   std::unique_ptr<Statement> add_to_window_;
 };
@@ -135,7 +133,8 @@ class SqliteUsageStore final : public UsageStore {
   // REQUIRED: `connection` outlives this store.
   explicit SqliteUsageStore(SqliteConnection& connection);
 
-  void append(const std::vector<RequestRecord>& records, const RollupDelta& delta) override;
+  void append(const std::vector<RequestRecord>& records, const RollupDelta& delta,
+              const HistogramMerge& merge) override;
   void read(const Query& query, Visitor& visitor) override;
   std::pair<std::int64_t, std::int64_t> deleteBefore(std::int64_t raw_cutoff_ms,
                                                      std::int64_t rollup_cutoff_ms) override;

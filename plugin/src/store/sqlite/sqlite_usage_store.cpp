@@ -85,12 +85,14 @@ constexpr Query kSelectRaw{
     "SELECT key_id, endpoint, method, status_code, response_time, timestamp FROM api_requests"
     " WHERE key_id IN (SELECT id FROM api_keys) AND timestamp >= ?1 AND timestamp < ?2",
     "reading request records"};
-constexpr std::array<std::string_view, 5> kDeleteOldRollupTables{
-    "DELETE FROM api_usage_rollups WHERE interval_start < ?1",
-    "DELETE FROM api_usage_latency WHERE interval_start < ?1",
-    "DELETE FROM api_usage_endpoint_rollups WHERE interval_start < ?1",
-    "DELETE FROM api_usage_key_rollups WHERE interval_start < ?1",
-    "DELETE FROM api_usage_latency_all WHERE interval_start < ?1"};
+constexpr std::array<Query, 5> kDeleteOldRollups{{
+    {"DELETE FROM api_usage_rollups WHERE interval_start < ?1", "deleting old usage rollups"},
+    {"DELETE FROM api_usage_latency WHERE interval_start < ?1", "deleting old latency rollups"},
+    {"DELETE FROM api_usage_endpoint_rollups WHERE interval_start < ?1",
+     "deleting old endpoint rollups"},
+    {"DELETE FROM api_usage_key_rollups WHERE interval_start < ?1", "deleting old key rollups"},
+    {"DELETE FROM api_usage_latency_all WHERE interval_start < ?1", "deleting old latency rollups"},
+}};
 // A stored histogram that does not decode: never rewritten as if it were empty, which
 // would lose its counts for good. The batch is refused (not transient).
 StoreError corruptHistogram(std::string_view table, std::int64_t interval_start_ms) {
@@ -104,7 +106,8 @@ StoreError corruptHistogram(std::string_view table, std::int64_t interval_start_
 SqliteUsageStore::SqliteUsageStore(SqliteConnection& connection)
     : connection_(connection), db_(connection.db()) {}
 
-void SqliteUsageStore::append(const std::vector<RequestRecord>& records, const RollupDelta& delta) {
+void SqliteUsageStore::append(const std::vector<RequestRecord>& records, const RollupDelta& delta,
+                              const HistogramMerge& merge) {
   std::lock_guard lock(connection_.mutex());
   Transaction transaction(db_, "writing request records");
   Statement insert(db_,
@@ -157,32 +160,33 @@ void SqliteUsageStore::append(const std::vector<RequestRecord>& records, const R
   Statement get(db_, kSelectLatency);
   Statement put(db_, kPutLatency);
   for (const auto& [where, added] : delta.latency) {
-    LatencyHistogram merged = added;
     get.bind(1, where.first).bind(2, where.second);
-    if (get.step() && !mergeHistogram(get.columnBlob(0), merged)) {
+    const std::optional<std::string> merged = merge(get.step() ? get.columnBlob(0) : "", added);
+    get.reset();
+    if (!merged) {
       throw corruptHistogram("api_usage_latency", where.first);
     }
-    get.reset();
-    put.bind(1, where.first).bind(2, where.second).bindBlob(3, encodeHistogram(merged)).run();
+    put.bind(1, where.first).bind(2, where.second).bindBlob(3, *merged).run();
   }
   Statement get_all(db_, kSelectLatencyAll);
   Statement put_all(db_, kPutLatencyAll);
   for (const auto& [start, added] : delta.latency_all) {
-    LatencyHistogram merged = added;
     get_all.bind(1, start);
-    if (get_all.step() && !mergeHistogram(get_all.columnBlob(0), merged)) {
+    const std::optional<std::string> merged =
+        merge(get_all.step() ? get_all.columnBlob(0) : "", added);
+    get_all.reset();
+    if (!merged) {
       throw corruptHistogram("api_usage_latency_all", start);
     }
-    get_all.reset();
-    put_all.bind(1, start).bindBlob(2, encodeHistogram(merged)).run();
+    put_all.bind(1, start).bindBlob(2, *merged).run();
   }
   transaction.commit();
 }
 
 void SqliteUsageStore::read(const Query& query, Visitor& visitor) {
   std::lock_guard lock(connection_.mutex());
-  db_.exec("BEGIN", "starting a usage read");  // one snapshot for the three reads
-  try {
+  Transaction snapshot(db_, "a usage read", Transaction::Mode::kRead);  // one for every read
+  {
     const bool one_key = query.key_id.has_value();
     RollupCounts counts;
     if (one_key) {
@@ -233,11 +237,8 @@ void SqliteUsageStore::read(const Query& query, Visitor& visitor) {
       record.timestamp_ms = raw.columnInt(5);
       visitor.raw(record);
     }
-  } catch (...) {
-    sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
   }
-  db_.exec("COMMIT", "ending a usage read");
+  snapshot.commit();
 }
 
 std::pair<std::int64_t, std::int64_t> SqliteUsageStore::deleteBefore(
@@ -248,8 +249,8 @@ std::pair<std::int64_t, std::int64_t> SqliteUsageStore::deleteBefore(
   requests.bind(1, raw_cutoff_ms).run();
   const std::int64_t raw_deleted = sqlite3_changes64(db_.handle());
   std::int64_t rollups_deleted = 0;
-  for (const std::string_view sql : kDeleteOldRollupTables) {
-    Statement rollups(db_, sql, "deleting old usage rollups");
+  for (const api::Query& query : kDeleteOldRollups) {
+    Statement rollups(db_, query);
     rollups.bind(1, rollup_cutoff_ms).run();
     rollups_deleted += sqlite3_changes64(db_.handle());
   }

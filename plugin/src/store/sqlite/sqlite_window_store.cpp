@@ -16,8 +16,6 @@ constexpr Query kAddToWindow{
     " ON CONFLICT (key_id, window_start) DO UPDATE SET"
     " request_count = request_count + excluded.request_count, rate_limit = excluded.rate_limit",
     "counting a request"};
-constexpr Query kBeginCheck{"BEGIN IMMEDIATE", "locking for a rate-limit check"};
-constexpr Query kCommitCheck{"COMMIT", "committing a rate-limit check"};
 constexpr Query kSumKeyWindows{
     "SELECT coalesce(sum(request_count), 0) FROM api_rate_limits WHERE key_id = ?1",
     "counting a key's requests"};
@@ -31,8 +29,6 @@ constexpr Query kDeleteEndedWindows{SqliteWindowStore::kDeleteEndedWindowsSql,
 SqliteWindowStore::SqliteWindowStore(SqliteConnection& connection)
     : connection_(connection),
       db_(connection.db()),
-      begin_immediate_(std::make_unique<Statement>(db_, kBeginCheck, true)),
-      commit_(std::make_unique<Statement>(db_, kCommitCheck, true)),
       select_counts_(std::make_unique<Statement>(db_, kSelectCounts, true)),
       add_to_window_(std::make_unique<Statement>(db_, kAddToWindow, true)) {}
 
@@ -58,27 +54,26 @@ std::pair<WindowStore::Read, bool> SqliteWindowStore::consume(const Request& req
                                                               const Clock& clock,
                                                               Decider& decider) {
   std::lock_guard lock(connection_.mutex());
-  begin_immediate_->run();
-  try {
-    const TimePoint now = clock.now();  // only now that the write lock is held
-    const Plan plan = decider.plan(now);
-    Read read = readCounts(request.key_id, now, plan);
-    const bool admit = decider.admit(read);
-    if (admit) {
+  Transaction transaction(db_, "a rate-limit check");
+  const TimePoint now = clock.now();  // only now that the write lock is held
+  const Plan plan = decider.plan(now);
+  Read read = readCounts(request.key_id, now, plan);
+  const bool admit = decider.admit(read);
+  if (admit) {
+    try {
       add_to_window_->bind(1, request.key_id)
           .bind(2, plan.consume_start_ms)
           .bind(3, request.sub_window_ms)
           .bind(4, request.cost)
           .bind(5, request.limit)
           .run();
+    } catch (...) {
+      add_to_window_->reset();  // its bindings must not outlive this call
+      throw;
     }
-    commit_->run();
-    return {std::move(read), admit};
-  } catch (...) {
-    add_to_window_->reset();
-    sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
   }
+  transaction.commit();
+  return {std::move(read), admit};
 }
 
 WindowStore::Read SqliteWindowStore::peek(std::string_view key_id, const Clock& clock,

@@ -199,7 +199,8 @@ BOOST_AUTO_TEST_CASE(reopening_is_idempotent_and_an_original_database_opens_unch
     r.status_code = 200;
     r.timestamp_ms = 1'700'000'000'000;
   }
-  again.usage().append(records, api::foldIntoRollups(records, 3'600'000));
+  again.usage().append(records, api::foldIntoRollups(records, 3'600'000),
+                       api::addToStoredHistogram);
   BOOST_TEST(db.text("SELECT count(DISTINCT id) FROM api_requests WHERE length(id) = 32") == "2");
 }
 
@@ -218,11 +219,13 @@ BOOST_AUTO_TEST_CASE(a_corrupt_stored_histogram_refuses_the_batch_and_is_not_ove
   records[0].status_code = 200;
   records[0].response_time_ms = 12;
   records[0].timestamp_ms = 1'700'000'000'000;
-  store.usage().append(records, api::foldIntoRollups(records, 3'600'000));
+  store.usage().append(records, api::foldIntoRollups(records, 3'600'000),
+                       api::addToStoredHistogram);
   db.exec("UPDATE api_usage_latency_all SET histogram = x'80'");  // a truncated varint
   const std::string before = db.text("SELECT count(*) FROM api_requests");
   try {
-    store.usage().append(records, api::foldIntoRollups(records, 3'600'000));
+    store.usage().append(records, api::foldIntoRollups(records, 3'600'000),
+                         api::addToStoredHistogram);
     BOOST_FAIL("a corrupt histogram was merged");
   } catch (const api::StoreError& e) {
     BOOST_TEST(!e.transient());
