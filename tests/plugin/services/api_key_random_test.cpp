@@ -2,32 +2,20 @@
 #include <boost/test/unit_test.hpp>
 
 #include "keys/key_codec.hpp"
-#include "process.hpp"
 #include "seeded_random.hpp"
 #include "services/api_key_service.hpp"
-#include "store/sqlite/sqlite_stores.hpp"
-#include "util/time_text.hpp"
+#include "store_fixture.hpp"
 
 namespace {
 
-sp_host_api silentHost() {
-  sp_host_api host{};
-  host.size = sizeof(host);
-  return host;
-}
-
 // A store and a key service drawing from a source seeded with `seed`.
-struct SeededKeys {
-  explicit SeededKeys(std::uint64_t seed) : random(seed) {}
+struct SeededKeys : testing_support::StoreFixture {
+  explicit SeededKeys(std::uint64_t seed)
+      : StoreFixture("2026-12-01T00:00:00.000Z"), random(seed) {}
 
-  testing_support::TempDir dir;
-  api::ApiSettings settings;
-  api::ManualClock clock{*api::parseIsoUtc("2026-12-01T00:00:00.000Z")};
-  sp_host_api host = silentHost();
-  api::HostLogger logger{host};
-  api::SqliteStores store{api::SqliteStoreOptions{dir.path() + "/api.sqlite3", 2000}};
   testing_support::SeededRandom random;
-  api::ApiKeyService keys{settings, store, clock, logger, random};
+  testing_support::ServiceNode node{path, settings, clock, testing_support::kBusyTimeoutMs, random};
+  api::ApiKeyService& keys = node.keys;
 
   api::CreatedKey create() {
     api::CreateKeyRequest r;

@@ -9,9 +9,9 @@
 
 #include "domain/errors.hpp"
 #include "keys/key_codec.hpp"
-#include "process.hpp"
 #include "services/rate_limit_service.hpp"
 #include "store/sqlite/sqlite_stores.hpp"
+#include "store_fixture.hpp"
 #include "util/time_text.hpp"
 
 namespace api {
@@ -26,31 +26,12 @@ using namespace std::chrono_literals;
 using api::ApiKeyService;
 using api::CreateKeyRequest;
 using api::KeyRejection;
+using testing_support::ServiceNode;
 
-sp_host_api silentHost() {
-  sp_host_api host{};
-  host.size = sizeof(host);
-  return host;  // no log function: HostLogger drops records
-}
+struct Fixture : testing_support::StoreFixture {
+  Fixture() : StoreFixture("2026-11-25T06:00:00.000Z") {}
 
-// One "process": its own store connection and service over a shared database file.
-struct Node {
-  Node(const std::string& path, api::ApiSettings& settings, api::ManualClock& clock)
-      : store(api::SqliteStoreOptions{path, 2000}),
-        logger(host),
-        keys(settings, store, clock, logger) {}
-  sp_host_api host = silentHost();
-  api::SqliteStores store;
-  api::HostLogger logger;
-  ApiKeyService keys;
-};
-
-struct Fixture {
-  testing_support::TempDir dir;
-  std::string path = dir.path() + "/api.sqlite3";
-  api::ApiSettings settings;
-  api::ManualClock clock{*api::parseIsoUtc("2026-11-25T06:00:00.000Z")};
-  Node node{path, settings, clock};
+  ServiceNode node{path, settings, clock};
   ApiKeyService& keys = node.keys;
 
   CreateKeyRequest request(std::string user = "alice@example.com") const {
@@ -355,9 +336,8 @@ BOOST_AUTO_TEST_CASE(last_used_is_kept_within_a_minute_without_a_write_per_valid
 
 BOOST_AUTO_TEST_CASE(validation_never_waits_for_another_process_lock_to_record_last_use) {
   // A store that would wait ten minutes for a lock: validation must not use that wait.
-  Node patient(path, settings, clock);
-  api::SqliteStores slow(api::SqliteStoreOptions{path, 600'000});
-  ApiKeyService slow_keys(settings, slow, clock, patient.logger);
+  ServiceNode slow(path, settings, clock, 600'000);
+  ApiKeyService& slow_keys = slow.keys;
   const auto created = keys.createKey(request());
   api::SqliteDb locker(path);
   locker.exec("BEGIN IMMEDIATE", "taking the write lock");
@@ -468,7 +448,7 @@ BOOST_AUTO_TEST_CASE(ids_that_may_be_secrets_are_never_echoed_in_full) {
 
 BOOST_AUTO_TEST_CASE(a_revocation_by_another_connection_is_seen_by_the_next_validation) {
   const auto created = keys.createKey(request());
-  Node other(path, settings, clock);  // as another process would
+  ServiceNode other(path, settings, clock);  // as another process would
   BOOST_TEST(keys.validateKey(created.secret).valid);
   other.keys.revokeKey(created.key.id, "from elsewhere", "other");
   BOOST_TEST(keys.validateKey(created.secret).reason == KeyRejection::kRevoked);

@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "domain/errors.hpp"
-#include "process.hpp"
 #include "store/sqlite/sqlite_stores.hpp"
+#include "store_fixture.hpp"
 #include "util/time_text.hpp"
 #include "window_oracle.hpp"
 
@@ -24,21 +24,13 @@ namespace {
 using namespace std::chrono_literals;
 using api::LimitOutcome;
 
-sp_host_api silentHost() {
-  sp_host_api host{};
-  host.size = sizeof(host);
-  return host;
-}
+struct Fixture : testing_support::StoreFixture {
+  Fixture() : StoreFixture("2026-01-01T10:00:00.000Z") {}
 
-struct Fixture {
-  testing_support::TempDir dir;
-  std::string path = dir.path() + "/api.sqlite3";
-  api::ApiSettings settings;
-  api::ManualClock clock{*api::parseIsoUtc("2026-01-01T10:00:00.000Z")};
-  sp_host_api host = silentHost();
-  api::HostLogger logger{host};
-  api::SqliteStores store{api::SqliteStoreOptions{path, 2000}};
-  api::ApiKeyService keys{settings, store, clock, logger};
+  testing_support::ServiceNode node{path, settings, clock};
+  api::SqliteStores& store = node.store;
+  api::HostLogger& logger = node.logger;
+  api::ApiKeyService& keys = node.keys;
   api::RateLimitService limits{settings, store, clock, logger, keys};
 
   std::string newKey(std::int64_t limit) {
@@ -193,9 +185,8 @@ BOOST_AUTO_TEST_CASE(status_reset_and_update_are_reported_and_audited) {
 BOOST_AUTO_TEST_CASE(changes_from_another_connection_apply_to_the_next_check) {
   window(3'600'000, 60);
   const std::string key = newKey(2);
-  api::SqliteStores other_store(api::SqliteStoreOptions{path, 2000});
-  api::ApiKeyService other_keys(settings, other_store, clock, logger);
-  api::RateLimitService other(settings, other_store, clock, logger, other_keys);
+  testing_support::ServiceNode other_node(path, settings, clock);
+  api::RateLimitService other(settings, other_node.store, clock, logger, other_node.keys);
   BOOST_TEST(limits.check(key).allowed);
   BOOST_TEST(other.check(key).allowed);
   BOOST_TEST(!limits.check(key).allowed);  // one window, shared across connections
@@ -208,9 +199,8 @@ BOOST_AUTO_TEST_CASE(changes_from_another_connection_apply_to_the_next_check) {
 BOOST_AUTO_TEST_CASE(a_locked_or_broken_store_fails_closed_unless_fail_open) {
   window(60'000, 60);
   const std::string key = newKey(5);
-  api::SqliteStores impatient(api::SqliteStoreOptions{path, 0});  // no busy wait
-  api::ApiKeyService impatient_keys(settings, impatient, clock, logger);
-  api::RateLimitService gate(settings, impatient, clock, logger, impatient_keys);
+  testing_support::ServiceNode impatient(path, settings, clock, 0 /* no busy wait */);
+  api::RateLimitService gate(settings, impatient.store, clock, logger, impatient.keys);
   {
     api::SqliteDb locker(path);
     locker.exec("BEGIN EXCLUSIVE", "locking the database");

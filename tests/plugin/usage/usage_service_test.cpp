@@ -10,21 +10,15 @@
 
 #include "cli/usage_commands.hpp"
 #include "domain/errors.hpp"
-#include "process.hpp"
 #include "services/api_key_service.hpp"
 #include "store/sqlite/sqlite_stores.hpp"
+#include "store_fixture.hpp"
 #include "usage/usage_recorder.hpp"
 #include "util/time_text.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
-
-sp_host_api silentHost() {
-  sp_host_api host{};
-  host.size = sizeof(host);
-  return host;
-}
 
 struct Generated {
   std::string key;
@@ -35,19 +29,19 @@ struct Generated {
   std::int64_t at_ms = 0;
 };
 
-struct Fixture {
-  testing_support::TempDir dir;
-  std::string path = dir.path() + "/api.sqlite3";
-  api::ApiSettings settings = [] {
-    api::ApiSettings s;
-    s.usage.flush_interval_ms = 10;
-    return s;
-  }();
-  api::ManualClock clock{*api::parseIsoUtc("2026-11-25T12:30:00.000Z")};
-  sp_host_api host = silentHost();
-  api::HostLogger logger{host};
-  api::SqliteStores store{api::SqliteStoreOptions{path, 5000}};
-  api::ApiKeyService keys{settings, store, clock, logger};
+api::ApiSettings flushingEvery10Ms() {
+  api::ApiSettings s;
+  s.usage.flush_interval_ms = 10;
+  return s;
+}
+
+struct Fixture : testing_support::StoreFixture {
+  Fixture() : StoreFixture("2026-11-25T12:30:00.000Z", flushingEvery10Ms()) {}
+
+  testing_support::ServiceNode node{path, settings, clock, 5000};
+  api::SqliteStores& store = node.store;
+  api::HostLogger& logger = node.logger;
+  api::ApiKeyService& keys = node.keys;
   api::UsageService usage{settings, store.usage(), store.keys(), clock};
   api::UsageRecorder recorder{settings, store, clock, logger};
 

@@ -1,0 +1,61 @@
+// The services of the plugin tests over a real SQLite store in a temporary directory, with
+// simulated time: a silent host, one "process" (ServiceNode) and the base fixture.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "config/settings.hpp"
+#include "domain/clock.hpp"
+#include "domain/random.hpp"
+#include "log/host_logger.hpp"
+#include "process.hpp"
+#include "services/api_key_service.hpp"
+#include "store/sqlite/sqlite_stores.hpp"
+#include "util/time_text.hpp"
+
+namespace testing_support {
+
+// A host without a log function: HostLogger drops its records.
+inline sp_host_api silentHost() {
+  sp_host_api host{};
+  host.size = sizeof(host);
+  return host;
+}
+
+// How long a node's store waits for another connection's lock, unless told otherwise.
+inline constexpr std::int64_t kBusyTimeoutMs = 2000;
+
+// One "process": its own store connection, logger and key service over a database file that
+// other nodes may share. Tests add the services they need (RateLimitService, UsageService)
+// over `store`, `logger` and `keys`.
+struct ServiceNode {
+  ServiceNode(const std::string& path, const api::ApiSettings& settings, const api::Clock& clock,
+              std::int64_t busy_timeout_ms = kBusyTimeoutMs,
+              api::RandomSource& random = api::systemRandom())
+      : store(api::SqliteStoreOptions{path, busy_timeout_ms}),
+        logger(host),
+        keys(settings, store, clock, logger, random) {}
+  ServiceNode(const ServiceNode&) = delete;
+  ServiceNode& operator=(const ServiceNode&) = delete;
+
+  sp_host_api host = silentHost();
+  api::SqliteStores store;
+  api::HostLogger logger;
+  api::ApiKeyService keys;
+};
+
+// A temporary directory, the database path in it, settings and a manual clock at `start` (ISO
+// 8601 UTC). Fixtures derive from it and add their nodes and services.
+struct StoreFixture {
+  explicit StoreFixture(const std::string& start, api::ApiSettings initial = {})
+      : settings(std::move(initial)), clock(*api::parseIsoUtc(start)) {}
+
+  TempDir dir;
+  std::string path = dir.path() + "/api.sqlite3";
+  api::ApiSettings settings;
+  api::ManualClock clock;
+};
+
+}  // namespace testing_support
