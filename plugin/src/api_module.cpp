@@ -89,7 +89,7 @@ std::unique_ptr<Stores> openStore(const ApiSettings& settings, const HostLogger&
                                          {"sql", std::string(sql)}});
     };
   }
-  return openStores(settings, std::move(trace));
+  return openStores(settings.store, std::move(trace));
 }
 
 constexpr std::string_view kCounterFailedOpen = "rate_limit_failed_open";

@@ -4,9 +4,9 @@
 
 namespace api {
 
-std::unique_ptr<Stores> openStores(const ApiSettings& settings, StoreTrace trace) {
-  return std::make_unique<SqliteStores>(SqliteStoreOptions(
-      settings.store.database_path, settings.store.busy_timeout_ms, std::move(trace)));
+std::unique_ptr<Stores> openStores(const StoreSettings& settings, StoreTrace trace) {
+  return std::make_unique<SqliteStores>(
+      SqliteStoreOptions(settings.database_path, settings.busy_timeout_ms, std::move(trace)));
 }
 
 }  // namespace api

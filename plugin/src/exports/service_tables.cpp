@@ -5,7 +5,7 @@
 #include <string>
 
 #include "domain/errors.hpp"
-#include "keys/key_codec.hpp"
+#include "keys/key_codec.hpp"  // the key sizes the C capacities must hold
 #include "present/documents.hpp"
 #include "systemprompt/api_clients.hpp"
 #include "systemprompt/module.hpp"

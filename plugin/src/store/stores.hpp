@@ -35,6 +35,6 @@ class Stores {
 using StoreTrace = std::function<void(std::string_view statement, std::int64_t took_ns)>;
 
 // Opens (creating and migrating) the store the settings name. Throws StoreError.
-std::unique_ptr<Stores> openStores(const ApiSettings& settings, StoreTrace trace = {});
+std::unique_ptr<Stores> openStores(const StoreSettings& settings, StoreTrace trace = {});
 
 }  // namespace api
