@@ -104,6 +104,21 @@ std::string_view textOrEmpty(const char* text) {
   return text == nullptr ? "" : text;
 }
 
+// A caller's C string scanned no further than one byte past `max_bytes` (the most any check
+// of it accepts), so a long text costs no more than a short one. Throws InvalidInput, naming
+// `what`, when it is longer.
+std::string_view boundedText(const char* text, size_t max_bytes, std::string_view what) {
+  if (text == nullptr) {
+    return "";
+  }
+  const size_t length = strnlen(text, max_bytes + 1);
+  if (length > max_bytes) {
+    throw InvalidInput(std::string(what) + " is longer than " + std::to_string(max_bytes) +
+                       " bytes");
+  }
+  return {text, length};
+}
+
 template <typename Body>
 sp_status serviceCall(sp_error* error, Body&& body) noexcept {
   return systemprompt::guard(error, [&] {
@@ -193,8 +208,9 @@ sp_status create(void* ctx, const sp_api_key_create_request* request, sp_api_key
     CreateKeyRequest r;
     r.user_id = textOrEmpty(request->user_id);
     r.name = textOrEmpty(request->name);
-    if (!textOrEmpty(request->scopes).empty()) {
-      r.scopes = ApiKeyService::parseScopes(request->scopes);
+    if (const std::string_view scopes = boundedText(request->scopes, kMaxScopesText, "scopes");
+        !scopes.empty()) {
+      r.scopes = ApiKeyService::parseScopes(scopes);
     }
     if (request->rate_limit != 0) {
       r.rate_limit = request->rate_limit;
@@ -202,7 +218,7 @@ sp_status create(void* ctx, const sp_api_key_create_request* request, sp_api_key
     if (request->expires_in_ms != 0) {
       r.expires_in = std::chrono::milliseconds(request->expires_in_ms);
     }
-    r.metadata_json = textOrEmpty(request->metadata_json);
+    r.metadata_json = boundedText(request->metadata_json, kMaxMetadataBytes, "metadata_json");
     r.actor = textOrEmpty(request->actor);
     fillCreated(out, self(ctx).keys.createKey(r));
   });

@@ -3,6 +3,9 @@
 // statuses, authorize's outcome.
 #include "exports/service_tables.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <boost/test/unit_test.hpp>
 #include <cstddef>
 #include <cstring>
@@ -13,6 +16,7 @@
 #include "api_module.hpp"
 #include "present/documents.hpp"
 #include "process.hpp"
+#include "services/api_key_service.hpp"
 #include "store/sqlite/sqlite_stores.hpp"
 #include "systemprompt/api_services.h"
 #include "systemprompt/module.hpp"
@@ -80,6 +84,35 @@ struct Tables {
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(service_tables)
+
+BOOST_AUTO_TEST_CASE(a_long_scope_list_is_refused_without_reading_past_its_bound) {
+  // The text ends, with no NUL, right before a page nothing may read: a scan past one byte
+  // over the bound (strlen) would fault, in any build.
+  Tables t;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t text_size = api::kMaxScopesText + 1;
+  const size_t span = (text_size / page + 2) * page;
+  void* region = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  BOOST_TEST_REQUIRE((region != MAP_FAILED));
+  char* guard = static_cast<char*>(region) + span - page;
+  BOOST_TEST_REQUIRE(::mprotect(guard, page, PROT_NONE) == 0);
+  char* text = guard - text_size;
+  std::memset(text, 'a', text_size);
+
+  sp_api_key_create_request request{};
+  request.size = sizeof(request);
+  request.user_id = "ann";
+  request.name = "k";
+  request.scopes = text;
+  sp_api_key_created out{};
+  out.size = sizeof(out);
+  BOOST_TEST(t.keys.create(t.keys.ctx, &request, &out, &t.error) == SP_ERROR_INVALID);
+  BOOST_TEST(std::string(t.error.message)
+                     .find("scopes is longer than " + std::to_string(api::kMaxScopesText) +
+                           " bytes") != std::string::npos,
+             t.error.message);
+  ::munmap(region, span);
+}
 
 BOOST_AUTO_TEST_CASE(validate_refuses_a_size_below_its_first_layout_and_accepts_a_larger_one) {
   Tables t;
