@@ -371,9 +371,12 @@ class CrashRun {
     return install_.prompt(std::move(args), extra);
   }
 
-  std::unique_ptr<CapturingChild> spawn(std::vector<std::string> args) const {
+  std::unique_ptr<CapturingChild> spawn(std::vector<std::string> args,
+                                        std::string stdin_data = "") const {
     args.insert(args.begin(), PROMPT_BIN);
-    return std::make_unique<CapturingChild>(args, install_.options(env_));
+    auto options = install_.options(env_);
+    options.stdin_data = std::move(stdin_data);
+    return std::make_unique<CapturingChild>(args, options);
   }
 
   void tick(Daemon& d, Clock::time_point now, Clock::time_point round_end) {
@@ -390,7 +393,8 @@ class CrashRun {
       } else {
         // Paced unevenly, so that admissions spread over the window's sub-windows rather
         // than all coming the moment a full sub-window slides out.
-        d.child = spawn({"sibling:admit-loop", hammered_id_, std::to_string(ms(0, 60).count())});
+        d.child = spawn({"sibling:admit-loop", std::to_string(ms(0, 60).count())},
+                        keys_.at(hammered_id_).secret + "\n");
       }
       d.kill_at = now + ms(20, 1'500);
     }

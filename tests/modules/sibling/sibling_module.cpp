@@ -269,7 +269,9 @@ int admitLoop(void* ctx, const char* args, const sp_command_io* io, sp_error* er
   const sp_status status = systemprompt::guard(error, [&] {
     const auto limits = systemprompt::RateLimitServiceClient::lookup(*self(ctx).host, 1);
     const auto keys = systemprompt::ApiKeyServiceClient::lookup(*self(ctx).host, 2);
-    const std::string key_id = stringArg(args, "key_id");
+    char line[256];
+    const long n = io->read_line(io->io_ctx, line, sizeof(line));
+    const std::string key(line, n > 0 ? static_cast<size_t>(n) : 0);
     const std::string pause = stringArg(args, "pause_ms");
     const auto pause_after_admission =
         std::chrono::milliseconds(pause.empty() ? 0 : std::stol(pause));
@@ -281,12 +283,12 @@ int admitLoop(void* ctx, const char* args, const sp_command_io* io, sp_error* er
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(120);
     while (std::chrono::steady_clock::now() < until) {
       const long long before_ms = wallMs();
-      const sp_rate_limit_decision d = limits.check(key_id);
+      const sp_authorization a = limits.authorize(key, 1);
       const long long after_ms = wallMs();
-      if (d.allowed && d.failed_open == 0) {
-        const std::string line =
+      if (a.allowed && a.limit.failed_open == 0) {
+        const std::string line_out =
             "admitted " + std::to_string(before_ms) + " " + std::to_string(after_ms) + "\n";
-        if (io->write(io->io_ctx, SP_STREAM_STDOUT, line.data(), line.size()) != 0) {
+        if (io->write(io->io_ctx, SP_STREAM_STDOUT, line_out.data(), line_out.size()) != 0) {
           return;  // nobody learns of admissions any more
         }
         sp_api_request r{};
@@ -294,12 +296,12 @@ int admitLoop(void* ctx, const char* args, const sp_command_io* io, sp_error* er
         r.endpoint = "/admit";
         r.method = "GET";
         r.status_code = 200;
-        keys.recordRequest(key_id, r);
+        keys.recordRequest(a.key_id, r);
         std::this_thread::sleep_for(pause_after_admission);
-      } else if (d.outcome == SP_RATE_LIMIT_OVER_LIMIT) {
+      } else if (a.outcome == SP_AUTHORIZE_OVER_LIMIT) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       } else {
-        print(io, "unexpected outcome " + std::to_string(d.outcome) + "\n");
+        print(io, "unexpected outcome " + std::to_string(a.outcome) + " (" + a.reason + ")\n");
         return;
       }
     }
