@@ -15,14 +15,6 @@
 namespace api {
 namespace {
 
-size_t displayWidth(std::string_view text) {
-  size_t n = 0;
-  for (char c : text) {
-    n += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
-  }
-  return n;
-}
-
 std::string joined(const std::vector<std::string>& items, std::string_view separator) {
   std::string out;
   for (const auto& item : items) {

@@ -23,4 +23,16 @@ bool isBlank(std::string_view text);
 // and cut to at most `max_bytes` bytes at a character boundary.
 std::string printableTruncated(std::string_view text, size_t max_bytes);
 
+// The terminal columns `text` (UTF-8) takes: East Asian wide and fullwidth characters count
+// 2, combining marks and other zero-width characters 0, by the Unicode width data of the C
+// library (glibc's C.UTF-8 locale, wcwidth; where that locale is missing, every character
+// counts 1). A byte that is not UTF-8, or a character printableLength refuses, counts 1:
+// tables show it as '?'.
+size_t displayWidth(std::string_view text);
+
+// The length in bytes of the longest prefix of `text` made of whole characters that takes at
+// most `columns` columns (displayWidth), with any zero-width characters right after it (a
+// combining accent stays with its letter).
+size_t prefixFitting(std::string_view text, size_t columns);
+
 }  // namespace api

@@ -57,6 +57,20 @@ BOOST_AUTO_TEST_CASE(tables_align_by_characters_and_show_controls_as_question_ma
   BOOST_TEST(t.render() == "ID     NAME\nk1     caf\xC3\xA9\nkey_2  a?[2Jb\n");
 }
 
+BOOST_AUTO_TEST_CASE(tables_align_wide_and_combining_characters_by_terminal_columns) {
+  // Found by trying it: a name of wide characters (2 columns each) or with a combining
+  // accent (0 columns) shifted every column after it.
+  api::Table t({"NAME", "USER"});
+  t.add({"\xe6\x9d\xb1\xe4\xba\xac API \xe3\x82\xad\xe3\x83\xbc", "a"});  // 13 columns
+  t.add({"Cafe\xcc\x81", "b"});                                           // 4 columns
+  t.add({"plain", "c"});
+  BOOST_TEST(t.render() ==
+             "NAME           USER\n"
+             "\xe6\x9d\xb1\xe4\xba\xac API \xe3\x82\xad\xe3\x83\xbc  a\n"
+             "Cafe\xcc\x81           b\n"
+             "plain          c\n");
+}
+
 BOOST_AUTO_TEST_CASE(windows_times_and_numbers_read_as_documented) {
   BOOST_TEST(api::formatWindow(86'400'000) == "1d");
   BOOST_TEST(api::formatWindow(3'600'000) == "1h");

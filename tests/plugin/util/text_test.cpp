@@ -43,4 +43,26 @@ BOOST_AUTO_TEST_CASE(printable_truncated_replaces_what_is_refused_and_cuts_at_a_
   BOOST_TEST(api::printableTruncated("a\xe6\x9d\xb1", 4) == "a\xe6\x9d\xb1");
 }
 
+BOOST_AUTO_TEST_CASE(display_width_counts_terminal_columns) {
+  // 東京 API キー: four wide characters (2 each), five narrow ones.
+  BOOST_TEST(api::displayWidth("\xe6\x9d\xb1\xe4\xba\xac API \xe3\x82\xad\xe3\x83\xbc") == 13u);
+  BOOST_TEST(api::displayWidth("Caf\xc3\xa9") == 4u);       // é precomposed
+  BOOST_TEST(api::displayWidth("Cafe\xcc\x81") == 4u);      // e + combining acute: 0 for the accent
+  BOOST_TEST(api::displayWidth("\xef\xbc\xa1") == 2u);      // fullwidth A
+  BOOST_TEST(api::displayWidth("\xf0\x9f\x94\x91") == 2u);  // an emoji
+  BOOST_TEST(api::displayWidth("a\xe2\x80\x8b") == 1u);     // zero width space
+  BOOST_TEST(api::displayWidth("a\xff"
+                               "b") == 3u);  // a bad byte shows as one '?'
+  BOOST_TEST(api::displayWidth("") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(prefix_fitting_keeps_whole_characters_and_their_accents) {
+  const std::string tokyo = "\xe6\x9d\xb1\xe4\xba\xac";  // 東京, 4 columns
+  BOOST_TEST(api::prefixFitting(tokyo, 4) == 6u);
+  BOOST_TEST(api::prefixFitting(tokyo, 3) == 3u);  // half of 京 does not fit
+  BOOST_TEST(api::prefixFitting(tokyo, 1) == 0u);
+  BOOST_TEST(api::prefixFitting("Cafe\xcc\x81s", 4) == 6u);  // the accent stays with its e
+  BOOST_TEST(api::prefixFitting("abc", 10) == 3u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
