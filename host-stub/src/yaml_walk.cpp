@@ -88,7 +88,17 @@ Where Where::key(const std::string& k) const {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '-';
   });
-  const std::string shown = plain ? k : inQuotes(k);
+  std::string shown = k;
+  if (!plain) {  // quoted with " and \ escaped, so that no key reads as two
+    shown = "\"";
+    for (const char c : k) {
+      if (c == '"' || c == '\\') {
+        shown += '\\';
+      }
+      shown += c;
+    }
+    shown += '"';
+  }
   return {file_, path_.empty() ? shown : path_ + "." + shown};
 }
 

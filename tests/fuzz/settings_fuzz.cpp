@@ -58,6 +58,7 @@ bool same(const api::ApiSettings& a, const api::ApiSettings& b) {
          a.store.busy_timeout_ms == b.store.busy_timeout_ms &&
          a.keys.max_active_per_user == b.keys.max_active_per_user &&
          a.usage.queue_capacity == b.usage.queue_capacity &&
+         a.usage.queue_max_bytes == b.usage.queue_max_bytes &&
          a.usage.flush_interval_ms == b.usage.flush_interval_ms &&
          a.usage.aggregation_interval_ms == b.usage.aggregation_interval_ms &&
          a.usage.request_retention_ms == b.usage.request_retention_ms &&
@@ -104,6 +105,7 @@ void checkInvariants(const api::ApiSettings& s) {
   FUZZ_CHECK(in(s.store.busy_timeout_ms, 0, 600'000));
   FUZZ_CHECK(in(s.keys.max_active_per_user, 0, 1'000'000));
   FUZZ_CHECK(in(s.usage.queue_capacity, 1'000, 10'000'000));
+  FUZZ_CHECK(in(s.usage.queue_max_bytes, 1LL << 20, 4LL << 30));
   FUZZ_CHECK(in(s.usage.flush_interval_ms, 10, 1'000));
   const std::int64_t interval = s.usage.aggregation_interval_ms;
   FUZZ_CHECK(in(interval, 60'000, kDayMs));
@@ -125,6 +127,7 @@ json::object asConfig(const api::ApiSettings& s) {
   o["busyTimeout"] = s.store.busy_timeout_ms;
   o["maxKeysPerUser"] = s.keys.max_active_per_user;
   o["usageQueueCapacity"] = s.usage.queue_capacity;
+  o["usageQueueBytes"] = s.usage.queue_max_bytes;
   o["usageFlushInterval"] = s.usage.flush_interval_ms;
   o["aggregationInterval"] = s.usage.aggregation_interval_ms;
   o["requestRetention"] = s.usage.request_retention_ms;

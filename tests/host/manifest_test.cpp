@@ -169,6 +169,10 @@ BOOST_AUTO_TEST_CASE(a_key_with_a_dot_is_quoted_so_it_never_reads_as_a_path) {
 
   e = errorOf(head + "config:\n  \"a b\": {c: 1, c: 2}\n");
   BOOST_TEST(contains(e, "module.yaml:6:17: config.\"a b\".c: duplicate key"), e);
+
+  // A quote or backslash inside is escaped, so that 'a"."b' never reads as two keys.
+  e = errorOf(head + "config:\n  'a\".\"b': {c: 1, c: 2}\n");
+  BOOST_TEST(contains(e, "config.\"a\\\".\\\"b\".c: duplicate key"), e);
 }
 
 BOOST_AUTO_TEST_CASE(config_is_opaque_to_the_host_whatever_its_keys_say) {

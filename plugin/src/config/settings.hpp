@@ -19,7 +19,7 @@ struct KeySettings {
   std::int64_t max_active_per_user = 0;
 };
 
-// Rate limits: what RateLimitService needs.
+// Rate limits: the window every key is counted in, and the limit a new key gets.
 struct RateLimitSettings {
   // Requests per window for a key that has no limit of its own. 1..1,000,000,000.
   std::int64_t default_limit = 1000;
@@ -71,7 +71,8 @@ struct CleanupSettings {
   std::int64_t interval_ms = 300'000;
 };
 
-// Everything `config:` sets, one part per component; each component is handed its own.
+// Everything `config:` sets, one part per component: a component reads its own part (the
+// store is handed only StoreSettings).
 struct ApiSettings {
   KeySettings keys;
   RateLimitSettings rate_limits;
@@ -89,8 +90,9 @@ struct IntegerSetting {
   std::int64_t max;
   std::string_view unit;  // as errors say it, e.g. " ms"
 
+  // The value in `settings`. Sound because `field` only names a member, never writes.
   std::int64_t of(const ApiSettings& settings) const {
-    return field(const_cast<ApiSettings&>(settings));  // read only
+    return field(const_cast<ApiSettings&>(settings));
   }
 };
 std::span<const IntegerSetting> integerSettings();

@@ -206,8 +206,9 @@ sp_status create(void* ctx, const sp_api_key_create_request* request, sp_api_key
     requireStruct(request, "sp_api_key_create_request");
     requireStruct(out, "sp_api_key_created");
     CreateKeyRequest r;
-    r.user_id = textOrEmpty(request->user_id);
-    r.name = textOrEmpty(request->name);
+    // A character is at most 4 bytes of UTF-8: past that, the service's own check refuses.
+    r.user_id = boundedText(request->user_id, 4 * kMaxUserLength, "user_id");
+    r.name = boundedText(request->name, 4 * kMaxNameLength, "name");
     if (const std::string_view scopes = boundedText(request->scopes, kMaxScopesText, "scopes");
         !scopes.empty()) {
       r.scopes = ApiKeyService::parseScopes(scopes);
@@ -219,7 +220,7 @@ sp_status create(void* ctx, const sp_api_key_create_request* request, sp_api_key
       r.expires_in = std::chrono::milliseconds(request->expires_in_ms);
     }
     r.metadata_json = boundedText(request->metadata_json, kMaxMetadataBytes, "metadata_json");
-    r.actor = textOrEmpty(request->actor);
+    r.actor = boundedText(request->actor, 4 * kMaxActorLength, "actor");
     fillCreated(out, self(ctx).keys.createKey(r));
   });
 }

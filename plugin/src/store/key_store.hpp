@@ -35,9 +35,12 @@ class ChangeToken {
   static constexpr std::size_t kCapacity = 64;
 
   ChangeToken() = default;
-  // REQUIRED: size <= kCapacity.
-  ChangeToken(const void* bytes, std::size_t size) noexcept : size_(size) {
-    std::memcpy(bytes_.data(), bytes, size);
+  // REQUIRED: size <= kCapacity (a longer token keeps its first kCapacity bytes).
+  ChangeToken(const void* bytes, std::size_t size) noexcept
+      : size_(size < kCapacity ? size : kCapacity) {
+    if (size_ > 0) {
+      std::memcpy(bytes_.data(), bytes, size_);
+    }
   }
 
   friend bool operator==(const ChangeToken& a, const ChangeToken& b) noexcept {

@@ -27,7 +27,8 @@ class UsageStore {
 
   // How a stored latency histogram and a batch's histogram add up: given the stored form
   // (empty when there is none yet), the form to store; nullopt refuses the whole batch (the
-  // stored form does not decode). Called inside append's transaction.
+  // stored form does not decode, or the sum would overflow). Called inside append's
+  // transaction.
   using HistogramMerge =
       std::function<std::optional<std::string>(std::string_view stored, const LatencyHistogram&)>;
 

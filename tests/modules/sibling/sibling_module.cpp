@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -256,14 +257,15 @@ int limitLoop(void* ctx, const char* args, const sp_command_io* io, sp_error* er
   return status == SP_OK ? code : SP_EXIT_FAILURE;
 }
 
-// Checks <key_id> (cost 1) through RateLimitService in a loop, for at most 120 s, and records
-// every admitted request through ApiKeyService; pauses <pause_ms> (default 0) after each
-// admission, 1 ms after each refusal. Each admission is one line on stdout, flushed
-// before the next check, so a test that kills this process knows what was admitted:
-// "admitted <before_ms> <after_ms>", the wall-clock ms (the module's clock) read right before
-// and right after the check; the module decides at a time between the two. A refusal other
-// than over_limit (or an admission only because the store failed) prints
-// "unexpected outcome <n>" and ends the loop, exit 1.
+// Authorizes the key read from stdin (cost 1) through RateLimitService in a loop, for at most
+// 120 s, as a host on the request path does, and records every admitted request through
+// ApiKeyService; pauses <pause_ms> (default 0) after each admission, 1 ms after each refusal.
+// Each admission is one line on stdout, flushed before the next authorize, so a test that
+// kills this process knows what was admitted: "admitted <before_ms> <after_ms>", the
+// wall-clock ms (the module's clock) read right before and right after the authorize; the
+// module decides at a time between the two. No key on stdin prints "no key on stdin", exit 1;
+// a refusal other than over_limit (or an admission only because the store failed) prints
+// "unexpected outcome <n> (<reason>)" and ends the loop, exit 1.
 int admitLoop(void* ctx, const char* args, const sp_command_io* io, sp_error* error) {
   int code = SP_EXIT_FAILURE;
   const sp_status status = systemprompt::guard(error, [&] {
@@ -271,7 +273,12 @@ int admitLoop(void* ctx, const char* args, const sp_command_io* io, sp_error* er
     const auto keys = systemprompt::ApiKeyServiceClient::lookup(*self(ctx).host, 2);
     char line[256];
     const long n = io->read_line(io->io_ctx, line, sizeof(line));
-    const std::string key(line, n > 0 ? static_cast<size_t>(n) : 0);
+    if (n <= 0) {
+      print(io, "no key on stdin\n");
+      return;
+    }
+    const std::string key(line, static_cast<size_t>(n));
+    std::memset(line, 0, sizeof(line));
     const std::string pause = stringArg(args, "pause_ms");
     const auto pause_after_admission =
         std::chrono::milliseconds(pause.empty() ? 0 : std::stol(pause));

@@ -288,16 +288,12 @@ void Statement::reset() {
 }
 
 int SqliteDb::runControl(Control which) noexcept {
-  static constexpr std::array<Query, kControlCount> kControl{{
-      {"BEGIN IMMEDIATE", "starting a write transaction"},
-      {"BEGIN", "starting a read transaction"},
-      {"COMMIT", "committing"},
-      {"ROLLBACK", "rolling back"},
-  }};
+  static constexpr std::array<std::string_view, kControlCount> kControl{"BEGIN IMMEDIATE", "BEGIN",
+                                                                        "COMMIT", "ROLLBACK"};
   sqlite3_stmt*& statement = control_[which];
   if (statement == nullptr) {
-    const Query& query = kControl[which];
-    const int rc = sqlite3_prepare_v3(db_, query.sql.data(), static_cast<int>(query.sql.size()),
+    const std::string_view sql = kControl[which];
+    const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
                                       SQLITE_PREPARE_PERSISTENT, &statement, nullptr);
     if (rc != SQLITE_OK) {
       return rc;
@@ -317,7 +313,10 @@ Transaction::Transaction(SqliteDb& db, std::string_view what, Mode mode) : db_(d
 }
 
 Transaction::~Transaction() {
-  if (open_) {
+  if (open_ && db_.runControl(SqliteDb::kRollback) != SQLITE_DONE &&
+      sqlite3_get_autocommit(db_.handle()) == 0) {
+    // Still inside the transaction (a rollback can fail on I/O or memory): try once more,
+    // or every later BEGIN on this connection would fail.
     db_.runControl(SqliteDb::kRollback);
   }
 }

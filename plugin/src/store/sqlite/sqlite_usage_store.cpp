@@ -87,7 +87,8 @@ constexpr Query kSelectRaw{
     "reading request records"};
 constexpr std::array<Query, 5> kDeleteOldRollups{{
     {"DELETE FROM api_usage_rollups WHERE interval_start < ?1", "deleting old usage rollups"},
-    {"DELETE FROM api_usage_latency WHERE interval_start < ?1", "deleting old latency rollups"},
+    {"DELETE FROM api_usage_latency WHERE interval_start < ?1",
+     "deleting old per-key latency rollups"},
     {"DELETE FROM api_usage_endpoint_rollups WHERE interval_start < ?1",
      "deleting old endpoint rollups"},
     {"DELETE FROM api_usage_key_rollups WHERE interval_start < ?1", "deleting old key rollups"},
