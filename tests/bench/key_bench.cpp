@@ -1,8 +1,11 @@
 // In-process benchmark of ApiKeyService::validateKey on the embedded store, as a sibling
 // module's request path calls it. Prints median and p99 per call for:
-//   - an existing, valid key (format check, SHA-256, change-stamp check, cached record);
-//   - the same just after another connection committed (the cache cannot answer: an
-//     indexed SQLite lookup), each call timed on its own;
+//   - an existing, valid key (format check, SHA-256, change-token check, cached record);
+//   - the same while another connection, on another thread (as another process would),
+//     commits something that is not a key change in a loop (the cache still answers);
+//   - the same, each call right after such a commit on the same thread (each timed);
+//   - the same just after another connection changed a key (the key change epoch moved: the
+//     cache cannot answer, an indexed SQLite lookup), each call timed on its own;
 //   - a malformed key and a key with a bad checksum (rejected before any hashing or lookup);
 //   - a forged key: well-formed, its CRC-32 right (anyone can compute one), but unknown, so
 //     every call hashes it and looks it up (unknown keys are never cached): what a flood of
@@ -10,13 +13,16 @@
 // Timing: batches of 100 calls, each batch timed with steady_clock; per-call figures are
 // batch time / 100, so clock overhead is amortised. The store holds 10,000 keys.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "keys/key_codec.hpp"
 #include "services/api_key_service.hpp"
+#include "services/rate_limit_service.hpp"
 #include "store/sqlite/sqlite_stores.hpp"
 #include "support/process.hpp"
 
@@ -75,20 +81,12 @@ int main() {
 
   volatile bool sink = false;
   measure("validateApiKey existing key", [&] { sink = keys.validateKey(existing).valid; });
-  {
-    // The same, each call just after another connection (as another process would) has
-    // committed something, so the in-process cache cannot answer: the store is read.
-    api::SqliteDb other(settings.store.database_path);
-    api::Statement commit(other,
-                          "INSERT INTO api_counters (name, value, updated_at)"
-                          " VALUES ('bench', 1, 0) ON CONFLICT (name) DO UPDATE SET"
-                          " value = value + 1",
-                          "committing");
-    constexpr int kCalls = 20'000;
+  // Each call timed on its own, right after `before` (not timed) ran.
+  const auto eachAfter = [&](const char* label, int calls, auto&& before) {
     std::vector<double> ns;
-    ns.reserve(kCalls);
-    for (int i = 0; i < kCalls; ++i) {
-      commit.run();
+    ns.reserve(calls);
+    for (int i = 0; i < calls; ++i) {
+      before(i);
       const auto start = std::chrono::steady_clock::now();
       sink = keys.validateKey(existing).valid;
       ns.push_back(
@@ -96,9 +94,64 @@ int main() {
               .count());
     }
     std::sort(ns.begin(), ns.end());
-    std::printf("%-44s median_us=%.3f p99_us=%.3f calls=%d\n",
-                "validateApiKey existing key, after a commit", ns[ns.size() / 2] / 1000.0,
-                ns[ns.size() * 99 / 100] / 1000.0, kCalls);
+    std::printf("%-44s median_us=%.3f p99_us=%.3f calls=%d\n", label, ns[ns.size() / 2] / 1000.0,
+                ns[ns.size() * 99 / 100] / 1000.0, calls);
+  };
+
+  {
+    // Another connection (as another process would, on another core) commits something that
+    // changes no key, in a loop, all the while: the cache still answers.
+    std::atomic<bool> stop{false};
+    std::atomic<long> commits{0};
+    std::thread committer([&] {
+      api::SqliteDb other(settings.store.database_path);
+      other.exec("PRAGMA synchronous = NORMAL", "configuring");  // as the module's connections
+      api::Statement commit(other,
+                            "INSERT INTO api_counters (name, value, updated_at)"
+                            " VALUES ('bench', 1, 0) ON CONFLICT (name) DO UPDATE SET"
+                            " value = value + 1",
+                            "committing");
+      while (!stop.load()) {
+        commit.run();
+        commits.fetch_add(1);
+      }
+    });
+    const auto started = std::chrono::steady_clock::now();
+    const long before = commits.load();
+    measure("validateApiKey existing key, commits meanwhile",
+            [&] { sink = keys.validateKey(existing).valid; });
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const long committed = commits.load() - before;
+    stop.store(true);
+    committer.join();
+    std::printf("%-44s %.0f per second meanwhile\n", "  (other connection's commits)",
+                committed / seconds);
+  }
+  {
+    // Each call right after another connection committed something that changes no key, on
+    // this thread, as a host's authorize follows its own rate-limit check: the cache answers,
+    // from CPU caches the commit has cooled.
+    api::SqliteDb other(settings.store.database_path);
+    other.exec("PRAGMA synchronous = NORMAL", "configuring");
+    api::Statement commit(other,
+                          "INSERT INTO api_counters (name, value, updated_at)"
+                          " VALUES ('bench', 1, 0) ON CONFLICT (name) DO UPDATE SET"
+                          " value = value + 1",
+                          "committing");
+    eachAfter("validateApiKey existing key, after a commit", 20'000, [&](int) { commit.run(); });
+  }
+  {
+    // Another connection changes another key's limit: the epoch moves, the store is read.
+    api::SqliteStores other_store(api::SqliteStoreOptions{settings.store.database_path, 5000});
+    api::ApiKeyService other_keys(settings, other_store, clock, logger);
+    api::RateLimitService other_limits(settings, other_store, clock, logger, other_keys);
+    api::CreateKeyRequest r;
+    r.user_id = "changer";
+    r.name = "changed key";
+    const std::string changed = other_keys.createKey(r).key.id;
+    eachAfter("validateApiKey existing key, after a key change", 5'000,
+              [&](int i) { other_limits.update(changed, 100 + i % 2, "bench"); });
   }
   measure("validateApiKey bad checksum", [&] { sink = keys.validateKey(bad_checksum).valid; });
   measure("validateApiKey malformed", [&] { sink = keys.validateKey(malformed).valid; });

@@ -297,13 +297,15 @@ std::optional<KeyRecord> ApiKeyService::findByHash(const std::array<char, 64>& h
   if (stamp) {
     std::shared_lock lock(cache_mutex_);
     const auto it = cache_.find(hash);
-    if (it != cache_.end() && it->second.stamp == *stamp) {
+    if (it != cache_.end() && it->second.stamp == *stamp &&
+        clock_.monotonicNow() - it->second.filled_at < kExternalChangeBound) {
       if (logger_.traceEnabled()) {
         logger_.trace("key cache hit", {{"key_id", it->second.key.id}});
       }
       return it->second.key;
     }
   }
+  const MonotonicTime looked_up_at = clock_.monotonicNow();
   std::optional<KeyRecord> key = lookups_.findByHash(std::string_view(hash.data(), hash.size()));
   if (logger_.traceEnabled()) {
     // Never the hash: it identifies the key as well as an id, and ids are what logs carry.
@@ -316,7 +318,7 @@ std::optional<KeyRecord> ApiKeyService::findByHash(const std::array<char, 64>& h
     if (cache_.size() >= kMaxCachedKeys) {
       cache_.clear();
     }
-    cache_.insert_or_assign(hash, CachedKey{*stamp, *key});
+    cache_.insert_or_assign(hash, CachedKey{*stamp, looked_up_at, *key});
   }
   return key;
 }

@@ -126,6 +126,11 @@ class ApiKeyService {
 
   const Clock& clock() const { return clock_; }
 
+  // How long a validated key may be answered from this process's cache when the key was
+  // changed by other software writing the store directly (the sqlite3 shell), which moves
+  // no change token. A change made through any KeyStore is seen at the next validation.
+  static constexpr std::chrono::milliseconds kExternalChangeBound{1000};
+
  private:
   KeyRecord newKeyRecord(const std::string& secret, TimePoint now) const;
   // Clears the counts of a key that can no longer be used. Never throws.
@@ -148,10 +153,13 @@ class ApiKeyService {
   std::mutex last_use_mutex_;
   std::unordered_map<std::string, TimePoint> last_use_attempts_;  // key id -> last write try
 
-  // Keys validated lately, by SHA-256 hex. Exact across processes: an entry serves only
-  // while the store's change token equals the one read before the entry was looked up.
+  // Keys validated lately, by SHA-256 hex. Exact across processes for every change made
+  // through a KeyStore: an entry serves only while the store's change token equals the one
+  // read before the entry was looked up. A change written into the store by other software
+  // (which moves no token) is seen once the entry is kExternalChangeBound old.
   struct CachedKey {
     ChangeToken stamp;
+    MonotonicTime filled_at;  // just before the lookup
     KeyRecord key;
   };
   struct HashOfHash {

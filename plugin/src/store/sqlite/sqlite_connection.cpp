@@ -55,17 +55,19 @@ SqliteConnection::SqliteConnection(const SqliteStoreOptions& options)
     Statement type(db_, kRequestIdType);
     request_ids_are_text_ = type.step() && type.columnText(0) == "TEXT";
   }
-  // The connection has read the file in WAL mode, so its shared memory is mapped.
-  watch_ = std::make_unique<WalIndexWatch>(db_.handle());
+  // No key change can take longer than a wait for the lock and its statements: a change in
+  // flight for much longer was left by a process that died inside it.
+  epoch_ = std::make_unique<KeyEpoch>(
+      db_.path() + "-keyepoch",
+      std::chrono::milliseconds(options.busy_timeout_ms) + std::chrono::seconds(60));
 }
 
 std::optional<ChangeToken> SqliteConnection::changeToken() const noexcept {
-  const auto header = watch_->read();
-  if (!header) {
+  const std::optional<std::uint64_t> generation = epoch_->token();
+  if (!generation) {
     return std::nullopt;
   }
-  static_assert(sizeof(*header) <= ChangeToken::kCapacity);
-  return ChangeToken(header->data(), sizeof(*header));
+  return ChangeToken(&*generation, sizeof(*generation));
 }
 
 int SqliteConnection::appliedVersion() {

@@ -230,6 +230,7 @@ KeyStore::InsertOutcome SqliteKeyStore::insert(const KeyRecord& key,
                                                std::int64_t max_active_per_user, TimePoint now,
                                                const AuditRecord& audit) {
   std::lock_guard lock(connection_.mutex());
+  const KeyEpoch::Change change(connection_.keyEpoch());  // around the commit
   Transaction transaction(db_, "creating a key");
   if (max_active_per_user > 0 && activeKeysOf(key.user_id, now) >= max_active_per_user) {
     return InsertOutcome::kUserAtKeyLimit;
@@ -273,6 +274,7 @@ std::vector<KeyRecord> SqliteKeyStore::list(std::optional<std::string_view> user
 KeyStore::ChangeResult SqliteKeyStore::revoke(std::string_view id, std::string_view reason,
                                               TimePoint at, const AuditRecord& audit) {
   std::lock_guard lock(connection_.mutex());
+  const KeyEpoch::Change change(connection_.keyEpoch());  // around the commit
   Transaction transaction(db_, "revoking a key");
   ChangeResult result;
   result.key = keyById(id);
@@ -300,6 +302,7 @@ KeyStore::ChangeResult SqliteKeyStore::rotate(const KeyRecord& old, const KeyRec
                                               const AuditRecord& old_audit,
                                               const AuditRecord& new_audit) {
   std::lock_guard lock(connection_.mutex());
+  const KeyEpoch::Change change(connection_.keyEpoch());  // around the commit
   Transaction transaction(db_, "rotating a key");
   ChangeResult result;
   result.key = keyById(old.id);
@@ -330,6 +333,7 @@ bool SqliteKeyStore::undoRotation(std::string_view old_id, std::string_view new_
                                   TimePoint old_revoked_at, TimePoint now,
                                   const AuditRecord& old_audit, const AuditRecord& new_audit) {
   std::lock_guard lock(connection_.mutex());
+  const KeyEpoch::Change change(connection_.keyEpoch());  // around the commit
   Transaction transaction(db_, "undoing a rotation");
   const std::optional<KeyRecord> replacement = keyById(new_id);
   if (replacement && !(replacement->revoked_at && *replacement->revoked_at <= now)) {
@@ -351,6 +355,7 @@ bool SqliteKeyStore::undoRotation(std::string_view old_id, std::string_view new_
 KeyStore::ChangeOutcome SqliteKeyStore::setRateLimit(const KeyRecord& key, std::int64_t new_limit,
                                                      const AuditRecord& audit) {
   std::lock_guard lock(connection_.mutex());
+  const KeyEpoch::Change change(connection_.keyEpoch());  // around the commit
   Transaction transaction(db_, "updating a rate limit");
   const std::optional<KeyRecord> stored = keyById(key.id);
   if (!stored) {

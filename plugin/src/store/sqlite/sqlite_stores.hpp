@@ -9,8 +9,8 @@
 #include <string>
 #include <utility>
 
+#include "store/sqlite/key_epoch.hpp"
 #include "store/sqlite/sqlite_db.hpp"
-#include "store/sqlite/wal_index_watch.hpp"
 #include "store/stores.hpp"
 
 namespace api {
@@ -38,8 +38,11 @@ class SqliteConnection {
   std::int64_t busyTimeoutMs() const { return busy_timeout_ms_; }
   // api_requests.id is TEXT in a database made by the original system: rows then need an id.
   bool requestIdsAreText() const { return request_ids_are_text_; }
-  // From the wal-index header in the "-shm" file (see WalIndexWatch).
+  // The key change epoch's token (see KeyEpoch): it moves with every key change made through
+  // SqliteKeyStore by any process, and with nothing else.
   std::optional<ChangeToken> changeToken() const noexcept;
+  // Brackets every key change (SqliteKeyStore), around its transaction.
+  const KeyEpoch& keyEpoch() const { return *epoch_; }
   StoreHealth health() noexcept;
   // The highest migration version applied to the file.
   int schemaVersion();
@@ -52,7 +55,7 @@ class SqliteConnection {
   SqliteDb db_;
   std::int64_t busy_timeout_ms_;
   bool request_ids_are_text_ = false;
-  std::unique_ptr<WalIndexWatch> watch_;  // reads db_'s own mapping; destroyed before db_
+  std::unique_ptr<KeyEpoch> epoch_;  // "<database>-keyepoch"
 };
 
 class SqliteKeyStore final : public KeyStore {

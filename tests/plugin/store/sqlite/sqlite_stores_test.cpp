@@ -4,7 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+
 #include <boost/test/unit_test.hpp>
+#include <fstream>
+#include <optional>
 #include <set>
 
 #include "process.hpp"
@@ -236,24 +240,127 @@ BOOST_AUTO_TEST_CASE(a_corrupt_stored_histogram_refuses_the_batch_and_is_not_ove
   BOOST_TEST(db.text("SELECT count(*) FROM api_requests") == before);  // nothing of the batch
 }
 
-BOOST_AUTO_TEST_CASE(the_change_stamp_moves_with_every_commit_by_anyone_and_only_then) {
+BOOST_AUTO_TEST_CASE(the_change_token_moves_with_every_key_change_by_anyone_and_only_then) {
   TempDir dir;
   const std::string path = dir.path() + "/stamp.db";
   SqliteStores store(SqliteStoreOptions{path, 1000});
+  SqliteStores other(SqliteStoreOptions{path, 1000});  // as another process would have
   const auto before = store.keys().changeToken();
-  BOOST_REQUIRE(before.has_value());  // WAL mode on a local file: the watch is on
-  store.health();                     // reads commit nothing
-  BOOST_TEST((store.keys().changeToken() == before));
-  Inspector other(path);  // another connection, as another process would have
-  other.exec(
-      "INSERT INTO api_keys (id, key_hash, key_prefix, user_id, name)"
-      " VALUES ('k', 'h', 'sk_x', 'u', 'n')");
+  BOOST_REQUIRE(before.has_value());
+  BOOST_TEST((other.keys().changeToken() == before));  // one epoch for every connection
+
+  api::KeyRecord key;
+  key.id = "key_00112233aabbccdd";
+  key.key_hash = std::string(64, 'a');
+  key.key_prefix = "sk_abcd";
+  key.user_id = "u";
+  key.name = "n";
+  key.rate_limit = 10;
+  const api::TimePoint now{std::chrono::milliseconds(1'000'000)};
+  key.created_at = now;
+  api::AuditRecord audit;
+  audit.key_id = key.id;
+  audit.action = "create";
+  audit.at = now;
+  audit.details_json = "{}";
+  BOOST_REQUIRE(
+      (other.keys().insert(key, 0, now, audit) == api::KeyStore::InsertOutcome::kInserted));
   const auto after_insert = store.keys().changeToken();
   BOOST_TEST((after_insert != before));
-  other.exec("BEGIN; UPDATE api_keys SET name = 'm'; ROLLBACK");  // nothing committed
+
+  // Commits that change no key's validity leave it alone: last use, rate-limit windows,
+  // usage rows, counters, audit rows on their own, and writes by other software.
+  BOOST_TEST(other.keys().touchLastUsed(key.id, now));
+  other.windows().reset(key.id);
+  const std::vector<api::RequestRecord> records{{key.id, "/x", "GET", "", "", 200, 5, 1000000}};
+  other.usage().append(records, api::foldIntoRollups(records, 3'600'000),
+                       api::addToStoredHistogram);
+  audit.action = "reset_rate_limit";
+  other.keys().appendAudit(audit);
+  Inspector(path).exec("UPDATE api_keys SET name = 'renamed elsewhere'");
   BOOST_TEST((store.keys().changeToken() == after_insert));
-  other.exec("UPDATE api_keys SET revoked_at = '2026-01-01T00:00:00.000Z'");
-  BOOST_TEST((store.keys().changeToken() != after_insert));
+
+  audit.action = "update_limit";
+  BOOST_TEST((other.keys().setRateLimit(*other.keys().findById(key.id), 20, audit) ==
+              api::KeyStore::ChangeOutcome::kDone));
+  const auto after_limit = store.keys().changeToken();
+  BOOST_TEST((after_limit != after_insert));
+  audit.action = "revoke";
+  other.keys().revoke(key.id, "r", now, audit);
+  BOOST_TEST((store.keys().changeToken() != after_limit));
+}
+
+BOOST_AUTO_TEST_CASE(no_token_while_a_key_change_is_in_flight_and_a_dead_ones_is_cleared) {
+  TempDir dir;
+  const std::string path = dir.path() + "/api.sqlite3-keyepoch";
+  std::int64_t now_ms = 1'000;
+  api::KeyEpoch epoch(path, std::chrono::milliseconds(5'000), [&] { return now_ms; });
+  const auto idle = epoch.token();
+  BOOST_REQUIRE(idle.has_value());
+  {
+    const api::KeyEpoch::Change change(epoch);
+    BOOST_TEST(!epoch.token().has_value());
+    now_ms += 4'000;
+    BOOST_TEST(!epoch.token().has_value());  // not yet older than the bound
+  }
+  const auto after = epoch.token();
+  BOOST_REQUIRE(after.has_value());
+  BOOST_TEST(*after != *idle);
+
+  // A process that dies inside a change never ends it: every cache is off until the change
+  // is older than the bound, then the next reader clears it.
+  const pid_t child = ::fork();
+  BOOST_REQUIRE(child >= 0);
+  if (child == 0) {
+    api::KeyEpoch in_child(path, std::chrono::milliseconds(5'000), [&] { return now_ms; });
+    new api::KeyEpoch::Change(in_child);  // never destroyed: the process ends inside it
+    ::_exit(0);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  BOOST_TEST(!epoch.token().has_value());
+  now_ms += 5'001;
+  BOOST_TEST(!epoch.token().has_value());  // this read clears it
+  const auto cleared = epoch.token();
+  BOOST_REQUIRE(cleared.has_value());
+  BOOST_TEST(*cleared != *after);
+}
+
+BOOST_AUTO_TEST_CASE(a_foreign_or_truncated_epoch_file_is_rebuilt_and_a_loose_one_refused) {
+  TempDir dir;
+  const std::string path = dir.path() + "/api.sqlite3-keyepoch";
+  {
+    std::ofstream garbage(path, std::ios::binary);
+    garbage << std::string(4096, '\x7f');
+  }
+  ::chmod(path.c_str(), 0600);
+  std::optional<std::uint64_t> first;
+  {
+    api::KeyEpoch epoch(path, std::chrono::milliseconds(1'000));
+    first = epoch.token();  // rebuilt: garbage held a change "in flight"
+    BOOST_TEST(first.has_value());
+  }
+  ::truncate(path.c_str(), 100);
+  {
+    api::KeyEpoch epoch(path, std::chrono::milliseconds(1'000));
+    BOOST_TEST(epoch.token().has_value());
+  }
+  ::chmod(path.c_str(), 0620);
+  try {
+    api::KeyEpoch epoch(path, std::chrono::milliseconds(1'000));
+    BOOST_FAIL("a group-writable epoch file was trusted");
+  } catch (const api::StoreError& e) {
+    BOOST_TEST(contains(e.what(), "others may write it"), e.what());
+  }
+  const std::string link = dir.path() + "/link-keyepoch";
+  ::chmod(path.c_str(), 0600);
+  BOOST_REQUIRE(::symlink(path.c_str(), link.c_str()) == 0);
+  try {
+    api::KeyEpoch epoch(link, std::chrono::milliseconds(1'000));
+    BOOST_FAIL("an epoch file was opened through a symbolic link");
+  } catch (const api::StoreError& e) {
+    BOOST_TEST(contains(e.what(), "symbolic link"), e.what());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_schema_newer_than_this_build_is_refused) {

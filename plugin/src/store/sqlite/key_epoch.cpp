@@ -1,0 +1,175 @@
+#include "store/sqlite/key_epoch.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "store/store_error.hpp"
+
+namespace api {
+
+// The file's one page. Every field a process reads without the file lock is an atomic that is
+// lock-free, hence address-free: it works through two processes' mappings of the same page.
+struct KeyEpoch::Shared {
+  std::uint64_t magic;
+  std::uint32_t version;
+  std::uint32_t size;  // sizeof(Shared) of the writer
+  std::atomic<std::uint64_t> generation;
+  std::atomic<std::int64_t> in_flight;       // changes begun and not yet ended
+  std::atomic<std::int64_t> last_change_ms;  // when the latest change began (MonotonicMs)
+};
+
+namespace {
+
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+static_assert(std::atomic<std::int64_t>::is_always_lock_free);
+
+constexpr std::uint64_t kMagic = 0x3148434F50455053ULL;  // "SPEPOCH1", little-endian
+constexpr std::uint32_t kVersion = 1;
+constexpr off_t kFileSize = 4096;
+
+std::int64_t steadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw StoreError("key change epoch '" + path + "': " + what);
+}
+
+// The same trust the database gets (sqlite_db.cpp): anyone who could write this file could
+// hold a revoked key's cached validation alive.
+void checkTrusted(int fd, const std::string& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    fail(path, std::string("cannot check it: ") + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    fail(path, "refusing it: it is not a regular file");
+  }
+  if (st.st_uid != ::geteuid()) {
+    fail(path, "refusing it: it is owned by uid " + std::to_string(st.st_uid) +
+                   ", not by this user (uid " + std::to_string(::geteuid()) + ")");
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    fail(path, "refusing it: others may write it; make it private (chmod 600)");
+  }
+}
+
+}  // namespace
+
+KeyEpoch::KeyEpoch(const std::string& path, std::chrono::milliseconds stale_after,
+                   MonotonicMs monotonic_ms)
+    : path_(path),
+      stale_after_ms_(stale_after.count()),
+      monotonic_ms_(monotonic_ms ? std::move(monotonic_ms) : MonotonicMs(&steadyMs)) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    fail(path, std::string("cannot open it: ") + std::strerror(errno) +
+                   (errno == ELOOP ? " (it is a symbolic link)" : ""));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }  // the mapping outlives the descriptor
+  } closer{fd};
+  checkTrusted(fd, path);
+  // Checked and, when needed, rebuilt by one opener at a time.
+  if (::flock(fd, LOCK_EX) != 0) {
+    fail(path, std::string("cannot lock it: ") + std::strerror(errno));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    fail(path, std::string("cannot check it: ") + std::strerror(errno));
+  }
+  const bool fresh = st.st_size != kFileSize;
+  if (fresh && ::ftruncate(fd, kFileSize) != 0) {
+    fail(path, std::string("cannot size it: ") + std::strerror(errno));
+  }
+  void* map = ::mmap(nullptr, kFileSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) {
+    fail(path, std::string("cannot map it: ") + std::strerror(errno));
+  }
+  shared_ = static_cast<Shared*>(map);
+  if (fresh || shared_->magic != kMagic || shared_->version != kVersion ||
+      shared_->size != sizeof(Shared)) {
+    // New, truncated, foreign or of another layout: start over from a random generation, so
+    // that no token taken from an earlier life of the file can match again.
+    std::random_device random;
+    const std::uint64_t start =
+        (static_cast<std::uint64_t>(random()) << 32 | random()) & ~std::uint64_t{1};
+    shared_->generation.store(start);
+    shared_->in_flight.store(0);
+    shared_->last_change_ms.store(0);
+    shared_->version = kVersion;
+    shared_->size = sizeof(Shared);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    shared_->magic = kMagic;
+  }
+  ::flock(fd, LOCK_UN);
+}
+
+KeyEpoch::~KeyEpoch() {
+  if (shared_ != nullptr) {
+    ::munmap(shared_, kFileSize);
+  }
+}
+
+std::optional<std::uint64_t> KeyEpoch::token() const noexcept {
+  const std::uint64_t before = shared_->generation.load();
+  const std::int64_t in_flight = shared_->in_flight.load();
+  const std::uint64_t after = shared_->generation.load();
+  if (in_flight == 0) {
+    if (before == after) {
+      return before;
+    }
+    return std::nullopt;
+  }
+  // A change in flight for longer than any change can take was left by a process that died
+  // inside it: clear it (only if nothing moved meanwhile) and move the generation.
+  try {
+    if (monotonic_ms_() - shared_->last_change_ms.load() > stale_after_ms_) {
+      std::int64_t expected = in_flight;
+      if (shared_->in_flight.compare_exchange_strong(expected, 0)) {
+        shared_->generation.fetch_add(1);
+      }
+    }
+  } catch (...) {  // a clock that throws: stay off
+  }
+  return std::nullopt;
+}
+
+void KeyEpoch::begin() const noexcept {
+  // The time first: a reader that sees this change in flight must not find it stale.
+  try {
+    shared_->last_change_ms.store(monotonic_ms_());
+  } catch (...) {
+  }
+  shared_->in_flight.fetch_add(1);
+  shared_->generation.fetch_add(1);
+}
+
+void KeyEpoch::end() const noexcept {
+  shared_->generation.fetch_add(1);
+  // Never below zero: a change cleared as stale (its process only stalled) ends late.
+  std::int64_t in_flight = shared_->in_flight.load();
+  while (in_flight > 0 && !shared_->in_flight.compare_exchange_weak(in_flight, in_flight - 1)) {
+  }
+}
+
+KeyEpoch::Change::Change(const KeyEpoch& epoch) noexcept : epoch_(epoch) {
+  epoch_.begin();
+}
+
+KeyEpoch::Change::~Change() {
+  epoch_.end();
+}
+
+}  // namespace api
