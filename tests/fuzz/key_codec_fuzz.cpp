@@ -6,6 +6,8 @@
 //  - a key it accepts decodes to 36 bytes that re-encode to exactly the input, holds
 //    prefix + 48 base64url characters and carries the CRC-32 of its first 32 bytes;
 //  - crc32 agrees with a bitwise CRC-32, and a key built from any 32 bytes is accepted;
+//  - isLegacyKey agrees with a reference (prefix + the canonical base64url of 32 bytes), is
+//    never true with isWellFormedKey, and holds for the original encoding of any 32 bytes;
 //  - changing one character of an accepted key's body makes it rejected (CRC-32 detects
 //    every burst of up to 32 bits, and one character is 6 bits);
 //  - hashKeyHex is 64 lowercase hex digits, the same twice, and hashKey is its string.
@@ -103,6 +105,49 @@ void checkAccepted(std::string_view key, std::string_view prefix) {
   FUZZ_CHECK(api::displayPrefix(key) == key.substr(0, api::kKeyDisplayPrefixLength));
 }
 
+// Any bytes as unpadded base64url.
+std::string encodeBytes(const unsigned char* data, size_t length) {
+  std::string out;
+  std::uint32_t bits = 0;
+  int held = 0;
+  for (size_t i = 0; i < length; ++i) {
+    bits = (bits << 8) | data[i];
+    held += 8;
+    while (held >= 6) {
+      held -= 6;
+      out += kAlphabet[(bits >> held) & 63U];
+    }
+  }
+  if (held > 0) {
+    out += kAlphabet[(bits << (6 - held)) & 63U];
+  }
+  return out;
+}
+
+// The original system's keys: prefix + the canonical base64url of exactly 32 bytes.
+bool referenceLegacy(std::string_view key, std::string_view prefix) {
+  if (key.size() < prefix.size() || key.substr(0, prefix.size()) != prefix) {
+    return false;
+  }
+  const std::string_view body = key.substr(prefix.size());
+  if (body.size() != 43 || body.find_first_not_of(kAlphabet) != std::string_view::npos) {
+    return false;
+  }
+  std::array<unsigned char, 33> bytes{};
+  std::uint32_t bits = 0;
+  int held = 0;
+  size_t out = 0;
+  for (char c : body) {
+    bits = (bits << 6) | static_cast<std::uint32_t>(kAlphabet.find(c));
+    held += 6;
+    if (held >= 8) {
+      held -= 8;
+      bytes[out++] = static_cast<unsigned char>(bits >> held);
+    }
+  }
+  return out == 32 && encodeBytes(bytes.data(), 32) == body;  // canonical: re-encodes the same
+}
+
 void checkHash(std::string_view key) {
   const auto hex = api::hashKeyHex(key);
   for (char c : hex) {
@@ -124,6 +169,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, size_t size) {
   if ((mode & 1U) == 0) {
     const bool accepted = api::isWellFormedKey(rest, prefix);
     FUZZ_CHECK(accepted == referenceAccepts(rest, prefix));
+    const bool legacy = api::isLegacyKey(rest, prefix);
+    FUZZ_CHECK(legacy == referenceLegacy(rest, prefix));
+    FUZZ_CHECK(!(legacy && accepted));  // 43 characters against 48: never both
     if (accepted) {
       checkAccepted(rest, prefix);
     }
@@ -146,6 +194,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, size_t size) {
   const std::string key = prefix + encodeBody(raw);
   FUZZ_CHECK(api::isWellFormedKey(key, prefix));
   checkAccepted(key, prefix);
+  const std::string legacy = prefix + encodeBytes(raw.data(), 32);  // as the original issued
+  FUZZ_CHECK(api::isLegacyKey(legacy, prefix) && !api::isWellFormedKey(legacy, prefix));
 
   std::string changed = key;
   const size_t at = prefix.size() + (rest.empty() ? 0 : static_cast<unsigned char>(rest[0])) % 48;

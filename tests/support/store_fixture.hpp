@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <utility>
 
@@ -14,6 +15,13 @@
 #include "services/api_key_service.hpp"
 #include "store/sqlite/sqlite_stores.hpp"
 #include "util/time_text.hpp"
+
+namespace api {
+// For messages of BOOST_TEST comparisons of rejection reasons.
+inline std::ostream& operator<<(std::ostream& os, KeyRejection reason) {
+  return os << keyRejectionName(reason);
+}
+}  // namespace api
 
 namespace testing_support {
 

@@ -91,11 +91,11 @@ constexpr std::array<IntegerSetting, 12> kIntegerSettings{{
 #undef API_SETTING_FIELD
 
 // In README's order; the integer keys are also in kIntegerSettings.
-constexpr std::array<std::string_view, 15> kSettingKeys{
-    "defaultRateLimit",    "rateLimitWindowSize", "rateLimitSubWindows", "failOpen",
-    "keyPrefix",           "cleanupInterval",     "databasePath",        "busyTimeout",
-    "maxKeysPerUser",      "usageQueueCapacity",  "usageQueueBytes",     "usageFlushInterval",
-    "aggregationInterval", "requestRetention",    "rollupRetention"};
+constexpr std::array<std::string_view, 16> kSettingKeys{
+    "defaultRateLimit",   "rateLimitWindowSize", "rateLimitSubWindows", "failOpen",
+    "keyPrefix",          "acceptLegacyKeys",    "cleanupInterval",     "databasePath",
+    "busyTimeout",        "maxKeysPerUser",      "usageQueueCapacity",  "usageQueueBytes",
+    "usageFlushInterval", "aggregationInterval", "requestRetention",    "rollupRetention"};
 
 std::string acceptedKeys() {
   std::string out;
@@ -158,6 +158,12 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
         checkKeyPrefix(settings.keys.prefix, value);
       } else if (key == "databasePath") {
         database_path = stringOf(value, key);
+      } else if (key == "acceptLegacyKeys") {
+        if (!value.is_bool()) {
+          throw std::invalid_argument("config key 'acceptLegacyKeys' must be true or false, got " +
+                                      describe(value));
+        }
+        settings.keys.accept_legacy = value.as_bool();
       } else if (key == "failOpen") {
         if (!value.is_bool()) {
           throw std::invalid_argument("config key 'failOpen' must be true or false, got " +

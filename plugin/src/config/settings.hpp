@@ -17,6 +17,9 @@ struct KeySettings {
   std::string prefix = "sk_";
   // Most keys one user may have active at once; 0 means no limit. 0 .. 1,000,000.
   std::int64_t max_active_per_user = 0;
+  // Whether keys issued by the original system (the prefix and 43 base64url characters, no
+  // checksum) validate, authorize and can be revoked and rotated.
+  bool accept_legacy = true;
 };
 
 // Rate limits: the window every key is counted in, and the limit a new key gets.

@@ -96,6 +96,22 @@ bool isWellFormedKey(std::string_view key, std::string_view prefix) noexcept {
   return stored == crc32(raw.data(), kKeyRandomBytes);
 }
 
+bool isLegacyKey(std::string_view key, std::string_view prefix) noexcept {
+  if (key.size() != prefix.size() + kLegacyKeyBodyLength ||
+      key.substr(0, prefix.size()) != prefix) {
+    return false;
+  }
+  const std::string_view body = key.substr(prefix.size());
+  for (const char c : body) {
+    if (kDecode[static_cast<unsigned char>(c)] < 0) {
+      return false;
+    }
+  }
+  // 43 characters carry 258 bits: the last one's two low bits are padding, zero when the key
+  // is the canonical encoding of 32 bytes (as Node's base64url encoder writes it).
+  return (kDecode[static_cast<unsigned char>(body.back())] & 0x3) == 0;
+}
+
 namespace {
 // SHA-256, fetched from the default provider once: OpenSSL 3's one-shot SHA256() looks the
 // algorithm up on every call, which cost a third of the hash on validation's hot path. The

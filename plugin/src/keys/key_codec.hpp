@@ -28,6 +28,14 @@ std::string generateKey(std::string_view prefix, RandomSource& random = systemRa
 // bytes are the CRC-32 of the first 32. Allocation-free.
 bool isWellFormedKey(std::string_view key, std::string_view prefix) noexcept;
 
+// The original system's keys: `prefix` followed by the unpadded base64url encoding of 32
+// random bytes, 43 characters, with no checksum (its SHA-256 hex is stored, as for ours).
+inline constexpr size_t kLegacyKeyBodyLength = 43;
+// True when `key` is `prefix` followed by 43 base64url characters that encode 32 bytes
+// canonically. Without a checksum, any such text is a candidate: it costs a lookup to refuse.
+// Allocation-free.
+bool isLegacyKey(std::string_view key, std::string_view prefix) noexcept;
+
 // SHA-256 of the whole key string, as 64 lowercase hex characters (the stored key_hash).
 std::array<char, 64> hashKeyHex(std::string_view key);
 std::string hashKey(std::string_view key);

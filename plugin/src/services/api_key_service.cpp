@@ -249,9 +249,14 @@ CreatedKey ApiKeyService::createKey(const CreateKeyRequest& request) {
   return created;
 }
 
+bool ApiKeyService::isAcceptedFormat(std::string_view key) const noexcept {
+  return isWellFormedKey(key, settings_.keys.prefix) ||
+         (settings_.keys.accept_legacy && isLegacyKey(key, settings_.keys.prefix));
+}
+
 KeyValidation ApiKeyService::validateKey(std::string_view key, bool record_use) noexcept {
   KeyValidation result;
-  if (!isWellFormedKey(key, settings_.keys.prefix)) {
+  if (!isAcceptedFormat(key)) {
     result.reason = KeyRejection::kMalformed;
     return result;
   }
@@ -366,7 +371,7 @@ KeyRecord ApiKeyService::revokeKey(std::string_view key_or_id, std::string_view 
   std::string id(key_or_id);
   if (key_or_id.substr(0, settings_.keys.prefix.size()) == settings_.keys.prefix &&
       !looksLikeKeyId(key_or_id)) {
-    if (!isWellFormedKey(key_or_id, settings_.keys.prefix)) {
+    if (!isAcceptedFormat(key_or_id)) {
       throw InvalidInput(
           "the key given is malformed (wrong length, characters or checksum); "
           "pass a full key or a key id");

@@ -132,6 +132,9 @@ class ApiKeyService {
   static constexpr std::chrono::milliseconds kExternalChangeBound{1000};
 
  private:
+  // A key of this module's format (checksum right), or, when acceptLegacyKeys is on, of the
+  // original system's (no checksum: only a lookup can refuse it).
+  bool isAcceptedFormat(std::string_view key) const noexcept;
   KeyRecord newKeyRecord(const std::string& secret, TimePoint now) const;
   // Clears the counts of a key that can no longer be used. Never throws.
   void forgetWindows(const std::string& key_id) noexcept;

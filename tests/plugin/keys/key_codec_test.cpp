@@ -68,4 +68,20 @@ BOOST_AUTO_TEST_CASE(wrong_prefix_length_and_alphabet_are_rejected) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(the_original_systems_keys_are_told_apart_by_shape) {
+  // 32 bytes, base64url without padding: 43 characters, the last one's low two bits zero.
+  const std::string body = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq8A";
+  BOOST_REQUIRE(body.size() == api::kLegacyKeyBodyLength);
+  BOOST_TEST(api::isLegacyKey("sk_" + body, "sk_"));
+  BOOST_TEST(!api::isWellFormedKey("sk_" + body, "sk_"));                  // no checksum to carry
+  BOOST_TEST(!api::isLegacyKey("pk_" + body, "sk_"));                      // another prefix
+  BOOST_TEST(!api::isLegacyKey("sk_" + body + "A", "sk_"));                // 44 characters
+  BOOST_TEST(!api::isLegacyKey("sk_" + body.substr(1), "sk_"));            // 42
+  BOOST_TEST(!api::isLegacyKey("sk_" + body.substr(0, 42) + "B", "sk_"));  // not canonical
+  BOOST_TEST(!api::isLegacyKey("sk_" + body.substr(0, 42) + "=", "sk_"));  // padding
+  BOOST_TEST(!api::isLegacyKey("sk_" + body.substr(0, 20) + "+" + body.substr(21), "sk_"));
+  const std::string ours = api::generateKey("sk_");
+  BOOST_TEST(!api::isLegacyKey(ours, "sk_"));  // 48 characters: never mistaken for one
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -14,12 +14,6 @@
 #include "store_fixture.hpp"
 #include "util/time_text.hpp"
 
-namespace api {
-std::ostream& operator<<(std::ostream& os, KeyRejection reason) {
-  return os << keyRejectionName(reason);
-}
-}  // namespace api
-
 namespace {
 
 using namespace std::chrono_literals;

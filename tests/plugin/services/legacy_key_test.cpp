@@ -1,0 +1,112 @@
+// Keys the original TypeScript system issued (its prefix and 43 base64url characters, no
+// checksum), on a database it built: their whole life cycle through the services.
+#include <boost/test/unit_test.hpp>
+#include <ostream>
+#include <string>
+
+#include "domain/errors.hpp"
+#include "keys/key_codec.hpp"
+#include "services/api_key_service.hpp"
+#include "services/rate_limit_service.hpp"
+#include "store_fixture.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using api::KeyRejection;
+
+// Two keys as the original system issued them (32 random bytes each, base64url).
+const std::string kLegacy = "sk_q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq8A";
+const std::string kOther = "sk_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+// The original system's tables and two of its keys, as it left them: TEXT ids, SQLite's
+// CURRENT_TIMESTAMP, no migrations table.
+void buildOriginalDatabase(const std::string& path) {
+  api::SqliteDb db(path);
+  db.exec(
+      "CREATE TABLE api_keys (id TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE,"
+      " key_prefix TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL, scopes TEXT,"
+      " rate_limit INTEGER DEFAULT 1000, expires_at DATETIME, last_used_at DATETIME,"
+      " created_at DATETIME DEFAULT CURRENT_TIMESTAMP, revoked_at DATETIME,"
+      " revoked_reason TEXT, metadata TEXT);"
+      "CREATE TABLE api_requests (id TEXT PRIMARY KEY, key_id TEXT NOT NULL,"
+      " endpoint TEXT NOT NULL, method TEXT NOT NULL, status_code INTEGER NOT NULL,"
+      " response_time INTEGER NOT NULL, ip_address TEXT, user_agent TEXT,"
+      " timestamp TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,"
+      " FOREIGN KEY (key_id) REFERENCES api_keys(id) ON DELETE CASCADE);",
+      "building the original schema");
+  api::Statement insert(db,
+                        "INSERT INTO api_keys (id, key_hash, key_prefix, user_id, name, scopes,"
+                        " rate_limit, created_at) VALUES (?1, ?2, ?3, 'ann', ?4, '[\"read\"]', 2,"
+                        " '2026-11-01 09:00:00')",
+                        "inserting an original key");
+  insert.bind(1, "4f1c2a9e-0b7d-4c55-9a3e-1d2b3c4d5e6f")
+      .bind(2, api::hashKey(kLegacy))
+      .bind(3, kLegacy.substr(0, 8))
+      .bind(4, "original")
+      .run();
+  insert.bind(1, "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d")
+      .bind(2, api::hashKey(kOther))
+      .bind(3, kOther.substr(0, 8))
+      .bind(4, "other original")
+      .run();
+}
+
+struct Fixture : testing_support::StoreFixture {
+  Fixture() : StoreFixture("2026-11-25T06:00:00.000Z") {}
+  const bool original = (buildOriginalDatabase(path), true);  // before any node migrates it
+  testing_support::ServiceNode node{path, settings, clock};
+  api::RateLimitService limits{settings, node.store, clock, node.logger, node.keys};
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(legacy_keys, Fixture)
+
+BOOST_AUTO_TEST_CASE(a_legacy_key_validates_authorizes_and_counts_against_its_limit) {
+  BOOST_REQUIRE(api::isLegacyKey(kLegacy, "sk_") && api::isLegacyKey(kOther, "sk_"));
+  const auto v = node.keys.validateKey(kLegacy);
+  BOOST_REQUIRE(v.valid);
+  BOOST_TEST(v.key->name == "original");
+  BOOST_TEST(v.key->user_id == "ann");
+  BOOST_TEST(v.key->scopes.size() == 1u);
+  BOOST_TEST(limits.authorize(kLegacy).allowed);
+  BOOST_TEST(limits.authorize(kLegacy).allowed);
+  const auto third = limits.authorize(kLegacy);  // its own limit of 2
+  BOOST_TEST(!third.allowed);
+  BOOST_TEST(std::string(third.reason) == "over_limit");
+}
+
+BOOST_AUTO_TEST_CASE(a_legacy_key_is_revoked_by_full_key_and_rotated_to_a_checksummed_one) {
+  const api::KeyRecord revoked = node.keys.revokeKey(kOther, "leaked", "test");
+  BOOST_TEST(revoked.id == "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d");
+  BOOST_TEST(node.keys.validateKey(kOther).reason == KeyRejection::kRevoked);
+
+  const auto v = node.keys.validateKey(kLegacy);
+  BOOST_REQUIRE(v.key.has_value());
+  const auto rotated = node.keys.rotateKey(v.key->id, 0ms, "test");
+  BOOST_TEST(api::isWellFormedKey(rotated.secret, "sk_"));  // the new key carries a checksum
+  BOOST_TEST(rotated.key.name == "original");
+  BOOST_TEST(rotated.key.rate_limit == 2);
+  BOOST_TEST(node.keys.validateKey(rotated.secret).valid);
+  BOOST_TEST(node.keys.validateKey(kLegacy).reason == KeyRejection::kRevoked);
+}
+
+BOOST_AUTO_TEST_CASE(with_legacy_keys_refused_they_are_malformed_and_nothing_is_read) {
+  api::ApiSettings strict = settings;
+  strict.keys.accept_legacy = false;
+  testing_support::ServiceNode strict_node(path, strict, clock);
+  BOOST_TEST(strict_node.keys.validateKey(kLegacy).reason == KeyRejection::kMalformed);
+  BOOST_CHECK_THROW(strict_node.keys.revokeKey(kLegacy, "r", "test"), api::InvalidInput);
+  BOOST_TEST(node.keys.validateKey(kLegacy).valid);  // still active: nothing was changed
+}
+
+BOOST_AUTO_TEST_CASE(text_of_neither_shape_is_refused_before_any_lookup) {
+  BOOST_TEST(node.keys.validateKey(kLegacy.substr(0, kLegacy.size() - 1)).reason ==
+             KeyRejection::kMalformed);
+  BOOST_TEST(node.keys.validateKey(kLegacy + "A").reason == KeyRejection::kMalformed);
+  const std::string unknown = "sk_" + std::string(42, 'A') + "E";  // legacy shape, no such key
+  BOOST_TEST(node.keys.validateKey(unknown).reason == KeyRejection::kNotFound);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
