@@ -108,6 +108,9 @@ class CapturingUsage final : public api::UsageStore {
     delta_ = delta;
   }
   void read(const Query&, Visitor&) override { notUsed(); }
+  std::int64_t adoptLegacyRows(std::int64_t, const Fold&, const HistogramMerge&) override {
+    notUsed();
+  }
   std::pair<std::int64_t, std::int64_t> deleteBefore(std::int64_t, std::int64_t) override {
     notUsed();
   }

@@ -63,6 +63,18 @@ class UsageStore {
   // one consistent snapshot.
   virtual void read(const Query& query, Visitor& visitor) = 0;
 
+  // The original system's request rows, whose time its database wrote as text (SQLite's
+  // CURRENT_TIMESTAMP, "2026-11-25 05:30:00", UTC). Adopts up to `limit` of them in one
+  // transaction: each row's time is rewritten as this module writes it, and the adopted rows,
+  // folded by `fold`, are added to the rollups (histograms combined by `merge`), so they count
+  // in every statistic from then on. Idempotent: an adopted row is a row like any other, never
+  // adopted again; concurrent adopters each take rows no other has. Rows of keys that no
+  // longer exist, and times no reader understands, are left as they are. Returns how many
+  // rows were adopted (0: none is left).
+  using Fold = std::function<RollupDelta(const std::vector<RequestRecord>&)>;
+  virtual std::int64_t adoptLegacyRows(std::int64_t limit, const Fold& fold,
+                                       const HistogramMerge& merge) = 0;
+
   // Retention: deletes raw rows recorded before `raw_cutoff_ms` and rollups of intervals
   // that started before `rollup_cutoff_ms`. Returns raw rows and rollup rows deleted.
   virtual std::pair<std::int64_t, std::int64_t> deleteBefore(std::int64_t raw_cutoff_ms,

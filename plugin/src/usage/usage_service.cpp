@@ -103,10 +103,30 @@ Span UsageService::parsePeriod(std::string_view text, std::string_view option) {
   }
 }
 
+void UsageService::adoptLegacyHistory() {
+  if (legacy_adopted_.load()) {
+    return;
+  }
+  std::lock_guard lock(legacy_mutex_);
+  if (legacy_adopted_.load()) {
+    return;
+  }
+  // Batches of the writer's size, so that no transaction holds the write lock for long.
+  constexpr std::int64_t kBatch = 4096;
+  const std::int64_t interval = settings_.usage.aggregation_interval_ms;
+  const UsageStore::Fold fold = [interval](const std::vector<RequestRecord>& records) {
+    return foldIntoRollups(records, interval);
+  };
+  while (store_.adoptLegacyRows(kBatch, fold, addToStoredHistogram) == kBatch) {
+  }
+  legacy_adopted_.store(true);
+}
+
 UsageStats UsageService::stats(Span period, const std::optional<std::string>& key_id, size_t top) {
   if (key_id && !keys_.exists(*key_id)) {  // a clear error rather than zeros
     throw NotFound("no key with id " + quotedId(*key_id));
   }
+  adoptLegacyHistory();
   const TimePoint now = clock_.now();
   const std::int64_t now_ms = now.time_since_epoch().count();
   const std::int64_t interval = settings_.usage.aggregation_interval_ms;

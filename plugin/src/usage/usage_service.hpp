@@ -4,7 +4,9 @@
 // keep exact histograms of whole-millisecond response times).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -91,11 +93,18 @@ class UsageService {
   // Parses `--period` text; throws InvalidInput naming `option` and the value.
   static Span parsePeriod(std::string_view text, std::string_view option = "--period");
 
+  // Folds the original system's request rows (text times) into the rollups, once per
+  // process: they count in every statistic from then on. stats() calls it first. Throws
+  // StoreError (and tries again at the next call).
+  void adoptLegacyHistory();
+
  private:
   const ApiSettings& settings_;
   UsageStore& store_;
   KeyStore& keys_;
   const Clock& clock_;
+  std::mutex legacy_mutex_;
+  std::atomic<bool> legacy_adopted_{false};  // nothing left to adopt, as of this process
 };
 
 }  // namespace api

@@ -9,6 +9,8 @@
 #include "services/api_key_service.hpp"
 #include "services/rate_limit_service.hpp"
 #include "store_fixture.hpp"
+#include "usage/usage_service.hpp"
+#include "util/span.hpp"
 
 namespace {
 
@@ -50,6 +52,20 @@ void buildOriginalDatabase(const std::string& path) {
       .bind(3, kOther.substr(0, 8))
       .bind(4, "other original")
       .run();
+  // Its request log: times as its CURRENT_TIMESTAMP wrote them (UTC, text).
+  db.exec(
+      "INSERT INTO api_requests (id, key_id, endpoint, method, status_code, response_time,"
+      " timestamp) VALUES"
+      " ('r1', '4f1c2a9e-0b7d-4c55-9a3e-1d2b3c4d5e6f', '/v1/a', 'GET', 200, 40,"
+      "  '2026-11-25 05:10:00'),"
+      " ('r2', '4f1c2a9e-0b7d-4c55-9a3e-1d2b3c4d5e6f', '/v1/a', 'GET', 500, 60,"
+      "  '2026-11-25 05:20:00'),"
+      " ('r3', '9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d', '/v1/b', 'POST', 201, 10,"
+      "  '2026-11-24 07:00:00'),"
+      " ('r4', '4f1c2a9e-0b7d-4c55-9a3e-1d2b3c4d5e6f', '/v1/a', 'GET', 200, 5,"
+      "  '2026-11-20 00:00:00'),"
+      " ('r5', '4f1c2a9e-0b7d-4c55-9a3e-1d2b3c4d5e6f', '/v1/a', 'GET', 200, 5, 'yesterday')",
+      "writing the original request log");
 }
 
 struct Fixture : testing_support::StoreFixture {
@@ -107,6 +123,31 @@ BOOST_AUTO_TEST_CASE(text_of_neither_shape_is_refused_before_any_lookup) {
   BOOST_TEST(node.keys.validateKey(kLegacy + "A").reason == KeyRejection::kMalformed);
   const std::string unknown = "sk_" + std::string(42, 'A') + "E";  // legacy shape, no such key
   BOOST_TEST(node.keys.validateKey(unknown).reason == KeyRejection::kNotFound);
+}
+
+BOOST_AUTO_TEST_CASE(the_original_request_log_counts_in_statistics_once) {
+  api::UsageService usage{settings, node.store.usage(), node.store.keys(), clock};
+  const auto day = usage.stats(api::parseSpan("24h"), std::nullopt);
+  BOOST_TEST(day.total_requests == 3);  // r1, r2, r3; r4 is older, r5's time unreadable
+  BOOST_TEST(day.errors == 1);
+  BOOST_TEST(day.unique_keys == 2);
+  BOOST_TEST(day.p99_ms == 60);
+  const auto one = usage.stats(api::parseSpan("24h"), "4f1c2a9e-0b7d-4c55-9a3e-1d2b3c4d5e6f");
+  BOOST_TEST(one.total_requests == 2);
+  BOOST_TEST(usage.stats(api::parseSpan("7d"), std::nullopt).total_requests == 4);
+
+  // Another process adopts nothing more: every row counts once.
+  testing_support::ServiceNode other(path, settings, clock);
+  api::UsageService again{settings, other.store.usage(), other.store.keys(), clock};
+  BOOST_TEST(again.stats(api::parseSpan("7d"), std::nullopt).total_requests == 4);
+  BOOST_TEST(usage.stats(api::parseSpan("7d"), std::nullopt).total_requests == 4);
+  api::SqliteDb db(path);
+  api::Statement left(db,
+                      "SELECT group_concat(id) FROM api_requests WHERE typeof(timestamp) ="
+                      " 'text'",
+                      "reading");
+  BOOST_REQUIRE(left.step());
+  BOOST_TEST(left.columnText(0) == "r5");  // the one time nothing can read stays as it was
 }
 
 BOOST_AUTO_TEST_SUITE_END()

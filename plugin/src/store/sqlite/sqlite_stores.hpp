@@ -138,11 +138,15 @@ class SqliteUsageStore final : public UsageStore {
 
   void append(const std::vector<RequestRecord>& records, const RollupDelta& delta,
               const HistogramMerge& merge) override;
+  std::int64_t adoptLegacyRows(std::int64_t limit, const Fold& fold,
+                               const HistogramMerge& merge) override;
   void read(const Query& query, Visitor& visitor) override;
   std::pair<std::int64_t, std::int64_t> deleteBefore(std::int64_t raw_cutoff_ms,
                                                      std::int64_t rollup_cutoff_ms) override;
 
  private:
+  // REQUIRED: the connection's mutex held, a write transaction open.
+  void addToRollups(const RollupDelta& delta, const HistogramMerge& merge);
   SqliteConnection& connection_;
   SqliteDb& db_;
 };

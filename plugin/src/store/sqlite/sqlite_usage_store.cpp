@@ -85,6 +85,19 @@ constexpr Query kSelectRaw{
     "SELECT key_id, endpoint, method, status_code, response_time, timestamp FROM api_requests"
     " WHERE key_id IN (SELECT id FROM api_keys) AND timestamp >= ?1 AND timestamp < ?2",
     "reading request records"};
+// The original system's rows: their timestamp is text (a number never is), which the index on
+// (key_id, timestamp) finds per key with one seek: SQLite orders every number before any
+// text. julianday() reads its CURRENT_TIMESTAMP form (and ISO 8601); a time it cannot read
+// is left alone. Response times are whole ms in both systems, negative ones clamped to 0.
+constexpr Query kSelectLegacyRequests{
+    "SELECT rowid, key_id, endpoint, method, status_code, max(response_time, 0),"
+    " CAST(round((julianday(timestamp) - 2440587.5) * 86400000.0) AS INTEGER)"
+    " FROM api_requests WHERE key_id IN (SELECT id FROM api_keys) AND timestamp >= ''"
+    " AND julianday(timestamp) IS NOT NULL LIMIT ?1",
+    "reading the original system's request records"};
+constexpr Query kAdoptLegacyRequest{
+    "UPDATE api_requests SET timestamp = ?2 WHERE rowid = ?1 AND typeof(timestamp) = 'text'",
+    "adopting a request record of the original system"};
 constexpr std::array<Query, 5> kDeleteOldRollups{{
     {"DELETE FROM api_usage_rollups WHERE interval_start < ?1", "deleting old usage rollups"},
     {"DELETE FROM api_usage_latency WHERE interval_start < ?1",
@@ -124,6 +137,11 @@ void SqliteUsageStore::append(const std::vector<RequestRecord>& records, const R
         .bind(8, r.timestamp_ms)
         .run();
   }
+  addToRollups(delta, merge);
+  transaction.commit();
+}
+
+void SqliteUsageStore::addToRollups(const RollupDelta& delta, const HistogramMerge& merge) {
   Statement rollup(db_, kAddToRollup);
   for (const auto& [where, c] : delta.rows) {
     const auto& [start, key_id, endpoint, method] = where;
@@ -181,7 +199,39 @@ void SqliteUsageStore::append(const std::vector<RequestRecord>& records, const R
     }
     put_all.bind(1, start).bindBlob(2, *merged).run();
   }
+}
+
+std::int64_t SqliteUsageStore::adoptLegacyRows(std::int64_t limit, const Fold& fold,
+                                               const HistogramMerge& merge) {
+  std::lock_guard lock(connection_.mutex());
+  Transaction transaction(db_, "adopting the original system's request records");
+  std::vector<std::int64_t> rows;
+  std::vector<RequestRecord> records;
+  {
+    Statement select(db_, kSelectLegacyRequests);
+    select.bind(1, limit);
+    while (select.step()) {
+      rows.push_back(select.columnInt(0));
+      RequestRecord r;
+      r.key_id = select.columnText(1);
+      r.endpoint = select.columnText(2);
+      r.method = select.columnText(3);
+      r.status_code = static_cast<int>(select.columnInt(4));
+      r.response_time_ms = select.columnInt(5);
+      r.timestamp_ms = select.columnInt(6);
+      records.push_back(std::move(r));
+    }
+  }
+  if (rows.empty()) {
+    return 0;
+  }
+  Statement update(db_, kAdoptLegacyRequest);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    update.bind(1, rows[i]).bind(2, records[i].timestamp_ms).run();
+  }
+  addToRollups(fold(records), merge);
   transaction.commit();
+  return static_cast<std::int64_t>(rows.size());
 }
 
 void SqliteUsageStore::read(const Query& query, Visitor& visitor) {
