@@ -13,6 +13,7 @@ namespace json = boost::json;
 using testing_support::contains;
 using testing_support::describe;
 using testing_support::Installation;
+using testing_support::ProcessOptions;
 using testing_support::ProcessResult;
 
 std::string newKeyId(const Installation& install) {
@@ -79,15 +80,26 @@ BOOST_AUTO_TEST_CASE(table_and_chart_formats_show_real_data) {
   BOOST_TEST(contains(none.out, "Error rate     0.00%"), none.out);
   const std::string id = newKeyId(install);
   BOOST_REQUIRE(install.prompt({"sibling:record", id, "20"}).exit_code == 0);
-  const ProcessResult table = install.prompt({"api:usage"});
+  // The C locale: bars of '#'.
+  ProcessOptions c_locale;
+  c_locale.env["LANG"] = "C";
+  c_locale.unset_env = {"LC_ALL", "LC_CTYPE"};
+  const ProcessResult table = install.prompt({"api:usage"}, c_locale);
   BOOST_TEST(table.exit_code == 0, describe(table));
-  for (const char* line : {"Requests       20", "Unique keys    1",
-                           "Top endpoints:", "Per key:", "Activity (requests per hour):", "####"}) {
+  for (const char* line :
+       {"Requests       20", "Unique keys    1", "Top endpoints:", "Per key:",
+        "Activity (requests per hour):", "########################################  2",
+        "* not over yet: counts so far", "scale: # = 0.5 requests"}) {
     BOOST_TEST(contains(table.out, line), line << "\n" << table.out);
   }
-  const ProcessResult chart = install.prompt({"api:usage", "--format", "chart"});
+  // A UTF-8 locale: bars of block elements.
+  ProcessOptions utf8 = c_locale;
+  utf8.env["LANG"] = "C.UTF-8";
+  const ProcessResult chart = install.prompt({"api:usage", "--format", "chart"}, utf8);
   BOOST_TEST(chart.out.rfind("Activity (requests per hour):", 0) == 0u, chart.out);
   BOOST_TEST(!contains(chart.out, "Top endpoints"), chart.out);
+  BOOST_TEST(contains(chart.out, "\u2588\u2588\u2588\u2588\u2588"), chart.out);
+  BOOST_TEST(!contains(chart.out, "#"), chart.out);
   const ProcessResult info = install.prompt({"api:keys:info", id});
   BOOST_TEST(contains(info.out, "Usage, last 24h:"), info.out);
   BOOST_TEST(contains(info.out, "20 (18 succeeded, 2 failed)"), info.out);

@@ -1,6 +1,9 @@
 #include "cli/usage_commands.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
+#include <cstdlib>
 
 #include "cli/args.hpp"
 #include "cli/output.hpp"
@@ -53,19 +56,66 @@ std::string withThousands(std::int64_t n) {
   return n < 0 ? "-" + out : out;
 }
 
-std::string renderActivityChart(const UsageStats& stats, int width) {
+bool localeIsUtf8() {
+  const char* chosen = nullptr;
+  for (const char* name : {"LC_ALL", "LC_CTYPE", "LANG"}) {
+    const char* value = std::getenv(name);
+    if (value != nullptr && *value != '\0') {
+      chosen = value;
+      break;
+    }
+  }
+  if (chosen == nullptr) {
+    return false;  // the C locale
+  }
+  std::string lower(chosen);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return lower.find("utf-8") != std::string::npos || lower.find("utf8") != std::string::npos;
+}
+
+std::string renderActivityChart(const UsageStats& stats, int width, ChartGlyphs glyphs) {
   std::int64_t busiest = 0;
   for (const SeriesPoint& p : stats.series) {
     busiest = std::max(busiest, p.requests);
   }
+  const std::int64_t end_ms = stats.period_end.time_since_epoch().count();
+  bool marked = false;
   Table t({"  " + std::string(stats.series_bucket_ms % 86'400'000 == 0 ? "DAY" : "HOUR (UTC)"),
            "REQUESTS", "", "ERRORS"});
   for (const SeriesPoint& p : stats.series) {
-    std::int64_t length = busiest == 0 ? 0 : (p.requests * width + busiest - 1) / busiest;
-    t.add({"  " + bucketLabel(p.start_ms, stats.series_bucket_ms), withThousands(p.requests),
-           std::string(static_cast<size_t>(length), '#'), withThousands(p.errors)});
+    std::string bar;
+    if (busiest > 0 && p.requests > 0) {
+      if (glyphs == ChartGlyphs::kUnicode) {
+        // Eighths of a column, rounded, never less than one for a bucket with requests.
+        const std::int64_t eighths =
+            std::max<std::int64_t>(1, (p.requests * width * 8 + busiest / 2) / busiest);
+        for (std::int64_t i = 0; i < eighths / 8; ++i) {
+          bar += "\u2588";  // full block
+        }
+        static constexpr const char* kPartial[] = {"",       "\u258F", "\u258E", "\u258D",
+                                                   "\u258C", "\u258B", "\u258A", "\u2589"};
+        bar += kPartial[eighths % 8];  // left one to seven eighths
+      } else {
+        bar.assign(static_cast<size_t>((p.requests * width + busiest - 1) / busiest), '#');
+      }
+    }
+    std::string label = "  " + bucketLabel(p.start_ms, stats.series_bucket_ms);
+    if (end_ms > p.start_ms && end_ms < p.start_ms + stats.series_bucket_ms) {
+      label += '*';  // the period ends inside it
+      marked = true;
+    }
+    t.add({label, withThousands(p.requests), bar, withThousands(p.errors)});
   }
-  return t.render();
+  std::string out = t.render();
+  if (marked) {
+    out += "  * not over yet: counts so far\n";
+  }
+  if (busiest > 0) {
+    out += std::string("  scale: ") + (glyphs == ChartGlyphs::kUnicode ? "\u2588" : "#") + " = " +
+           fixed(static_cast<double>(busiest) / width, 1) + " requests\n";
+  }
+  return out;
 }
 
 std::string keyUsageText(const UsageStats& s) {
@@ -99,8 +149,9 @@ int usageCommand(const Services& services, const CommandArgs& args, const Termin
     terminal.out(jsonLine(usageObject(stats, period_text)));
     return SP_EXIT_OK;
   }
-  const std::string chart = "Activity (requests per " + usageBucketName(stats.series_bucket_ms) +
-                            "):\n" + renderActivityChart(stats);
+  const std::string chart =
+      "Activity (requests per " + usageBucketName(stats.series_bucket_ms) + "):\n" +
+      renderActivityChart(stats, 40, localeIsUtf8() ? ChartGlyphs::kUnicode : ChartGlyphs::kAscii);
   if (format == "chart") {
     terminal.out(chart);
     return SP_EXIT_OK;

@@ -14,9 +14,18 @@ namespace api {
 
 int usageCommand(const Services& services, const CommandArgs& args, const Terminal& terminal);
 
-// Requests per bucket as horizontal bars scaled to the busiest bucket, `width` characters
-// at most, with the count and errors after each bar; one line per bucket.
-std::string renderActivityChart(const UsageStats& stats, int width = 40);
+// How bars are drawn: Unicode block elements in eighths of a column (a UTF-8 terminal), or
+// '#' per whole column.
+enum class ChartGlyphs { kAscii, kUnicode };
+
+// Whether the locale the environment names (LC_ALL, else LC_CTYPE, else LANG) is UTF-8.
+bool localeIsUtf8();
+
+// Requests per bucket as horizontal bars scaled to the busiest bucket, `width` columns at
+// most, with the count and errors after each bar; one line per bucket. A bucket that is not
+// over by the period's end is marked '*' and explained; a last line gives the scale.
+std::string renderActivityChart(const UsageStats& stats, int width = 40,
+                                ChartGlyphs glyphs = ChartGlyphs::kAscii);
 
 // The short summary api:keys:info shows for one key.
 std::string keyUsageText(const UsageStats& stats);

@@ -178,7 +178,8 @@ BOOST_AUTO_TEST_CASE(the_chart_scales_bars_to_the_busiest_bucket) {
              "  HOUR (UTC)        REQUESTS                        ERRORS\n"
              "  2026-11-25 08:00  10        #                     1\n"
              "  2026-11-25 09:00  0                               0\n"
-             "  2026-11-25 10:00  1,234     ####################  12\n");
+             "  2026-11-25 10:00  1,234     ####################  12\n"
+             "  scale: # = 61.7 requests\n");
   const std::string json = api::jsonText(api::usageObject(stats, "24h"));
   BOOST_TEST(json.find(R"("series":{"bucket":"hour","points":[{"start":"2026-11-25T08:00:00.000Z",)"
                        R"("requests":10,"errors":1})") != std::string::npos,
@@ -186,6 +187,50 @@ BOOST_AUTO_TEST_CASE(the_chart_scales_bars_to_the_busiest_bucket) {
   BOOST_TEST(
       json.find(R"("error_rate":0.0,"response_time_ms":{"avg":0.0,"p50":0)") != std::string::npos,
       json);
+}
+
+BOOST_AUTO_TEST_CASE(the_unicode_chart_draws_eighths_and_marks_the_bucket_not_over) {
+  api::UsageStats stats;
+  stats.series_bucket_ms = 3'600'000;
+  stats.series = {{at("2026-11-25T08:00:00.000Z").time_since_epoch().count(), 100, 0},
+                  {at("2026-11-25T09:00:00.000Z").time_since_epoch().count(), 33, 1},
+                  {at("2026-11-25T10:00:00.000Z").time_since_epoch().count(), 1, 0}};
+  stats.period_end = at("2026-11-25T10:20:00.000Z");  // inside the last hour
+  // 100 -> 4 whole columns; 33 -> 10.56 eighths, rounded to 11: one column and three
+  // eighths; 1 -> 0.32 eighths, shown as one eighth, never as nothing.
+  BOOST_TEST(api::renderActivityChart(stats, 4, api::ChartGlyphs::kUnicode) ==
+             "  HOUR (UTC)         REQUESTS        ERRORS\n"
+             "  2026-11-25 08:00   100       \u2588\u2588\u2588\u2588  0\n"
+             "  2026-11-25 09:00   33        \u2588\u258D    1\n"
+             "  2026-11-25 10:00*  1         \u258F     0\n"
+             "  * not over yet: counts so far\n"
+             "  scale: \u2588 = 25.0 requests\n");
+}
+
+BOOST_AUTO_TEST_CASE(the_locale_decides_between_unicode_and_ascii_bars) {
+  const char* names[] = {"LC_ALL", "LC_CTYPE", "LANG"};
+  std::string saved[3];
+  bool had[3];
+  for (int i = 0; i < 3; ++i) {
+    const char* v = std::getenv(names[i]);
+    had[i] = v != nullptr;
+    saved[i] = had[i] ? v : "";
+    ::unsetenv(names[i]);
+  }
+  BOOST_TEST(!api::localeIsUtf8());  // nothing set: the C locale
+  ::setenv("LANG", "en_US.UTF-8", 1);
+  BOOST_TEST(api::localeIsUtf8());
+  ::setenv("LC_CTYPE", "C", 1);  // LC_CTYPE outranks LANG
+  BOOST_TEST(!api::localeIsUtf8());
+  ::setenv("LC_ALL", "de_DE.utf8", 1);  // and LC_ALL outranks both
+  BOOST_TEST(api::localeIsUtf8());
+  for (int i = 0; i < 3; ++i) {
+    if (had[i]) {
+      ::setenv(names[i], saved[i].c_str(), 1);
+    } else {
+      ::unsetenv(names[i]);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

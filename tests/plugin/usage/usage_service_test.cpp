@@ -465,7 +465,8 @@ BOOST_AUTO_TEST_CASE(the_chart_draws_a_known_series) {
       "  2026-11-25 08:00  10        #                     1\n"
       "  2026-11-25 09:00  0                               0\n"
       "  2026-11-25 10:00  5         #                     0\n"
-      "  2026-11-25 11:00  1,234     ####################  12\n";
+      "  2026-11-25 11:00  1,234     ####################  12\n"
+      "  scale: # = 61.7 requests\n";
   BOOST_TEST(api::renderActivityChart(stats, 20) == expected);
 }
 
