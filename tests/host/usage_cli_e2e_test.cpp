@@ -92,6 +92,8 @@ BOOST_AUTO_TEST_CASE(table_and_chart_formats_show_real_data) {
         "* not over yet: counts so far", "scale: # = 0.5 requests"}) {
     BOOST_TEST(contains(table.out, line), line << "\n" << table.out);
   }
+  // Per-key rows name the key beside its id.
+  BOOST_TEST(contains(table.out, "  " + id + "  n     20"), table.out);
   // A UTF-8 locale: bars of block elements.
   ProcessOptions utf8 = c_locale;
   utf8.env["LANG"] = "C.UTF-8";

@@ -176,9 +176,16 @@ int usageCommand(const Services& services, const CommandArgs& args, const Termin
     endpoints.add({"  " + e.method, e.endpoint, withThousands(e.requests), fixed(e.averageMs(), 1),
                    fixed(e.errorRate(), 2) + "%"});
   }
-  Table keys({"  KEY", "TOTAL", "SUCCESSES", "FAILURES", "LAST REQUEST"});
+  Table keys({"  KEY", "NAME", "TOTAL", "SUCCESSES", "FAILURES", "LAST REQUEST"});
   for (const KeyUsage& k : stats.keys) {
-    keys.add({"  " + k.key_id, withThousands(k.total), withThousands(k.successes()),
+    // Ids alone tell an operator little: the key's name beside it (one indexed read per row;
+    // rows are at most --top). A key deleted since shows "-".
+    std::string name = "-";
+    try {
+      name = services.keys.getKey(k.key_id).name;
+    } catch (const NotFound&) {
+    }
+    keys.add({"  " + k.key_id, name, withThousands(k.total), withThousands(k.successes()),
               withThousands(k.failures),
               shortTime(TimePoint(std::chrono::milliseconds(k.last_request_ms)))});
   }
