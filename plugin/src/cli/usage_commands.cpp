@@ -178,8 +178,8 @@ int usageCommand(const Services& services, const CommandArgs& args, const Termin
   }
   Table keys({"  KEY", "NAME", "TOTAL", "SUCCESSES", "FAILURES", "LAST REQUEST"});
   for (const KeyUsage& k : stats.keys) {
-    // Ids alone tell an operator little: the key's name beside it (one indexed read per row;
-    // rows are at most --top). A key deleted since shows "-".
+    // Ids alone tell an operator little: the key's name beside it (one indexed read per
+    // row, a few µs each). A key deleted since shows "-".
     std::string name = "-";
     try {
       name = services.keys.getKey(k.key_id).name;

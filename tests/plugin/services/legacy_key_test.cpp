@@ -64,7 +64,11 @@ void buildOriginalDatabase(const std::string& path) {
       "  '2026-11-24 07:00:00'),"
       " ('r4', '4f1c2a9e-0b7d-4c55-9a3e-1d2b3c4d5e6f', '/v1/a', 'GET', 200, 5,"
       "  '2026-11-20 00:00:00'),"
-      " ('r5', '4f1c2a9e-0b7d-4c55-9a3e-1d2b3c4d5e6f', '/v1/a', 'GET', 200, 5, 'yesterday')",
+      " ('r5', '4f1c2a9e-0b7d-4c55-9a3e-1d2b3c4d5e6f', '/v1/a', 'GET', 200, 5, 'yesterday'),"
+      // A response time past what a histogram holds, a lower-case method: as this module
+      // would have written them.
+      " ('r6', '9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d', '/v1/b', 'get', 200, 999999999999,"
+      "  '2026-11-25 05:40:00')",
       "writing the original request log");
 }
 
@@ -128,20 +132,28 @@ BOOST_AUTO_TEST_CASE(text_of_neither_shape_is_refused_before_any_lookup) {
 BOOST_AUTO_TEST_CASE(the_original_request_log_counts_in_statistics_once) {
   api::UsageService usage{settings, node.store.usage(), node.store.keys(), clock};
   const auto day = usage.stats(api::parseSpan("24h"), std::nullopt);
-  BOOST_TEST(day.total_requests == 3);  // r1, r2, r3; r4 is older, r5's time unreadable
+  BOOST_TEST(day.total_requests == 4);  // r1, r2, r3, r6; r4 is older, r5's time unreadable
   BOOST_TEST(day.errors == 1);
   BOOST_TEST(day.unique_keys == 2);
-  BOOST_TEST(day.p99_ms == 60);
+  BOOST_TEST(day.p50_ms == 40);
+  BOOST_TEST(day.p99_ms == api::kMaxHistogramValue);  // r6, clamped
   const auto one = usage.stats(api::parseSpan("24h"), "4f1c2a9e-0b7d-4c55-9a3e-1d2b3c4d5e6f");
   BOOST_TEST(one.total_requests == 2);
-  BOOST_TEST(usage.stats(api::parseSpan("7d"), std::nullopt).total_requests == 4);
+  BOOST_TEST(usage.stats(api::parseSpan("7d"), std::nullopt).total_requests == 5);
 
   // Another process adopts nothing more: every row counts once.
   testing_support::ServiceNode other(path, settings, clock);
   api::UsageService again{settings, other.store.usage(), other.store.keys(), clock};
-  BOOST_TEST(again.stats(api::parseSpan("7d"), std::nullopt).total_requests == 4);
-  BOOST_TEST(usage.stats(api::parseSpan("7d"), std::nullopt).total_requests == 4);
+  BOOST_TEST(again.stats(api::parseSpan("7d"), std::nullopt).total_requests == 5);
+  BOOST_TEST(usage.stats(api::parseSpan("7d"), std::nullopt).total_requests == 5);
   api::SqliteDb db(path);
+  {
+    // The raw row says what its rollups say: a period starting inside its hour reads it raw.
+    api::Statement r6(db, "SELECT method, response_time FROM api_requests WHERE id = 'r6'", "r6");
+    BOOST_REQUIRE(r6.step());
+    BOOST_TEST(r6.columnText(0) == "GET");
+    BOOST_TEST(r6.columnInt(1) == api::kMaxHistogramValue);
+  }
   api::Statement left(db,
                       "SELECT group_concat(id) FROM api_requests WHERE typeof(timestamp) ="
                       " 'text'",

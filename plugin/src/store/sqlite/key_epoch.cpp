@@ -22,8 +22,13 @@ struct KeyEpoch::Shared {
   std::uint32_t version;
   std::uint32_t size;  // sizeof(Shared) of the writer
   std::atomic<std::uint64_t> generation;
-  std::atomic<std::int64_t> in_flight;       // changes begun and not yet ended
-  std::atomic<std::int64_t> last_change_ms;  // when the latest change began (MonotonicMs)
+  // One word, so that one compare-and-swap sees all three: repairs (high 16 bits: how often
+  // changes left by dead processes were cleared), begun (24 bits: changes ever begun,
+  // wrapping) and in flight (low 24 bits: begun and not yet ended).
+  std::atomic<std::uint64_t> state;
+  // No change in flight can still be alive past this time (MonotonicMs): the latest of every
+  // change's start plus its process's stale_after.
+  std::atomic<std::int64_t> deadline_ms;
 };
 
 namespace {
@@ -32,7 +37,21 @@ static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::int64_t>::is_always_lock_free);
 
 constexpr std::uint64_t kMagic = 0x3148434F50455053ULL;  // "SPEPOCH1", little-endian
-constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kVersion = 2;
+
+constexpr std::uint64_t kCountMask = (std::uint64_t{1} << 24) - 1;
+std::uint64_t inFlight(std::uint64_t state) {
+  return state & kCountMask;
+}
+std::uint64_t begun(std::uint64_t state) {
+  return (state >> 24) & kCountMask;
+}
+std::uint64_t repairs(std::uint64_t state) {
+  return state >> 48;
+}
+std::uint64_t packState(std::uint64_t repairs, std::uint64_t begun, std::uint64_t in_flight) {
+  return (repairs & 0xFFFF) << 48 | (begun & kCountMask) << 24 | (in_flight & kCountMask);
+}
 constexpr off_t kFileSize = 4096;
 
 std::int64_t steadyMs() {
@@ -90,8 +109,15 @@ KeyEpoch::KeyEpoch(const std::string& path, std::chrono::milliseconds stale_afte
     fail(path, std::string("cannot check it: ") + std::strerror(errno));
   }
   const bool fresh = st.st_size != kFileSize;
-  if (fresh && ::ftruncate(fd, kFileSize) != 0) {
-    fail(path, std::string("cannot size it: ") + std::strerror(errno));
+  // Blocks allocated now, not on the first store through the mapping (which would raise
+  // SIGBUS on a full disk).
+  if (fresh) {
+    if (const int rc = ::posix_fallocate(fd, 0, kFileSize); rc != 0) {
+      fail(path, std::string("cannot size it: ") + std::strerror(rc));
+    }
+    if (::ftruncate(fd, kFileSize) != 0) {  // a longer file: to its one page
+      fail(path, std::string("cannot size it: ") + std::strerror(errno));
+    }
   }
   void* map = ::mmap(nullptr, kFileSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (map == MAP_FAILED) {
@@ -102,12 +128,16 @@ KeyEpoch::KeyEpoch(const std::string& path, std::chrono::milliseconds stale_afte
       shared_->size != sizeof(Shared)) {
     // New, truncated, foreign or of another layout: start over from a random generation, so
     // that no token taken from an earlier life of the file can match again.
-    std::random_device random;
-    const std::uint64_t start =
-        (static_cast<std::uint64_t>(random()) << 32 | random()) & ~std::uint64_t{1};
+    std::uint64_t start =
+        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    try {
+      std::random_device random;
+      start ^= static_cast<std::uint64_t>(random()) << 32 | random();
+    } catch (...) {  // no entropy source: the clock alone still differs from any earlier life
+    }
     shared_->generation.store(start);
-    shared_->in_flight.store(0);
-    shared_->last_change_ms.store(0);
+    shared_->state.store(0);
+    shared_->deadline_ms.store(0);
     shared_->version = kVersion;
     shared_->size = sizeof(Shared);
     std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -124,20 +154,22 @@ KeyEpoch::~KeyEpoch() {
 
 std::optional<std::uint64_t> KeyEpoch::token() const noexcept {
   const std::uint64_t before = shared_->generation.load();
-  const std::int64_t in_flight = shared_->in_flight.load();
+  const std::uint64_t state = shared_->state.load();
   const std::uint64_t after = shared_->generation.load();
-  if (in_flight == 0) {
+  if (inFlight(state) == 0) {
     if (before == after) {
       return before;
     }
     return std::nullopt;
   }
-  // A change in flight for longer than any change can take was left by a process that died
-  // inside it: clear it (only if nothing moved meanwhile) and move the generation.
+  // Changes in flight past every deadline were left by processes that died inside them:
+  // clear them, only if no change began or ended meanwhile (the whole word is compared, so a
+  // change begun since cannot be cleared), and move the generation.
   try {
-    if (monotonic_ms_() - shared_->last_change_ms.load() > stale_after_ms_) {
-      std::int64_t expected = in_flight;
-      if (shared_->in_flight.compare_exchange_strong(expected, 0)) {
+    if (monotonic_ms_() > shared_->deadline_ms.load()) {
+      std::uint64_t expected = state;
+      if (shared_->state.compare_exchange_strong(expected,
+                                                 packState(repairs(state) + 1, begun(state), 0))) {
         shared_->generation.fetch_add(1);
       }
     }
@@ -146,30 +178,39 @@ std::optional<std::uint64_t> KeyEpoch::token() const noexcept {
   return std::nullopt;
 }
 
-void KeyEpoch::begin() const noexcept {
-  // The time first: a reader that sees this change in flight must not find it stale.
+std::uint64_t KeyEpoch::begin() const noexcept {
+  // The deadline first: a reader that sees this change in flight must not find it stale.
   try {
-    shared_->last_change_ms.store(monotonic_ms_());
+    const std::int64_t deadline = monotonic_ms_() + stale_after_ms_;
+    std::int64_t seen = shared_->deadline_ms.load();
+    while (seen < deadline && !shared_->deadline_ms.compare_exchange_weak(seen, deadline)) {
+    }
   } catch (...) {
   }
-  shared_->in_flight.fetch_add(1);
+  std::uint64_t state = shared_->state.load();
+  while (!shared_->state.compare_exchange_weak(
+      state, packState(repairs(state), begun(state) + 1, inFlight(state) + 1))) {
+  }
   shared_->generation.fetch_add(1);
+  return repairs(state);
 }
 
-void KeyEpoch::end() const noexcept {
+void KeyEpoch::end(std::uint64_t repairs_at_begin) const noexcept {
   shared_->generation.fetch_add(1);
-  // Never below zero: a change cleared as stale (its process only stalled) ends late.
-  std::int64_t in_flight = shared_->in_flight.load();
-  while (in_flight > 0 && !shared_->in_flight.compare_exchange_weak(in_flight, in_flight - 1)) {
+  // A change cleared as stale (its process had only stalled) ends late: it must not count
+  // down a change begun since, so it counts down only if no repair happened meanwhile.
+  std::uint64_t state = shared_->state.load();
+  while (repairs(state) == (repairs_at_begin & 0xFFFF) && inFlight(state) > 0 &&
+         !shared_->state.compare_exchange_weak(
+             state, packState(repairs(state), begun(state), inFlight(state) - 1))) {
   }
 }
 
-KeyEpoch::Change::Change(const KeyEpoch& epoch) noexcept : epoch_(epoch) {
-  epoch_.begin();
-}
+KeyEpoch::Change::Change(const KeyEpoch& epoch) noexcept
+    : epoch_(epoch), repairs_at_begin_(epoch.begin()) {}
 
 KeyEpoch::Change::~Change() {
-  epoch_.end();
+  epoch_.end(repairs_at_begin_);
 }
 
 }  // namespace api

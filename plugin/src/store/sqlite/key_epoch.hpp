@@ -12,9 +12,13 @@
 // way when it was taken left no token to take.
 //
 // A process killed inside a change leaves in_flight above zero. That turns every cache off,
-// which is slow but never stale, until the oldest possible change is older than
-// `stale_after` (longer than a change can take: the busy timeout and then some); the next
-// token() then clears it and moves the generation.
+// which is slow but never stale, until the deadline of every change in flight has passed
+// (each change's start plus its process's `stale_after`: longer than a change can take, the
+// busy timeout and then some); the next token() then clears them and moves the generation.
+// A change that only stalled past its deadline is not counted down again when it ends late.
+// Processes must share the monotonic clock (one machine, one time namespace). A process that
+// keeps the file open after it was deleted shares nothing with those that made a new one:
+// ApiKeyService's 1 s bound then applies.
 //
 // Only changes made through this module move it: a key changed by other software (the
 // sqlite3 shell) is not seen here, and ApiKeyService bounds how long it may serve a cached
@@ -59,14 +63,16 @@ class KeyEpoch {
 
    private:
     const KeyEpoch& epoch_;
+    std::uint64_t repairs_at_begin_;
   };
 
   const std::string& path() const { return path_; }
 
  private:
   struct Shared;
-  void begin() const noexcept;
-  void end() const noexcept;
+  // Returns the repair count as the change began, for end().
+  std::uint64_t begin() const noexcept;
+  void end(std::uint64_t repairs_at_begin) const noexcept;
 
   std::string path_;
   std::int64_t stale_after_ms_;

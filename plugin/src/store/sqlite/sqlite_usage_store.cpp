@@ -88,15 +88,25 @@ constexpr Query kSelectRaw{
 // The original system's rows: their timestamp is text (a number never is), which the index on
 // (key_id, timestamp) finds per key with one seek: SQLite orders every number before any
 // text. julianday() reads its CURRENT_TIMESTAMP form (and ISO 8601); a time it cannot read
-// is left alone. Response times are whole ms in both systems, negative ones clamped to 0.
+// is left alone. Each adopted row is rewritten as this module writes its own (the time in
+// ms, the method upper case, the response time whole ms within 0..kMaxHistogramValue), so
+// its raw row and its rollups say the same.
+#define API_LEGACY_REQUESTS                                                          \
+  " FROM api_requests WHERE key_id IN (SELECT id FROM api_keys) AND timestamp >= ''" \
+  " AND julianday(timestamp) IS NOT NULL"
+constexpr Query kAnyLegacyRequest{"SELECT 1" API_LEGACY_REQUESTS " LIMIT 1",
+                                  "looking for the original system's request records"};
 constexpr Query kSelectLegacyRequests{
-    "SELECT rowid, key_id, endpoint, method, status_code, max(response_time, 0),"
-    " CAST(round((julianday(timestamp) - 2440587.5) * 86400000.0) AS INTEGER)"
-    " FROM api_requests WHERE key_id IN (SELECT id FROM api_keys) AND timestamp >= ''"
-    " AND julianday(timestamp) IS NOT NULL LIMIT ?1",
+    "SELECT rowid, key_id, endpoint, upper(method), status_code,"
+    " min(max(CAST(response_time AS INTEGER), 0), 86400000),"
+    " CAST(round((julianday(timestamp) - 2440587.5) * 86400000.0) AS INTEGER)" API_LEGACY_REQUESTS
+    " LIMIT ?1",
     "reading the original system's request records"};
+#undef API_LEGACY_REQUESTS
+static_assert(kMaxHistogramValue == 86'400'000, "kSelectLegacyRequests clamps to it");
 constexpr Query kAdoptLegacyRequest{
-    "UPDATE api_requests SET timestamp = ?2 WHERE rowid = ?1 AND typeof(timestamp) = 'text'",
+    "UPDATE api_requests SET timestamp = ?2, method = ?3, response_time = ?4"
+    " WHERE rowid = ?1 AND typeof(timestamp) = 'text'",
     "adopting a request record of the original system"};
 constexpr std::array<Query, 5> kDeleteOldRollups{{
     {"DELETE FROM api_usage_rollups WHERE interval_start < ?1", "deleting old usage rollups"},
@@ -204,6 +214,14 @@ void SqliteUsageStore::addToRollups(const RollupDelta& delta, const HistogramMer
 std::int64_t SqliteUsageStore::adoptLegacyRows(std::int64_t limit, const Fold& fold,
                                                const HistogramMerge& merge) {
   std::lock_guard lock(connection_.mutex());
+  {
+    // A plain read first: with nothing to adopt (every database after its first adoption, and
+    // every database this module made), no write lock is taken.
+    Statement any(db_, kAnyLegacyRequest);
+    if (!any.step()) {
+      return 0;
+    }
+  }
   Transaction transaction(db_, "adopting the original system's request records");
   std::vector<std::int64_t> rows;
   std::vector<RequestRecord> records;
@@ -227,7 +245,11 @@ std::int64_t SqliteUsageStore::adoptLegacyRows(std::int64_t limit, const Fold& f
   }
   Statement update(db_, kAdoptLegacyRequest);
   for (size_t i = 0; i < rows.size(); ++i) {
-    update.bind(1, rows[i]).bind(2, records[i].timestamp_ms).run();
+    update.bind(1, rows[i])
+        .bind(2, records[i].timestamp_ms)
+        .bind(3, records[i].method)
+        .bind(4, records[i].response_time_ms)
+        .run();
   }
   addToRollups(fold(records), merge);
   transaction.commit();

@@ -326,6 +326,33 @@ BOOST_AUTO_TEST_CASE(no_token_while_a_key_change_is_in_flight_and_a_dead_ones_is
   BOOST_TEST(*cleared != *after);
 }
 
+BOOST_AUTO_TEST_CASE(a_stalled_change_cleared_as_stale_does_not_count_down_a_later_one) {
+  TempDir dir;
+  const std::string path = dir.path() + "/api.sqlite3-keyepoch";
+  std::int64_t now_ms = 1'000;
+  api::KeyEpoch epoch(path, std::chrono::milliseconds(5'000), [&] { return now_ms; });
+  auto stalled = std::make_optional<api::KeyEpoch::Change>(epoch);  // e.g. a stopped process
+  now_ms += 5'001;
+  BOOST_TEST(!epoch.token().has_value());  // cleared by this read
+  BOOST_REQUIRE(epoch.token().has_value());
+  const api::KeyEpoch::Change live(epoch);  // a change under way
+  BOOST_TEST(!epoch.token().has_value());
+  stalled.reset();                         // the stalled change ends late
+  BOOST_TEST(!epoch.token().has_value());  // the live one still counts
+}
+
+BOOST_AUTO_TEST_CASE(a_short_timeout_never_clears_a_change_of_a_process_with_a_long_one) {
+  TempDir dir;
+  const std::string path = dir.path() + "/api.sqlite3-keyepoch";
+  std::int64_t now_ms = 1'000;
+  api::KeyEpoch patient(path, std::chrono::milliseconds(600'000), [&] { return now_ms; });
+  api::KeyEpoch hasty(path, std::chrono::milliseconds(1'000), [&] { return now_ms; });
+  const api::KeyEpoch::Change waiting(patient);  // may wait up to its own bound
+  now_ms += 2'000;
+  BOOST_TEST(!hasty.token().has_value());
+  BOOST_TEST(!hasty.token().has_value());  // not cleared: its deadline is the patient one's
+}
+
 BOOST_AUTO_TEST_CASE(a_foreign_or_truncated_epoch_file_is_rebuilt_and_a_loose_one_refused) {
   TempDir dir;
   const std::string path = dir.path() + "/api.sqlite3-keyepoch";
