@@ -117,6 +117,17 @@ constexpr std::array<Query, 5> kDeleteOldRollups{{
     {"DELETE FROM api_usage_key_rollups WHERE interval_start < ?1", "deleting old key rollups"},
     {"DELETE FROM api_usage_latency_all WHERE interval_start < ?1", "deleting old latency rollups"},
 }};
+// A request row's key_id, endpoint, method, status_code, response_time and timestamp, in that
+// order from column `first` on.
+void readRequest(const Statement& row, int first, RequestRecord& out) {
+  out.key_id = row.columnText(first);
+  out.endpoint = row.columnText(first + 1);
+  out.method = row.columnText(first + 2);
+  out.status_code = static_cast<int>(row.columnInt(first + 3));
+  out.response_time_ms = row.columnInt(first + 4);
+  out.timestamp_ms = row.columnInt(first + 5);
+}
+
 // A stored histogram that does not decode: never rewritten as if it were empty, which
 // would lose its counts for good. The batch is refused (not transient).
 StoreError corruptHistogram(std::string_view table, std::int64_t interval_start_ms) {
@@ -230,14 +241,7 @@ std::int64_t SqliteUsageStore::adoptLegacyRows(std::int64_t limit, const Fold& f
     select.bind(1, limit);
     while (select.step()) {
       rows.push_back(select.columnInt(0));
-      RequestRecord r;
-      r.key_id = select.columnText(1);
-      r.endpoint = select.columnText(2);
-      r.method = select.columnText(3);
-      r.status_code = static_cast<int>(select.columnInt(4));
-      r.response_time_ms = select.columnInt(5);
-      r.timestamp_ms = select.columnInt(6);
-      records.push_back(std::move(r));
+      readRequest(select, 1, records.emplace_back());
     }
   }
   if (rows.empty()) {
@@ -302,12 +306,7 @@ void SqliteUsageStore::read(const Query& query, Visitor& visitor) {
     }
     RequestRecord record;
     while (raw.step()) {
-      record.key_id = raw.columnText(0);
-      record.endpoint = raw.columnText(1);
-      record.method = raw.columnText(2);
-      record.status_code = static_cast<int>(raw.columnInt(3));
-      record.response_time_ms = raw.columnInt(4);
-      record.timestamp_ms = raw.columnInt(5);
+      readRequest(raw, 0, record);
       visitor.raw(record);
     }
   }
