@@ -145,27 +145,4 @@ size_t displayWidth(std::string_view text) {
   return columns;
 }
 
-size_t prefixFitting(std::string_view text, size_t columns) {
-  size_t used = 0;
-  size_t i = 0;
-  while (i < text.size()) {
-    const Char c = decodeAt(text, i);
-    const size_t width = charColumns(c);
-    if (used + width > columns) {
-      break;
-    }
-    used += width;
-    i += c.length == 0 ? 1 : c.length;
-  }
-  // Zero-width characters that follow (combining marks) belong to the last one kept.
-  while (i < text.size()) {
-    const Char c = decodeAt(text, i);
-    if (c.length == 0 || charColumns(c) != 0) {
-      break;
-    }
-    i += c.length;
-  }
-  return i;
-}
-
 }  // namespace api

@@ -30,9 +30,4 @@ std::string printableTruncated(std::string_view text, size_t max_bytes);
 // tables show it as '?'.
 size_t displayWidth(std::string_view text);
 
-// The length in bytes of the longest prefix of `text` made of whole characters that takes at
-// most `columns` columns (displayWidth), with any zero-width characters right after it (a
-// combining accent stays with its letter).
-size_t prefixFitting(std::string_view text, size_t columns);
-
 }  // namespace api

@@ -56,13 +56,4 @@ BOOST_AUTO_TEST_CASE(display_width_counts_terminal_columns) {
   BOOST_TEST(api::displayWidth("") == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(prefix_fitting_keeps_whole_characters_and_their_accents) {
-  const std::string tokyo = "\xe6\x9d\xb1\xe4\xba\xac";  // 東京, 4 columns
-  BOOST_TEST(api::prefixFitting(tokyo, 4) == 6u);
-  BOOST_TEST(api::prefixFitting(tokyo, 3) == 3u);  // half of 京 does not fit
-  BOOST_TEST(api::prefixFitting(tokyo, 1) == 0u);
-  BOOST_TEST(api::prefixFitting("Cafe\xcc\x81s", 4) == 6u);  // the accent stays with its e
-  BOOST_TEST(api::prefixFitting("abc", 10) == 3u);
-}
-
 BOOST_AUTO_TEST_SUITE_END()

@@ -87,8 +87,7 @@ void checkTrusted(int fd, const std::string& path) {
 
 KeyEpoch::KeyEpoch(const std::string& path, std::chrono::milliseconds stale_after,
                    MonotonicMs monotonic_ms)
-    : path_(path),
-      stale_after_ms_(stale_after.count()),
+    : stale_after_ms_(stale_after.count()),
       monotonic_ms_(monotonic_ms ? std::move(monotonic_ms) : MonotonicMs(&steadyMs)) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {

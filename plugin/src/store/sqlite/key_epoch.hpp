@@ -66,15 +66,12 @@ class KeyEpoch {
     std::uint64_t repairs_at_begin_;
   };
 
-  const std::string& path() const { return path_; }
-
  private:
   struct Shared;
   // Returns the repair count as the change began, for end().
   std::uint64_t begin() const noexcept;
   void end(std::uint64_t repairs_at_begin) const noexcept;
 
-  std::string path_;
   std::int64_t stale_after_ms_;
   MonotonicMs monotonic_ms_;
   Shared* shared_ = nullptr;  // the file's mapping
