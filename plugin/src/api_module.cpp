@@ -78,18 +78,22 @@ sp_status cleanupEntry(void* ctx, sp_error* error) {
   return systemprompt::guard(error, [&] { self(ctx).cleanup(); });
 }
 
-// `connection` names the connection in trace records: each has its own job.
+// `connection` names the connection in trace records: each has its own job. Only "main"
+// decides rate limits.
 std::unique_ptr<Stores> openStore(const ApiSettings& settings, const HostLogger& logger,
                                   std::string_view connection) {
-  StoreTrace trace;
+  StoreOpening opening;
+  opening.shape = settings.rate_limits.windowShape();
+  opening.rate_limits = connection == "main";
   if (logger.traceEnabled()) {
-    trace = [&logger, connection](std::string_view sql, std::int64_t took_ns) {
+    opening.trace = [&logger, connection](std::string_view sql, std::int64_t took_ns) {
       logger.trace("sql statement run", {{"connection", std::string(connection)},
                                          {"took_us", std::to_string(took_ns / 1000)},
                                          {"sql", std::string(sql)}});
     };
   }
-  return openStores(settings.store, std::move(trace));
+  opening.warn = [&logger](const std::string& what) { logger.warn(what); };
+  return openStores(settings.store, opening);
 }
 
 constexpr std::string_view kCounterFailedOpen = "rate_limit_failed_open";
@@ -153,6 +157,16 @@ ApiModule::ApiModule(const sp_host_api& host, ApiSettings settings, std::unique_
 
 ApiModule::~ApiModule() {
   persistFailOpenCount();
+  // Counts kept only in memory (the shared rate-limit segment) reach the database.
+  try {
+    store_->windows().sync();
+  } catch (const std::exception& e) {
+    try {
+      logger_.warn("could not write rate-limit counts back to the database", {{"error", e.what()}});
+    } catch (...) {
+    }
+  } catch (...) {
+  }
 }
 
 void ApiModule::persistFailOpenCount() noexcept {
@@ -206,6 +220,9 @@ void ApiModule::health(sp_health& out) noexcept {
                          std::to_string(store.latest_schema_version);
     if (!store.healthy) {
       detail += ": " + store.problem;
+    }
+    if (!store.notes.empty()) {
+      detail += "; " + store.notes;
     }
     // Totals of every process that used the store (a serving host's, above all), plus what
     // this process counted and has not written there yet (all of it, when the store fails).

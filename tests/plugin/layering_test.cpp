@@ -19,7 +19,8 @@ namespace fs = std::filesystem;
 // Folder (relative to plugin/src; "" is the composition root) -> what it may include besides
 // itself. "abi" is systemprompt/module_abi.h, "public" the other public headers (the service
 // tables, the module toolkit, the clients); "store" is the store interfaces, "store/sqlite"
-// one backend of them. Nothing but the root may include the root.
+// one backend of them, "store/shared" the shared-memory window store in front of any. Nothing but
+// the root may include the root.
 const std::map<std::string, std::set<std::string>>& allowed() {
   static const std::map<std::string, std::set<std::string>> kAllowed{
       {"util", {}},
@@ -30,6 +31,7 @@ const std::map<std::string, std::set<std::string>>& allowed() {
       {"ratelimit", {"domain"}},
       {"store", {"domain", "config"}},
       {"store/sqlite", {"store", "domain", "util"}},
+      {"store/shared", {"store", "domain", "util"}},
       {"usage", {"store", "config", "log", "domain", "util"}},
       {"services",
        {"store", "ratelimit", "usage", "keys", "config", "log", "domain", "util", "abi"}},
@@ -40,11 +42,13 @@ const std::map<std::string, std::set<std::string>>& allowed() {
   return kAllowed;
 }
 
-// The folder of a path under plugin/src: "store/sqlite" or its first component ("" at the
-// root).
+// The folder of a path under plugin/src: "store/sqlite", "store/shared" or its first
+// component ("" at the root).
 std::string folderOf(const std::string& relative) {
-  if (relative.rfind("store/sqlite/", 0) == 0) {
-    return "store/sqlite";
+  for (const char* backend : {"store/sqlite", "store/shared"}) {
+    if (relative.rfind(std::string(backend) + "/", 0) == 0) {
+      return backend;
+    }
   }
   const auto slash = relative.find('/');
   return slash == std::string::npos ? "" : relative.substr(0, slash);

@@ -69,13 +69,14 @@ constexpr std::int64_t kDayMs = 86'400'000;
 // A field of ApiSettings, as the table holds it.
 #define API_SETTING_FIELD(path) [](ApiSettings& s) -> std::int64_t& { return s.path; }
 
-constexpr std::array<IntegerSetting, 12> kIntegerSettings{{
+constexpr std::array<IntegerSetting, 13> kIntegerSettings{{
     {"defaultRateLimit", API_SETTING_FIELD(rate_limits.default_limit), 1, kMaxRateLimit,
      " requests"},
     {"rateLimitWindowSize", API_SETTING_FIELD(rate_limits.window_ms), 1'000, 2'678'400'000, " ms"},
     {"rateLimitSubWindows", API_SETTING_FIELD(rate_limits.sub_windows), 1, 3'600, " sub-windows"},
     {"cleanupInterval", API_SETTING_FIELD(cleanup.interval_ms), 10, kDayMs, " ms"},
     {"busyTimeout", API_SETTING_FIELD(store.busy_timeout_ms), 0, 600'000, " ms"},
+    {"rateLimitSlots", API_SETTING_FIELD(store.window_slots), 1'024, 4'194'304, " keys"},
     {"maxKeysPerUser", API_SETTING_FIELD(keys.max_active_per_user), 0, 1'000'000,
      " keys (0: no limit)"},
     {"usageQueueCapacity", API_SETTING_FIELD(usage.queue_capacity), 1'000, 10'000'000, " records"},
@@ -91,11 +92,12 @@ constexpr std::array<IntegerSetting, 12> kIntegerSettings{{
 #undef API_SETTING_FIELD
 
 // In README's order; the integer keys are also in kIntegerSettings.
-constexpr std::array<std::string_view, 16> kSettingKeys{
+constexpr std::array<std::string_view, 18> kSettingKeys{
     "defaultRateLimit",   "rateLimitWindowSize", "rateLimitSubWindows", "failOpen",
     "keyPrefix",          "acceptLegacyKeys",    "cleanupInterval",     "databasePath",
-    "busyTimeout",        "maxKeysPerUser",      "usageQueueCapacity",  "usageQueueBytes",
-    "usageFlushInterval", "aggregationInterval", "requestRetention",    "rollupRetention"};
+    "busyTimeout",        "rateLimitStore",      "rateLimitSlots",      "maxKeysPerUser",
+    "usageQueueCapacity", "usageQueueBytes",     "usageFlushInterval",  "aggregationInterval",
+    "requestRetention",   "rollupRetention"};
 
 std::string acceptedKeys() {
   std::string out;
@@ -158,6 +160,17 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
         checkKeyPrefix(settings.keys.prefix, value);
       } else if (key == "databasePath") {
         database_path = stringOf(value, key);
+      } else if (key == "rateLimitStore") {
+        const std::string kind = value.is_string() ? std::string(value.as_string()) : "";
+        if (kind == "shared") {
+          settings.store.window_store = StoreSettings::WindowStoreKind::kShared;
+        } else if (kind == "database") {
+          settings.store.window_store = StoreSettings::WindowStoreKind::kDatabase;
+        } else {
+          throw std::invalid_argument(
+              "config key 'rateLimitStore' must be \"shared\" or \"database\", got " +
+              describe(value));
+        }
       } else if (key == "acceptLegacyKeys") {
         if (!value.is_bool()) {
           throw std::invalid_argument("config key 'acceptLegacyKeys' must be true or false, got " +

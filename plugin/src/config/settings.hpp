@@ -47,6 +47,14 @@ struct StoreSettings {
   std::string database_path;
   // How long a store call waits for another process's lock, ms. 0 .. 600,000.
   std::int64_t busy_timeout_ms = 5'000;
+  // Where the rate-limit windows are decided: kShared in a memory-mapped segment beside the
+  // database, shared by every process of the machine and written back to the database at
+  // each cleanup; kDatabase in the database itself (one write transaction per check).
+  enum class WindowStoreKind { kShared, kDatabase };
+  WindowStoreKind window_store = WindowStoreKind::kShared;
+  // Keys the shared segment holds at once (a sparse file: pages are touched on use).
+  // 1,024 .. 4,194,304.
+  std::int64_t window_slots = 65'536;
 };
 
 // Usage analytics: the recorder's queue and writer, rollups and retention.

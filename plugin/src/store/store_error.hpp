@@ -27,6 +27,7 @@ struct StoreHealth {
   int latest_schema_version = 0;  // highest migration this build knows
   std::string location;           // where the store is, for operators (no credentials)
   std::string problem;            // why it is unhealthy; empty when healthy
+  std::string notes;              // what else operators should know (e.g. capacity in use)
 };
 
 }  // namespace api

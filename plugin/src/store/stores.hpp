@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "config/settings.hpp"
@@ -34,7 +35,19 @@ class Stores {
 // and how long it ran. Empty: no tracing, at no cost.
 using StoreTrace = std::function<void(std::string_view statement, std::int64_t took_ns)>;
 
+// How one opening of the store is used.
+struct StoreOpening {
+  // The window every key is counted in (the shared rate-limit segment is laid out for it).
+  WindowShape shape;
+  // Whether this opening decides rate limits: only then is the shared segment mapped (a
+  // connection kept for lookups or usage writes does without).
+  bool rate_limits = true;
+  StoreTrace trace;
+  // Told what the store repaired or replaced on opening (no secrets).
+  std::function<void(const std::string&)> warn;
+};
+
 // Opens (creating and migrating) the store the settings name. Throws StoreError.
-std::unique_ptr<Stores> openStores(const StoreSettings& settings, StoreTrace trace = {});
+std::unique_ptr<Stores> openStores(const StoreSettings& settings, const StoreOpening& opening);
 
 }  // namespace api

@@ -8,12 +8,16 @@
 //    cost to the planned sub-window when the Decider admits: read, decision and increment
 //    one atomic step, and the decision's time never older than the lock;
 //  - peek: the same read, without locking or writing;
-//  - reset and forget a key, delete windows that ended.
+//  - reset and forget a key, delete windows that ended;
+//  - replace a set of keys' sub-windows by given counts (the write-back of a faster store
+//    kept in front of it, ../shared/), and sync (write back what it keeps elsewhere; a
+//    store that keeps everything in itself has nothing to do).
 // It knows nothing of keys: the caller hands in the policy (limit, key state) through its
 // Decider, and forgets a key's windows when it revokes the key.
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -74,6 +78,18 @@ class WindowStore {
   // sub-window length (a backend may use it to find them faster). Idempotent. Returns how
   // many sub-windows went.
   virtual std::int64_t deleteEnded(TimePoint cutoff, std::int64_t sub_window_ms) = 0;
+
+  struct KeyCounts {
+    std::string key_id;
+    std::int64_t sub_window_ms = 0;
+    std::int64_t limit = 0;
+    std::vector<Count> counts;  // none: the key has no sub-windows left
+  };
+  // Makes each key's sub-windows exactly `counts`, all keys in one transaction.
+  virtual void replace(const std::vector<KeyCounts>& keys) = 0;
+  // Writes back to the durable store whatever this store holds only elsewhere (memory).
+  // Returns how many keys it wrote.
+  virtual std::int64_t sync() { return 0; }
 };
 
 }  // namespace api

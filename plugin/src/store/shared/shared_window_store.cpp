@@ -1,0 +1,879 @@
+#include "store/shared/shared_window_store.hpp"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <limits>
+
+#include "store/store_error.hpp"
+
+namespace api {
+namespace {
+
+constexpr std::uint64_t kMagic = 0x31304E4957505053ULL;  // "SPPWIN01", little-endian
+constexpr std::uint32_t kVersion = 1;
+constexpr std::int64_t kPage = 4096;
+constexpr std::uint32_t kLockReady = 0x4B434F4CU;  // "LOCK": the slot's mutex is initialised
+constexpr std::uint64_t kEmpty = 0;                // a slot never used: ends every probe
+constexpr std::uint64_t kTombstone = 1;            // a slot freed: probes go on past it
+constexpr std::int64_t kProbes = 32;               // slots a key may be placed in
+constexpr std::size_t kMaxKeyId = 48;  // longer key ids are decided on the durable store
+
+// What a slot's change record asks of the next locker when its writer died mid-change.
+constexpr std::uint32_t kUndoNone = 0;
+constexpr std::uint32_t kUndoEntry = 1;  // put entry undo_pos back to (undo_index, undo_count)
+constexpr std::uint32_t kRedoClear = 2;  // finish clearing the slot's counts (a reset)
+
+struct Entry {
+  std::int64_t index;  // sub-window number: start / S
+  std::int64_t count;  // 0: the entry is free
+};
+
+// The file's first page. What a process reads without a lock is atomic and lock-free, hence
+// address-free across mappings.
+struct FileHeader {
+  std::uint64_t magic;
+  std::uint32_t version;
+  std::uint32_t header_size;
+  std::int64_t slots;
+  std::int64_t sub_windows;
+  std::int64_t sub_ms;
+  std::int64_t entries;  // per slot
+  std::int64_t slot_size;
+  std::int64_t file_size;
+  char boot_id[48];  // the boot it was made in: a mutex or a page from before a reboot is not
+                     // trusted
+  std::atomic<std::uint32_t> retired;  // replaced by a new file: reopen the path
+  std::uint32_t unused;
+  std::atomic<std::int64_t> in_use;
+  std::atomic<std::int64_t> fallbacks;
+  std::atomic<std::int64_t> spills;
+  alignas(64) pthread_mutex_t claim_lock;  // giving keys slots, freeing them, fallbacks
+  alignas(64) pthread_mutex_t sync_lock;   // writing back, resets
+};
+static_assert(sizeof(FileHeader) <= kPage);
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+
+std::int64_t floorDiv(std::int64_t a, std::int64_t b) {
+  return a / b - ((a % b != 0) && ((a < 0) != (b < 0)) ? 1 : 0);
+}
+std::int64_t roundUp(std::int64_t value, std::int64_t to) {
+  return (value + to - 1) / to * to;
+}
+std::int64_t ms(TimePoint t) {
+  return t.time_since_epoch().count();
+}
+
+// Never kEmpty or kTombstone.
+std::uint64_t hashKey(std::string_view id) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a, then a finaliser to spread the bits
+  for (const char c : id) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ULL;
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h | (std::uint64_t{1} << 63);
+}
+
+const std::string& bootId() {
+  static const std::string id = [] {
+    std::ifstream in("/proc/sys/kernel/random/boot_id");
+    std::string line;
+    std::getline(in, line);
+    return line.substr(0, 47);
+  }();
+  return id;
+}
+
+// Stores issued before this point are in the shared page before those after it, as a process
+// killed at any instruction leaves them (the next locker's acquire orders the reads).
+void ordered() {
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+}
+
+[[noreturn]] void fail(const std::string& path, const std::string& what, bool transient = false) {
+  throw StoreError("rate-limit segment '" + path + "': " + what, transient);
+}
+
+void initRobust(pthread_mutex_t* mutex) {
+  pthread_mutexattr_t attr;
+  pthread_mutexattr_init(&attr);
+  pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+  pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+  pthread_mutex_init(mutex, &attr);
+  pthread_mutexattr_destroy(&attr);
+}
+
+// Locks; returns true when the previous owner died holding it (the caller repairs what it
+// guards, then marks it consistent).
+bool lockRobust(pthread_mutex_t* mutex, const std::string& path) {
+  const int rc = pthread_mutex_lock(mutex);
+  if (rc == 0) {
+    return false;
+  }
+  if (rc == EOWNERDEAD) {
+    return true;
+  }
+  fail(path, std::string("cannot take a lock: ") + std::strerror(rc) +
+                 "; stop every process using it and delete the file to rebuild it");
+}
+
+// A header-level lock (claim or sync): what it guards is repaired by the slot locks.
+class HeaderLock {
+ public:
+  HeaderLock(pthread_mutex_t* mutex, const std::string& path) : mutex_(mutex) {
+    if (lockRobust(mutex_, path)) {
+      pthread_mutex_consistent(mutex_);
+    }
+  }
+  ~HeaderLock() { pthread_mutex_unlock(mutex_); }
+  HeaderLock(const HeaderLock&) = delete;
+  HeaderLock& operator=(const HeaderLock&) = delete;
+
+ private:
+  pthread_mutex_t* mutex_;
+};
+
+void checkTrusted(int fd, const std::string& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    fail(path, std::string("cannot check it: ") + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    fail(path, "refusing it: it is not a regular file");
+  }
+  if (st.st_uid != ::geteuid()) {
+    fail(path, "refusing it: it is owned by uid " + std::to_string(st.st_uid) +
+                   ", not by this user (uid " + std::to_string(::geteuid()) + ")");
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    fail(path, "refusing it: others may write it; make it private (chmod 600)");
+  }
+}
+
+struct Layout {
+  std::int64_t slots = 0;
+  std::int64_t sub_windows = 0;
+  std::int64_t sub_ms = 0;
+  std::int64_t entries = 0;
+  std::int64_t slot_size = 0;
+  std::int64_t slots_offset = 0;
+  std::int64_t file_size = 0;
+};
+
+}  // namespace
+
+struct SharedWindowStore::Slot {
+  pthread_mutex_t lock;
+  std::uint32_t lock_ready;
+  std::uint32_t key_length;
+  char key[kMaxKeyId];
+  std::int64_t limit;     // the key's limit at its last check, written back with the counts
+  std::uint32_t dirty;    // counts changed since the last write-back
+  std::uint32_t spilled;  // counts outgrew the slot: the key is decided on the durable store
+  std::uint32_t undo_op;  // see kUndoNone
+  std::uint32_t undo_pos;
+  std::int64_t undo_index;
+  std::int64_t undo_count;
+
+  Entry* entries() { return reinterpret_cast<Entry*>(reinterpret_cast<char*>(this) + kHead); }
+  bool holds(std::string_view id) const {
+    return key_length == id.size() && std::memcmp(key, id.data(), id.size()) == 0;
+  }
+  static constexpr std::int64_t kHead = 144;
+};
+static_assert(sizeof(SharedWindowStore::Slot) <= SharedWindowStore::Slot::kHead);
+
+struct SharedWindowStore::Segment {
+  std::string path;
+  int fd = -1;
+  void* map = nullptr;
+  Layout layout;
+  FileHeader* header = nullptr;
+  std::atomic<std::uint64_t>* tags = nullptr;
+  char* slot_base = nullptr;
+  const std::function<void()>* mid_update = nullptr;
+
+  ~Segment() {
+    if (map != nullptr) {
+      ::munmap(map, static_cast<size_t>(layout.file_size));
+    }
+    if (fd >= 0) {
+      ::close(fd);
+    }
+  }
+  Slot& slot(std::int64_t i) { return *reinterpret_cast<Slot*>(slot_base + i * layout.slot_size); }
+  std::int64_t probe(std::uint64_t hash, std::int64_t i) const {
+    return static_cast<std::int64_t>((hash + static_cast<std::uint64_t>(i)) %
+                                     static_cast<std::uint64_t>(layout.slots));
+  }
+};
+
+namespace {
+
+Layout layoutFor(std::int64_t slots, WindowShape shape) {
+  Layout l;
+  l.slots = slots;
+  l.sub_windows = shape.sub_windows;
+  l.sub_ms = shape.subWindowMs();
+  // Room for the window's N sub-windows and as many again that a clock stepped back leaves
+  // ahead of it, and never fewer than 64.
+  l.entries = std::max<std::int64_t>(2 * shape.sub_windows, 64);
+  l.slot_size = roundUp(
+      SharedWindowStore::Slot::kHead + l.entries * static_cast<std::int64_t>(sizeof(Entry)), 64);
+  l.slots_offset = roundUp(kPage + slots * 8, kPage);
+  l.file_size = l.slots_offset + slots * l.slot_size;
+  return l;
+}
+
+// Why the mapped header does not describe `want`; empty when it does.
+std::string mismatch(const FileHeader& h, const Layout& want, std::int64_t size) {
+  if (h.magic != kMagic) {
+    return "it is not a rate-limit segment (or its making was cut short)";
+  }
+  if (h.version != kVersion || h.header_size != sizeof(FileHeader)) {
+    return "its layout version is " + std::to_string(h.version) + ", this build uses " +
+           std::to_string(kVersion);
+  }
+  if (h.sub_windows != want.sub_windows || h.sub_ms != want.sub_ms) {
+    return "it counts " + std::to_string(h.sub_windows) + " sub-windows of " +
+           std::to_string(h.sub_ms) + " ms, this configuration " +
+           std::to_string(want.sub_windows) + " of " + std::to_string(want.sub_ms) + " ms";
+  }
+  if (h.slots != want.slots) {
+    return "it has " + std::to_string(h.slots) + " slots, rateLimitSlots is " +
+           std::to_string(want.slots);
+  }
+  if (h.entries != want.entries || h.slot_size != want.slot_size || h.file_size != want.file_size ||
+      size != want.file_size) {
+    return "it is " + std::to_string(size) + " bytes, its layout needs " +
+           std::to_string(want.file_size) + " (truncated or damaged)";
+  }
+  if (std::string(h.boot_id, strnlen(h.boot_id, sizeof(h.boot_id))) != bootId()) {
+    return "it was written before this machine booted (its locks and pages cannot be trusted)";
+  }
+  return "";
+}
+
+// Sizes a new, empty file and writes its header; the magic last, so that a maker killed
+// half-way leaves a file the next opener rebuilds.
+void initialise(int fd, const Layout& l, const std::string& path) {
+  if (::ftruncate(fd, l.file_size) != 0) {
+    fail(path, std::string("cannot size it: ") + std::strerror(errno), true);
+  }
+  // The header and the tags are touched by every process: their blocks now, not as SIGBUS
+  // on a full disk later. A slot's blocks are allocated when a key is given it.
+  if (const int rc = ::posix_fallocate(fd, 0, l.slots_offset); rc != 0) {
+    fail(path, std::string("cannot allocate its header: ") + std::strerror(rc), true);
+  }
+  void* map = ::mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) {
+    fail(path, std::string("cannot map it: ") + std::strerror(errno), true);
+  }
+  auto* h = static_cast<FileHeader*>(map);
+  h->version = kVersion;
+  h->header_size = sizeof(FileHeader);
+  h->slots = l.slots;
+  h->sub_windows = l.sub_windows;
+  h->sub_ms = l.sub_ms;
+  h->entries = l.entries;
+  h->slot_size = l.slot_size;
+  h->file_size = l.file_size;
+  std::memset(h->boot_id, 0, sizeof(h->boot_id));
+  std::memcpy(h->boot_id, bootId().data(), std::min(bootId().size(), sizeof(h->boot_id) - 1));
+  h->retired.store(0);
+  h->in_use.store(0);
+  h->fallbacks.store(0);
+  h->spills.store(0);
+  initRobust(&h->claim_lock);
+  initRobust(&h->sync_lock);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  h->magic = kMagic;
+  ::munmap(map, kPage);
+}
+
+// Opens the segment at `path` for `want`, making or replacing the file as needed.
+std::unique_ptr<SharedWindowStore::Segment> openSegment(
+    const std::string& path, const Layout& want,
+    const std::function<void(const std::string&)>& warn) {
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      fail(path, std::string("cannot open it: ") + std::strerror(errno) +
+                     (errno == ELOOP ? " (it is a symbolic link)" : ""));
+    }
+    auto segment = std::make_unique<SharedWindowStore::Segment>();
+    segment->path = path;
+    segment->fd = fd;
+    checkTrusted(fd, path);
+    if (::flock(fd, LOCK_EX) != 0) {  // one opener checks, makes or replaces it at a time
+      fail(path, std::string("cannot lock it: ") + std::strerror(errno), true);
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      fail(path, std::string("cannot check it: ") + std::strerror(errno));
+    }
+    std::string problem;
+    if (st.st_size == 0) {
+      initialise(fd, want, path);  // new: made in place, under the lock
+    } else if (st.st_size < kPage) {
+      problem = "it is " + std::to_string(st.st_size) + " bytes, too short for its header";
+    } else {
+      void* head = ::mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+      if (head == MAP_FAILED) {
+        fail(path, std::string("cannot map it: ") + std::strerror(errno), true);
+      }
+      auto* h = static_cast<FileHeader*>(head);
+      const bool retired = h->magic == kMagic && h->retired.load() != 0;
+      if (!retired) {
+        problem = mismatch(*h, want, st.st_size);
+      }
+      if (!problem.empty()) {
+        // Replace it: a new file made aside and renamed over this one, which is marked
+        // retired so that the processes mapping it move to the new one.
+        const std::string fresh = path + ".new." + std::to_string(::getpid());
+        ::unlink(fresh.c_str());
+        const int new_fd =
+            ::open(fresh.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (new_fd < 0) {
+          ::munmap(head, kPage);
+          fail(path, "cannot make its replacement '" + fresh + "': " + std::strerror(errno));
+        }
+        try {
+          initialise(new_fd, want, fresh);
+        } catch (...) {
+          ::close(new_fd);
+          ::unlink(fresh.c_str());
+          ::munmap(head, kPage);
+          throw;
+        }
+        if (::rename(fresh.c_str(), path.c_str()) != 0) {
+          const int err = errno;
+          ::close(new_fd);
+          ::unlink(fresh.c_str());
+          ::munmap(head, kPage);
+          fail(path, std::string("cannot replace it: ") + std::strerror(err));
+        }
+        if (h->magic == kMagic && h->header_size == sizeof(FileHeader)) {
+          h->retired.store(1);
+        }
+        ::close(new_fd);
+        if (warn) {
+          warn("rate-limit segment '" + path + "' replaced by an empty one: " + problem +
+               "; counts written back to the database are kept, later ones are lost");
+        }
+      }
+      ::munmap(head, kPage);
+      if (retired || !problem.empty()) {
+        continue;  // open the file now at the path (flock goes with the descriptor)
+      }
+    }
+    void* map = ::mmap(nullptr, static_cast<size_t>(want.file_size), PROT_READ | PROT_WRITE,
+                       MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+      fail(path, std::string("cannot map it: ") + std::strerror(errno), true);
+    }
+    ::flock(fd, LOCK_UN);
+    segment->map = map;
+    segment->layout = want;
+    segment->header = static_cast<FileHeader*>(map);
+    segment->tags = reinterpret_cast<std::atomic<std::uint64_t>*>(static_cast<char*>(map) + kPage);
+    segment->slot_base = static_cast<char*>(map) + want.slots_offset;
+    return segment;
+  }
+  fail(path, "it kept being replaced while opening it", true);
+}
+
+}  // namespace
+
+// A slot's lock, held; a slot whose holder died is repaired as it is taken.
+class SharedWindowStore::SlotLock {
+ public:
+  SlotLock() = default;
+  ~SlotLock() { release(); }
+  SlotLock(const SlotLock&) = delete;
+  SlotLock& operator=(const SlotLock&) = delete;
+
+  void take(Segment& segment, Slot& slot) {
+    if (lockRobust(&slot.lock, segment.path)) {
+      repair(slot, segment.layout.entries);
+      pthread_mutex_consistent(&slot.lock);
+    }
+    slot_ = &slot;
+  }
+  void release() {
+    if (slot_ != nullptr) {
+      pthread_mutex_unlock(&slot_->lock);
+      slot_ = nullptr;
+    }
+  }
+  Slot& slot() { return *slot_; }
+
+ private:
+  // The holder died mid-change: a count is rolled back (its caller never had the answer), a
+  // reset is finished. Either way the slot is written back at the next sync.
+  static void repair(Slot& slot, std::int64_t entries) {
+    if (slot.undo_op == kUndoEntry && static_cast<std::int64_t>(slot.undo_pos) < entries) {
+      slot.entries()[slot.undo_pos] = {slot.undo_index, slot.undo_count};
+    } else if (slot.undo_op == kRedoClear) {
+      std::fill_n(slot.entries(), entries, Entry{0, 0});
+      slot.spilled = 0;
+    }
+    slot.undo_op = kUndoNone;
+    slot.dirty = 1;
+  }
+
+  Slot* slot_ = nullptr;
+};
+
+SharedWindowStore::SharedWindowStore(Options options, WindowStore& durable)
+    : options_(std::move(options)), durable_(durable) {
+  auto segment =
+      openSegment(options_.path, layoutFor(options_.slots, options_.shape), options_.warn);
+  segment->mid_update = &options_.mid_update;
+  current_.store(segment.get());
+  segments_.push_back(std::move(segment));
+}
+
+SharedWindowStore::~SharedWindowStore() = default;
+
+SharedWindowStore::Segment& SharedWindowStore::segment() {
+  Segment* current = current_.load(std::memory_order_acquire);
+  if (current->header->retired.load(std::memory_order_relaxed) == 0) {
+    return *current;
+  }
+  // Replaced by another process: map the new file. The old mapping stays until destruction,
+  // since another thread may still be inside a call on it.
+  std::lock_guard lock(remap_mutex_);
+  current = current_.load();
+  if (current->header->retired.load() != 0) {
+    auto fresh =
+        openSegment(options_.path, layoutFor(options_.slots, options_.shape), options_.warn);
+    fresh->mid_update = &options_.mid_update;
+    current = fresh.get();
+    segments_.push_back(std::move(fresh));
+    current_.store(current, std::memory_order_release);
+  }
+  return *current;
+}
+
+namespace {
+
+constexpr std::int64_t kNoSlot = -1;  // no slot, or no entry
+
+}  // namespace
+
+std::pair<WindowStore::Read, bool> SharedWindowStore::consume(const Request& request,
+                                                              const Clock& clock,
+                                                              Decider& decider) {
+  Segment& seg = segment();
+  const Layout& layout = seg.layout;
+  if (request.sub_window_ms != layout.sub_ms) {
+    fail(seg.path, "a check of sub-windows of " + std::to_string(request.sub_window_ms) +
+                       " ms, the segment counts " + std::to_string(layout.sub_ms) + " ms");
+  }
+  const std::string_view key_id = request.key_id;
+  const std::uint64_t hash = hashKey(key_id);
+  SlotLock lock;
+  auto find = [&]() -> bool {
+    for (std::int64_t i = 0; i < std::min(kProbes, layout.slots); ++i) {
+      const std::int64_t at = seg.probe(hash, i);
+      const std::uint64_t tag = seg.tags[at].load(std::memory_order_acquire);
+      if (tag == kEmpty) {
+        return false;
+      }
+      if (tag == hash) {
+        Slot& slot = seg.slot(at);
+        lock.take(seg, slot);
+        if (seg.tags[at].load(std::memory_order_relaxed) == hash && slot.holds(key_id)) {
+          return true;
+        }
+        lock.release();
+      }
+    }
+    return false;
+  };
+  if (!find()) {
+    HeaderLock claim(&seg.header->claim_lock, seg.path);
+    if (!find()) {
+      // Give the key the first free slot on its probe path, loaded from the durable store.
+      std::int64_t free_at = kNoSlot;
+      for (std::int64_t i = 0; i < std::min(kProbes, layout.slots) && key_id.size() <= kMaxKeyId;
+           ++i) {
+        const std::int64_t at = seg.probe(hash, i);
+        const std::uint64_t tag = seg.tags[at].load();
+        if (tag == kEmpty || tag == kTombstone) {
+          free_at = at;
+          break;
+        }
+      }
+      // Its blocks now: a store into a hole of the file on a full disk would be SIGBUS.
+      if (free_at != kNoSlot &&
+          ::posix_fallocate(seg.fd, layout.slots_offset + free_at * layout.slot_size,
+                            layout.slot_size) != 0) {
+        free_at = kNoSlot;
+      }
+      if (free_at == kNoSlot) {
+        // Decided on the durable store, with the claim lock held so that no process gives the
+        // key a slot meanwhile.
+        seg.header->fallbacks.fetch_add(1);
+        return durable_.consume(request, clock, decider);
+      }
+      Slot& slot = seg.slot(free_at);
+      if (slot.lock_ready != kLockReady) {  // never used: nobody else can be locking it
+        initRobust(&slot.lock);
+        ordered();
+        slot.lock_ready = kLockReady;
+      }
+      lock.take(seg, slot);
+      slot.undo_op = kUndoNone;
+      slot.dirty = 0;
+      slot.spilled = 0;
+      slot.limit = request.limit;
+      std::fill_n(slot.entries(), layout.entries, Entry{0, 0});
+      // Whatever the durable store counted for the key (before a restart, or on its path).
+      class Loader final : public Decider {
+       public:
+        explicit Loader(const Layout& l) : layout_(l) {}
+        Plan plan(TimePoint now) override {
+          const std::int64_t first = (floorDiv(ms(now), layout_.sub_ms) - layout_.sub_windows + 1);
+          return {first * layout_.sub_ms, std::numeric_limits<std::int64_t>::max(), 0};
+        }
+        bool admit(const Read& /*read*/) override { return false; }
+
+       private:
+        const Layout& layout_;
+      } loader(layout);
+      const Read stored = durable_.peek(key_id, clock, loader);
+      std::int64_t used = 0;
+      for (const Count& c : stored.counts) {
+        const std::int64_t index = floorDiv(c.start_ms, layout.sub_ms);
+        Entry* entries = slot.entries();
+        std::int64_t at = 0;
+        while (at < used && entries[at].index != index) {
+          ++at;
+        }
+        if (at == layout.entries) {
+          slot.spilled = 1;  // more than it holds: the key stays on the durable store
+          break;
+        }
+        if (at == used) {
+          entries[used++] = {index, 0};
+        }
+        entries[at].count += c.count;
+      }
+      std::memcpy(slot.key, key_id.data(), key_id.size());
+      slot.key_length = static_cast<std::uint32_t>(key_id.size());
+      ordered();
+      seg.tags[free_at].store(hash, std::memory_order_release);
+      seg.header->in_use.fetch_add(1);
+      if (slot.spilled != 0) {
+        seg.header->spills.fetch_add(1);
+      }
+    }
+  }
+  Slot& slot = lock.slot();
+  if (slot.spilled != 0) {
+    return durable_.consume(request, clock, decider);  // under the slot's lock
+  }
+  const TimePoint now = clock.now();  // only now that the key's lock is held
+  const std::int64_t now_index = floorDiv(ms(now), layout.sub_ms);
+  Entry* entries = slot.entries();
+  // Where a request admitted now would count: its sub-window's entry, else a free one, else
+  // the oldest that ended a whole window ago (as a cleanup would drop it).
+  const std::int64_t ended_before = floorDiv(ms(now) - layout.sub_windows * layout.sub_ms,
+                                             layout.sub_ms);  // index + 1 <= this: ended
+  std::int64_t target = kNoSlot;
+  std::int64_t free_entry = kNoSlot;
+  std::int64_t oldest_ended = kNoSlot;
+  for (std::int64_t i = 0; i < layout.entries; ++i) {
+    const Entry& e = entries[i];
+    if (e.count == 0) {
+      if (free_entry == kNoSlot) {
+        free_entry = i;
+      }
+    } else if (e.index == now_index) {
+      target = i;
+    } else if (e.index + 1 <= ended_before &&
+               (oldest_ended == kNoSlot || e.index < entries[oldest_ended].index)) {
+      oldest_ended = i;
+    }
+  }
+  if (target == kNoSlot) {
+    target = free_entry != kNoSlot ? free_entry : oldest_ended;
+  }
+  if (target == kNoSlot) {
+    // Every entry holds a sub-window that can still count (the clock stepped back far): the
+    // counts go to the durable store, and the key is decided there until the slot is freed.
+    KeyCounts all{std::string(key_id), layout.sub_ms, slot.limit, {}};
+    for (std::int64_t i = 0; i < layout.entries; ++i) {
+      if (entries[i].count != 0) {
+        all.counts.push_back({entries[i].index * layout.sub_ms, entries[i].count});
+      }
+    }
+    durable_.replace({all});
+    slot.spilled = 1;
+    slot.dirty = 0;
+    seg.header->spills.fetch_add(1);
+    return durable_.consume(request, clock, decider);
+  }
+  const Plan plan = decider.plan(now);
+  Read read;
+  read.now = now;
+  const std::int64_t first = floorDiv(plan.range_first_ms, layout.sub_ms);
+  const std::int64_t last = floorDiv(plan.range_last_ms, layout.sub_ms);
+  for (std::int64_t i = 0; i < layout.entries; ++i) {
+    if (entries[i].count != 0 && entries[i].index >= first && entries[i].index <= last) {
+      read.counts.push_back({entries[i].index * layout.sub_ms, entries[i].count});
+    }
+  }
+  std::sort(read.counts.begin(), read.counts.end(),
+            [](const Count& a, const Count& b) { return a.start_ms < b.start_ms; });
+  const bool admit = decider.admit(read);
+  if (admit) {
+    if (floorDiv(plan.consume_start_ms, layout.sub_ms) != now_index) {
+      fail(seg.path, "a check planned to count outside the sub-window of its time");
+    }
+    Entry& e = entries[target];
+    slot.undo_pos = static_cast<std::uint32_t>(target);
+    slot.undo_index = e.index;
+    slot.undo_count = e.count;
+    ordered();
+    slot.undo_op = kUndoEntry;
+    ordered();
+    const std::int64_t count =
+        e.count != 0 && e.index == now_index ? e.count + request.cost : request.cost;
+    e.index = now_index;
+    ordered();
+    e.count = count;
+    slot.limit = request.limit;
+    slot.dirty = 1;
+    ordered();
+    if (*seg.mid_update) {
+      (*seg.mid_update)();  // a count cut short here is rolled back by the next locker
+    }
+    slot.undo_op = kUndoNone;
+  }
+  return {std::move(read), admit};
+}
+
+WindowStore::Read SharedWindowStore::peek(std::string_view key_id, const Clock& clock,
+                                          Decider& decider) {
+  Segment& seg = segment();
+  const Layout& layout = seg.layout;
+  const std::uint64_t hash = hashKey(key_id);
+  SlotLock lock;
+  for (std::int64_t i = 0; i < std::min(kProbes, layout.slots); ++i) {
+    const std::int64_t at = seg.probe(hash, i);
+    const std::uint64_t tag = seg.tags[at].load(std::memory_order_acquire);
+    if (tag == kEmpty) {
+      break;
+    }
+    if (tag != hash) {
+      continue;
+    }
+    Slot& slot = seg.slot(at);
+    lock.take(seg, slot);
+    if (seg.tags[at].load(std::memory_order_relaxed) != hash || !slot.holds(key_id)) {
+      lock.release();
+      continue;
+    }
+    if (slot.spilled != 0) {
+      return durable_.peek(key_id, clock, decider);
+    }
+    const TimePoint now = clock.now();
+    const Plan plan = decider.plan(now);
+    Read read;
+    read.now = now;
+    const std::int64_t first = floorDiv(plan.range_first_ms, layout.sub_ms);
+    const std::int64_t last = floorDiv(plan.range_last_ms, layout.sub_ms);
+    const Entry* entries = slot.entries();
+    for (std::int64_t e = 0; e < layout.entries; ++e) {
+      if (entries[e].count != 0 && entries[e].index >= first && entries[e].index <= last) {
+        read.counts.push_back({entries[e].index * layout.sub_ms, entries[e].count});
+      }
+    }
+    std::sort(read.counts.begin(), read.counts.end(),
+              [](const Count& a, const Count& b) { return a.start_ms < b.start_ms; });
+    return read;
+  }
+  return durable_.peek(key_id, clock, decider);  // no slot: its counts are there
+}
+
+std::int64_t SharedWindowStore::reset(std::string_view key_id) {
+  return clearKey(key_id, false, [&] { return durable_.reset(key_id); });
+}
+
+std::int64_t SharedWindowStore::forget(std::string_view key_id) {
+  return clearKey(key_id, true, [&] { return durable_.forget(key_id); });
+}
+
+std::int64_t SharedWindowStore::clearKey(std::string_view key_id, bool free_slot,
+                                         const std::function<std::int64_t()>& durable_change) {
+  Segment& seg = segment();
+  const Layout& layout = seg.layout;
+  const std::uint64_t hash = hashKey(key_id);
+  // No write-back and no claim may run meanwhile: either could bring the counts back.
+  HeaderLock sync(&seg.header->sync_lock, seg.path);
+  HeaderLock claim(&seg.header->claim_lock, seg.path);
+  SlotLock lock;
+  std::int64_t at = kNoSlot;
+  for (std::int64_t i = 0; i < std::min(kProbes, layout.slots); ++i) {
+    const std::int64_t probe = seg.probe(hash, i);
+    const std::uint64_t tag = seg.tags[probe].load();
+    if (tag == kEmpty) {
+      break;
+    }
+    if (tag == hash && seg.slot(probe).holds(key_id)) {  // claims are locked out: stable
+      at = probe;
+      break;
+    }
+  }
+  std::int64_t in_slot = 0;
+  bool spilled = false;
+  if (at != kNoSlot) {
+    Slot& slot = seg.slot(at);
+    lock.take(seg, slot);
+    spilled = slot.spilled != 0;
+    Entry* entries = slot.entries();
+    for (std::int64_t i = 0; i < layout.entries; ++i) {
+      if (entries[i].count != 0) {
+        in_slot += free_slot ? 1 : entries[i].count;
+      }
+    }
+    slot.undo_op = kRedoClear;
+    ordered();
+    if (*seg.mid_update) {
+      (*seg.mid_update)();  // a reset cut short here is finished by the next locker
+    }
+    std::fill_n(entries, layout.entries, Entry{0, 0});
+    slot.spilled = 0;
+    slot.dirty = 1;  // if the durable store fails below, the next sync writes the empty set
+    ordered();
+    slot.undo_op = kUndoNone;
+  }
+  const std::int64_t in_store = durable_change();
+  if (at != kNoSlot) {
+    lock.slot().dirty = 0;
+    if (free_slot) {
+      seg.tags[at].store(kTombstone, std::memory_order_release);
+      seg.header->in_use.fetch_sub(1);
+    }
+  }
+  // The durable store's rows of a key with a slot are a copy of the slot's (older) counts.
+  return at == kNoSlot || spilled ? in_store : (free_slot ? std::max(in_slot, in_store) : in_slot);
+}
+
+std::int64_t SharedWindowStore::syncSlots(const TimePoint* cutoff) {
+  Segment& seg = segment();
+  const Layout& layout = seg.layout;
+  HeaderLock sync(&seg.header->sync_lock, seg.path);
+  std::vector<KeyCounts> batch;
+  std::vector<std::pair<std::int64_t, std::uint64_t>> written;  // slot, tag
+  std::vector<std::pair<std::int64_t, std::uint64_t>> idle;
+  for (std::int64_t at = 0; at < layout.slots; ++at) {
+    const std::uint64_t tag = seg.tags[at].load(std::memory_order_acquire);
+    if (tag == kEmpty || tag == kTombstone) {
+      continue;
+    }
+    SlotLock lock;
+    Slot& slot = seg.slot(at);
+    lock.take(seg, slot);
+    if (seg.tags[at].load() != tag) {
+      continue;
+    }
+    const Entry* entries = slot.entries();
+    if (slot.dirty != 0 && slot.spilled == 0) {
+      KeyCounts key{std::string(slot.key, slot.key_length), layout.sub_ms, slot.limit, {}};
+      for (std::int64_t i = 0; i < layout.entries; ++i) {
+        if (entries[i].count != 0) {
+          key.counts.push_back({entries[i].index * layout.sub_ms, entries[i].count});
+        }
+      }
+      batch.push_back(std::move(key));
+      written.emplace_back(at, tag);
+      slot.dirty = 0;
+    }
+    if (cutoff != nullptr) {
+      bool ended = true;  // nothing that ends after the cutoff
+      for (std::int64_t i = 0; i < layout.entries && ended; ++i) {
+        ended = entries[i].count == 0 || (entries[i].index + 1) * layout.sub_ms <= ms(*cutoff);
+      }
+      if (ended || slot.spilled != 0) {  // a spilled key's counts are all in the store
+        idle.emplace_back(at, tag);
+      }
+    }
+  }
+  try {
+    durable_.replace(batch);
+  } catch (...) {
+    for (const auto& [at, tag] : written) {  // written at the next sync instead
+      SlotLock lock;
+      lock.take(seg, seg.slot(at));
+      if (seg.tags[at].load() == tag) {
+        lock.slot().dirty = 1;
+      }
+    }
+    throw;
+  }
+  if (!idle.empty()) {
+    HeaderLock claim(&seg.header->claim_lock, seg.path);
+    for (const auto& [at, tag] : idle) {
+      SlotLock lock;
+      Slot& slot = seg.slot(at);
+      lock.take(seg, slot);
+      bool ended = slot.spilled != 0 || slot.dirty == 0;
+      for (std::int64_t i = 0; i < layout.entries && ended && slot.spilled == 0; ++i) {
+        const Entry& e = slot.entries()[i];
+        ended = e.count == 0 || (e.index + 1) * layout.sub_ms <= ms(*cutoff);
+      }
+      if (seg.tags[at].load() == tag && ended) {
+        seg.tags[at].store(kTombstone, std::memory_order_release);
+        seg.header->in_use.fetch_sub(1);
+      }
+    }
+  }
+  return static_cast<std::int64_t>(batch.size());
+}
+
+std::int64_t SharedWindowStore::sync() {
+  return syncSlots(nullptr);
+}
+
+std::int64_t SharedWindowStore::deleteEnded(TimePoint cutoff, std::int64_t sub_window_ms) {
+  syncSlots(&cutoff);
+  return durable_.deleteEnded(cutoff, sub_window_ms);
+}
+
+void SharedWindowStore::replace(const std::vector<KeyCounts>& keys) {
+  for (const KeyCounts& key : keys) {
+    // The slot goes; the key's next check loads what is written here.
+    clearKey(key.key_id, true, [&] {
+      durable_.replace({key});
+      return std::int64_t{0};
+    });
+  }
+}
+
+SharedWindowStore::Stats SharedWindowStore::stats() const noexcept {
+  const Segment* seg = current_.load();
+  Stats s;
+  s.slots = seg->layout.slots;
+  s.in_use = seg->header->in_use.load();
+  s.fallbacks = seg->header->fallbacks.load();
+  s.spills = seg->header->spills.load();
+  return s;
+}
+
+}  // namespace api
