@@ -325,6 +325,8 @@ std::unique_ptr<SharedWindowStore::Segment> openSegment(
       fail(path, std::string("cannot check it: ") + std::strerror(errno));
     }
     std::string problem;
+    FileHeader* h = nullptr;  // the header as found, when the file has one
+    bool retired = false;
     if (st.st_size == 0) {
       initialise(fd, want, path);  // new: made in place, under the lock
     } else if (st.st_size < kPage) {
@@ -334,50 +336,53 @@ std::unique_ptr<SharedWindowStore::Segment> openSegment(
       if (head == MAP_FAILED) {
         fail(path, std::string("cannot map it: ") + std::strerror(errno), true);
       }
-      auto* h = static_cast<FileHeader*>(head);
-      const bool retired = h->magic == kMagic && h->retired.load() != 0;
+      h = static_cast<FileHeader*>(head);
+      retired = h->magic == kMagic && h->retired.load() != 0;
       if (!retired) {
         problem = mismatch(*h, want, st.st_size);
       }
-      if (!problem.empty()) {
-        // Replace it: a new file made aside and renamed over this one, which is marked
-        // retired so that the processes mapping it move to the new one.
-        const std::string fresh = path + ".new." + std::to_string(::getpid());
-        ::unlink(fresh.c_str());
-        const int new_fd =
-            ::open(fresh.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (new_fd < 0) {
-          ::munmap(head, kPage);
-          fail(path, "cannot make its replacement '" + fresh + "': " + std::strerror(errno));
+    }
+    struct HeadUnmap {
+      FileHeader* h;
+      ~HeadUnmap() {
+        if (h != nullptr) {
+          ::munmap(h, kPage);
         }
-        try {
-          initialise(new_fd, want, fresh);
-        } catch (...) {
-          ::close(new_fd);
-          ::unlink(fresh.c_str());
-          ::munmap(head, kPage);
-          throw;
-        }
-        if (::rename(fresh.c_str(), path.c_str()) != 0) {
-          const int err = errno;
-          ::close(new_fd);
-          ::unlink(fresh.c_str());
-          ::munmap(head, kPage);
-          fail(path, std::string("cannot replace it: ") + std::strerror(err));
-        }
-        if (h->magic == kMagic && h->header_size == sizeof(FileHeader)) {
-          h->retired.store(1);
-        }
+      }
+    } unmap_head{h};
+    if (!problem.empty()) {
+      // Replace it: a new file made aside and renamed over this one, which is marked retired
+      // so that the processes mapping it move to the new one.
+      const std::string fresh = path + ".new." + std::to_string(::getpid());
+      ::unlink(fresh.c_str());
+      const int new_fd =
+          ::open(fresh.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+      if (new_fd < 0) {
+        fail(path, "cannot make its replacement '" + fresh + "': " + std::strerror(errno));
+      }
+      try {
+        initialise(new_fd, want, fresh);
+      } catch (...) {
         ::close(new_fd);
-        if (warn) {
-          warn("rate-limit segment '" + path + "' replaced by an empty one: " + problem +
-               "; counts written back to the database are kept, later ones are lost");
-        }
+        ::unlink(fresh.c_str());
+        throw;
       }
-      ::munmap(head, kPage);
-      if (retired || !problem.empty()) {
-        continue;  // open the file now at the path (flock goes with the descriptor)
+      ::close(new_fd);
+      if (::rename(fresh.c_str(), path.c_str()) != 0) {
+        const int err = errno;
+        ::unlink(fresh.c_str());
+        fail(path, std::string("cannot replace it: ") + std::strerror(err));
       }
+      if (h != nullptr && h->magic == kMagic && h->header_size == sizeof(FileHeader)) {
+        h->retired.store(1);
+      }
+      if (warn) {
+        warn("rate-limit segment '" + path + "' replaced by an empty one: " + problem +
+             "; counts written back to the database are kept, later ones are lost");
+      }
+    }
+    if (retired || !problem.empty()) {
+      continue;  // open the file now at the path (the lock goes with this descriptor)
     }
     void* map = ::mmap(nullptr, static_cast<size_t>(want.file_size), PROT_READ | PROT_WRITE,
                        MAP_SHARED, fd, 0);

@@ -1,0 +1,390 @@
+// SharedWindowStore: RateLimitService deciding on the shared-memory segment, checked against
+// the brute-force model, from threads and from processes; a lock holder killed mid-change; a
+// foreign or damaged segment; keys that find no slot or outgrow theirs; durability.
+#include "store/shared/shared_window_store.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/test/unit_test.hpp>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "services/rate_limit_service.hpp"
+#include "store_fixture.hpp"
+#include "window_oracle.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// One "process": a connection, its key service and a limiter on a shared segment.
+struct SharedNode {
+  SharedNode(const std::string& db, const std::string& segment, const api::ApiSettings& settings,
+             const api::Clock& clock, std::int64_t slots = 1024,
+             std::function<void()> mid_update = {})
+      : node(db, settings, clock),
+        windows(options(segment, settings, slots, std::move(mid_update)), node.store.windows()),
+        limits(settings, windows, node.store.keys(), clock, node.logger, node.keys) {}
+
+  api::SharedWindowStore::Options options(const std::string& path, const api::ApiSettings& settings,
+                                          std::int64_t slots, std::function<void()> mid_update) {
+    api::SharedWindowStore::Options o;
+    o.path = path;
+    o.slots = slots;
+    o.shape = settings.rate_limits.windowShape();
+    o.warn = [this](const std::string& what) { warnings.push_back(what); };
+    o.mid_update = std::move(mid_update);
+    return o;
+  }
+
+  std::vector<std::string> warnings;
+  testing_support::ServiceNode node;
+  api::SharedWindowStore windows;
+  api::RateLimitService limits;
+};
+
+struct Fixture : testing_support::StoreFixture {
+  Fixture() : StoreFixture("2026-01-01T10:00:00.000Z") {}
+
+  std::string segment = path + "-ratelimit";
+
+  std::string newKey(api::ApiKeyService& keys, std::int64_t limit) {
+    api::CreateKeyRequest r;
+    r.user_id = "u";
+    r.name = "k";
+    r.rate_limit = limit;
+    return keys.createKey(r).key.id;
+  }
+  void window(std::int64_t window_ms, std::int64_t sub_windows) {
+    settings.rate_limits.window_ms = window_ms;
+    settings.rate_limits.sub_windows = sub_windows;
+  }
+};
+
+// The limiter on a shared segment, one key per sequence, as window_oracle.hpp's system.
+struct SharedUnderTest {
+  Fixture& f;
+  SharedNode& node;
+  const testing_support::WindowSequence& sequence;
+  std::string key;
+
+  void setNow(std::int64_t ms) { f.clock.set(api::TimePoint(std::chrono::milliseconds(ms))); }
+  void updateLimit(std::int64_t limit) { node.limits.update(key, limit, "test"); }
+  void reset() { node.limits.reset(key, "test"); }
+  void cleanup() {  // what ApiModule::cleanup runs
+    node.windows.deleteEnded(
+        f.clock.now() - std::chrono::milliseconds(sequence.sub_ms * sequence.n), sequence.sub_ms);
+  }
+  testing_support::WindowAnswer decide(std::int64_t cost, bool consume) {
+    const api::LimitDecision d =
+        consume ? node.limits.check(key, cost) : node.limits.peek(key, cost);
+    BOOST_REQUIRE(d.outcome == api::LimitOutcome::kAllowed ||
+                  d.outcome == api::LimitOutcome::kOverLimit ||
+                  d.outcome == api::LimitOutcome::kCostExceedsLimit);
+    testing_support::WindowAnswer a;
+    a.allowed = d.allowed;
+    a.cost_exceeds_limit = d.outcome == api::LimitOutcome::kCostExceedsLimit;
+    a.remaining = d.remaining;
+    a.reset_at_ms = d.reset_at.time_since_epoch().count();
+    if (d.retry_after) {
+      a.retry_after_ms = d.retry_after->count();
+    }
+    return a;
+  }
+  testing_support::WindowStatusAnswer status() {
+    const api::LimitStatus s = node.limits.status(key);
+    return {s.used, s.remaining, s.window_start.time_since_epoch().count(),
+            s.window_end.time_since_epoch().count(), s.reset_at.time_since_epoch().count()};
+  }
+};
+
+// Admitted checks of `key` out of `attempts`, in a process of its own; the count comes back
+// through a pipe.
+pid_t hammerInChild(Fixture& f, const std::string& key, int attempts, int pipe_out) {
+  const pid_t child = ::fork();
+  if (child != 0) {
+    return child;
+  }
+  int admitted = -1;
+  try {
+    SharedNode node(f.path, f.segment, f.settings, f.clock);
+    admitted = 0;
+    for (int i = 0; i < attempts; ++i) {
+      admitted += node.limits.check(key).allowed ? 1 : 0;
+    }
+  } catch (...) {
+  }
+  const ssize_t written = ::write(pipe_out, &admitted, sizeof(admitted));
+  ::_exit(written == sizeof(admitted) ? 0 : 1);
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(shared_window_store, Fixture)
+
+BOOST_AUTO_TEST_CASE(agrees_with_the_reference_model_on_random_sequences) {
+  testing_support::WindowSequenceGenerator generator(20261207);
+  std::map<std::pair<std::int64_t, std::int64_t>, std::unique_ptr<SharedNode>> nodes;
+  std::int64_t decisions = 0;
+  for (int sequence = 0; sequence < 1500; ++sequence) {
+    const testing_support::WindowSequence s =
+        generator.next(clock.now().time_since_epoch().count());
+    window(s.sub_ms * s.n, s.n);
+    auto& node = nodes[{s.sub_ms, s.n}];
+    if (!node) {  // a segment per window shape, as a configuration has one
+      node = std::make_unique<SharedNode>(
+          path, segment + "-" + std::to_string(s.sub_ms) + "-" + std::to_string(s.n), settings,
+          clock);
+    }
+    SharedUnderTest system{*this, *node, s, newKey(node->node.keys, s.limit)};
+    const std::string failure = testing_support::runWindowSequence(s, system, decisions);
+    BOOST_REQUIRE_MESSAGE(failure.empty(), "sequence " << sequence << ": " << failure);
+  }
+  BOOST_TEST(decisions > 40'000);
+  for (const auto& [shape, node] : nodes) {
+    BOOST_TEST(node->warnings.empty());
+    BOOST_TEST(node->windows.stats().fallbacks == 0);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(threads_on_one_key_admit_exactly_the_limit) {
+  SharedNode node(path, segment, settings, clock);
+  for (int round = 0; round < 3; ++round) {
+    const std::string key = newKey(node.node.keys, 1000);
+    std::atomic<int> admitted{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < 400; ++i) {
+          admitted += node.limits.check(key).allowed ? 1 : 0;
+        }
+      });
+    }
+    for (auto& t : threads) {
+      t.join();
+    }
+    BOOST_TEST(admitted.load() == 1000, "round " << round);
+    BOOST_TEST(node.limits.status(key).used == 1000);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(processes_on_one_key_admit_exactly_the_limit) {
+  std::string key;
+  {
+    SharedNode node(path, segment, settings, clock);
+    key = newKey(node.node.keys, 1000);
+  }
+  for (int round = 0; round < 2; ++round) {
+    int fds[2];
+    BOOST_REQUIRE(::pipe(fds) == 0);
+    std::vector<pid_t> children;
+    for (int p = 0; p < 3; ++p) {
+      children.push_back(hammerInChild(*this, key, 500, fds[1]));
+    }
+    ::close(fds[1]);
+    int total = 0;
+    for (pid_t child : children) {
+      int status = 0;
+      ::waitpid(child, &status, 0);
+      BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+      int admitted = -1;
+      BOOST_REQUIRE(::read(fds[0], &admitted, sizeof(admitted)) == sizeof(admitted));
+      BOOST_TEST(admitted >= 0);
+      total += admitted;
+    }
+    ::close(fds[0]);
+    BOOST_TEST(total == 1000, "round " << round);
+    SharedNode node(path, segment, settings, clock);
+    BOOST_TEST(node.limits.status(key).used == 1000);
+    node.limits.reset(key, "test");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_holder_killed_mid_count_wedges_nobody_and_its_count_is_rolled_back) {
+  SharedNode node(path, segment, settings, clock);
+  const std::string key = newKey(node.node.keys, 10);
+  for (int i = 0; i < 3; ++i) {
+    BOOST_REQUIRE(node.limits.check(key).allowed);
+  }
+  const pid_t child = ::fork();
+  BOOST_REQUIRE(child >= 0);
+  if (child == 0) {
+    // Killed with the slot's lock held, mid-change.
+    SharedNode killed(path, segment, settings, clock, 1024, [] { ::raise(SIGKILL); });
+    killed.limits.check(key);
+    ::_exit(0);  // not reached
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  BOOST_REQUIRE(WIFSIGNALED(status));
+  BOOST_TEST(WTERMSIG(status) == SIGKILL);
+  // The next locker is told the owner died, rolls the half-done count back, and goes on.
+  BOOST_TEST(node.limits.status(key).used == 3);
+  BOOST_TEST(node.limits.check(key).allowed);
+  BOOST_TEST(node.limits.status(key).used == 4);
+}
+
+BOOST_AUTO_TEST_CASE(a_reset_cut_short_by_a_kill_is_finished_by_the_next_locker) {
+  SharedNode node(path, segment, settings, clock);
+  const std::string key = newKey(node.node.keys, 10);
+  for (int i = 0; i < 5; ++i) {
+    BOOST_REQUIRE(node.limits.check(key).allowed);
+  }
+  node.windows.sync();  // the database holds the 5 too
+  const pid_t child = ::fork();
+  BOOST_REQUIRE(child >= 0);
+  if (child == 0) {
+    SharedNode killed(path, segment, settings, clock, 1024, [] { ::raise(SIGKILL); });
+    killed.windows.reset(key);
+    ::_exit(0);  // not reached
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  BOOST_REQUIRE(WIFSIGNALED(status));
+  BOOST_TEST(node.limits.status(key).used == 0);
+  node.windows.sync();  // the cleared slot is written back: the database forgets the 5 too
+  api::RateLimitService on_database(settings, node.node.store.windows(), node.node.store.keys(),
+                                    clock, node.node.logger, node.node.keys);
+  BOOST_TEST(on_database.status(key).used == 0);
+  for (int i = 0; i < 10; ++i) {
+    BOOST_TEST(node.limits.check(key).allowed);
+  }
+  BOOST_TEST(!node.limits.check(key).allowed);
+}
+
+BOOST_AUTO_TEST_CASE(counts_outlive_the_processes_and_reach_the_database_at_sync) {
+  std::string key;
+  {
+    SharedNode node(path, segment, settings, clock);
+    key = newKey(node.node.keys, 10);
+    for (int i = 0; i < 4; ++i) {
+      BOOST_REQUIRE(node.limits.check(key).allowed);
+    }
+  }  // no sync: the counts are in the file only
+  SharedNode node(path, segment, settings, clock);
+  BOOST_TEST(node.limits.status(key).used == 4);
+  api::RateLimitService on_database(settings, node.node.store.windows(), node.node.store.keys(),
+                                    clock, node.node.logger, node.node.keys);
+  BOOST_TEST(on_database.status(key).used == 0);
+  BOOST_TEST(node.windows.sync() == 1);
+  BOOST_TEST(on_database.status(key).used == 4);
+  BOOST_TEST(node.windows.sync() == 0);  // nothing changed since
+}
+
+BOOST_AUTO_TEST_CASE(a_foreign_or_damaged_segment_is_replaced_and_synced_counts_are_kept) {
+  std::string key;
+  {
+    SharedNode node(path, segment, settings, clock);
+    key = newKey(node.node.keys, 10);
+    for (int i = 0; i < 6; ++i) {
+      BOOST_REQUIRE(node.limits.check(key).allowed);
+    }
+    node.windows.sync();
+    BOOST_TEST(node.warnings.empty());
+  }
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"garbage over the header", "not a rate-limit segment"},
+      {"truncated", "too short"},
+  };
+  for (const auto& [what, expected] : cases) {
+    if (what == "truncated") {
+      BOOST_REQUIRE(::truncate(segment.c_str(), 100) == 0);
+    } else {
+      std::fstream file(segment, std::ios::in | std::ios::out | std::ios::binary);
+      const std::string garbage(4096, 'Z');
+      file.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+    }
+    SharedNode node(path, segment, settings, clock);
+    BOOST_REQUIRE_MESSAGE(node.warnings.size() == 1, what);
+    BOOST_TEST(node.warnings[0].find(expected) != std::string::npos, node.warnings[0]);
+    BOOST_TEST(node.warnings[0].find(segment) != std::string::npos);
+    // The written-back counts are loaded when the key is given a slot in the new segment.
+    BOOST_TEST(node.limits.status(key).used == 6, what);
+    for (int i = 0; i < 4; ++i) {
+      BOOST_TEST(node.limits.check(key).allowed, what);
+    }
+    BOOST_TEST(!node.limits.check(key).allowed, what);
+    node.limits.reset(key, "test");
+    for (int i = 0; i < 6; ++i) {
+      BOOST_REQUIRE(node.limits.check(key).allowed);
+    }
+    node.windows.sync();
+  }
+  // Another window configuration: replaced too, and a store still mapping the old file moves
+  // to the new one at its next call.
+  SharedNode old_shape(path, segment, settings, clock);
+  BOOST_TEST(old_shape.warnings.empty());
+  api::ApiSettings other = settings;  // another process's configuration
+  other.rate_limits.sub_windows = 30;
+  SharedNode new_shape(path, segment, other, clock);
+  BOOST_REQUIRE(new_shape.warnings.size() == 1);
+  BOOST_TEST(new_shape.warnings[0].find("counts 60 sub-windows") != std::string::npos,
+             new_shape.warnings[0]);
+  // The old store finds its file retired, opens the path again, and (being configured for
+  // the old shape) replaces the new file in turn: every process ends on one file.
+  const api::LimitDecision moved = old_shape.limits.check(key);
+  BOOST_TEST(moved.allowed, api::limitOutcomeName(moved.outcome));
+  BOOST_REQUIRE(old_shape.warnings.size() == 1);
+  BOOST_TEST(old_shape.warnings[0].find("counts 30 sub-windows") != std::string::npos,
+             old_shape.warnings[0]);
+}
+
+BOOST_AUTO_TEST_CASE(a_key_that_finds_no_slot_is_decided_exactly_on_the_database) {
+  SharedNode node(path, segment, settings, clock, /*slots=*/40);
+  std::vector<std::string> keys;
+  for (int i = 0; i < 60; ++i) {
+    keys.push_back(newKey(node.node.keys, 3));
+  }
+  std::vector<std::string> homeless;
+  for (const std::string& key : keys) {
+    const std::int64_t before = node.windows.stats().fallbacks;
+    BOOST_REQUIRE(node.limits.check(key).allowed);
+    if (node.windows.stats().fallbacks != before) {
+      homeless.push_back(key);
+    }
+  }
+  BOOST_TEST(node.windows.stats().in_use == 40);
+  BOOST_REQUIRE(homeless.size() == 20u);
+  const std::string& key = homeless.front();
+  BOOST_TEST(node.limits.check(key).allowed);
+  BOOST_TEST(node.limits.check(key).allowed);
+  BOOST_TEST(!node.limits.check(key).allowed);  // 3 of 3, counted on the database
+  // Slots freed (as a revoked key's windows are forgotten): the key gets one, loaded from the
+  // database, and its count carries over exactly.
+  for (int i = 0; i < 30; ++i) {
+    node.windows.forget(keys[static_cast<size_t>(i)]);
+  }
+  BOOST_TEST(node.windows.stats().in_use == 10);
+  const std::int64_t fallbacks = node.windows.stats().fallbacks;
+  BOOST_TEST(!node.limits.check(key).allowed);
+  BOOST_TEST(node.windows.stats().fallbacks == fallbacks);  // decided in a slot this time
+  BOOST_TEST(node.limits.status(key).used == 3);
+}
+
+BOOST_AUTO_TEST_CASE(a_slot_outgrown_after_clock_steps_back_moves_its_key_to_the_database) {
+  window(60'000, 1);  // one sub-window per window: 64 entries a slot
+  SharedNode node(path, segment, settings, clock);
+  const std::string shared_key = newKey(node.node.keys, 1000);
+  api::RateLimitService on_database(settings, node.node.store.windows(), node.node.store.keys(),
+                                    clock, node.node.logger, node.node.keys);
+  const std::string database_key = newKey(node.node.keys, 1000);
+  const api::TimePoint start = clock.now();
+  // Each check a window earlier than the one before: every earlier count stays ahead of
+  // the clock, so none can be dropped, and the 65th does not fit.
+  for (int i = 0; i < 80; ++i) {
+    clock.set(start - std::chrono::milliseconds(60'000LL * i));
+    const api::LimitDecision a = node.limits.check(shared_key);
+    const api::LimitDecision b = on_database.check(database_key);
+    BOOST_REQUIRE_MESSAGE(a.allowed == b.allowed && a.remaining == b.remaining &&
+                              a.reset_at == b.reset_at && a.retry_after == b.retry_after,
+                          "check " << i);
+  }
+  BOOST_TEST(node.windows.stats().spills == 1);
+  BOOST_TEST(node.limits.status(shared_key).used == on_database.status(database_key).used);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
