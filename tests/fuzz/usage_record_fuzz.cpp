@@ -101,7 +101,7 @@ class CapturingUsage final : public api::UsageStore {
     std::lock_guard lock(mutex_);
     return std::exchange(delta_, {});
   }
-  void append(const std::vector<api::RequestRecord>& records, const api::RollupDelta& delta,
+  void append(std::span<const api::RequestRecord> records, const api::RollupDelta& delta,
               const HistogramMerge&) override {
     std::lock_guard lock(mutex_);
     records_.insert(records_.end(), records.begin(), records.end());

@@ -36,7 +36,7 @@ bool getVarint(std::string_view in, size_t& at, std::uint64_t& v) {
 
 }  // namespace
 
-RollupDelta foldIntoRollups(const std::vector<RequestRecord>& records, std::int64_t interval_ms) {
+RollupDelta foldIntoRollups(std::span<const RequestRecord> records, std::int64_t interval_ms) {
   RollupDelta delta;
   for (const RequestRecord& r : records) {
     const std::int64_t start = floorTo(r.timestamp_ms, interval_ms);

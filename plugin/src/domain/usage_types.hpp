@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -46,7 +47,7 @@ struct RollupDelta {
 };
 
 // Folds records into per-interval rollups. REQUIRED: interval_ms > 0.
-RollupDelta foldIntoRollups(const std::vector<RequestRecord>& records, std::int64_t interval_ms);
+RollupDelta foldIntoRollups(std::span<const RequestRecord> records, std::int64_t interval_ms);
 
 // The largest value a histogram holds: response times are 0..86,400,000 ms.
 inline constexpr std::int64_t kMaxHistogramValue = 86'400'000;

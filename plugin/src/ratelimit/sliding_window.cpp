@@ -1,7 +1,6 @@
 #include "ratelimit/sliding_window.hpp"
 
 #include <algorithm>
-#include <deque>
 
 namespace api {
 namespace {
@@ -18,12 +17,20 @@ TimePoint at(std::int64_t ms) {
 
 }  // namespace
 
-SlidingWindow::SlidingWindow(WindowShape shape, TimePoint now)
-    : shape_(shape),
-      sub_ms_(shape.subWindowMs()),
-      now_(now),
-      current_(floorDiv(now.time_since_epoch().count(), sub_ms_)),
-      counts_(static_cast<size_t>(3 * shape.sub_windows - 1), 0) {}
+SlidingWindow::SlidingWindow(WindowShape shape, TimePoint now) {
+  reset(shape, now);
+}
+
+void SlidingWindow::reset(WindowShape shape, TimePoint now) {
+  shape_ = shape;
+  sub_ms_ = shape.subWindowMs();
+  now_ = now;
+  current_ = floorDiv(now.time_since_epoch().count(), sub_ms_);
+  counts_.assign(static_cast<size_t>(3 * shape.sub_windows - 1), 0);
+  prefix_.clear();
+  prepared_ = false;
+  complete_ = true;
+}
 
 void SlidingWindow::addCount(std::int64_t start_ms, std::int64_t count) {
   const std::int64_t n = shape_.sub_windows;
@@ -81,7 +88,7 @@ TimePoint SlidingWindow::resetAt() const {
   return now_;
 }
 
-std::optional<TimePoint> SlidingWindow::fitsAt(std::int64_t cost, std::int64_t limit) const {
+std::optional<TimePoint> SlidingWindow::fitsAt(std::int64_t cost, std::int64_t limit) {
   // A sliding maximum of run sums over the runs that contain k + d (those starting at
   // d .. N - 1 + d), for d = 1, 2, ...: past the last sub-window holding requests every run
   // is empty, so the search ends within the counts held.
@@ -90,19 +97,21 @@ std::optional<TimePoint> SlidingWindow::fitsAt(std::int64_t cost, std::int64_t l
   if (!complete_) {  // only runs wholly within the sub-windows known to be complete
     last_d = std::min(last_d, kMaxLookAhead - 2 * n + 2);
   }
-  std::deque<std::int64_t> best;  // run starts, their sums decreasing
+  // A monotonic queue of run starts, their sums decreasing: best_[head .. end).
+  best_.clear();
+  size_t head = 0;
   std::int64_t next = 1;
   for (std::int64_t d = 1; d <= last_d; ++d) {
     for (; next <= n - 1 + d; ++next) {
-      while (!best.empty() && run(best.back()) <= run(next)) {
-        best.pop_back();
+      while (best_.size() > head && run(best_.back()) <= run(next)) {
+        best_.pop_back();
       }
-      best.push_back(next);
+      best_.push_back(next);
     }
-    while (best.front() < d) {
-      best.pop_front();
+    while (best_[head] < d) {
+      ++head;
     }
-    if (run(best.front()) + cost <= limit) {
+    if (run(best_[head]) + cost <= limit) {
       return at((current_ + d) * sub_ms_);
     }
   }

@@ -22,8 +22,10 @@
 //      starting at window.consumeStartMs(), before the lock is released.
 // Key state (revoked, expired, unknown) and what to do when the store fails are the caller's.
 //
-// A SlidingWindow is a value for one decision at one time; it is not thread-safe, and cheap
-// enough to build per request (O(N) memory, more only after a clock step back).
+// A SlidingWindow is a value for one decision at one time; it is not thread-safe. It holds
+// O(N) memory (more only after a clock step back); reset() starts a new decision in the same
+// object, keeping that memory, so that a caller that keeps one per thread allocates nothing
+// per request.
 #pragma once
 
 #include <chrono>
@@ -72,6 +74,10 @@ class SlidingWindow {
  public:
   // REQUIRED: shape as WindowShape requires.
   SlidingWindow(WindowShape shape, TimePoint now);
+  // A window to reset() before use.
+  SlidingWindow() = default;
+  // Starts over for a decision at `now`, as if newly constructed, keeping the memory.
+  void reset(WindowShape shape, TimePoint now);
 
   // The store reads every sub-window with start >= firstReadMs() (see the file comment).
   std::int64_t firstReadMs() const { return (current_ - shape_.sub_windows + 1) * sub_ms_; }
@@ -96,17 +102,18 @@ class SlidingWindow {
   std::int64_t run(std::int64_t j) const;
   std::int64_t usedAt(std::int64_t d) const;
   TimePoint resetAt() const;
-  std::optional<TimePoint> fitsAt(std::int64_t cost, std::int64_t limit) const;
+  std::optional<TimePoint> fitsAt(std::int64_t cost, std::int64_t limit);
 
-  WindowShape shape_;
-  std::int64_t sub_ms_;
-  TimePoint now_;
-  std::int64_t current_;  // k, the sub-window holding now
+  WindowShape shape_{1, 1};
+  std::int64_t sub_ms_ = 1;
+  TimePoint now_{};
+  std::int64_t current_ = 0;  // k, the sub-window holding now
   // Counts of sub-windows base .. base + size - 1, base = k - N + 1: at least up to k + 2N - 1
   // and, for every later one holding requests within kMaxLookAhead, N more empty ones after
   // it, so the search for a fit can reach a run clear of all of them.
   std::vector<std::int64_t> counts_;
   std::vector<std::int64_t> prefix_;  // prefix_[i] = counts_[0] + ... + counts_[i - 1]
+  std::vector<std::int64_t> best_;    // fitsAt's queue of run starts (kept for its memory)
   bool prepared_ = false;
   bool complete_ = true;  // no sub-window holding requests lies past kMaxLookAhead
 };

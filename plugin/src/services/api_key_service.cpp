@@ -281,7 +281,11 @@ KeyValidation ApiKeyService::validateKey(std::string_view key, bool record_use) 
     result.reason = KeyRejection::kNone;
     if (record_use &&
         (!result.key->last_used_at || now - *result.key->last_used_at >= kLastUsedResolution)) {
-      recordLastUse(*result.key, now);
+      if (recordLastUse(*result.key, now)) {  // the answer shows it; the cached record not
+        auto touched = std::make_shared<KeyRecord>(*result.key);
+        touched->last_used_at = now;
+        result.key = std::move(touched);
+      }
     }
     return result;
   } catch (const std::exception& e) {
@@ -297,7 +301,7 @@ KeyValidation ApiKeyService::validateKey(std::string_view key, bool record_use) 
   }
 }
 
-std::optional<KeyRecord> ApiKeyService::findByHash(const std::array<char, 64>& hash) {
+std::shared_ptr<const KeyRecord> ApiKeyService::findByHash(const std::array<char, 64>& hash) {
   const std::optional<ChangeToken> stamp = lookups_.changeToken();  // before the lookup
   if (stamp) {
     std::shared_lock lock(cache_mutex_);
@@ -305,13 +309,16 @@ std::optional<KeyRecord> ApiKeyService::findByHash(const std::array<char, 64>& h
     if (it != cache_.end() && it->second.stamp == *stamp &&
         clock_.monotonicNow() - it->second.filled_at < kExternalChangeBound) {
       if (logger_.traceEnabled()) {
-        logger_.trace("key cache hit", {{"key_id", it->second.key.id}});
+        logger_.trace("key cache hit", {{"key_id", it->second.key->id}});
       }
       return it->second.key;
     }
   }
   const MonotonicTime looked_up_at = clock_.monotonicNow();
-  std::optional<KeyRecord> key = lookups_.findByHash(std::string_view(hash.data(), hash.size()));
+  std::optional<KeyRecord> found =
+      lookups_.findByHash(std::string_view(hash.data(), hash.size()));
+  std::shared_ptr<const KeyRecord> key =
+      found ? std::make_shared<const KeyRecord>(std::move(*found)) : nullptr;
   if (logger_.traceEnabled()) {
     // Never the hash: it identifies the key as well as an id, and ids are what logs carry.
     logger_.trace("key cache miss: looked up in the store",
@@ -323,7 +330,7 @@ std::optional<KeyRecord> ApiKeyService::findByHash(const std::array<char, 64>& h
     if (cache_.size() >= kMaxCachedKeys) {
       cache_.clear();
     }
-    cache_.insert_or_assign(hash, CachedKey{*stamp, looked_up_at, *key});
+    cache_.insert_or_assign(hash, CachedKey{*stamp, looked_up_at, key});
   }
   return key;
 }
@@ -342,19 +349,18 @@ void ApiKeyService::forgetWindows(const std::string& key_id) noexcept {
   }
 }
 
-void ApiKeyService::recordLastUse(KeyRecord& key, TimePoint now) noexcept {
+bool ApiKeyService::recordLastUse(const KeyRecord& key, TimePoint now) noexcept {
   try {
     {
       std::lock_guard lock(last_use_mutex_);
       auto [it, fresh] = last_use_attempts_.try_emplace(key.id, now);
       if (!fresh && now - it->second < kLastUsedResolution) {
-        return;  // another validation in this process is writing it, or just did
+        return false;  // another validation in this process is writing it, or just did
       }
       it->second = now;
     }
     if (lookups_.touchLastUsed(key.id, now)) {
-      key.last_used_at = now;
-      return;
+      return true;
     }
     std::lock_guard lock(last_use_mutex_);  // busy: let a validation a second from now retry
     last_use_attempts_[key.id] = now - kLastUsedResolution + std::chrono::seconds(1);
@@ -364,6 +370,7 @@ void ApiKeyService::recordLastUse(KeyRecord& key, TimePoint now) noexcept {
     } catch (...) {
     }
   }
+  return false;
 }
 
 KeyRecord ApiKeyService::revokeKey(std::string_view key_or_id, std::string_view reason,

@@ -63,7 +63,9 @@ const char* keyRejectionName(KeyRejection reason);
 struct KeyValidation {
   bool valid = false;
   KeyRejection reason = KeyRejection::kInternalError;
-  std::optional<KeyRecord> key;  // set when the key was found (valid, revoked or expired)
+  // Set when the key was found (valid, revoked or expired). Shared with the validation cache,
+  // so that a cached answer copies no record (the request path allocates nothing).
+  std::shared_ptr<const KeyRecord> key;
 };
 
 class ApiKeyService {
@@ -139,12 +141,13 @@ class ApiKeyService {
   // Clears the counts of a key that can no longer be used. Never throws.
   void forgetWindows(const std::string& key_id) noexcept;
   // Writes last_used_at without waiting for a lock; at most one attempt per key per
-  // kLastUsedResolution in this process (a second, when the store was busy).
-  void recordLastUse(KeyRecord& key, TimePoint now) noexcept;
+  // kLastUsedResolution in this process (a second, when the store was busy). Returns whether
+  // it wrote it.
+  bool recordLastUse(const KeyRecord& key, TimePoint now) noexcept;
 
   // The key with this hash: from the cache while the store's change token is the one the
   // entry was read under (nothing was committed since, by anyone), else from the store.
-  std::optional<KeyRecord> findByHash(const std::array<char, 64>& hash);
+  std::shared_ptr<const KeyRecord> findByHash(const std::array<char, 64>& hash);
 
   const ApiSettings& settings_;
   KeyStore& store_;
@@ -163,7 +166,7 @@ class ApiKeyService {
   struct CachedKey {
     ChangeToken stamp;
     MonotonicTime filled_at;  // just before the lookup
-    KeyRecord key;
+    std::shared_ptr<const KeyRecord> key;
   };
   struct HashOfHash {
     size_t operator()(const std::array<char, 64>& h) const noexcept {

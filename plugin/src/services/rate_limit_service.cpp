@@ -3,7 +3,6 @@
 #include <limits>
 #include <optional>
 #include <string>
-#include <tuple>
 
 #include "domain/errors.hpp"
 #include "ratelimit/sliding_window.hpp"
@@ -25,19 +24,31 @@ LimitOutcome keyOutcome(const KeyRecord& key, TimePoint now) {
   return LimitOutcome::kAllowed;
 }
 
+// What a decision works in, kept per thread so that its memory is reused: a check allocates
+// nothing once its thread has made one like it.
+struct Scratch {
+  SlidingWindow window;
+  WindowStore::Read read;
+};
+Scratch& threadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
 // The store's side of a check: builds the engine at the time the store read under the key's
 // lock, says what to read, and (when consuming) decides on what was read, with the key's
 // limit and state as the caller read them, before the store writes.
 class Decider final : public WindowStore::Decider {
  public:
-  Decider(WindowShape shape, std::int64_t cost, const KeyRecord& key)
-      : shape_(shape), cost_(cost), key_(key) {}
+  Decider(WindowShape shape, std::int64_t cost, const KeyRecord& key, SlidingWindow& window)
+      : shape_(shape), cost_(cost), key_(key), window_(window) {}
 
   WindowStore::Plan plan(TimePoint now) override {
-    window_.emplace(shape_, now);
+    window_.reset(shape_, now);
+    planned_ = true;
     // Everything from the first counted sub-window on (see SlidingWindow's contract).
-    return {window_->firstReadMs(), std::numeric_limits<std::int64_t>::max(),
-            window_->consumeStartMs()};
+    return {window_.firstReadMs(), std::numeric_limits<std::int64_t>::max(),
+            window_.consumeStartMs()};
   }
 
   bool admit(const WindowStore::Read& read) override {
@@ -45,14 +56,14 @@ class Decider final : public WindowStore::Decider {
     if (keyOutcome(key_, read.now) != LimitOutcome::kAllowed) {
       return false;
     }
-    decision_ = window_->decide(key_.rate_limit, cost_, true);
+    decision_ = window_.decide(key_.rate_limit, cost_, true);
     return decision_->admitted;
   }
 
   // The engine holding what was read (fed here when admit() did not run: a peek).
   SlidingWindow& window(const WindowStore::Read& read) {
     feed(read);
-    return *window_;
+    return window_;
   }
   // The decision admit() made, if it made one.
   const std::optional<WindowDecision>& decided() const { return decision_; }
@@ -60,8 +71,11 @@ class Decider final : public WindowStore::Decider {
  private:
   void feed(const WindowStore::Read& read) {
     if (!fed_) {
+      if (!planned_) {  // a store must plan before it reads; never trust what it did not
+        throw StoreError("the window store read without planning what to read");
+      }
       for (const WindowStore::Count& c : read.counts) {
-        window_->addCount(c.start_ms, c.count);
+        window_.addCount(c.start_ms, c.count);
       }
       fed_ = true;
     }
@@ -70,7 +84,8 @@ class Decider final : public WindowStore::Decider {
   WindowShape shape_;
   std::int64_t cost_;
   const KeyRecord& key_;
-  std::optional<SlidingWindow> window_;
+  SlidingWindow& window_;
+  bool planned_ = false;
   std::optional<WindowDecision> decision_;
   bool fed_ = false;
 };
@@ -127,14 +142,15 @@ LimitDecision RateLimitService::decide(std::string_view key_id, const KeyRecord*
     }
     const KeyRecord& key = *known_key;
     const WindowShape shape = settings_.rate_limits.windowShape();
-    Decider decider(shape, cost, key);
-    WindowStore::Read read;
+    Scratch& scratch = threadScratch();
+    Decider decider(shape, cost, key, scratch.window);
+    WindowStore::Read& read = scratch.read;
     bool consumed = false;
     if (consume) {
       const WindowStore::Request request{key_id, shape.subWindowMs(), cost, key.rate_limit};
-      std::tie(read, consumed) = windows_.consume(request, clock_, decider);
+      consumed = windows_.consume(request, clock_, decider, read);
     } else {
-      read = windows_.peek(key_id, clock_, decider);
+      windows_.peek(key_id, clock_, decider, read);
     }
     d.limit = key.rate_limit;
     if (const LimitOutcome state = keyOutcome(key, read.now); state != LimitOutcome::kAllowed) {
@@ -231,8 +247,10 @@ LimitStatus RateLimitService::status(std::string_view key_id) {
     throw NotFound("no key with id " + quotedId(key_id));
   }
   const WindowShape shape = settings_.rate_limits.windowShape();
-  Decider decider(shape, 1, *key);
-  const WindowStore::Read read = windows_.peek(key_id, clock_, decider);
+  Scratch& scratch = threadScratch();
+  Decider decider(shape, 1, *key, scratch.window);
+  WindowStore::Read& read = scratch.read;
+  windows_.peek(key_id, clock_, decider, read);
   const WindowStatus w = decider.window(read).status(key->rate_limit);
   LimitStatus s;
   s.limit = key->rate_limit;

@@ -62,7 +62,7 @@ struct AuthorizeResult {
   // "ok", or why not: malformed, not_found, revoked, expired, over_limit,
   // cost_exceeds_limit, internal_error.
   const char* reason = "internal_error";
-  std::optional<KeyRecord> key;  // when the key was found
+  std::shared_ptr<const KeyRecord> key;  // when the key was found
   LimitDecision limit;           // set once the key validated
 };
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -36,7 +37,7 @@ class UsageStore {
   // transaction; each latency histogram of `delta` is combined with the stored one by
   // `merge`. A stored histogram that `merge` refuses is never overwritten: the whole batch is
   // refused (StoreError, not transient).
-  virtual void append(const std::vector<RequestRecord>& records, const RollupDelta& delta,
+  virtual void append(std::span<const RequestRecord> records, const RollupDelta& delta,
                       const HistogramMerge& merge) = 0;
 
   struct Query {

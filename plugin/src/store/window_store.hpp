@@ -19,7 +19,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "domain/clock.hpp"
@@ -62,11 +61,14 @@ class WindowStore {
     std::int64_t limit = 0;  // the limit it is checked against (kept with the counts)
   };
 
-  // See the file comment. Returns what was read (before adding) and whether it added.
-  virtual std::pair<Read, bool> consume(const Request& request, const Clock& clock,
-                                        Decider& decider) = 0;
+  // See the file comment. Fills `read` with what was read (before adding; its memory is
+  // reused, so a caller that keeps one Read per thread allocates nothing) and returns whether
+  // it added.
+  virtual bool consume(const Request& request, const Clock& clock, Decider& decider,
+                       Read& read) = 0;
   // Reads as consume does, without a lock and without adding.
-  virtual Read peek(std::string_view key_id, const Clock& clock, Decider& decider) = 0;
+  virtual void peek(std::string_view key_id, const Clock& clock, Decider& decider,
+                    Read& read) = 0;
 
   // Deletes every sub-window of the key. Returns the request count cleared.
   virtual std::int64_t reset(std::string_view key_id) = 0;

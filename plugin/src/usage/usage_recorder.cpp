@@ -18,12 +18,17 @@ constexpr std::array<std::string_view, 9> kMethods{"GET",     "HEAD",    "POST",
 constexpr auto kFirstRetryDelay = std::chrono::milliseconds(50);
 constexpr auto kLongestRetryDelay = std::chrono::milliseconds(1000);
 
-std::string upper(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+// The method as the store keeps it (upper case), or empty when it is not one of kMethods.
+std::string_view canonicalMethod(std::string_view text) {
+  for (const std::string_view method : kMethods) {
+    if (method.size() == text.size() &&
+        std::equal(method.begin(), method.end(), text.begin(), [](char a, char b) {
+          return a == std::toupper(static_cast<unsigned char>(b));
+        })) {
+      return method;
+    }
   }
-  return out;
+  return {};
 }
 
 bool isIpAddress(std::string_view text) {
@@ -51,10 +56,10 @@ UsageRecorder::~UsageRecorder() {
   stop();
 }
 
-bool UsageRecorder::knownKey(const std::string& key_id) {
+bool UsageRecorder::knownKey(std::string_view key_id) {
   {
     std::shared_lock lock(known_mutex_);
-    if (known_keys_.count(key_id) != 0) {
+    if (known_keys_.find(key_id) != known_keys_.end()) {
       return true;
     }
   }
@@ -67,15 +72,14 @@ bool UsageRecorder::knownKey(const std::string& key_id) {
     return false;
   }
   std::unique_lock lock(known_mutex_);  // keys are never deleted, so a yes is final
-  known_keys_.insert(key_id);
+  known_keys_.emplace(key_id);
   return true;
 }
 
 bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
-  RequestRecord r;
-  r.timestamp_ms = clock_.now().time_since_epoch().count();
-  r.method = upper(input.method);
-  if (std::find(kMethods.begin(), kMethods.end(), r.method) == kMethods.end()) {
+  const std::int64_t timestamp_ms = clock_.now().time_since_epoch().count();
+  const std::string_view method = canonicalMethod(input.method);
+  if (method.empty()) {
     throw InvalidInput("invalid method \"" + printableTruncated(input.method, 20) +
                        "\": use GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE or PATCH");
   }
@@ -100,15 +104,9 @@ bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
                        "\": use an IPv4 or IPv6 address, e.g. 203.0.113.7 or 2001:db8::1, or "
                        "leave it empty");
   }
-  r.key_id = key_id;
-  if (r.key_id.empty() || !knownKey(r.key_id)) {
+  if (key_id.empty() || !knownKey(key_id)) {
     throw InvalidInput("no key with id " + quotedId(key_id) + " to record a request for");
   }
-  r.endpoint = input.endpoint;
-  r.status_code = input.status_code;
-  r.response_time_ms = input.response_time_ms;
-  r.ip_address = input.ip_address;
-  r.user_agent = printableTruncated(input.user_agent, kMaxUserAgentLength);
 
   bool wake = false;
   bool stopped = false;
@@ -118,18 +116,33 @@ bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
     if (!writer_started_ && !stopping_) {
       startWriter();  // on first use: a CLI command that records nothing starts no thread
     }
-    const size_t waiting = queue_.size() + in_flight_;
-    const size_t bytes = recordBytes(r);
+    const size_t waiting = queued_ + in_flight_;
     const size_t waiting_bytes = queued_bytes_ + in_flight_bytes_;
+    size_t bytes = 0;
+    if (!stopping_ && waiting < static_cast<size_t>(settings_.usage.queue_capacity)) {
+      if (queued_ == queue_.size()) {
+        queue_.emplace_back();
+      }
+      RequestRecord& r = queue_[queued_];  // written over; queued only if it fits below
+      r.timestamp_ms = timestamp_ms;
+      r.key_id.assign(key_id);
+      r.endpoint.assign(input.endpoint);
+      r.method.assign(method);
+      r.status_code = input.status_code;
+      r.response_time_ms = input.response_time_ms;
+      r.ip_address.assign(input.ip_address);
+      assignPrintableTruncated(r.user_agent, input.user_agent, kMaxUserAgentLength);
+      bytes = recordBytes(r);
+    }
     if (stopping_ || waiting >= static_cast<size_t>(settings_.usage.queue_capacity) ||
         waiting_bytes + bytes > static_cast<size_t>(settings_.usage.queue_max_bytes)) {
       stopped = stopping_;
       dropped = ++dropped_;
     } else {
-      queue_.push_back(std::move(r));
+      ++queued_;
       queued_bytes_ += bytes;
       ++queued_total_;
-      wake = queue_.size() == kBatchSize;
+      wake = queued_ == kBatchSize;
       wakeups_ += wake ? 1 : 0;
     }
   }
@@ -181,7 +194,7 @@ bool UsageRecorder::persistCounters(Stores& store) noexcept {
 }
 
 UsageRecorder::WriteOutcome UsageRecorder::writeBatch(
-    Stores& store, const std::vector<RequestRecord>& batch) noexcept {
+    Stores& store, std::span<const RequestRecord> batch) noexcept {
   std::string error;
   bool transient = false;
   try {
@@ -242,14 +255,13 @@ void UsageRecorder::writerLoop() {
   }
 
   const auto interval = std::chrono::milliseconds(settings_.usage.flush_interval_ms);
-  std::vector<RequestRecord> taken;
-  std::vector<RequestRecord> batch;
+  std::vector<RequestRecord> taken;  // its first taken_count records are being written
   std::unique_lock lock(mutex_);
   while (true) {
     clock_.waitUntil(lock, wake_writer_, clock_.monotonicNow() + interval, [this] {
-      return stopping_ || flush_requested_ || queue_.size() >= kBatchSize;
+      return stopping_ || flush_requested_ || queued_ >= kBatchSize;
     });
-    if (queue_.empty()) {
+    if (queued_ == 0) {
       flush_requested_ = false;
       written_cv_.notify_all();
       const bool stopping = stopping_;
@@ -261,17 +273,17 @@ void UsageRecorder::writerLoop() {
       lock.lock();
       continue;
     }
-    taken.clear();
-    taken.swap(queue_);
-    in_flight_ = taken.size();
+    taken.swap(queue_);  // record() now writes over the records this loop wrote last time
+    const size_t taken_count = queued_;
+    queued_ = 0;
+    in_flight_ = taken_count;
     in_flight_bytes_ = queued_bytes_;
     queued_bytes_ = 0;
     lock.unlock();
 
-    for (size_t at = 0; at < taken.size(); at += kBatchSize) {
-      const size_t end = std::min(taken.size(), at + kBatchSize);
-      batch.assign(std::make_move_iterator(taken.begin() + static_cast<std::ptrdiff_t>(at)),
-                   std::make_move_iterator(taken.begin() + static_cast<std::ptrdiff_t>(end)));
+    for (size_t at = 0; at < taken_count; at += kBatchSize) {
+      const size_t end = std::min(taken_count, at + kBatchSize);
+      const std::span<const RequestRecord> batch(taken.data() + at, end - at);
       auto delay = kFirstRetryDelay;
       lock.lock();
       const bool late = pastStopDeadline();
@@ -309,7 +321,7 @@ void UsageRecorder::writerLoop() {
       lock.lock();
       in_flight_ -= batch.size();
       in_flight_bytes_ =
-          end == taken.size() ? 0 : in_flight_bytes_ - std::min(in_flight_bytes_, batch_bytes);
+          end == taken_count ? 0 : in_flight_bytes_ - std::min(in_flight_bytes_, batch_bytes);
       done_total_ += batch.size();
       written_cv_.notify_all();
       lock.unlock();

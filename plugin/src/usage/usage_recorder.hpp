@@ -112,13 +112,13 @@ class UsageRecorder {
   std::uint64_t unpersistedLost() const { return failed_.load() - failed_persisted_.load(); }
 
  private:
-  bool knownKey(const std::string& key_id);
+  bool knownKey(std::string_view key_id);
   void startWriter();  // REQUIRED: mutex_ held
   void writerLoop();
   enum class WriteOutcome { kWritten, kRetry, kRefused };
   // Writes `batch`; on failure logs it and says whether trying again may help (the store was
   // busy, locked or full) or not (the store refused the records themselves: they are lost).
-  WriteOutcome writeBatch(Stores& store, const std::vector<RequestRecord>& batch) noexcept;
+  WriteOutcome writeBatch(Stores& store, std::span<const RequestRecord> batch) noexcept;
   bool pastStopDeadline() const;  // REQUIRED: mutex_ held
   // Adds the drops and losses not yet in the store's counters. Returns whether it did.
   bool persistCounters(Stores& store) noexcept;
@@ -132,7 +132,12 @@ class UsageRecorder {
   std::mutex mutex_;  // guards everything below up to the thread
   std::condition_variable wake_writer_;
   std::condition_variable written_cv_;
+  // The first queued_ records are waiting; those after them are records already written,
+  // kept for their memory: record() writes over them, so that once the queue has been as long
+  // as it gets, queueing a record allocates nothing. The writer swaps the whole vector with
+  // its own, whose records it has written.
   std::vector<RequestRecord> queue_;
+  size_t queued_ = 0;
   size_t in_flight_ = 0;            // taken by the writer, not yet written or lost
   size_t queued_bytes_ = 0;         // recordBytes() of queue_
   size_t in_flight_bytes_ = 0;      // recordBytes() of the records in flight
@@ -150,8 +155,14 @@ class UsageRecorder {
   std::mutex join_mutex_;  // serialises stop()'s join
   std::thread writer_;     // started by the first record()
 
+  struct TextHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view text) const noexcept {
+      return std::hash<std::string_view>()(text);
+    }
+  };
   std::shared_mutex known_mutex_;
-  std::unordered_set<std::string> known_keys_;
+  std::unordered_set<std::string, TextHash, std::equal_to<>> known_keys_;
   std::unique_ptr<Stores> lookup_store_;        // opened by the writer thread, then
   std::atomic<Stores*> lookup_ready_{nullptr};  // published here for record()
 

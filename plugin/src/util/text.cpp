@@ -118,6 +118,12 @@ bool isBlank(std::string_view text) {
 
 std::string printableTruncated(std::string_view text, size_t max_bytes) {
   std::string out;
+  assignPrintableTruncated(out, text, max_bytes);
+  return out;
+}
+
+void assignPrintableTruncated(std::string& out, std::string_view text, size_t max_bytes) {
+  out.clear();
   out.reserve(std::min(text.size(), max_bytes));
   for (size_t i = 0; i < text.size();) {
     const size_t length = printableCharAt(text, i);
@@ -132,7 +138,6 @@ std::string printableTruncated(std::string_view text, size_t max_bytes) {
     }
     i += taken;
   }
-  return out;
 }
 
 size_t displayWidth(std::string_view text) {

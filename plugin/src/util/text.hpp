@@ -22,6 +22,8 @@ bool isBlank(std::string_view text);
 // `text` made printable (each byte or character printableLength would refuse becomes '?')
 // and cut to at most `max_bytes` bytes at a character boundary.
 std::string printableTruncated(std::string_view text, size_t max_bytes);
+// The same, written over `out` (whose memory is reused: no allocation when it holds enough).
+void assignPrintableTruncated(std::string& out, std::string_view text, size_t max_bytes);
 
 // The terminal columns `text` (UTF-8) takes: East Asian wide and fullwidth characters count
 // 2, combining marks and other zero-width characters 0, by the Unicode width data of the C

@@ -78,7 +78,7 @@ BOOST_AUTO_TEST_CASE(a_created_key_validates_with_its_fields_and_only_its_hash_i
   const api::KeyValidation v = keys.validateKey(created.secret);
   BOOST_TEST(v.valid);
   BOOST_TEST(v.reason == KeyRejection::kNone);
-  BOOST_REQUIRE(v.key.has_value());
+  BOOST_REQUIRE(v.key != nullptr);
   BOOST_TEST(v.key->id == created.key.id);
   BOOST_TEST(v.key->user_id == "alice@example.com");
   BOOST_TEST((v.key->scopes == std::vector<std::string>{"read", "write"}));

@@ -479,9 +479,8 @@ constexpr std::int64_t kNoSlot = -1;  // no slot, or no entry
 
 }  // namespace
 
-std::pair<WindowStore::Read, bool> SharedWindowStore::consume(const Request& request,
-                                                              const Clock& clock,
-                                                              Decider& decider) {
+bool SharedWindowStore::consume(const Request& request, const Clock& clock, Decider& decider,
+                                Read& read) {
   Segment& seg = segment();
   const Layout& layout = seg.layout;
   if (request.sub_window_ms != layout.sub_ms) {
@@ -533,7 +532,7 @@ std::pair<WindowStore::Read, bool> SharedWindowStore::consume(const Request& req
         // Decided on the durable store, with the claim lock held so that no process gives the
         // key a slot meanwhile.
         seg.header->fallbacks.fetch_add(1);
-        return durable_.consume(request, clock, decider);
+        return durable_.consume(request, clock, decider, read);
       }
       Slot& slot = seg.slot(free_at);
       if (slot.lock_ready != kLockReady) {  // never used: nobody else can be locking it
@@ -560,7 +559,8 @@ std::pair<WindowStore::Read, bool> SharedWindowStore::consume(const Request& req
        private:
         const Layout& layout_;
       } loader(layout);
-      const Read stored = durable_.peek(key_id, clock, loader);
+      Read stored;  // a new key's first check: allocating here is fine
+      durable_.peek(key_id, clock, loader, stored);
       std::int64_t used = 0;
       for (const Count& c : stored.counts) {
         const std::int64_t index = floorDiv(c.start_ms, layout.sub_ms);
@@ -590,7 +590,7 @@ std::pair<WindowStore::Read, bool> SharedWindowStore::consume(const Request& req
   }
   Slot& slot = lock.slot();
   if (slot.spilled != 0) {
-    return durable_.consume(request, clock, decider);  // under the slot's lock
+    return durable_.consume(request, clock, decider, read);  // under the slot's lock
   }
   const TimePoint now = clock.now();  // only now that the key's lock is held
   const std::int64_t now_index = floorDiv(ms(now), layout.sub_ms);
@@ -631,11 +631,11 @@ std::pair<WindowStore::Read, bool> SharedWindowStore::consume(const Request& req
     slot.spilled = 1;
     slot.dirty = 0;
     seg.header->spills.fetch_add(1);
-    return durable_.consume(request, clock, decider);
+    return durable_.consume(request, clock, decider, read);
   }
   const Plan plan = decider.plan(now);
-  Read read;
   read.now = now;
+  read.counts.clear();
   const std::int64_t first = floorDiv(plan.range_first_ms, layout.sub_ms);
   const std::int64_t last = floorDiv(plan.range_last_ms, layout.sub_ms);
   for (std::int64_t i = 0; i < layout.entries; ++i) {
@@ -670,11 +670,11 @@ std::pair<WindowStore::Read, bool> SharedWindowStore::consume(const Request& req
     }
     slot.undo_op = kUndoNone;
   }
-  return {std::move(read), admit};
+  return admit;
 }
 
-WindowStore::Read SharedWindowStore::peek(std::string_view key_id, const Clock& clock,
-                                          Decider& decider) {
+void SharedWindowStore::peek(std::string_view key_id, const Clock& clock, Decider& decider,
+                             Read& read) {
   Segment& seg = segment();
   const Layout& layout = seg.layout;
   const std::uint64_t hash = hashKey(key_id);
@@ -695,12 +695,13 @@ WindowStore::Read SharedWindowStore::peek(std::string_view key_id, const Clock& 
       continue;
     }
     if (slot.spilled != 0) {
-      return durable_.peek(key_id, clock, decider);
+      durable_.peek(key_id, clock, decider, read);
+      return;
     }
     const TimePoint now = clock.now();
     const Plan plan = decider.plan(now);
-    Read read;
     read.now = now;
+    read.counts.clear();
     const std::int64_t first = floorDiv(plan.range_first_ms, layout.sub_ms);
     const std::int64_t last = floorDiv(plan.range_last_ms, layout.sub_ms);
     const Entry* entries = slot.entries();
@@ -711,9 +712,9 @@ WindowStore::Read SharedWindowStore::peek(std::string_view key_id, const Clock& 
     }
     std::sort(read.counts.begin(), read.counts.end(),
               [](const Count& a, const Count& b) { return a.start_ms < b.start_ms; });
-    return read;
+    return;
   }
-  return durable_.peek(key_id, clock, decider);  // no slot: its counts are there
+  durable_.peek(key_id, clock, decider, read);  // no slot: its counts are there
 }
 
 std::int64_t SharedWindowStore::reset(std::string_view key_id) {

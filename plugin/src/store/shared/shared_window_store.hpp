@@ -63,9 +63,9 @@ class SharedWindowStore final : public WindowStore {
   SharedWindowStore(const SharedWindowStore&) = delete;
   SharedWindowStore& operator=(const SharedWindowStore&) = delete;
 
-  std::pair<Read, bool> consume(const Request& request, const Clock& clock,
-                                Decider& decider) override;
-  Read peek(std::string_view key_id, const Clock& clock, Decider& decider) override;
+  bool consume(const Request& request, const Clock& clock, Decider& decider,
+               Read& read) override;
+  void peek(std::string_view key_id, const Clock& clock, Decider& decider, Read& read) override;
   std::int64_t reset(std::string_view key_id) override;
   std::int64_t forget(std::string_view key_id) override;
   // sync(), with reclaiming at `cutoff`, then the durable store's deleteEnded.

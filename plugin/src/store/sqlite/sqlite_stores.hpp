@@ -104,9 +104,9 @@ class SqliteWindowStore final : public WindowStore {
   // REQUIRED: `connection` outlives this store.
   explicit SqliteWindowStore(SqliteConnection& connection);
 
-  std::pair<Read, bool> consume(const Request& request, const Clock& clock,
-                                Decider& decider) override;
-  Read peek(std::string_view key_id, const Clock& clock, Decider& decider) override;
+  bool consume(const Request& request, const Clock& clock, Decider& decider,
+               Read& read) override;
+  void peek(std::string_view key_id, const Clock& clock, Decider& decider, Read& read) override;
   std::int64_t reset(std::string_view key_id) override;
   std::int64_t forget(std::string_view key_id) override;
   std::int64_t deleteEnded(TimePoint cutoff, std::int64_t sub_window_ms) override;
@@ -123,7 +123,7 @@ class SqliteWindowStore final : public WindowStore {
 
  private:
   // REQUIRED: the connection's mutex held.
-  Read readCounts(std::string_view key_id, TimePoint now, const Plan& plan);
+  void readCounts(std::string_view key_id, TimePoint now, const Plan& plan, Read& read);
 
   SqliteConnection& connection_;
   SqliteDb& db_;
@@ -137,7 +137,7 @@ class SqliteUsageStore final : public UsageStore {
   // REQUIRED: `connection` outlives this store.
   explicit SqliteUsageStore(SqliteConnection& connection);
 
-  void append(const std::vector<RequestRecord>& records, const RollupDelta& delta,
+  void append(std::span<const RequestRecord> records, const RollupDelta& delta,
               const HistogramMerge& merge) override;
   std::int64_t adoptLegacyRows(std::int64_t limit, const Fold& fold,
                                const HistogramMerge& merge) override;

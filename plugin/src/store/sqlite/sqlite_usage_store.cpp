@@ -141,7 +141,7 @@ StoreError corruptHistogram(std::string_view table, std::int64_t interval_start_
 SqliteUsageStore::SqliteUsageStore(SqliteConnection& connection)
     : connection_(connection), db_(connection.db()) {}
 
-void SqliteUsageStore::append(const std::vector<RequestRecord>& records, const RollupDelta& delta,
+void SqliteUsageStore::append(std::span<const RequestRecord> records, const RollupDelta& delta,
                               const HistogramMerge& merge) {
   std::lock_guard lock(connection_.mutex());
   Transaction transaction(db_, "writing request records");

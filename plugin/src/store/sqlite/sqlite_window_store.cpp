@@ -36,11 +36,11 @@ SqliteWindowStore::SqliteWindowStore(SqliteConnection& connection)
       select_counts_(std::make_unique<Statement>(db_, kSelectCounts, true)),
       add_to_window_(std::make_unique<Statement>(db_, kAddToWindow, true)) {}
 
-WindowStore::Read SqliteWindowStore::readCounts(std::string_view key_id, TimePoint now,
-                                                const Plan& plan) {
+void SqliteWindowStore::readCounts(std::string_view key_id, TimePoint now, const Plan& plan,
+                                   Read& read) {
   Statement& select = *select_counts_;
-  Read read;
   read.now = now;
+  read.counts.clear();
   select.bind(1, key_id).bind(2, plan.range_first_ms).bind(3, plan.range_last_ms);
   try {
     while (select.step()) {
@@ -51,17 +51,15 @@ WindowStore::Read SqliteWindowStore::readCounts(std::string_view key_id, TimePoi
     throw;
   }
   select.reset();
-  return read;
 }
 
-std::pair<WindowStore::Read, bool> SqliteWindowStore::consume(const Request& request,
-                                                              const Clock& clock,
-                                                              Decider& decider) {
+bool SqliteWindowStore::consume(const Request& request, const Clock& clock, Decider& decider,
+                                Read& read) {
   std::lock_guard lock(connection_.mutex());
   Transaction transaction(db_, "a rate-limit check");
   const TimePoint now = clock.now();  // only now that the write lock is held
   const Plan plan = decider.plan(now);
-  Read read = readCounts(request.key_id, now, plan);
+  readCounts(request.key_id, now, plan, read);
   const bool admit = decider.admit(read);
   if (admit) {
     try {
@@ -77,14 +75,14 @@ std::pair<WindowStore::Read, bool> SqliteWindowStore::consume(const Request& req
     }
   }
   transaction.commit();
-  return {std::move(read), admit};
+  return admit;
 }
 
-WindowStore::Read SqliteWindowStore::peek(std::string_view key_id, const Clock& clock,
-                                          Decider& decider) {
+void SqliteWindowStore::peek(std::string_view key_id, const Clock& clock, Decider& decider,
+                             Read& read) {
   std::lock_guard lock(connection_.mutex());
   const TimePoint now = clock.now();
-  return readCounts(key_id, now, decider.plan(now));
+  readCounts(key_id, now, decider.plan(now), read);
 }
 
 std::int64_t SqliteWindowStore::reset(std::string_view key_id) {
