@@ -308,7 +308,7 @@ int keysVerify(const Services& services, const CommandArgs& args, const Terminal
   } else {
     std::string why = keyRejectionName(v.reason);
     if (v.reason == KeyRejection::kMalformed) {
-      why += ": not a key of this module (its prefix, length, characters or checksum)";
+      why += ": wrong prefix, length, characters or checksum";
     } else if (v.reason == KeyRejection::kNotFound) {
       why += ": well-formed, but no such key exists";
     } else if (v.reason == KeyRejection::kInternalError) {

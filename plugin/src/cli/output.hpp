@@ -62,7 +62,7 @@ std::string fitted(std::string_view text, size_t columns, const OutputStyle& sty
 class Table {
  public:
   static constexpr size_t kRoomyColumns = 20;
-  static constexpr size_t kMinShrunkColumns = 12;
+  static constexpr size_t kMinShrunkColumns = 8;
 
   // Cells are shown printable: a control or bidi character (a row of an older database, or
   // of the original system's) becomes '?', so no cell can move the cursor or forge a line.

@@ -71,12 +71,12 @@ int rateLimitStatus(const Services& services, const CommandArgs& args, const Ter
     terminal.out(jsonLine(limitStatusObject(status, now, id)));
   } else {
     const OutputStyle style = outputStyle(terminal, args.flag("wide"));
+    // The name takes what the rest of the heading leaves, as a table's cut cell would.
     const std::string heading = "Rate limit of key " + key.id + " (";
-    const size_t room = style.width > displayWidth(heading) + 1
-                            ? style.width - displayWidth(heading) - 1
-                            : Table::kMinShrunkColumns;
-    terminal.out(heading + fitted(key.name, std::max(room, Table::kMinShrunkColumns), style) +
-                 ")\n" +
+    const size_t used = displayWidth(heading) + 1;  // and the ")"
+    const size_t room =
+        std::max(style.width > used ? style.width - used : 0, Table::kMinShrunkColumns);
+    terminal.out(heading + fitted(key.name, room, style) + ")\n" +
                  limitStatusText(status, now, services.settings.rate_limit_sub_windows, style));
   }
   return SP_EXIT_OK;

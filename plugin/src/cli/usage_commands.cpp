@@ -1,9 +1,10 @@
 #include "cli/usage_commands.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
-#include <cstdlib>
+#include <optional>
+#include <string_view>
+#include <vector>
 
 #include "cli/args.hpp"
 #include "cli/output.hpp"
