@@ -3,10 +3,13 @@
 #include "command_io.hpp"
 
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <string_view>
@@ -124,6 +127,25 @@ long readSecret(void* /*ctx*/, char* buffer, size_t capacity) {
 
 }  // namespace
 
+uint32_t terminalColumns() noexcept {
+  // COLUMNS first, as less, ls and git read it: the user's word on the width (bash sets it
+  // without exporting it, so when it is in the environment someone chose it).
+  if (const char* text = std::getenv("COLUMNS"); text != nullptr && *text != '\0') {
+    const std::string_view digits(text);
+    unsigned long columns = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), columns);
+    if (ec == std::errc() && end == digits.data() + digits.size() && columns >= 1 &&
+        columns <= kMaxTerminalColumns) {
+      return static_cast<uint32_t>(columns);
+    }
+  }
+  winsize size{};
+  if (::isatty(STDOUT_FILENO) != 0 && ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0) {
+    return size.ws_col;  // 0 when the terminal does not know its own width
+  }
+  return 0;
+}
+
 sp_command_io terminalCommandIo() noexcept {
   sp_command_io io{};
   io.size = sizeof(io);
@@ -132,6 +154,7 @@ sp_command_io terminalCommandIo() noexcept {
   io.read_secret = &readSecret;
   io.stdin_is_terminal = ::isatty(STDIN_FILENO);
   io.stdout_is_terminal = ::isatty(STDOUT_FILENO);
+  io.terminal_columns = terminalColumns();
   return io;
 }
 

@@ -16,7 +16,7 @@
 #define FREEZE_OFFSET(type, member, at) FREEZE(offsetof(type, member) == (at))
 #define FREEZE_VALUE(value, expected) FREEZE((value) == (expected))
 
-/* module_abi.h: ABI 1.0, and the members 1.1 added at the ends. */
+/* module_abi.h: ABI 1.0, and the members 1.1 and 1.2 added at the ends. */
 FREEZE_OFFSET(sp_error, size, 0);
 FREEZE_OFFSET(sp_error, message, 4);
 FREEZE_OFFSET(sp_log_field, key, 0);
@@ -38,6 +38,7 @@ FREEZE_OFFSET(sp_command_io, read_line, 24);
 FREEZE_OFFSET(sp_command_io, stdin_is_terminal, 32);
 FREEZE_OFFSET(sp_command_io, stdout_is_terminal, 36);
 FREEZE_OFFSET(sp_command_io, read_secret, 40);
+FREEZE_OFFSET(sp_command_io, terminal_columns, 48);
 FREEZE_OFFSET(sp_module_command, name, 0);
 FREEZE_OFFSET(sp_module_command, run, 8);
 FREEZE_OFFSET(sp_module_command, ctx, 16);
@@ -159,6 +160,7 @@ FREEZE_VALUE(SP_LOG_FIELD_SIZE_1_0, 16);
 FREEZE_VALUE(SP_HOST_API_SIZE_1_0, 72);
 FREEZE_VALUE(SP_COMMAND_IO_SIZE_1_0, 40);
 FREEZE_VALUE(SP_COMMAND_IO_SIZE_1_1, 48);
+FREEZE_VALUE(SP_COMMAND_IO_SIZE_1_2, 52);
 FREEZE_VALUE(SP_MODULE_COMMAND_SIZE_1_0, 16);
 FREEZE_VALUE(SP_MODULE_COMMAND_SIZE_1_1, 24);
 FREEZE_VALUE(SP_MODULE_SERVICE_SIZE_1_0, 24);

@@ -532,7 +532,8 @@ BOOST_AUTO_TEST_CASE(verify_on_a_terminal_reads_the_key_without_echo_and_restore
       runOnTerminal(install, {"api:keys:verify"},
                     "Paste the key and press Enter (it is not shown): ", true, a.secret + "\r");
   BOOST_TEST(r.exit_code == 0, r.shown);
-  BOOST_TEST(contains(r.shown, "shown): \r\nvalid\r\n"), r.shown);  // the Enter, then the verdict
+  // The Enter, then the verdict (in green: a terminal without NO_COLOR).
+  BOOST_TEST(contains(r.shown, "shown): \r\n\x1b[32mvalid\x1b[0m\r\n"), r.shown);
   BOOST_TEST(!contains(r.shown, a.secret), r.shown);
   BOOST_TEST(r.echo_after);
   // The end of input (Ctrl-D) instead of a key: refused, and echo still comes back. (A line

@@ -69,7 +69,7 @@ BOOST_AUTO_TEST_CASE(status_shows_usage_a_bar_and_warns_near_the_limit) {
   const ProcessResult text = install.prompt({"api:ratelimit:status", key.id});
   BOOST_TEST(text.exit_code == 0, describe(text));
   for (const char* line : {"Limit      10 requests per 1h", "Used       9 (90%)", "Remaining  1",
-                           "[##################--] 90%", "(slides in 60 steps of 1m)",
+                           "[##################--] 90%", " UTC (60 steps of 1m)\n",
                            "Next slot  frees in", "warning: 90% of the limit is used"}) {
     BOOST_TEST(contains(text.out, line), line << "\n" << text.out);
   }

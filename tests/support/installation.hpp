@@ -36,7 +36,14 @@ struct Installation {
   ProcessOptions options(ProcessOptions base = {}) const {
     base.env["PROMPT_MODULES_DIR"] = modules;
     base.env["PROMPT_STATE_DIR"] = state;
-    base.unset_env = {"PROMPT_LOG_LEVEL", "PROMPT_API_DATABASE_PATH"};
+    // The user's own settings reach no run unless a test sets them (`base.env`): the log
+    // level, the database path, and COLUMNS and NO_COLOR, which change what a terminal shows.
+    for (const char* name :
+         {"PROMPT_LOG_LEVEL", "PROMPT_API_DATABASE_PATH", "COLUMNS", "NO_COLOR"}) {
+      if (base.env.count(name) == 0) {
+        base.unset_env.emplace_back(name);
+      }
+    }
     return base;
   }
 

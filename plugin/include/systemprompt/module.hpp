@@ -188,6 +188,11 @@ class CommandIo {
 
   bool stdinIsTerminal() const noexcept { return io_.stdin_is_terminal != 0; }
   bool stdoutIsTerminal() const noexcept { return io_.stdout_is_terminal != 0; }
+  // The terminal's width in columns, as a 1.2 host tells it (see sp_command_io); 0 when
+  // unknown or from an older host.
+  uint32_t terminalColumns() const noexcept {
+    return io_.size >= SP_COMMAND_IO_SIZE_1_2 ? io_.terminal_columns : 0;
+  }
 
  private:
   bool write(sp_stream stream, std::string_view text) const noexcept {

@@ -41,7 +41,7 @@ extern "C" {
 #endif
 
 #define SP_ABI_VERSION_MAJOR 1
-#define SP_ABI_VERSION_MINOR 1
+#define SP_ABI_VERSION_MINOR 2
 
 /* The exported entry point's name, for hosts that look it up by string. */
 #define SP_MODULE_INIT_SYMBOL "module_init"
@@ -160,9 +160,16 @@ typedef struct sp_command_io {
   /* Added in 1.1 (check `size` against SP_COMMAND_IO_SIZE_1_1 first). As read_line, but
    * when stdin is a terminal the typed characters are not echoed (for secrets). */
   long (*read_secret)(void* io_ctx, char* buffer, size_t capacity);
+  /* Added in 1.2 (check `size` against SP_COMMAND_IO_SIZE_1_2 first). The width of the
+   * user's terminal in columns, for output fitted to it: COLUMNS from the environment when
+   * it is a whole number from 1 to 65535 (a terminal's own range), else the width of the
+   * terminal stdout is on, else 0 (unknown). Filled whether or not stdout is a terminal;
+   * the module decides what to fit (the api module: only output to a terminal). */
+  uint32_t terminal_columns;
 } sp_command_io;
 #define SP_COMMAND_IO_SIZE_1_0 SP_SIZE_THROUGH(sp_command_io, stdout_is_terminal)
 #define SP_COMMAND_IO_SIZE_1_1 SP_SIZE_THROUGH(sp_command_io, read_secret)
+#define SP_COMMAND_IO_SIZE_1_2 SP_SIZE_THROUGH(sp_command_io, terminal_columns)
 
 /* What read_line and read_secret return besides a length. */
 #define SP_READ_END (-1L)      /* end of input (or a read error) */

@@ -40,9 +40,9 @@ std::chrono::milliseconds spanFromNow(const Clock& clock, const std::string& tex
 }
 
 std::string createdText(const CreatedKey& created, TimePoint now, std::int64_t window_ms,
-                        std::string_view headline) {
+                        std::string_view headline, const OutputStyle& style) {
   return std::string(headline) + "\nSave this key now: it will not be shown again.\n\n    " +
-         created.secret + "\n\n" + keyDetails(created.key, now, window_ms);
+         created.secret + "\n\n" + keyDetails(created.key, now, window_ms, style);
 }
 
 // Writes a text holding a secret, then wipes the text.
@@ -93,7 +93,7 @@ int keysCreate(const Services& services, const CommandArgs& args, const Terminal
     wipeSecret(out);
   } else {
     outSecret(terminal, createdText(created, now, services.settings.rate_limit_window_ms,
-                                    "API key created."));
+                                    "API key created.", outputStyle(terminal, args.flag("wide"))));
   }
   if (terminal.outFailed()) {
     return secretNotDelivered(services, created, terminal);
@@ -128,12 +128,18 @@ int keysList(const Services& services, const CommandArgs& args, const Terminal& 
     const KeyStatus status = key.statusAt(now);
     ++counts[static_cast<int>(status)];
     table.add({key.id, key.name, key.user_id, keyStatusName(status), std::to_string(key.rate_limit),
-               shortTime(key.last_used_at, "never"), shortTime(key.created_at), key.key_prefix});
+               key.last_used_at ? timeAgo(*key.last_used_at, now) : "never",
+               shortDate(key.created_at), key.key_prefix});
+    table.colour(3, statusColour(status));
   }
+  // On an 80-column terminal the id, status, limit and last use leave about 26 columns for
+  // the name and user: the prefix and creation date give way before they are cut further.
+  table.shrinkable({1, 2});
+  table.droppable({7, 6});
   std::string total = "\n" + std::to_string(keys.size()) + (keys.size() == 1 ? " key" : " keys") +
                       " (" + std::to_string(counts[0]) + " active, " + std::to_string(counts[1]) +
                       " revoked, " + std::to_string(counts[2]) + " expired)\n";
-  terminal.out(table.render() + total);
+  terminal.out(table.render(outputStyle(terminal, args.flag("wide"))) + total);
   return SP_EXIT_OK;
 }
 
@@ -155,11 +161,12 @@ int keysInfo(const Services& services, const CommandArgs& args, const Terminal& 
     terminal.out(jsonLine(keyInfoDocument(key, now, limit, usage, trail)));
     return SP_EXIT_OK;
   }
-  std::string text =
-      "API key " + key.id + "\n" + keyDetails(key, now, services.settings.rate_limit_window_ms);
+  const OutputStyle style = outputStyle(terminal, args.flag("wide"));
+  std::string text = "API key " + key.id + "\n" +
+                     keyDetails(key, now, services.settings.rate_limit_window_ms, style);
   if (limit) {
-    text +=
-        "\nRate limit:\n" + limitStatusText(*limit, now, services.settings.rate_limit_sub_windows);
+    text += "\nRate limit:\n" +
+            limitStatusText(*limit, now, services.settings.rate_limit_sub_windows, style);
   }
   if (usage) {
     text += "\nUsage, last 24h:\n" + keyUsageText(*usage);
@@ -174,7 +181,8 @@ int keysInfo(const Services& services, const CommandArgs& args, const Terminal& 
     audit.add({"  " + shortTime(record.at), record.action,
                record.actor.empty() ? "-" : record.actor, about});
   }
-  terminal.out(text + (trail.empty() ? "  (none)\n" : audit.render()));
+  audit.shrinkable({2, 3});
+  terminal.out(text + (trail.empty() ? "  (none)\n" : audit.render(style)));
   return SP_EXIT_OK;
 }
 
@@ -239,12 +247,12 @@ int keysRotate(const Services& services, const CommandArgs& args, const Terminal
   } else {
     outSecret(terminal,
               createdText(created, now, services.settings.rate_limit_window_ms,
-                          "API key " + id + " rotated.") +
+                          "API key " + id + " rotated.", outputStyle(terminal, args.flag("wide"))) +
                   "\nThe old key " + id +
                   (grace.count() == 0
                        ? " is revoked (reason: rotated).\n"
                        : " keeps working until " + formatIsoUtc(*created.replaced_key_revoked_at) +
-                             ", then is revoked (reason: rotated).\n"));
+                             ",\nthen is revoked (reason: rotated).\n"));
   }
   if (terminal.outFailed()) {
     // Nobody holds the new key: take the rotation back, so that its owner is not locked out.
@@ -291,19 +299,24 @@ int keysVerify(const Services& services, const CommandArgs& args, const Terminal
   const TimePoint now = services.clock.now();
   if (format == OutputFormat::kJson) {
     terminal.out(jsonLine(verificationDocument(v, now)));
-  } else if (v.valid) {
-    terminal.out("valid\n" + keyDetails(*v.key, now, services.settings.rate_limit_window_ms));
+    return v.valid ? SP_EXIT_OK : SP_EXIT_FAILURE;
+  }
+  const OutputStyle style = outputStyle(terminal, args.flag("wide"));
+  if (v.valid) {
+    terminal.out(coloured("valid", Colour::kGreen, style) + "\n" +
+                 keyDetails(*v.key, now, services.settings.rate_limit_window_ms, style));
   } else {
     std::string why = keyRejectionName(v.reason);
     if (v.reason == KeyRejection::kMalformed) {
-      why += ": not a key of this module (wrong prefix, length, characters or checksum)";
+      why += ": wrong prefix, length, characters or checksum";
     } else if (v.reason == KeyRejection::kNotFound) {
       why += ": well-formed, but no such key exists";
     } else if (v.reason == KeyRejection::kInternalError) {
       why += ": the key store could not be read; see the log";
     }
-    terminal.out("invalid: " + why + "\n" +
-                 (v.key ? keyDetails(*v.key, now, services.settings.rate_limit_window_ms) : ""));
+    terminal.out(
+        coloured("invalid", Colour::kRed, style) + ": " + why + "\n" +
+        (v.key ? keyDetails(*v.key, now, services.settings.rate_limit_window_ms, style) : ""));
   }
   return v.valid ? SP_EXIT_OK : SP_EXIT_FAILURE;
 }

@@ -1,5 +1,7 @@
 #include "cli/rate_limit_commands.hpp"
 
+#include <algorithm>
+
 #include "cli/args.hpp"
 #include "cli/output.hpp"
 #include "domain/errors.hpp"
@@ -7,6 +9,7 @@
 #include "present/documents.hpp"
 #include "services/services.hpp"
 #include "systemprompt/module_abi.h"
+#include "util/text.hpp"
 #include "util/time_text.hpp"
 
 namespace api {
@@ -27,27 +30,33 @@ std::int64_t percent(std::int64_t used, std::int64_t limit) {
 
 }  // namespace
 
-std::string limitStatusText(const LimitStatus& s, TimePoint now, std::int64_t sub_windows) {
+std::string limitStatusText(const LimitStatus& s, TimePoint now, std::int64_t sub_windows,
+                            const OutputStyle& style) {
   const std::int64_t pct = percent(s.used, s.limit);
   Table t({"  Limit", std::to_string(s.limit) + " requests per " + formatWindow(s.window_size_ms)});
   t.add({"  Used", std::to_string(s.used) + " (" + std::to_string(pct) + "%)"});
   t.add({"  Remaining", std::to_string(s.remaining)});
   t.add({"  Usage", usageBar(s.used, s.limit) + " " + std::to_string(pct) + "%"});
-  t.add({"  Window", shortTime(s.window_start) + " .. " + shortTime(s.window_end) + " (slides in " +
+  if (pct >= 90) {
+    t.colour(1, Colour::kYellow);
+  }
+  // At most 75 columns with both dates, so an 80-column terminal shows it on one line.
+  t.add({"  Window", shortTimeRange(s.window_start, s.window_end) + " (" +
                          std::to_string(sub_windows) + " steps of " +
                          formatWindow(WindowShape{s.window_size_ms, sub_windows}.subWindowMs()) +
                          ")"});
   t.add({"  Next slot", s.used == 0 ? std::string("nothing counted in this window")
                                     : "frees in " + formatSpan(s.reset_at - now) + " (" +
                                           formatIsoUtc(s.reset_at) + ")"});
-  std::string text = t.render();
+  std::string text = t.render(style);
+  const std::string warning = coloured("warning:", Colour::kYellow, style);
   if (s.used > s.limit) {
-    text +=
-        "warning: usage is above the limit (it was lowered); requests are refused until "
-        "usage falls below " +
-        std::to_string(s.limit) + "\n";
+    text += warning +
+            " usage is above the limit (it was lowered); requests are refused\n"
+            "         until usage falls below " +
+            std::to_string(s.limit) + "\n";
   } else if (pct >= 90) {
-    text += "warning: " + std::to_string(pct) + "% of the limit is used\n";
+    text += warning + " " + std::to_string(pct) + "% of the limit is used\n";
   }
   return text;
 }
@@ -61,8 +70,14 @@ int rateLimitStatus(const Services& services, const CommandArgs& args, const Ter
   if (format == OutputFormat::kJson) {
     terminal.out(jsonLine(limitStatusObject(status, now, id)));
   } else {
-    terminal.out("Rate limit of key " + key.id + " (" + key.name + ")\n" +
-                 limitStatusText(status, now, services.settings.rate_limit_sub_windows));
+    const OutputStyle style = outputStyle(terminal, args.flag("wide"));
+    // The name takes what the rest of the heading leaves, as a table's cut cell would.
+    const std::string heading = "Rate limit of key " + key.id + " (";
+    const size_t used = displayWidth(heading) + 1;  // and the ")"
+    const size_t room =
+        std::max(style.width > used ? style.width - used : 0, Table::kMinShrunkColumns);
+    terminal.out(heading + fitted(key.name, room, style) + ")\n" +
+                 limitStatusText(status, now, services.settings.rate_limit_sub_windows, style));
   }
   return SP_EXIT_OK;
 }
@@ -97,8 +112,8 @@ int rateLimitUpdate(const Services& services, const CommandArgs& args, const Ter
                      ".\nCurrent usage: " + std::to_string(status.used) + " in this window.\n";
   if (status.used > *new_limit) {
     text +=
-        "warning: current usage is above the new limit; requests are refused until it "
-        "falls below " +
+        "warning: current usage is above the new limit; requests are refused until it\n"
+        "         falls below " +
         std::to_string(*new_limit) + "\n";
   }
   terminal.out(text);

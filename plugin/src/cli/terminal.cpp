@@ -1,5 +1,8 @@
 #include "cli/terminal.hpp"
 
+#include <charconv>
+#include <cstdlib>
+
 #include "domain/errors.hpp"
 #include "util/secret.hpp"
 
@@ -11,6 +14,23 @@ std::optional<std::string> Terminal::readLine(std::string_view what) const {
 
 std::optional<std::string> Terminal::readSecret(std::string_view what) const {
   return read(hidesSecrets() ? io_.read_secret : io_.read_line, what);
+}
+
+size_t Terminal::columns() const {
+  if (io_.size >= SP_COMMAND_IO_SIZE_1_2) {
+    return io_.terminal_columns;
+  }
+  // A 1.0 or 1.1 host does not say: read COLUMNS as a 1.2 host does (not the terminal's own
+  // width, which would take an ioctl on a descriptor the module does not own).
+  const char* text = std::getenv("COLUMNS");
+  if (text == nullptr) {
+    return 0;
+  }
+  const std::string_view digits(text);
+  size_t columns = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), columns);
+  const bool whole = ec == std::errc() && end == digits.data() + digits.size();
+  return whole && columns >= 1 && columns <= 65535 ? columns : 0;
 }
 
 std::optional<std::string> Terminal::read(ReadFn fn, std::string_view what) const {

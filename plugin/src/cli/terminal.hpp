@@ -30,6 +30,10 @@ class Terminal {
     return io_.size >= SP_COMMAND_IO_SIZE_1_1 && io_.read_secret != nullptr;
   }
   bool stdoutIsTerminal() const { return io_.stdout_is_terminal != 0; }
+  // The terminal's width in columns as the host tells it (1.2: COLUMNS, else the terminal's
+  // own); from an older host, COLUMNS when it is a whole number 1..65535. 0 when unknown.
+  // Told whether or not stdout is a terminal: the caller decides whether to fit to it.
+  size_t columns() const;
   // Whether any write to stdout failed (a full disk, a closed pipe): the command's output did
   // not reach its reader, so the command must not report success.
   bool outFailed() const { return out_failed_; }

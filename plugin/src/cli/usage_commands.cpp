@@ -1,9 +1,10 @@
 #include "cli/usage_commands.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
-#include <cstdlib>
+#include <optional>
+#include <string_view>
+#include <vector>
 
 #include "cli/args.hpp"
 #include "cli/output.hpp"
@@ -29,8 +30,14 @@ std::string bucketLabel(std::int64_t start_ms, std::int64_t bucket_ms) {
                                      : iso.substr(0, 10) + " " + iso.substr(11, 5);
 }
 
-std::string summaryText(const UsageStats& s) {
-  Table t({"  Requests", withThousands(s.total_requests)});
+// `key_line`: "key_… (name)" when the report is of one key, else empty.
+std::string summaryText(const UsageStats& s, const std::string& key_line,
+                        const OutputStyle& style) {
+  const std::vector<std::string> requests{"  Requests", withThousands(s.total_requests)};
+  Table t(key_line.empty() ? requests : std::vector<std::string>{"  Key", key_line});
+  if (!key_line.empty()) {
+    t.add(requests);
+  }
   t.add({"  Unique keys", withThousands(s.unique_keys)});
   t.add({"  Response time", s.total_requests == 0 ? std::string("-")
                                                   : "avg " + fixed(s.averageMs(), 1) + " ms, p50 " +
@@ -39,7 +46,38 @@ std::string summaryText(const UsageStats& s) {
                                                         std::to_string(s.p99_ms) + " ms"});
   t.add({"  Error rate",
          fixed(s.errorRate(), 2) + "% (" + withThousands(s.errors) + " with status >= 400)"});
-  return t.render();
+  t.shrinkable({1});
+  return t.render(style);
+}
+
+// Ids alone tell an operator little: the key's name beside it (one indexed read, a few µs).
+// nullopt for a key deleted since (or never known).
+std::optional<std::string> keyName(const Services& services, const std::string& key_id) {
+  try {
+    return services.keys.getKey(key_id).name;
+  } catch (const NotFound&) {
+    return std::nullopt;
+  }
+}
+
+// The chart's bars take 40 columns, fewer when that is too wide for `width` (0: unknown),
+// down to 10.
+int chartBarColumns(const UsageStats& stats, size_t width) {
+  constexpr int kBars = 40;
+  if (width == 0) {
+    return kBars;
+  }
+  size_t requests = std::string_view("REQUESTS").size();
+  size_t errors = std::string_view("ERRORS").size();
+  for (const SeriesPoint& p : stats.series) {
+    requests = std::max(requests, withThousands(p.requests).size());
+    errors = std::max(errors, withThousands(p.errors).size());
+  }
+  // "  2026-11-25 10:00*" and the two spaces after each column.
+  const size_t others = 19 + 2 + requests + 2 + 2 + errors;
+  return width >= others + kBars
+             ? kBars
+             : static_cast<int>(std::max<size_t>(10, width - std::min(width, others)));
 }
 
 }  // namespace
@@ -54,24 +92,6 @@ std::string withThousands(std::int64_t n) {
     out += digits[i];
   }
   return n < 0 ? "-" + out : out;
-}
-
-bool localeIsUtf8() {
-  const char* chosen = nullptr;
-  for (const char* name : {"LC_ALL", "LC_CTYPE", "LANG"}) {
-    const char* value = std::getenv(name);
-    if (value != nullptr && *value != '\0') {
-      chosen = value;
-      break;
-    }
-  }
-  if (chosen == nullptr) {
-    return false;  // the C locale
-  }
-  std::string lower(chosen);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return lower.find("utf-8") != std::string::npos || lower.find("utf8") != std::string::npos;
 }
 
 std::string renderActivityChart(const UsageStats& stats, int width, ChartGlyphs glyphs) {
@@ -149,24 +169,33 @@ int usageCommand(const Services& services, const CommandArgs& args, const Termin
     terminal.out(jsonLine(usageObject(stats, period_text)));
     return SP_EXIT_OK;
   }
+  const OutputStyle style = outputStyle(terminal, args.flag("wide"));
   const std::string chart =
       "Activity (requests per " + usageBucketName(stats.series_bucket_ms) + "):\n" +
-      renderActivityChart(stats, 40, localeIsUtf8() ? ChartGlyphs::kUnicode : ChartGlyphs::kAscii);
+      renderActivityChart(stats, chartBarColumns(stats, style.width),
+                          localeIsUtf8() ? ChartGlyphs::kUnicode : ChartGlyphs::kAscii);
   if (format == "chart") {
     terminal.out(chart);
     return SP_EXIT_OK;
   }
-  std::string text = "API usage, last " + period_text + (key ? " for key " + *key : "") + " (" +
-                     shortTime(stats.period_start) + " .. " + shortTime(stats.period_end) + ")\n";
+  std::string text = "API usage, last " + period_text + " (" +
+                     shortTimeRange(stats.period_start, stats.period_end) + ")\n";
   if (stats.truncated) {
     text += "note: the period reaches past the rollup retention (" +
             formatWindow(services.settings.rollup_retention_ms) +
-            "); requests older than that are no longer counted\n";
+            "); requests older\n      than that are no longer counted\n";
   } else if (!stats.exact) {
     text += "note: the period reaches past the raw request retention; its first " +
-            formatWindow(services.settings.aggregation_interval_ms) + " is counted whole\n";
+            formatWindow(services.settings.aggregation_interval_ms) + "\n      is counted whole\n";
   }
-  text += "\n" + summaryText(stats);
+  std::string key_line;
+  if (key) {
+    key_line = *key;
+    if (const auto name = keyName(services, *key)) {
+      key_line += " (" + *name + ")";
+    }
+  }
+  text += "\n" + summaryText(stats, key_line, style);
   if (stats.total_requests == 0) {
     terminal.out(text + "\nNo requests in this period.\n");
     return SP_EXIT_OK;
@@ -176,21 +205,18 @@ int usageCommand(const Services& services, const CommandArgs& args, const Termin
     endpoints.add({"  " + e.method, e.endpoint, withThousands(e.requests), fixed(e.averageMs(), 1),
                    fixed(e.errorRate(), 2) + "%"});
   }
+  endpoints.shrinkable({1});
   Table keys({"  KEY", "NAME", "TOTAL", "SUCCESSES", "FAILURES", "LAST REQUEST"});
   for (const KeyUsage& k : stats.keys) {
-    // Ids alone tell an operator little: the key's name beside it (one indexed read per
-    // row, a few µs each). A key deleted since shows "-".
-    std::string name = "-";
-    try {
-      name = services.keys.getKey(k.key_id).name;
-    } catch (const NotFound&) {
-    }
-    keys.add({"  " + k.key_id, name, withThousands(k.total), withThousands(k.successes()),
-              withThousands(k.failures),
-              shortTime(TimePoint(std::chrono::milliseconds(k.last_request_ms)))});
+    keys.add({"  " + k.key_id, keyName(services, k.key_id).value_or("-"), withThousands(k.total),
+              withThousands(k.successes()), withThousands(k.failures),
+              timeAgo(TimePoint(std::chrono::milliseconds(k.last_request_ms)), stats.period_end)});
   }
-  terminal.out(text + "\nTop endpoints:\n" + endpoints.render() + "\nPer key:\n" + keys.render() +
-               "\n" + chart);
+  // Successes are the total less the failures: the first to go on a narrow terminal.
+  keys.shrinkable({1});
+  keys.droppable({3});
+  terminal.out(text + "\nTop endpoints:\n" + endpoints.render(style) + "\nPer key:\n" +
+               keys.render(style) + "\n" + chart);
   return SP_EXIT_OK;
 }
 

@@ -18,9 +18,6 @@ int usageCommand(const Services& services, const CommandArgs& args, const Termin
 // '#' per whole column.
 enum class ChartGlyphs { kAscii, kUnicode };
 
-// Whether the locale the environment names (LC_ALL, else LC_CTYPE, else LANG) is UTF-8.
-bool localeIsUtf8();
-
 // Requests per bucket as horizontal bars scaled to the busiest bucket, `width` columns at
 // most, with the count and errors after each bar; one line per bucket. A bucket that is not
 // over by the period's end is marked '*' and explained; a last line gives the scale.

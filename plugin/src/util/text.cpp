@@ -150,4 +150,42 @@ size_t displayWidth(std::string_view text) {
   return columns;
 }
 
+size_t prefixFitting(std::string_view text, size_t columns) {
+  size_t used = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    const Char c = decodeAt(text, i);
+    const size_t width = charColumns(c);
+    if (used + width > columns) {
+      break;
+    }
+    used += width;
+    i += c.length == 0 ? 1 : c.length;
+  }
+  // Zero-width characters that follow (combining marks) belong to the last one kept.
+  while (i < text.size()) {
+    const Char c = decodeAt(text, i);
+    if (c.length == 0 || charColumns(c) != 0) {
+      break;
+    }
+    i += c.length;
+  }
+  return i;
+}
+
+std::string cutToWidth(std::string_view text, size_t columns, std::string_view ellipsis) {
+  if (displayWidth(text) <= columns) {
+    return std::string(text);
+  }
+  const size_t ellipsis_columns = displayWidth(ellipsis);
+  if (columns <= ellipsis_columns) {
+    return std::string(text.substr(0, prefixFitting(text, columns)));
+  }
+  std::string_view kept = text.substr(0, prefixFitting(text, columns - ellipsis_columns));
+  while (!kept.empty() && kept.back() == ' ') {
+    kept.remove_suffix(1);  // "Production…", not "Production …"
+  }
+  return std::string(kept) + std::string(ellipsis);
+}
+
 }  // namespace api

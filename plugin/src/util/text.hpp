@@ -32,4 +32,15 @@ void assignPrintableTruncated(std::string& out, std::string_view text, size_t ma
 // tables show it as '?'.
 size_t displayWidth(std::string_view text);
 
+// The length in bytes of the longest prefix of `text` made of whole characters that takes at
+// most `columns` columns (displayWidth), with any zero-width characters right after it (a
+// combining accent stays with its letter).
+size_t prefixFitting(std::string_view text, size_t columns);
+
+// `text` when it takes at most `columns` columns; otherwise its longest prefix of whole
+// characters (prefixFitting, trailing spaces dropped) that leaves room for `ellipsis`, then
+// `ellipsis`. Never wider than `columns`; narrower by one when a wide character does not fit
+// whole. With `columns` no wider than the ellipsis, the prefix alone.
+std::string cutToWidth(std::string_view text, size_t columns, std::string_view ellipsis);
+
 }  // namespace api

@@ -392,6 +392,15 @@ int writeMuch(void* /*ctx*/, const char* /*args*/, const sp_command_io* io, sp_e
   return SP_EXIT_OK;
 }
 
+// Prints what the host says of the terminal: "columns=<n> stdout_terminal=<0|1>" (ABI 1.2).
+int terminalInfo(void* /*ctx*/, const char* /*args*/, const sp_command_io* io,
+                 sp_error* /*error*/) {
+  const systemprompt::CommandIo terminal(*io);
+  print(io, "columns=" + std::to_string(terminal.terminalColumns()) +
+                " stdout_terminal=" + (terminal.stdoutIsTerminal() ? "1" : "0") + "\n");
+  return SP_EXIT_OK;
+}
+
 // Returns <code> as its exit code, whatever it is.
 int exitWith(void* /*ctx*/, const char* args, const sp_command_io* /*io*/, sp_error* /*error*/) {
   return std::atoi(stringArg(args, "code").c_str());
@@ -423,6 +432,7 @@ const sp_module_command kCommands[] = {
     {"sibling:record", &recordMany, nullptr},
     {"sibling:usage", &usageStats, nullptr},
     {"sibling:write-much", &writeMuch, nullptr},
+    {"sibling:terminal", &terminalInfo, nullptr},
     {"sibling:exit", &exitWith, nullptr},
     {"sibling:throw", &throwGuarded, nullptr},
     {"sibling:throw-unguarded", &throwUnguarded, nullptr},

@@ -71,6 +71,64 @@ BOOST_AUTO_TEST_CASE(tables_align_wide_and_combining_characters_by_terminal_colu
              "plain          c\n");
 }
 
+BOOST_AUTO_TEST_CASE(a_table_fitted_to_a_width_drops_columns_then_shares_the_room) {
+  api::Table t({"ID", "NAME", "NOTE", "EXTRA"});
+  t.add({"k1", "a rather long name of a key", "short", "x"});
+  t.add({"k2", "n", "another long note here", "y"});
+  t.shrinkable({1, 2});
+  t.droppable({3});
+  api::OutputStyle style;
+  BOOST_TEST(t.render(style) ==  // no width: whole
+             "ID  NAME                         NOTE                    EXTRA\n"
+             "k1  a rather long name of a key  short                   x\n"
+             "k2  n                            another long note here  y\n");
+  // 40 columns: at 20 each the names and notes would not fit beside EXTRA (2 + 20 + 20 + 5
+  // and three gaps), so it goes; 34 columns are left, 17 each. A cut ends in the ellipsis,
+  // without the space before it.
+  style.width = 40;
+  BOOST_TEST(t.render(style) ==
+             "ID  NAME               NOTE\n"
+             "k1  a rather long...   short\n"
+             "k2  n                  another long n...\n");
+  // Room for everything: whole.
+  style.width = 58;
+  t = api::Table({"ID", "NAME", "NOTE"});
+  t.add({"k1", "a rather long name of a key", "short"});
+  t.shrinkable({1, 2});
+  BOOST_TEST(t.render(style) ==
+             "ID  NAME                         NOTE\nk1  a rather long name of a key  short\n");
+  // 20 columns: NOTE needs less than its share and keeps its 5; NAME gets the 9 left.
+  style.width = 20;
+  BOOST_TEST(t.render(style) == "ID  NAME       NOTE\nk1  a rath...  short\n");
+  // 16 columns: NAME would get 5, but stops at kMinShrunkColumns (8): the line is 19 wide.
+  style.width = 16;
+  BOOST_TEST(t.render(style) == "ID  NAME      NOTE\nk1  a rat...  short\n");
+}
+
+BOOST_AUTO_TEST_CASE(a_table_too_narrow_for_its_fixed_columns_stops_cutting_at_the_minimum) {
+  api::Table t({"FIXED", "NAME"});
+  t.add({std::string(30, 'f'), std::string(30, 'n')});
+  t.shrinkable({1});
+  api::OutputStyle style;
+  style.width = 35;  // the fixed column alone nearly fills it
+  BOOST_TEST(t.render(style) == "FIXED                           NAME\n" + std::string(30, 'f') +
+                                    "  nnnnn...\n");  // 8 columns: the line is 40 wide
+}
+
+BOOST_AUTO_TEST_CASE(coloured_cells_are_padded_by_their_text_alone) {
+  api::Table t({"STATUS", "LIMIT"});
+  t.add({"active", "10"});
+  t.colour(0, api::Colour::kGreen);
+  t.add({"revoked", "20"});
+  t.colour(0, api::Colour::kRed);
+  api::OutputStyle style;
+  style.colour = true;
+  BOOST_TEST(t.render(style) ==
+             "STATUS   LIMIT\n\x1b[32mactive\x1b[0m   10\n\x1b[31mrevoked\x1b[0m  20\n");
+  style.colour = false;
+  BOOST_TEST(t.render(style) == "STATUS   LIMIT\nactive   10\nrevoked  20\n");
+}
+
 BOOST_AUTO_TEST_CASE(windows_times_and_numbers_read_as_documented) {
   BOOST_TEST(api::formatWindow(86'400'000) == "1d");
   BOOST_TEST(api::formatWindow(3'600'000) == "1h");
@@ -150,7 +208,9 @@ BOOST_AUTO_TEST_CASE(status_text_warns_at_ninety_percent_and_above_a_lowered_lim
   api::LimitStatus s = sampleStatus();
   const std::string text = api::limitStatusText(s, now, 60);
   BOOST_TEST(text.find("  Usage      [##################--] 90%\n") != std::string::npos, text);
-  BOOST_TEST(text.find("(slides in 60 steps of 1m)") != std::string::npos, text);
+  BOOST_TEST(text.find("  Window     2026-11-25 05:04 .. 06:04 UTC (60 steps of 1m)\n") !=
+                 std::string::npos,
+             text);
   BOOST_TEST(text.find("warning: 90% of the limit is used\n") != std::string::npos, text);
   s.used = 12;
   BOOST_TEST(api::limitStatusText(s, now, 60).find("usage is above the limit (it was lowered)") !=

@@ -56,4 +56,31 @@ BOOST_AUTO_TEST_CASE(display_width_counts_terminal_columns) {
   BOOST_TEST(api::displayWidth("") == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(prefix_fitting_keeps_whole_characters_and_their_accents) {
+  const std::string tokyo = "\xe6\x9d\xb1\xe4\xba\xac";  // 東京, 4 columns
+  BOOST_TEST(api::prefixFitting(tokyo, 4) == 6u);
+  BOOST_TEST(api::prefixFitting(tokyo, 3) == 3u);  // half of 京 does not fit
+  BOOST_TEST(api::prefixFitting(tokyo, 1) == 0u);
+  BOOST_TEST(api::prefixFitting("Cafe\xcc\x81s", 4) == 6u);  // the accent stays with its e
+  BOOST_TEST(api::prefixFitting("abc", 10) == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(cut_to_width_ends_in_the_ellipsis_and_never_splits_a_character) {
+  const std::string ellipsis = "\xe2\x80\xa6";  // …, 1 column
+  const std::string tokyo = "\xe6\x9d\xb1\xe4\xba\xac API \xe3\x82\xad\xe3\x83\xbc";  // 13 columns
+  BOOST_TEST(api::cutToWidth(tokyo, 13, ellipsis) == tokyo);                          // fits: whole
+  // 3 columns: 東 (2) and the ellipsis; 4 columns: 京 would need 2 of the 3 left, so one
+  // column stays empty rather than half a character shown.
+  BOOST_TEST(api::cutToWidth(tokyo, 3, ellipsis) == "\xe6\x9d\xb1" + ellipsis);
+  BOOST_TEST(api::cutToWidth(tokyo, 4, ellipsis) == "\xe6\x9d\xb1" + ellipsis);
+  BOOST_TEST(api::displayWidth(api::cutToWidth(tokyo, 4, ellipsis)) == 3u);
+  // The space before API is dropped before the ellipsis.
+  BOOST_TEST(api::cutToWidth(tokyo, 6, ellipsis) == "\xe6\x9d\xb1\xe4\xba\xac" + ellipsis);
+  // A combining accent stays with its letter; "..." takes 3 columns.
+  BOOST_TEST(api::cutToWidth("Cafe\xcc\x81 au lait", 7, "...") == "Cafe\xcc\x81...");
+  BOOST_TEST(api::cutToWidth("abcdef", 5, "...") == "ab...");
+  BOOST_TEST(api::cutToWidth("abcdef", 3, "...") == "abc");  // no room for the ellipsis
+  BOOST_TEST(api::cutToWidth("abcdef", 0, "...") == "");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
