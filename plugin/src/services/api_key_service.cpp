@@ -315,8 +315,7 @@ std::shared_ptr<const KeyRecord> ApiKeyService::findByHash(const std::array<char
     }
   }
   const MonotonicTime looked_up_at = clock_.monotonicNow();
-  std::optional<KeyRecord> found =
-      lookups_.findByHash(std::string_view(hash.data(), hash.size()));
+  std::optional<KeyRecord> found = lookups_.findByHash(std::string_view(hash.data(), hash.size()));
   std::shared_ptr<const KeyRecord> key =
       found ? std::make_shared<const KeyRecord>(std::move(*found)) : nullptr;
   if (logger_.traceEnabled()) {

@@ -63,7 +63,7 @@ struct AuthorizeResult {
   // cost_exceeds_limit, internal_error.
   const char* reason = "internal_error";
   std::shared_ptr<const KeyRecord> key;  // when the key was found
-  LimitDecision limit;           // set once the key validated
+  LimitDecision limit;                   // set once the key validated
 };
 
 class RateLimitService {

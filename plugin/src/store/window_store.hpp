@@ -67,8 +67,7 @@ class WindowStore {
   virtual bool consume(const Request& request, const Clock& clock, Decider& decider,
                        Read& read) = 0;
   // Reads as consume does, without a lock and without adding.
-  virtual void peek(std::string_view key_id, const Clock& clock, Decider& decider,
-                    Read& read) = 0;
+  virtual void peek(std::string_view key_id, const Clock& clock, Decider& decider, Read& read) = 0;
 
   // Deletes every sub-window of the key. Returns the request count cleared.
   virtual std::int64_t reset(std::string_view key_id) = 0;

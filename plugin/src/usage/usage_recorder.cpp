@@ -258,9 +258,8 @@ void UsageRecorder::writerLoop() {
   std::vector<RequestRecord> taken;  // its first taken_count records are being written
   std::unique_lock lock(mutex_);
   while (true) {
-    clock_.waitUntil(lock, wake_writer_, clock_.monotonicNow() + interval, [this] {
-      return stopping_ || flush_requested_ || queued_ >= kBatchSize;
-    });
+    clock_.waitUntil(lock, wake_writer_, clock_.monotonicNow() + interval,
+                     [this] { return stopping_ || flush_requested_ || queued_ >= kBatchSize; });
     if (queued_ == 0) {
       flush_requested_ = false;
       written_cv_.notify_all();

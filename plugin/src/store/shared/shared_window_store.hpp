@@ -63,8 +63,7 @@ class SharedWindowStore final : public WindowStore {
   SharedWindowStore(const SharedWindowStore&) = delete;
   SharedWindowStore& operator=(const SharedWindowStore&) = delete;
 
-  bool consume(const Request& request, const Clock& clock, Decider& decider,
-               Read& read) override;
+  bool consume(const Request& request, const Clock& clock, Decider& decider, Read& read) override;
   void peek(std::string_view key_id, const Clock& clock, Decider& decider, Read& read) override;
   std::int64_t reset(std::string_view key_id) override;
   std::int64_t forget(std::string_view key_id) override;

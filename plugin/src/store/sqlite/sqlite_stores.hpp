@@ -104,8 +104,7 @@ class SqliteWindowStore final : public WindowStore {
   // REQUIRED: `connection` outlives this store.
   explicit SqliteWindowStore(SqliteConnection& connection);
 
-  bool consume(const Request& request, const Clock& clock, Decider& decider,
-               Read& read) override;
+  bool consume(const Request& request, const Clock& clock, Decider& decider, Read& read) override;
   void peek(std::string_view key_id, const Clock& clock, Decider& decider, Read& read) override;
   std::int64_t reset(std::string_view key_id) override;
   std::int64_t forget(std::string_view key_id) override;
