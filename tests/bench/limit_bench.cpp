@@ -1,18 +1,23 @@
 // Benchmark of RateLimitService::check and authorize, with the windows in the shared segment
 // or in the database (<store>: shared or database, as config rateLimitStore).
 //
-//   limit_bench latency <store>                     check: median/p99 per call, one thread;
-//                                                   authorize over 1,000 hot keys: median/p99
-//   limit_bench setup <store> <db>                  creates a key with a limit it never
-//                                                   reaches; prints its id
-//   limit_bench throughput <store> <db> <key> <ms>  checks the key for <ms> ms from one
-//                                                   thread; prints the number of checks
-// scripts/bench runs `throughput` in one and in two processes at once and adds them up.
+//   limit_bench latency <store>             check: median/p99 per call, one thread; authorize
+//                                           over 1,000 and over 100,000 hot keys
+//   limit_bench setup <store> <db> <n> <file>  creates n keys with limits they never reach;
+//                                           writes their secrets to <file> (a bench's own)
+//   limit_bench authorize <store> <db> <file> <threads> <ms>
+//                                           authorizes the keys in turn from <threads>
+//                                           threads for <ms> ms; prints the total
+// scripts/bench runs `authorize` as one process with two threads and as two processes with
+// one thread each, and adds them up.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "services/rate_limit_service.hpp"
@@ -25,6 +30,7 @@ api::ApiSettings settingsFor(const std::string& kind, const std::string& path) {
   api::ApiSettings settings;
   settings.store.database_path = path;
   settings.store.busy_timeout_ms = 10'000;
+  settings.store.window_slots = 262'144;  // room for the 100,000-key run
   settings.store.window_store = kind == "database" ? api::StoreSettings::WindowStoreKind::kDatabase
                                                    : api::StoreSettings::WindowStoreKind::kShared;
   return settings;
@@ -64,11 +70,11 @@ void printPercentiles(const char* what, std::vector<double>& ns) {
               ns[ns.size() * 99 / 100] / 1000.0, ns.size());
 }
 
-// authorize(key) over 1,000 keys in turn, all cached and counted: the request path of a
+// authorize(key) over `keys` keys in turn, all cached and counted: the request path of a
 // sibling module. Each call timed on its own.
-int authorizeLatency(Stack& s) {
+int authorizeLatency(Stack& s, int keys) {
   std::vector<std::string> secrets;
-  for (int i = 0; i < 1000; ++i) {
+  for (int i = 0; i < keys; ++i) {
     secrets.push_back(s.newKey().secret);
   }
   for (int round = 0; round < 3; ++round) {
@@ -89,7 +95,8 @@ int authorizeLatency(Stack& s) {
       return 1;
     }
   }
-  printPercentiles("authorize 1000 hot keys     ", ns);
+  printPercentiles(keys == 1000 ? "authorize 1000 hot keys     " : "authorize 100000 hot keys   ",
+                   ns);
   return 0;
 }
 
@@ -116,23 +123,66 @@ int latency(const std::string& kind) {
     }
   }
   printPercentiles("checkRateLimit one thread   ", ns);
-  return authorizeLatency(s);
+  if (const int failed = authorizeLatency(s, 1000); failed != 0) {
+    return failed;
+  }
+  testing_support::TempDir big_dir;
+  Stack big(kind, big_dir.path() + "/bench.sqlite3");
+  return authorizeLatency(big, 100'000);
 }
 
-int throughput(const std::string& kind, const std::string& path, const std::string& key, long ms) {
+int setup(const std::string& kind, const std::string& path, int keys, const std::string& file) {
   Stack s(kind, path);
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-  long checks = 0;
-  while (std::chrono::steady_clock::now() < until) {
-    for (int i = 0; i < 100; ++i) {
-      if (!s.limits.check(key).allowed) {
-        std::fprintf(stderr, "limit_bench: a check was refused\n");
-        return 1;
-      }
-    }
-    checks += 100;
+  std::ofstream out(file);
+  for (int i = 0; i < keys; ++i) {
+    out << s.newKey().secret << "\n";
   }
-  std::printf("%ld\n", checks);
+  return out ? 0 : 1;
+}
+
+int authorizeThroughput(const std::string& kind, const std::string& path, const std::string& file,
+                        int threads, long ms) {
+  Stack s(kind, path);
+  std::vector<std::string> secrets;
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);) {
+    secrets.push_back(line);
+  }
+  if (secrets.empty()) {
+    std::fprintf(stderr, "limit_bench: no keys in %s\n", file.c_str());
+    return 1;
+  }
+  for (const std::string& secret : secrets) {  // cached, with their slots
+    s.limits.authorize(secret);
+  }
+  std::atomic<long> total{0};
+  std::atomic<bool> refused{false};
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      long done = 0;
+      size_t at = static_cast<size_t>(t) * 7919 % secrets.size();
+      while (std::chrono::steady_clock::now() < until) {
+        for (int i = 0; i < 100; ++i) {
+          if (!s.limits.authorize(secrets[at]).allowed) {
+            refused = true;
+          }
+          at = at + 1 == secrets.size() ? 0 : at + 1;
+        }
+        done += 100;
+      }
+      total += done;
+    });
+  }
+  for (auto& t : pool) {
+    t.join();
+  }
+  if (refused) {
+    std::fprintf(stderr, "limit_bench: an authorization was refused\n");
+    return 1;
+  }
+  std::printf("%ld\n", total.load());
   return 0;
 }
 
@@ -143,15 +193,14 @@ int main(int argc, char** argv) {
   if (mode == "latency" && argc == 3) {
     return latency(argv[2]);
   }
-  if (mode == "setup" && argc == 4) {
-    std::printf("%s\n", Stack(argv[2], argv[3]).newKey().key.id.c_str());
-    return 0;
+  if (mode == "setup" && argc == 6) {
+    return setup(argv[2], argv[3], std::atoi(argv[4]), argv[5]);
   }
-  if (mode == "throughput" && argc == 6) {
-    return throughput(argv[2], argv[3], argv[4], std::atol(argv[5]));
+  if (mode == "authorize" && argc == 7) {
+    return authorizeThroughput(argv[2], argv[3], argv[4], std::atoi(argv[5]), std::atol(argv[6]));
   }
   std::fprintf(stderr,
-               "usage: limit_bench latency <store> | setup <store> <db> | throughput <store> <db> "
-               "<key> <ms>   (<store>: shared or database)\n");
+               "usage: limit_bench latency <store> | setup <store> <db> <keys> <file>"
+               " | authorize <store> <db> <file> <threads> <ms>   (<store>: shared or database)\n");
   return 2;
 }

@@ -115,10 +115,31 @@ void initRobust(pthread_mutex_t* mutex) {
   pthread_mutexattr_destroy(&attr);
 }
 
+constexpr int kSpins = 200;
+void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
 // Locks; returns true when the previous owner died holding it (the caller repairs what it
 // guards, then marks it consistent).
 bool lockRobust(pthread_mutex_t* mutex, const std::string& path) {
-  const int rc = pthread_mutex_lock(mutex);
+  // A slot is held for a few hundred nanoseconds: spinning that long costs less than the
+  // futex sleep and wake-up a contended pthread_mutex_lock makes (glibc's robust mutexes do
+  // not spin on their own).
+  int rc = EBUSY;
+  for (int spin = 0; spin < kSpins && rc == EBUSY; ++spin) {
+    rc = pthread_mutex_trylock(mutex);
+    if (rc == EBUSY) {
+      cpuRelax();
+    }
+  }
+  if (rc == EBUSY) {
+    rc = pthread_mutex_lock(mutex);
+  }
   if (rc == 0) {
     return false;
   }
