@@ -40,25 +40,36 @@ long admittedIn(const std::string& out) {
 BOOST_AUTO_TEST_SUITE(ratelimit_cli)
 
 BOOST_AUTO_TEST_CASE(processes_and_threads_together_admit_exactly_the_limit) {
-  Installation install({"sibling"});
-  const Key key = newKey(install, "1000");
-  for (int round = 0; round < 3; ++round) {
-    // 3 processes x 4 threads x 150 attempts = 1800 attempts at a limit of 1000.
-    const std::string run = "\"$0\" sibling:hammer " + key.id + " 4 150 >&2";
-    std::vector<std::unique_ptr<testing_support::Child>> hammers;
-    for (int p = 0; p < 3; ++p) {
-      hammers.push_back(std::make_unique<testing_support::Child>(
-          std::vector<std::string>{"/bin/sh", "-c", run, PROMPT_BIN}, install.options()));
+  // On each window store: the shared segment (the default) and the database.
+  for (const std::string store : {"shared", "database"}) {
+    Installation install({"sibling"});
+    ProcessOptions on_store;
+    on_store.env["PROMPT_API_RATE_LIMIT_STORE"] = store;
+    const Key key = newKey(install, "1000");
+    for (int round = 0; round < 3; ++round) {
+      // 3 processes x 4 threads x 150 attempts = 1800 attempts at a limit of 1000.
+      const std::string run = "\"$0\" sibling:hammer " + key.id + " 4 150 >&2";
+      std::vector<std::unique_ptr<testing_support::Child>> hammers;
+      for (int p = 0; p < 3; ++p) {
+        hammers.push_back(std::make_unique<testing_support::Child>(
+            std::vector<std::string>{"/bin/sh", "-c", run, PROMPT_BIN}, install.options(on_store)));
+      }
+      long admitted = 0;
+      for (auto& h : hammers) {
+        BOOST_TEST(h->wait(std::chrono::seconds(120)) == 0, h->err());
+        admitted += admittedIn(h->err());
+      }
+      BOOST_TEST(admitted == 1000, store << " round " << round);
+      const ProcessResult status =
+          install.prompt({"api:ratelimit:status", key.id, "-f", "json"}, on_store);
+      BOOST_TEST(json::parse(status.out).at("used").as_int64() == 1000, describe(status));
+      BOOST_REQUIRE(
+          install.prompt({"api:ratelimit:reset", key.id, "--force"}, on_store).exit_code == 0);
     }
-    long admitted = 0;
-    for (auto& h : hammers) {
-      BOOST_TEST(h->wait(std::chrono::seconds(120)) == 0, h->err());
-      admitted += admittedIn(h->err());
-    }
-    BOOST_TEST(admitted == 1000, "round " << round);
-    const ProcessResult status = install.prompt({"api:ratelimit:status", key.id, "-f", "json"});
-    BOOST_TEST(json::parse(status.out).at("used").as_int64() == 1000, describe(status));
-    BOOST_REQUIRE(install.prompt({"api:ratelimit:reset", key.id, "--force"}).exit_code == 0);
+    const ProcessResult health = install.prompt({"health"}, on_store);
+    BOOST_TEST(contains(health.out + health.err,
+                        "rate limits in shared memory (1 of 65536 slots") == (store == "shared"),
+               describe(health));
   }
 }
 

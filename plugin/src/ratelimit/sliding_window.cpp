@@ -26,8 +26,11 @@ void SlidingWindow::reset(WindowShape shape, TimePoint now) {
   sub_ms_ = shape.subWindowMs();
   now_ = now;
   current_ = floorDiv(now.time_since_epoch().count(), sub_ms_);
-  counts_.assign(static_cast<size_t>(3 * shape.sub_windows - 1), 0);
-  prefix_.clear();
+  fed_.clear();
+  run_total_ = 0;
+  oldest_ = -1;
+  ahead_ = false;
+  materialized_ = false;
   prepared_ = false;
   complete_ = true;
 }
@@ -41,14 +44,37 @@ void SlidingWindow::addCount(std::int64_t start_ms, std::int64_t count) {
   }
   if (sub > base + kMaxLookAhead) {
     complete_ = false;
+    ahead_ = true;
     return;
   }
-  const auto rel = static_cast<size_t>(sub - base);
-  const size_t needed = rel + static_cast<size_t>(2 * n);
-  if (counts_.size() < needed) {
-    counts_.resize(needed, 0);
+  const std::int64_t rel = sub - base;
+  fed_.emplace_back(rel, count);
+  if (rel < n) {
+    run_total_ += count;
+    if (count > 0 && (oldest_ < 0 || rel < oldest_)) {
+      oldest_ = rel;
+    }
+  } else if (count > 0) {
+    ahead_ = true;
   }
-  counts_[rel] += count;
+  materialized_ = false;
+  prepared_ = false;
+}
+
+void SlidingWindow::materialize() {
+  if (materialized_) {
+    return;
+  }
+  const std::int64_t n = shape_.sub_windows;
+  counts_.assign(static_cast<size_t>(3 * n - 1), 0);
+  for (const auto& [rel, count] : fed_) {
+    const auto needed = static_cast<size_t>(rel + 2 * n);
+    if (counts_.size() < needed) {
+      counts_.resize(needed, 0);
+    }
+    counts_[static_cast<size_t>(rel)] += count;
+  }
+  materialized_ = true;
   prepared_ = false;
 }
 
@@ -119,6 +145,25 @@ std::optional<TimePoint> SlidingWindow::fitsAt(std::int64_t cost, std::int64_t l
 }
 
 WindowDecision SlidingWindow::decide(std::int64_t limit, std::int64_t cost, bool consume) {
+  const std::int64_t n = shape_.sub_windows;
+  if (!ahead_ && run_total_ + cost <= limit) {
+    // Admitted, with nothing counted after k: no need for the arrays (see run_total_).
+    WindowDecision d;
+    d.admitted = true;
+    d.verdict = WindowVerdict::kAdmitted;
+    d.remaining = std::max<std::int64_t>(0, limit - run_total_ - cost);
+    if (consume) {  // counted in sub-window k, which is rel N - 1
+      run_total_ += cost;
+      fed_.emplace_back(n - 1, cost);
+      materialized_ = false;
+      if (oldest_ < 0) {
+        oldest_ = n - 1;
+      }
+    }
+    d.reset_at = oldest_ < 0 ? now_ : at((current_ - n + 1 + oldest_ + n) * sub_ms_);
+    return d;
+  }
+  materialize();
   prepare();
   const std::int64_t used = usedAt(0);
   WindowDecision d;
@@ -127,8 +172,9 @@ WindowDecision SlidingWindow::decide(std::int64_t limit, std::int64_t cost, bool
     d.verdict = WindowVerdict::kAdmitted;
     d.remaining = std::max<std::int64_t>(0, limit - used - cost);
     if (consume) {  // counted in sub-window k, which is rel N - 1
-      const auto k = static_cast<size_t>(shape_.sub_windows - 1);
+      const auto k = static_cast<size_t>(n - 1);
       counts_[k] += cost;
+      fed_.emplace_back(n - 1, cost);  // counts_ stays in step with it
       for (size_t i = k + 1; i < prefix_.size(); ++i) {
         prefix_[i] += cost;
       }
@@ -150,6 +196,7 @@ WindowDecision SlidingWindow::decide(std::int64_t limit, std::int64_t cost, bool
 }
 
 WindowStatus SlidingWindow::status(std::int64_t limit) {
+  materialize();
   prepare();
   WindowStatus s;
   s.used = usedAt(0);

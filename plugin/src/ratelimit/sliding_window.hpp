@@ -98,6 +98,9 @@ class SlidingWindow {
   WindowStatus status(std::int64_t limit);
 
  private:
+  // Builds counts_ from what was fed (the general case: only a decision that refuses, one
+  // after a clock step back, and status() need it).
+  void materialize();
   void prepare();  // builds prefix_ from counts_ once all counts are in
   std::int64_t run(std::int64_t j) const;
   std::int64_t usedAt(std::int64_t d) const;
@@ -114,6 +117,14 @@ class SlidingWindow {
   std::vector<std::int64_t> counts_;
   std::vector<std::int64_t> prefix_;  // prefix_[i] = counts_[0] + ... + counts_[i - 1]
   std::vector<std::int64_t> best_;    // fitsAt's queue of run starts (kept for its memory)
+  // What addCount was given, relative to base (materialize() turns it into counts_), and
+  // what the common case decides on without it: while no sub-window after k holds requests,
+  // the fullest run containing k is the one ending at k, whose total is run_total_.
+  std::vector<std::pair<std::int64_t, std::int64_t>> fed_;
+  std::int64_t run_total_ = 0;  // requests in base .. k
+  std::int64_t oldest_ = -1;    // the first of base .. k holding requests, relative; -1: none
+  bool ahead_ = false;          // a sub-window after k holds requests
+  bool materialized_ = false;   // counts_ holds what was fed
   bool prepared_ = false;
   bool complete_ = true;  // no sub-window holding requests lies past kMaxLookAhead
 };

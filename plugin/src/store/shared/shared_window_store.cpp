@@ -19,7 +19,7 @@ namespace api {
 namespace {
 
 constexpr std::uint64_t kMagic = 0x31304E4957505053ULL;  // "SPPWIN01", little-endian
-constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kVersion = 2;
 constexpr std::int64_t kPage = 4096;
 constexpr std::uint32_t kLockReady = 0x4B434F4CU;  // "LOCK": the slot's mutex is initialised
 constexpr std::uint64_t kEmpty = 0;                // a slot never used: ends every probe
@@ -207,8 +207,15 @@ struct SharedWindowStore::Slot {
   std::uint32_t undo_pos;
   std::int64_t undo_index;
   std::int64_t undo_count;
+  std::int64_t max_index;  // no entry holds a later sub-window (kNoIndex: none is held)
 
+  // Entry i holds a sub-window whose index is i modulo the entry count, so a check finds its
+  // own at once and reads only the window's; occupiedBits() says which hold requests (count != 0,
+  // kept in step with them: a check tests N bits, not N entries).
   Entry* entries() { return reinterpret_cast<Entry*>(reinterpret_cast<char*>(this) + kHead); }
+  std::uint64_t* occupiedBits(std::int64_t entries_per_slot) {
+    return reinterpret_cast<std::uint64_t*>(this->entries() + entries_per_slot);
+  }
   bool holds(std::string_view id) const {
     return key_length == id.size() && std::memcmp(key, id.data(), id.size()) == 0;
   }
@@ -243,6 +250,66 @@ struct SharedWindowStore::Segment {
 
 namespace {
 
+using Slot = SharedWindowStore::Slot;
+constexpr std::int64_t kNoIndex = std::numeric_limits<std::int64_t>::min();
+
+std::int64_t floorMod(std::int64_t a, std::int64_t b) {
+  return a - floorDiv(a, b) * b;
+}
+bool isOccupied(const std::uint64_t* bits, std::int64_t at) {
+  return (bits[at / 64] >> (at % 64) & 1U) != 0;
+}
+
+// Rebuilds what is derived from the entries (the occupied bits, max_index), after a repair or
+// a load.
+void reindex(Slot& slot, std::int64_t entries) {
+  std::uint64_t* bits = slot.occupiedBits(entries);
+  std::fill_n(bits, (entries + 63) / 64, 0);
+  slot.max_index = kNoIndex;
+  const Entry* e = slot.entries();
+  for (std::int64_t i = 0; i < entries; ++i) {
+    if (e[i].count != 0) {
+      bits[i / 64] |= std::uint64_t{1} << (i % 64);
+      slot.max_index = std::max(slot.max_index, e[i].index);
+    }
+  }
+}
+
+void clearEntries(Slot& slot, std::int64_t entries) {
+  std::fill_n(slot.entries(), entries, Entry{0, 0});
+  std::fill_n(slot.occupiedBits(entries), (entries + 63) / 64, 0);
+  slot.max_index = kNoIndex;
+}
+
+// Appends the slot's sub-windows with index in [first, last] to `counts`, ascending. `now_index`
+// is the current sub-window: unless a later one is held (after a clock step back), only
+// first .. now_index are looked at, by their bits.
+void readEntries(Slot& slot, std::int64_t entries, std::int64_t sub_ms, std::int64_t now_index,
+                 std::int64_t first, std::int64_t last, std::vector<WindowStore::Count>& counts) {
+  const Entry* e = slot.entries();
+  const std::uint64_t* bits = slot.occupiedBits(entries);
+  const std::int64_t until = std::min(last, std::max(now_index, slot.max_index));
+  if (until - first < entries) {
+    for (std::int64_t index = first; index <= until; ++index) {
+      const std::int64_t at = floorMod(index, entries);
+      if (isOccupied(bits, at) && e[at].index == index) {
+        counts.push_back({index * sub_ms, e[at].count});
+      }
+    }
+    return;
+  }
+  const size_t from = counts.size();
+  for (std::int64_t at = 0; at < entries; ++at) {
+    if (isOccupied(bits, at) && e[at].index >= first && e[at].index <= last) {
+      counts.push_back({e[at].index * sub_ms, e[at].count});
+    }
+  }
+  std::sort(counts.begin() + static_cast<std::ptrdiff_t>(from), counts.end(),
+            [](const WindowStore::Count& a, const WindowStore::Count& b) {
+              return a.start_ms < b.start_ms;
+            });
+}
+
 Layout layoutFor(std::int64_t slots, WindowShape shape) {
   Layout l;
   l.slots = slots;
@@ -251,8 +318,10 @@ Layout layoutFor(std::int64_t slots, WindowShape shape) {
   // Room for the window's N sub-windows and as many again that a clock stepped back leaves
   // ahead of it, and never fewer than 64.
   l.entries = std::max<std::int64_t>(2 * shape.sub_windows, 64);
-  l.slot_size = roundUp(
-      SharedWindowStore::Slot::kHead + l.entries * static_cast<std::int64_t>(sizeof(Entry)), 64);
+  l.slot_size =
+      roundUp(SharedWindowStore::Slot::kHead +
+                  l.entries * static_cast<std::int64_t>(sizeof(Entry)) + (l.entries + 63) / 64 * 8,
+              64);
   l.slots_offset = roundUp(kPage + slots * 8, kPage);
   l.file_size = l.slots_offset + slots * l.slot_size;
   return l;
@@ -456,6 +525,7 @@ class SharedWindowStore::SlotLock {
       std::fill_n(slot.entries(), entries, Entry{0, 0});
       slot.spilled = 0;
     }
+    reindex(slot, entries);
     slot.undo_op = kUndoNone;
     slot.dirty = 1;
   }
@@ -566,7 +636,7 @@ bool SharedWindowStore::consume(const Request& request, const Clock& clock, Deci
       slot.dirty = 0;
       slot.spilled = 0;
       slot.limit = request.limit;
-      std::fill_n(slot.entries(), layout.entries, Entry{0, 0});
+      clearEntries(slot, layout.entries);
       // Whatever the durable store counted for the key (before a restart, or on its path).
       class Loader final : public Decider {
        public:
@@ -582,23 +652,17 @@ bool SharedWindowStore::consume(const Request& request, const Clock& clock, Deci
       } loader(layout);
       Read stored;  // a new key's first check: allocating here is fine
       durable_.peek(key_id, clock, loader, stored);
-      std::int64_t used = 0;
       for (const Count& c : stored.counts) {
         const std::int64_t index = floorDiv(c.start_ms, layout.sub_ms);
-        Entry* entries = slot.entries();
-        std::int64_t at = 0;
-        while (at < used && entries[at].index != index) {
-          ++at;
-        }
-        if (at == layout.entries) {
-          slot.spilled = 1;  // more than it holds: the key stays on the durable store
+        Entry& e = slot.entries()[floorMod(index, layout.entries)];
+        if (e.count != 0 && e.index != index) {
+          slot.spilled = 1;  // two sub-windows for one entry: the key stays on the durable store
           break;
         }
-        if (at == used) {
-          entries[used++] = {index, 0};
-        }
-        entries[at].count += c.count;
+        e.index = index;
+        e.count += c.count;
       }
+      reindex(slot, layout.entries);
       std::memcpy(slot.key, key_id.data(), key_id.size());
       slot.key_length = static_cast<std::uint32_t>(key_id.size());
       ordered();
@@ -615,36 +679,21 @@ bool SharedWindowStore::consume(const Request& request, const Clock& clock, Deci
   }
   const TimePoint now = clock.now();  // only now that the key's lock is held
   const std::int64_t now_index = floorDiv(ms(now), layout.sub_ms);
+  // A request admitted now counts in the entry of its sub-window: free, already its own, or
+  // holding one that ended a whole window ago (dropped, as a cleanup would).
   Entry* entries = slot.entries();
-  // Where a request admitted now would count: its sub-window's entry, else a free one, else
-  // the oldest that ended a whole window ago (as a cleanup would drop it).
-  const std::int64_t ended_before = floorDiv(ms(now) - layout.sub_windows * layout.sub_ms,
-                                             layout.sub_ms);  // index + 1 <= this: ended
-  std::int64_t target = kNoSlot;
-  std::int64_t free_entry = kNoSlot;
-  std::int64_t oldest_ended = kNoSlot;
-  for (std::int64_t i = 0; i < layout.entries; ++i) {
-    const Entry& e = entries[i];
-    if (e.count == 0) {
-      if (free_entry == kNoSlot) {
-        free_entry = i;
-      }
-    } else if (e.index == now_index) {
-      target = i;
-    } else if (e.index + 1 <= ended_before &&
-               (oldest_ended == kNoSlot || e.index < entries[oldest_ended].index)) {
-      oldest_ended = i;
-    }
-  }
-  if (target == kNoSlot) {
-    target = free_entry != kNoSlot ? free_entry : oldest_ended;
-  }
-  if (target == kNoSlot) {
-    // Every entry holds a sub-window that can still count (the clock stepped back far): the
-    // counts go to the durable store, and the key is decided there until the slot is freed.
+  std::uint64_t* bits = slot.occupiedBits(layout.entries);
+  const std::int64_t target = floorMod(now_index, layout.entries);
+  const std::int64_t ended_before =
+      floorDiv(ms(now) - layout.sub_windows * layout.sub_ms, layout.sub_ms);
+  const Entry held = entries[target];
+  if (isOccupied(bits, target) && held.index != now_index && held.index + 1 > ended_before) {
+    // It holds a sub-window that can still count (the clock stepped back two windows or
+    // more): the counts go to the durable store, and the key is decided there until the slot
+    // is freed.
     KeyCounts all{std::string(key_id), layout.sub_ms, slot.limit, {}};
     for (std::int64_t i = 0; i < layout.entries; ++i) {
-      if (entries[i].count != 0) {
+      if (isOccupied(bits, i)) {
         all.counts.push_back({entries[i].index * layout.sub_ms, entries[i].count});
       }
     }
@@ -657,32 +706,27 @@ bool SharedWindowStore::consume(const Request& request, const Clock& clock, Deci
   const Plan plan = decider.plan(now);
   read.now = now;
   read.counts.clear();
-  const std::int64_t first = floorDiv(plan.range_first_ms, layout.sub_ms);
-  const std::int64_t last = floorDiv(plan.range_last_ms, layout.sub_ms);
-  for (std::int64_t i = 0; i < layout.entries; ++i) {
-    if (entries[i].count != 0 && entries[i].index >= first && entries[i].index <= last) {
-      read.counts.push_back({entries[i].index * layout.sub_ms, entries[i].count});
-    }
-  }
-  std::sort(read.counts.begin(), read.counts.end(),
-            [](const Count& a, const Count& b) { return a.start_ms < b.start_ms; });
+  readEntries(slot, layout.entries, layout.sub_ms, now_index,
+              floorDiv(plan.range_first_ms, layout.sub_ms),
+              floorDiv(plan.range_last_ms, layout.sub_ms), read.counts);
   const bool admit = decider.admit(read);
   if (admit) {
     if (floorDiv(plan.consume_start_ms, layout.sub_ms) != now_index) {
       fail(seg.path, "a check planned to count outside the sub-window of its time");
     }
-    Entry& e = entries[target];
+    const bool own = isOccupied(bits, target) && held.index == now_index;
     slot.undo_pos = static_cast<std::uint32_t>(target);
-    slot.undo_index = e.index;
-    slot.undo_count = e.count;
+    slot.undo_index = held.index;
+    slot.undo_count = isOccupied(bits, target) ? held.count : 0;
     ordered();
     slot.undo_op = kUndoEntry;
     ordered();
-    const std::int64_t count =
-        e.count != 0 && e.index == now_index ? e.count + request.cost : request.cost;
+    Entry& e = entries[target];
     e.index = now_index;
     ordered();
-    e.count = count;
+    e.count = own ? held.count + request.cost : request.cost;
+    bits[target / 64] |= std::uint64_t{1} << (target % 64);
+    slot.max_index = std::max(slot.max_index, now_index);
     slot.limit = request.limit;
     slot.dirty = 1;
     ordered();
@@ -723,16 +767,9 @@ void SharedWindowStore::peek(std::string_view key_id, const Clock& clock, Decide
     const Plan plan = decider.plan(now);
     read.now = now;
     read.counts.clear();
-    const std::int64_t first = floorDiv(plan.range_first_ms, layout.sub_ms);
-    const std::int64_t last = floorDiv(plan.range_last_ms, layout.sub_ms);
-    const Entry* entries = slot.entries();
-    for (std::int64_t e = 0; e < layout.entries; ++e) {
-      if (entries[e].count != 0 && entries[e].index >= first && entries[e].index <= last) {
-        read.counts.push_back({entries[e].index * layout.sub_ms, entries[e].count});
-      }
-    }
-    std::sort(read.counts.begin(), read.counts.end(),
-              [](const Count& a, const Count& b) { return a.start_ms < b.start_ms; });
+    readEntries(slot, layout.entries, layout.sub_ms, floorDiv(ms(now), layout.sub_ms),
+                floorDiv(plan.range_first_ms, layout.sub_ms),
+                floorDiv(plan.range_last_ms, layout.sub_ms), read.counts);
     return;
   }
   durable_.peek(key_id, clock, decider, read);  // no slot: its counts are there
@@ -784,7 +821,7 @@ std::int64_t SharedWindowStore::clearKey(std::string_view key_id, bool free_slot
     if (*seg.mid_update) {
       (*seg.mid_update)();  // a reset cut short here is finished by the next locker
     }
-    std::fill_n(entries, layout.entries, Entry{0, 0});
+    clearEntries(slot, layout.entries);
     slot.spilled = 0;
     slot.dirty = 1;  // if the durable store fails below, the next sync writes the empty set
     ordered();

@@ -387,4 +387,31 @@ BOOST_AUTO_TEST_CASE(a_slot_outgrown_after_clock_steps_back_moves_its_key_to_the
   BOOST_TEST(node.limits.status(shared_key).used == on_database.status(database_key).used);
 }
 
+BOOST_AUTO_TEST_CASE(cleanup_frees_the_slots_of_idle_and_revoked_keys) {
+  SharedNode node(path, segment, settings, clock);
+  // The key service of a module forgets a revoked key's windows in the same store.
+  api::ApiKeyService keys(settings, node.node.store.keys(), node.node.store.keys(), node.windows,
+                          clock, node.node.logger);
+  const std::string idle = newKey(keys, 10);
+  const std::string busy = newKey(keys, 10);
+  const std::string revoked = newKey(keys, 10);
+  for (const std::string& key : {idle, busy, revoked}) {
+    BOOST_REQUIRE(node.limits.check(key).allowed);
+  }
+  BOOST_TEST(node.windows.stats().in_use == 3);
+  keys.revokeKey(revoked, "test", "test");
+  BOOST_TEST(node.windows.stats().in_use == 2);
+  // A whole window later `busy` counts again and `idle` does not: cleanup frees idle's slot,
+  // having written its counts back (which the database's own cleanup then deletes).
+  clock.set(clock.now() + std::chrono::milliseconds(settings.rate_limits.window_ms) + 1min);
+  BOOST_REQUIRE(node.limits.check(busy).allowed);
+  node.windows.deleteEnded(clock.now() - std::chrono::milliseconds(settings.rate_limits.window_ms),
+                           settings.rate_limits.windowShape().subWindowMs());
+  BOOST_TEST(node.windows.stats().in_use == 1);
+  BOOST_TEST(node.limits.status(busy).used == 1);
+  BOOST_TEST(node.limits.status(idle).used == 0);
+  BOOST_TEST(node.limits.check(idle).allowed);  // given a slot again
+  BOOST_TEST(node.windows.stats().in_use == 2);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
