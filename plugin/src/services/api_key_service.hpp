@@ -173,7 +173,7 @@ class ApiKeyService {
       return std::hash<std::string_view>()(std::string_view(h.data(), h.size()));
     }
   };
-  static constexpr size_t kMaxCachedKeys = 16'384;  // past this the cache starts over
+  static constexpr size_t kMaxCachedKeys = 131'072;  // past this the cache starts over
   std::shared_mutex cache_mutex_;
   std::unordered_map<std::array<char, 64>, CachedKey, HashOfHash> cache_;
 };

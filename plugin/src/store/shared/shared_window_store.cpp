@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -356,16 +357,40 @@ std::string mismatch(const FileHeader& h, const Layout& want, std::int64_t size)
   return "";
 }
 
+// Writes `length` zero bytes at `offset`, allocating their blocks. False (errno set) when it
+// could not.
+bool writeZeros(int fd, std::int64_t offset, std::int64_t length) {
+  static const std::array<char, kPage> zeros{};
+  while (length > 0) {
+    const auto chunk = static_cast<size_t>(std::min<std::int64_t>(length, kPage));
+    const ssize_t n = ::pwrite(fd, zeros.data(), chunk, offset);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n == 0) {
+        errno = ENOSPC;
+      }
+      return false;
+    }
+    offset += n;
+    length -= n;
+  }
+  return true;
+}
+
 // Sizes a new, empty file and writes its header; the magic last, so that a maker killed
 // half-way leaves a file the next opener rebuilds.
 void initialise(int fd, const Layout& l, const std::string& path) {
   if (::ftruncate(fd, l.file_size) != 0) {
     fail(path, std::string("cannot size it: ") + std::strerror(errno), true);
   }
-  // The header and the tags are touched by every process: their blocks now, not as SIGBUS
-  // on a full disk later. A slot's blocks are allocated when a key is given it.
-  if (const int rc = ::posix_fallocate(fd, 0, l.slots_offset); rc != 0) {
-    fail(path, std::string("cannot allocate its header: ") + std::strerror(rc), true);
+  // The header's block now, not as SIGBUS on a full disk later; written, not fallocate()d:
+  // the first store through the mapping into an allocated but unwritten block waits on the
+  // file system's journal (milliseconds on ext4). A slot's blocks, and its tag's, are
+  // written when a key is given it (reading a hole needs no block).
+  if (!writeZeros(fd, 0, kPage)) {
+    fail(path, std::string("cannot allocate its header: ") + std::strerror(errno), true);
   }
   void* map = ::mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (map == MAP_FAILED) {
@@ -613,10 +638,14 @@ bool SharedWindowStore::consume(const Request& request, const Clock& clock, Deci
           break;
         }
       }
-      // Its blocks now: a store into a hole of the file on a full disk would be SIGBUS.
-      if (free_at != kNoSlot &&
-          ::posix_fallocate(seg.fd, layout.slots_offset + free_at * layout.slot_size,
-                            layout.slot_size) != 0) {
+      // Its blocks and its tag's now, written (see writeZeros): a store into a hole of the
+      // file on a full disk would be SIGBUS. Only a slot never used, and a tag still empty,
+      // are written over (with the zeros they hold): a freed slot keeps its blocks, and its
+      // mutex, which a prober may be waiting on. Claims are serialised by the claim lock.
+      if (free_at != kNoSlot && seg.slot(free_at).lock_ready != kLockReady &&
+          (!writeZeros(seg.fd, layout.slots_offset + free_at * layout.slot_size,
+                       layout.slot_size) ||
+           (seg.tags[free_at].load() == kEmpty && !writeZeros(seg.fd, kPage + free_at * 8, 8)))) {
         free_at = kNoSlot;
       }
       if (free_at == kNoSlot) {
@@ -729,6 +758,9 @@ bool SharedWindowStore::consume(const Request& request, const Clock& clock, Deci
     slot.max_index = std::max(slot.max_index, now_index);
     slot.limit = request.limit;
     slot.dirty = 1;
+    if (!counted_.load(std::memory_order_relaxed)) {
+      counted_.store(true, std::memory_order_relaxed);
+    }
     ordered();
     if (*seg.mid_update) {
       (*seg.mid_update)();  // a count cut short here is rolled back by the next locker
@@ -807,10 +839,14 @@ std::int64_t SharedWindowStore::clearKey(std::string_view key_id, bool free_slot
   std::int64_t in_slot = 0;
   bool spilled = false;
   if (at != kNoSlot) {
-    Slot& slot = seg.slot(at);
-    lock.take(seg, slot);
+    lock.take(seg, seg.slot(at));  // checks of the key wait until the end
+  }
+  // The durable store first: when it fails, nothing has changed.
+  const std::int64_t in_store = durable_change();
+  if (at != kNoSlot) {
+    Slot& slot = lock.slot();
     spilled = slot.spilled != 0;
-    Entry* entries = slot.entries();
+    const Entry* entries = slot.entries();
     for (std::int64_t i = 0; i < layout.entries; ++i) {
       if (entries[i].count != 0) {
         in_slot += free_slot ? 1 : entries[i].count;
@@ -823,13 +859,9 @@ std::int64_t SharedWindowStore::clearKey(std::string_view key_id, bool free_slot
     }
     clearEntries(slot, layout.entries);
     slot.spilled = 0;
-    slot.dirty = 1;  // if the durable store fails below, the next sync writes the empty set
+    slot.dirty = 0;  // the durable store holds none of it either
     ordered();
     slot.undo_op = kUndoNone;
-  }
-  const std::int64_t in_store = durable_change();
-  if (at != kNoSlot) {
-    lock.slot().dirty = 0;
     if (free_slot) {
       seg.tags[at].store(kTombstone, std::memory_order_release);
       seg.header->in_use.fetch_sub(1);
@@ -912,7 +944,7 @@ std::int64_t SharedWindowStore::syncSlots(const TimePoint* cutoff) {
 }
 
 std::int64_t SharedWindowStore::sync() {
-  return syncSlots(nullptr);
+  return counted_.load(std::memory_order_relaxed) ? syncSlots(nullptr) : 0;
 }
 
 std::int64_t SharedWindowStore::deleteEnded(TimePoint cutoff, std::int64_t sub_window_ms) {

@@ -70,6 +70,9 @@ class SharedWindowStore final : public WindowStore {
   // sync(), with reclaiming at `cutoff`, then the durable store's deleteEnded.
   std::int64_t deleteEnded(TimePoint cutoff, std::int64_t sub_window_ms) override;
   void replace(const std::vector<KeyCounts>& keys) override;
+  // Writes back what changed since the last write-back, as cleanup does; at once, without
+  // reading the segment, in a process that never counted a request in it (a CLI command
+  // has nothing to add to what the serving processes' cleanups write).
   std::int64_t sync() override;
 
   struct Stats {
@@ -103,6 +106,7 @@ class SharedWindowStore final : public WindowStore {
   std::mutex remap_mutex_;                          // guards the list below
   std::vector<std::unique_ptr<Segment>> segments_;  // every one mapped; the last is current
   std::atomic<Segment*> current_{nullptr};
+  std::atomic<bool> counted_{false};  // this process counted a request in a slot
 };
 
 }  // namespace api
