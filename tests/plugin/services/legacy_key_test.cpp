@@ -35,7 +35,10 @@ void buildOriginalDatabase(const std::string& path) {
       " endpoint TEXT NOT NULL, method TEXT NOT NULL, status_code INTEGER NOT NULL,"
       " response_time INTEGER NOT NULL, ip_address TEXT, user_agent TEXT,"
       " timestamp TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,"
-      " FOREIGN KEY (key_id) REFERENCES api_keys(id) ON DELETE CASCADE);",
+      " FOREIGN KEY (key_id) REFERENCES api_keys(id) ON DELETE CASCADE);"
+      "CREATE TABLE api_rate_limits (key_id TEXT NOT NULL, window_start DATETIME NOT NULL,"
+      " window_size INTEGER NOT NULL, request_count INTEGER DEFAULT 0,"
+      " rate_limit INTEGER NOT NULL, PRIMARY KEY (key_id, window_start));",
       "building the original schema");
   api::Statement insert(db,
                         "INSERT INTO api_keys (id, key_hash, key_prefix, user_id, name, scopes,"
@@ -70,6 +73,15 @@ void buildOriginalDatabase(const std::string& path) {
       " ('r6', '9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d', '/v1/b', 'get', 200, 999999999999,"
       "  '2026-11-25 05:40:00')",
       "writing the original request log");
+  // Its rate-limit windows (fixed, an hour long, started at a text time): one request of the
+  // other key in the hour now running; a row whose time cannot be read and one of a key that
+  // no longer exists, which nothing can honour.
+  db.exec(
+      "INSERT INTO api_rate_limits VALUES"
+      " ('9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d', '2026-11-25 05:30:00', 3600000, 1, 2),"
+      " ('9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d', 'soon', 3600000, 1, 2),"
+      " ('0000aaaa-gone', '2026-11-25 05:30:00', 3600000, 5, 2)",
+      "writing the original rate-limit windows");
 }
 
 struct Fixture : testing_support::StoreFixture {
@@ -127,6 +139,34 @@ BOOST_AUTO_TEST_CASE(text_of_neither_shape_is_refused_before_any_lookup) {
   BOOST_TEST(node.keys.validateKey(kLegacy + "A").reason == KeyRejection::kMalformed);
   const std::string unknown = "sk_" + std::string(42, 'A') + "E";  // legacy shape, no such key
   BOOST_TEST(node.keys.validateKey(unknown).reason == KeyRejection::kNotFound);
+}
+
+BOOST_AUTO_TEST_CASE(the_original_rate_limit_counts_are_honoured_where_they_can_be_read) {
+  // The other key's one request of the running hour counts: one more fits its limit of 2.
+  const auto first = limits.authorize(kOther);
+  BOOST_TEST(first.allowed);
+  BOOST_TEST(first.limit.remaining == 0);
+  BOOST_TEST(std::string(limits.authorize(kOther).reason) == "over_limit");
+  const std::string other_id = "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d";
+  BOOST_TEST(limits.status(other_id).used == 2);
+  // Adopted once: another connection opening the file does not count it twice.
+  testing_support::ServiceNode again(path, settings, clock);
+  api::RateLimitService other(settings, again.store, clock, again.logger, again.keys);
+  BOOST_TEST(other.status(other_id).used == 2);
+  // Counted at the last millisecond of its hour (06:29:59.999): it slides out a window after
+  // that, the one admitted at 06:00 a window after 06:00.
+  clock.set(*api::parseIsoUtc("2026-11-25T07:00:00.000Z"));
+  BOOST_TEST(other.status(other_id).used == 1);
+  clock.set(*api::parseIsoUtc("2026-11-25T07:28:59.999Z"));
+  BOOST_TEST(other.status(other_id).used == 1);
+  clock.set(*api::parseIsoUtc("2026-11-25T07:29:00.000Z"));
+  BOOST_TEST(other.status(other_id).used == 0);
+  // What cannot be read is left as it was.
+  api::SqliteDb raw(path);
+  api::Statement left(raw, "SELECT count(*) FROM api_rate_limits WHERE window_start >= ''",
+                      "counting");
+  BOOST_REQUIRE(left.step());
+  BOOST_TEST(left.columnInt(0) == 2);
 }
 
 BOOST_AUTO_TEST_CASE(the_original_request_log_counts_in_statistics_once) {

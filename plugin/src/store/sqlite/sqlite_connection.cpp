@@ -26,6 +26,29 @@ constexpr Query kConfigure{"PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = O
                            "configuring the connection"};
 constexpr Query kProbe{"SELECT count(*) FROM api_keys", "probing the api_keys table"};
 
+// The original system's rate-limit rows: window_start as text (its CURRENT_TIMESTAMP, UTC),
+// window_size in ms. Text sorts after every number, so `window_start >= ''` is a seek on
+// idx_api_rate_limits_window_start that finds only them. A row that can be read (a time
+// julianday() understands, a key that exists) becomes `request_count` requests at the last
+// millisecond of its window: counted as late as they can have been, so they count for as long
+// as they can and never less (window_size 1, so cleanup ends them a window after that).
+#define API_LEGACY_WINDOWS                                                                 \
+  " FROM api_rate_limits WHERE window_start >= '' AND julianday(window_start) IS NOT NULL" \
+  " AND key_id IN (SELECT id FROM api_keys)"
+constexpr Query kAnyLegacyWindow{"SELECT 1" API_LEGACY_WINDOWS " LIMIT 1",
+                                 "looking for the original system's rate-limit rows"};
+constexpr Query kAdoptLegacyWindows{
+    "INSERT INTO api_rate_limits (key_id, window_start, window_size, request_count, rate_limit)"
+    " SELECT key_id, CAST(round((julianday(window_start) - 2440587.5) * 86400000.0) AS INTEGER)"
+    " + max(window_size, 1) - 1, 1, max(request_count, 0), rate_limit" API_LEGACY_WINDOWS
+    " ORDER BY 1, 2"
+    " ON CONFLICT (key_id, window_start) DO UPDATE"
+    " SET request_count = request_count + excluded.request_count",
+    "adopting the original system's rate-limit rows"};
+constexpr Query kDeleteLegacyWindows{"DELETE" API_LEGACY_WINDOWS,
+                                     "adopting the original system's rate-limit rows"};
+#undef API_LEGACY_WINDOWS
+
 int latestVersion() {
   const auto all = schemaMigrations();
   return all.empty() ? 0 : all.back().version;
@@ -55,6 +78,7 @@ SqliteConnection::SqliteConnection(const SqliteStoreOptions& options)
     Statement type(db_, kRequestIdType);
     request_ids_are_text_ = type.step() && type.columnText(0) == "TEXT";
   }
+  adoptLegacyWindows();
   // No key change can take longer than a wait for the lock and its statements: a change in
   // flight for much longer was left by a process that died inside it.
   epoch_ = std::make_unique<KeyEpoch>(
@@ -68,6 +92,19 @@ std::optional<ChangeToken> SqliteConnection::changeToken() const noexcept {
     return std::nullopt;
   }
   return ChangeToken(&*generation, sizeof(*generation));
+}
+
+void SqliteConnection::adoptLegacyWindows() {
+  {
+    Statement any(db_, kAnyLegacyWindow);  // a plain read: usually nothing, and no write lock
+    if (!any.step()) {
+      return;
+    }
+  }
+  Transaction transaction(db_, "adopting the original system's rate-limit rows");
+  Statement(db_, kAdoptLegacyWindows).run();
+  Statement(db_, kDeleteLegacyWindows).run();
+  transaction.commit();
 }
 
 int SqliteConnection::appliedVersion() {

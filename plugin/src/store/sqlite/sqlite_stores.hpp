@@ -50,6 +50,9 @@ class SqliteConnection {
  private:
   void migrate();
   int appliedVersion();
+  // Rewrites the original system's rate-limit rows (text times) as this module's, once, in one
+  // transaction; a database without them costs one index seek.
+  void adoptLegacyWindows();
 
   std::mutex mutex_;  // guards db_ and every statement prepared on it
   SqliteDb db_;
