@@ -20,7 +20,7 @@ namespace api {
 namespace {
 
 constexpr std::uint64_t kMagic = 0x31304E4957505053ULL;  // "SPPWIN01", little-endian
-constexpr std::uint32_t kVersion = 2;
+constexpr std::uint32_t kVersion = 3;
 constexpr std::int64_t kPage = 4096;
 constexpr std::uint32_t kLockReady = 0x4B434F4CU;  // "LOCK": the slot's mutex is initialised
 constexpr std::uint64_t kEmpty = 0;                // a slot never used: ends every probe
@@ -217,6 +217,10 @@ struct SharedWindowStore::Slot {
   std::uint64_t* occupiedBits(std::int64_t entries_per_slot) {
     return reinterpret_cast<std::uint64_t*>(this->entries() + entries_per_slot);
   }
+  // Entries changed since they were last written back: a write-back writes only those.
+  std::uint64_t* dirtyBits(std::int64_t entries_per_slot) {
+    return occupiedBits(entries_per_slot) + (entries_per_slot + 63) / 64;
+  }
   bool holds(std::string_view id) const {
     return key_length == id.size() && std::memcmp(key, id.data(), id.size()) == 0;
   }
@@ -262,15 +266,23 @@ bool isOccupied(const std::uint64_t* bits, std::int64_t at) {
 }
 
 // Rebuilds what is derived from the entries (the occupied bits, max_index), after a repair or
-// a load.
-void reindex(Slot& slot, std::int64_t entries) {
+// a load. With `all_dirty` (a repair: what changed is not known) every held entry is written
+// back at the next sync.
+void reindex(Slot& slot, std::int64_t entries, bool all_dirty) {
   std::uint64_t* bits = slot.occupiedBits(entries);
   std::fill_n(bits, (entries + 63) / 64, 0);
+  std::uint64_t* dirty = slot.dirtyBits(entries);
+  if (all_dirty) {
+    std::fill_n(dirty, (entries + 63) / 64, 0);
+  }
   slot.max_index = kNoIndex;
   const Entry* e = slot.entries();
   for (std::int64_t i = 0; i < entries; ++i) {
     if (e[i].count != 0) {
       bits[i / 64] |= std::uint64_t{1} << (i % 64);
+      if (all_dirty) {
+        dirty[i / 64] |= std::uint64_t{1} << (i % 64);
+      }
       slot.max_index = std::max(slot.max_index, e[i].index);
     }
   }
@@ -278,7 +290,7 @@ void reindex(Slot& slot, std::int64_t entries) {
 
 void clearEntries(Slot& slot, std::int64_t entries) {
   std::fill_n(slot.entries(), entries, Entry{0, 0});
-  std::fill_n(slot.occupiedBits(entries), (entries + 63) / 64, 0);
+  std::fill_n(slot.occupiedBits(entries), 2 * ((entries + 63) / 64), 0);  // and dirtyBits
   slot.max_index = kNoIndex;
 }
 
@@ -321,7 +333,8 @@ Layout layoutFor(std::int64_t slots, WindowShape shape) {
   l.entries = std::max<std::int64_t>(2 * shape.sub_windows, 64);
   l.slot_size =
       roundUp(SharedWindowStore::Slot::kHead +
-                  l.entries * static_cast<std::int64_t>(sizeof(Entry)) + (l.entries + 63) / 64 * 8,
+                  l.entries * static_cast<std::int64_t>(sizeof(Entry)) +
+                  2 * ((l.entries + 63) / 64 * 8),  // occupied and dirty bits
               64);
   l.slots_offset = roundUp(kPage + slots * 8, kPage);
   l.file_size = l.slots_offset + slots * l.slot_size;
@@ -550,7 +563,7 @@ class SharedWindowStore::SlotLock {
       std::fill_n(slot.entries(), entries, Entry{0, 0});
       slot.spilled = 0;
     }
-    reindex(slot, entries);
+    reindex(slot, entries, true);
     slot.undo_op = kUndoNone;
     slot.dirty = 1;
   }
@@ -592,6 +605,7 @@ SharedWindowStore::Segment& SharedWindowStore::segment() {
 namespace {
 
 constexpr std::int64_t kNoSlot = -1;  // no slot, or no entry
+constexpr size_t kWriteBackRows = 4096;  // rows per write-back transaction, about
 
 }  // namespace
 
@@ -691,7 +705,7 @@ bool SharedWindowStore::consume(const Request& request, const Clock& clock, Deci
         e.index = index;
         e.count += c.count;
       }
-      reindex(slot, layout.entries);
+      reindex(slot, layout.entries, false);  // the durable store holds all of it
       std::memcpy(slot.key, key_id.data(), key_id.size());
       slot.key_length = static_cast<std::uint32_t>(key_id.size());
       ordered();
@@ -755,6 +769,7 @@ bool SharedWindowStore::consume(const Request& request, const Clock& clock, Deci
     ordered();
     e.count = own ? held.count + request.cost : request.cost;
     bits[target / 64] |= std::uint64_t{1} << (target % 64);
+    slot.dirtyBits(layout.entries)[target / 64] |= std::uint64_t{1} << (target % 64);
     slot.max_index = std::max(slot.max_index, now_index);
     slot.limit = request.limit;
     slot.dirty = 1;
@@ -875,8 +890,10 @@ std::int64_t SharedWindowStore::syncSlots(const TimePoint* cutoff) {
   Segment& seg = segment();
   const Layout& layout = seg.layout;
   HeaderLock sync(&seg.header->sync_lock, seg.path);
+  const std::int64_t words = (layout.entries + 63) / 64;
   std::vector<KeyCounts> batch;
   std::vector<std::pair<std::int64_t, std::uint64_t>> written;  // slot, tag
+  std::vector<std::vector<std::uint64_t>> written_bits;         // the dirty bits cleared
   std::vector<std::pair<std::int64_t, std::uint64_t>> idle;
   for (std::int64_t at = 0; at < layout.slots; ++at) {
     const std::uint64_t tag = seg.tags[at].load(std::memory_order_acquire);
@@ -891,14 +908,20 @@ std::int64_t SharedWindowStore::syncSlots(const TimePoint* cutoff) {
     }
     const Entry* entries = slot.entries();
     if (slot.dirty != 0 && slot.spilled == 0) {
+      // Only the entries changed since the last write-back: the others are there already.
+      std::uint64_t* dirty = slot.dirtyBits(layout.entries);
       KeyCounts key{std::string(slot.key, slot.key_length), layout.sub_ms, slot.limit, {}};
       for (std::int64_t i = 0; i < layout.entries; ++i) {
-        if (entries[i].count != 0) {
+        if (isOccupied(dirty, i) && entries[i].count != 0) {
           key.counts.push_back({entries[i].index * layout.sub_ms, entries[i].count});
         }
       }
-      batch.push_back(std::move(key));
-      written.emplace_back(at, tag);
+      if (!key.counts.empty()) {
+        batch.push_back(std::move(key));
+        written.emplace_back(at, tag);
+        written_bits.emplace_back(dirty, dirty + words);
+      }
+      std::fill_n(dirty, words, 0);
       slot.dirty = 0;
     }
     if (cutoff != nullptr) {
@@ -911,13 +934,31 @@ std::int64_t SharedWindowStore::syncSlots(const TimePoint* cutoff) {
       }
     }
   }
+  // In transactions of about kWriteBackRows rows, so that no write-back holds the database's
+  // write lock for long.
+  size_t done = 0;  // keys of the transactions committed
   try {
-    durable_.replace(batch);
+    while (done < batch.size()) {
+      std::vector<KeyCounts> chunk;
+      size_t rows = 0;
+      for (size_t next = done; next < batch.size() && rows < kWriteBackRows; ++next) {
+        rows += batch[next].counts.size();
+        chunk.push_back(batch[next]);
+      }
+      durable_.write(chunk);
+      done += chunk.size();
+    }
   } catch (...) {
-    for (const auto& [at, tag] : written) {  // written at the next sync instead
+    // The keys not committed are written at the next sync instead.
+    for (size_t i = done; i < written.size(); ++i) {
+      const auto [at, tag] = written[i];
       SlotLock lock;
       lock.take(seg, seg.slot(at));
       if (seg.tags[at].load() == tag) {
+        std::uint64_t* dirty = lock.slot().dirtyBits(layout.entries);
+        for (std::int64_t w = 0; w < words; ++w) {
+          dirty[w] |= written_bits[i][static_cast<size_t>(w)];
+        }
         lock.slot().dirty = 1;
       }
     }
@@ -950,6 +991,16 @@ std::int64_t SharedWindowStore::sync() {
 std::int64_t SharedWindowStore::deleteEnded(TimePoint cutoff, std::int64_t sub_window_ms) {
   syncSlots(&cutoff);
   return durable_.deleteEnded(cutoff, sub_window_ms);
+}
+
+void SharedWindowStore::write(const std::vector<KeyCounts>& keys) {
+  syncSlots(nullptr);  // what the slots hold first, so that freeing them below loses nothing
+  for (const KeyCounts& key : keys) {
+    clearKey(key.key_id, true, [&] {
+      durable_.write({key});
+      return std::int64_t{0};
+    });
+  }
 }
 
 void SharedWindowStore::replace(const std::vector<KeyCounts>& keys) {

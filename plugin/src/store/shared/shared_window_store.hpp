@@ -70,6 +70,9 @@ class SharedWindowStore final : public WindowStore {
   // sync(), with reclaiming at `cutoff`, then the durable store's deleteEnded.
   std::int64_t deleteEnded(TimePoint cutoff, std::int64_t sub_window_ms) override;
   void replace(const std::vector<KeyCounts>& keys) override;
+  // Writes back what the segment holds, then sets the counts given; the keys' slots are
+  // freed (their next checks load them again).
+  void write(const std::vector<KeyCounts>& keys) override;
   // Writes back what changed since the last write-back, as cleanup does; at once, without
   // reading the segment, in a process that never counted a request in it (a CLI command
   // has nothing to add to what the serving processes' cleanups write).

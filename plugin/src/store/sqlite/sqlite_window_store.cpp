@@ -25,6 +25,13 @@ constexpr Query kInsertWindow{
     "INSERT INTO api_rate_limits (key_id, window_start, window_size, request_count, rate_limit)"
     " VALUES (?1, ?2, ?3, ?4, ?5)",
     "writing back rate-limit windows"};
+constexpr Query kSetWindow{
+    "INSERT INTO api_rate_limits (key_id, window_start, window_size, request_count, rate_limit)"
+    " VALUES (?1, ?2, ?3, ?4, ?5)"
+    " ON CONFLICT (key_id, window_start) DO UPDATE SET"
+    " request_count = excluded.request_count, window_size = excluded.window_size,"
+    " rate_limit = excluded.rate_limit",
+    "writing back rate-limit windows"};
 constexpr Query kDeleteEndedWindows{SqliteWindowStore::kDeleteEndedWindowsSql,
                                     "deleting ended rate-limit windows"};
 
@@ -125,6 +132,26 @@ void SqliteWindowStore::replace(const std::vector<KeyCounts>& keys) {
     del.bind(1, key.key_id).run();
     for (const Count& c : key.counts) {
       insert.bind(1, key.key_id)
+          .bind(2, c.start_ms)
+          .bind(3, key.sub_window_ms)
+          .bind(4, c.count)
+          .bind(5, key.limit)
+          .run();
+    }
+  }
+  transaction.commit();
+}
+
+void SqliteWindowStore::write(const std::vector<KeyCounts>& keys) {
+  if (keys.empty()) {
+    return;
+  }
+  std::lock_guard lock(connection_.mutex());
+  Transaction transaction(db_, "writing back rate-limit windows");
+  Statement set(db_, kSetWindow);
+  for (const KeyCounts& key : keys) {
+    for (const Count& c : key.counts) {
+      set.bind(1, key.key_id)
           .bind(2, c.start_ms)
           .bind(3, key.sub_window_ms)
           .bind(4, c.count)
