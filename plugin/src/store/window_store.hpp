@@ -9,8 +9,8 @@
 //    one atomic step, and the decision's time never older than the lock;
 //  - peek: the same read, without locking or writing;
 //  - reset and forget a key, delete windows that ended;
-//  - replace a set of keys' sub-windows by given counts, or set some of them (the write-back
-//    of a faster store kept in front of it, ../shared/), and sync (write back what it keeps elsewhere; a
+//  - raise given sub-windows of a set of keys to given counts (the write-back of a faster
+//    store kept in front of it, ../shared/), and sync (write back what it keeps elsewhere; a
 //    store that keeps everything in itself has nothing to do).
 // It knows nothing of keys: the caller hands in the policy (limit, key state) through its
 // Decider, and forgets a key's windows when it revokes the key.
@@ -86,10 +86,10 @@ class WindowStore {
     std::int64_t limit = 0;
     std::vector<Count> counts;  // none: the key has no sub-windows left
   };
-  // Makes each key's sub-windows exactly `counts`, all keys in one transaction.
-  virtual void replace(const std::vector<KeyCounts>& keys) = 0;
-  // Sets each listed sub-window of each key to its count (creating it), leaving the key's
-  // other sub-windows as they are; all in one transaction.
+  // Raises each listed sub-window of each key to its count (creating it); one that holds more
+  // keeps it, and the key's other sub-windows are left as they are; all in one transaction.
+  // A sub-window's count only grows until a reset or forget deletes it, so a write-back that
+  // arrives late can never lower one.
   virtual void write(const std::vector<KeyCounts>& keys) = 0;
   // Writes back to the durable store whatever this store holds only elsewhere (memory).
   // Returns how many keys it wrote.

@@ -42,6 +42,23 @@ bool isIpAddress(std::string_view text) {
          ::inet_pton(AF_INET6, terminated.data(), address.data()) == 1;
 }
 
+// Recycled records keep their strings' memory; one that held a long text (a burst of long
+// endpoints or user agents) lets it go when the new text is much shorter, so that what the
+// queue holds, and counts against usageQueueBytes, stays near what its records need.
+constexpr size_t kKeptCapacity = 256;
+void releaseIfOversized(std::string& out, size_t needed) {
+  if (out.capacity() > kKeptCapacity && out.capacity() > 4 * needed) {
+    std::string().swap(out);
+  }
+}
+void assignKept(std::string& out, std::string_view text) {
+  releaseIfOversized(out, text.size());
+  out.assign(text);
+}
+
+// Written records kept for their memory beyond what a batch needs are freed by the writer.
+constexpr size_t kSpareRecords = 2 * UsageRecorder::kBatchSize;
+
 }  // namespace
 
 UsageRecorder::UsageRecorder(const ApiSettings& settings, Stores& store, const Clock& clock,
@@ -125,12 +142,13 @@ bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
       }
       RequestRecord& r = queue_[queued_];  // written over; queued only if it fits below
       r.timestamp_ms = timestamp_ms;
-      r.key_id.assign(key_id);
-      r.endpoint.assign(input.endpoint);
+      assignKept(r.key_id, key_id);
+      assignKept(r.endpoint, input.endpoint);
       r.method.assign(method);
       r.status_code = input.status_code;
       r.response_time_ms = input.response_time_ms;
-      r.ip_address.assign(input.ip_address);
+      assignKept(r.ip_address, input.ip_address);
+      releaseIfOversized(r.user_agent, std::min(input.user_agent.size(), kMaxUserAgentLength));
       assignPrintableTruncated(r.user_agent, input.user_agent, kMaxUserAgentLength);
       bytes = recordBytes(r);
     }
@@ -324,6 +342,10 @@ void UsageRecorder::writerLoop() {
       done_total_ += batch.size();
       written_cv_.notify_all();
       lock.unlock();
+    }
+    if (taken.size() > kSpareRecords) {  // after a burst: the memory goes back
+      taken.resize(kSpareRecords);
+      taken.shrink_to_fit();
     }
     persistCounters(store);
     lock.lock();

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <pthread.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -107,13 +106,26 @@ void ordered() {
   throw StoreError("rate-limit segment '" + path + "': " + what, transient);
 }
 
-void initRobust(pthread_mutex_t* mutex) {
+// A process-shared mutex that tells the next locker when its owner died. Throws StoreError
+// when the C library cannot make one (a mutex that never reports a dead owner would wedge
+// every process after the first crash).
+void initRobust(pthread_mutex_t* mutex, const std::string& path) {
   pthread_mutexattr_t attr;
-  pthread_mutexattr_init(&attr);
-  pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-  pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-  pthread_mutex_init(mutex, &attr);
-  pthread_mutexattr_destroy(&attr);
+  int rc = pthread_mutexattr_init(&attr);
+  if (rc == 0) {
+    rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    if (rc == 0) {
+      rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+    }
+    if (rc == 0) {
+      rc = pthread_mutex_init(mutex, &attr);
+    }
+    pthread_mutexattr_destroy(&attr);
+  }
+  if (rc != 0) {
+    throw StoreError("rate-limit segment '" + path +
+                     "': cannot make a robust process-shared mutex: " + std::strerror(rc));
+  }
 }
 
 constexpr int kSpins = 200;
@@ -209,11 +221,12 @@ struct SharedWindowStore::Slot {
   std::int64_t undo_index;
   std::int64_t undo_count;
   std::int64_t max_index;  // no entry holds a later sub-window (kNoIndex: none is held)
+  std::uint64_t changes;   // moved by every change to the counts (see syncSlots)
 
   // Entry i holds a sub-window whose index is i modulo the entry count, so a check finds its
   // own at once and reads only the window's; occupiedBits() says which hold requests (count != 0,
   // kept in step with them: a check tests N bits, not N entries).
-  Entry* entries() { return reinterpret_cast<Entry*>(reinterpret_cast<char*>(this) + kHead); }
+  Entry* entries();
   std::uint64_t* occupiedBits(std::int64_t entries_per_slot) {
     return reinterpret_cast<std::uint64_t*>(this->entries() + entries_per_slot);
   }
@@ -224,9 +237,17 @@ struct SharedWindowStore::Slot {
   bool holds(std::string_view id) const {
     return key_length == id.size() && std::memcmp(key, id.data(), id.size()) == 0;
   }
-  static constexpr std::int64_t kHead = 144;
 };
-static_assert(sizeof(SharedWindowStore::Slot) <= SharedWindowStore::Slot::kHead);
+
+namespace {
+// Where a slot's entries start: after its fields, 16-byte aligned whatever the platform's
+// pthread_mutex_t (40 bytes on x86_64, 48 on aarch64).
+constexpr std::int64_t kSlotHead = (sizeof(SharedWindowStore::Slot) + 15) / 16 * 16;
+}  // namespace
+
+Entry* SharedWindowStore::Slot::entries() {
+  return reinterpret_cast<Entry*>(reinterpret_cast<char*>(this) + kSlotHead);
+}
 
 struct SharedWindowStore::Segment {
   std::string path;
@@ -331,43 +352,72 @@ Layout layoutFor(std::int64_t slots, WindowShape shape) {
   // Room for the window's N sub-windows and as many again that a clock stepped back leaves
   // ahead of it, and never fewer than 64.
   l.entries = std::max<std::int64_t>(2 * shape.sub_windows, 64);
-  l.slot_size =
-      roundUp(SharedWindowStore::Slot::kHead +
-                  l.entries * static_cast<std::int64_t>(sizeof(Entry)) +
-                  2 * ((l.entries + 63) / 64 * 8),  // occupied and dirty bits
-              64);
+  l.slot_size = roundUp(kSlotHead + l.entries * static_cast<std::int64_t>(sizeof(Entry)) +
+                            2 * ((l.entries + 63) / 64 * 8),  // occupied and dirty bits
+                        64);
   l.slots_offset = roundUp(kPage + slots * 8, kPage);
   l.file_size = l.slots_offset + slots * l.slot_size;
   return l;
 }
 
-// Why the mapped header does not describe `want`; empty when it does.
-std::string mismatch(const FileHeader& h, const Layout& want, std::int64_t size) {
+// Why the mapped header does not describe `want`, and whether processes of another build or
+// configuration may be using it (`foreign`); empty when it describes `want`.
+struct Mismatch {
+  std::string why;
+  bool foreign = false;
+};
+Mismatch mismatch(const FileHeader& h, const Layout& want, std::int64_t size) {
   if (h.magic != kMagic) {
-    return "it is not a rate-limit segment (or its making was cut short)";
+    return {"it is not a rate-limit segment (or its making was cut short)"};
   }
   if (h.version != kVersion || h.header_size != sizeof(FileHeader)) {
-    return "its layout version is " + std::to_string(h.version) + ", this build uses " +
-           std::to_string(kVersion);
+    return {"its layout version is " + std::to_string(h.version) + ", this build uses " +
+                std::to_string(kVersion),
+            true};
+  }
+  if (h.retired.load() != 0) {
+    return {"it was replaced, but its replacement never took its place"};
   }
   if (h.sub_windows != want.sub_windows || h.sub_ms != want.sub_ms) {
-    return "it counts " + std::to_string(h.sub_windows) + " sub-windows of " +
-           std::to_string(h.sub_ms) + " ms, this configuration " +
-           std::to_string(want.sub_windows) + " of " + std::to_string(want.sub_ms) + " ms";
+    return {"it counts " + std::to_string(h.sub_windows) + " sub-windows of " +
+                std::to_string(h.sub_ms) + " ms, this configuration " +
+                std::to_string(want.sub_windows) + " of " + std::to_string(want.sub_ms) + " ms",
+            true};
   }
   if (h.slots != want.slots) {
-    return "it has " + std::to_string(h.slots) + " slots, rateLimitSlots is " +
-           std::to_string(want.slots);
+    return {"it has " + std::to_string(h.slots) + " slots, rateLimitSlots is " +
+                std::to_string(want.slots),
+            true};
   }
   if (h.entries != want.entries || h.slot_size != want.slot_size || h.file_size != want.file_size ||
       size != want.file_size) {
-    return "it is " + std::to_string(size) + " bytes, its layout needs " +
-           std::to_string(want.file_size) + " (truncated or damaged)";
+    return {"it is " + std::to_string(size) + " bytes, its layout needs " +
+            std::to_string(want.file_size) + " (truncated or damaged)"};
   }
   if (std::string(h.boot_id, strnlen(h.boot_id, sizeof(h.boot_id))) != bootId()) {
-    return "it was written before this machine booted (its locks and pages cannot be trusted)";
+    return {"it was written before this machine booted (its locks and pages cannot be trusted)"};
   }
-  return "";
+  return {};
+}
+
+// Open-file-description locks on single bytes of the file (not on its contents: they are
+// advisory): kOpening is held exclusively by the one process checking, making or replacing
+// the file; kMapped shared by every process that maps it, for as long as it does, so that one
+// configured differently can tell whether anyone still uses it. They go with the descriptor.
+constexpr off_t kOpeningByte = 0;
+constexpr off_t kMappedByte = 1;
+bool lockByte(int fd, off_t byte, short type, bool wait) {
+  struct flock lock {};
+  lock.l_type = type;
+  lock.l_whence = SEEK_SET;
+  lock.l_start = byte;
+  lock.l_len = 1;
+  while (::fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &lock) != 0) {
+    if (errno != EINTR) {
+      return false;
+    }
+  }
+  return true;
 }
 
 // Writes `length` zero bytes at `offset`, allocating their blocks. False (errno set) when it
@@ -424,8 +474,8 @@ void initialise(int fd, const Layout& l, const std::string& path) {
   h->in_use.store(0);
   h->fallbacks.store(0);
   h->spills.store(0);
-  initRobust(&h->claim_lock);
-  initRobust(&h->sync_lock);
+  initRobust(&h->claim_lock, path);
+  initRobust(&h->sync_lock, path);
   std::atomic_thread_fence(std::memory_order_seq_cst);
   h->magic = kMagic;
   ::munmap(map, kPage);
@@ -435,6 +485,11 @@ void initialise(int fd, const Layout& l, const std::string& path) {
 std::unique_ptr<SharedWindowStore::Segment> openSegment(
     const std::string& path, const Layout& want,
     const std::function<void(const std::string&)>& warn) {
+  if (bootId().empty()) {
+    fail(path,
+         "cannot read /proc/sys/kernel/random/boot_id, without which locks left by a "
+         "previous boot cannot be told apart; use rateLimitStore: database");
+  }
   for (int attempt = 0; attempt < 16; ++attempt) {
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -443,32 +498,33 @@ std::unique_ptr<SharedWindowStore::Segment> openSegment(
     }
     auto segment = std::make_unique<SharedWindowStore::Segment>();
     segment->path = path;
-    segment->fd = fd;
+    segment->fd = fd;  // closed (and its locks released) with the segment
     checkTrusted(fd, path);
-    if (::flock(fd, LOCK_EX) != 0) {  // one opener checks, makes or replaces it at a time
+    if (!lockByte(fd, kOpeningByte, F_WRLCK, true)) {
       fail(path, std::string("cannot lock it: ") + std::strerror(errno), true);
     }
     struct stat st {};
+    struct stat at_path {};
     if (::fstat(fd, &st) != 0) {
       fail(path, std::string("cannot check it: ") + std::strerror(errno));
     }
-    std::string problem;
+    if (::stat(path.c_str(), &at_path) != 0 || at_path.st_ino != st.st_ino ||
+        at_path.st_dev != st.st_dev) {
+      continue;  // replaced while this process waited for the lock: open the new one
+    }
+    Mismatch problem;
     FileHeader* h = nullptr;  // the header as found, when the file has one
-    bool retired = false;
     if (st.st_size == 0) {
       initialise(fd, want, path);  // new: made in place, under the lock
     } else if (st.st_size < kPage) {
-      problem = "it is " + std::to_string(st.st_size) + " bytes, too short for its header";
+      problem.why = "it is " + std::to_string(st.st_size) + " bytes, too short for its header";
     } else {
       void* head = ::mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
       if (head == MAP_FAILED) {
         fail(path, std::string("cannot map it: ") + std::strerror(errno), true);
       }
       h = static_cast<FileHeader*>(head);
-      retired = h->magic == kMagic && h->retired.load() != 0;
-      if (!retired) {
-        problem = mismatch(*h, want, st.st_size);
-      }
+      problem = mismatch(*h, want, st.st_size);
     }
     struct HeadUnmap {
       FileHeader* h;
@@ -478,9 +534,22 @@ std::unique_ptr<SharedWindowStore::Segment> openSegment(
         }
       }
     } unmap_head{h};
-    if (!problem.empty()) {
-      // Replace it: a new file made aside and renamed over this one, which is marked retired
-      // so that the processes mapping it move to the new one.
+    if (!problem.why.empty()) {
+      // Made by another build or configuration: replaced only when no process maps it any
+      // more. Two live sets of processes configured apart would otherwise replace each
+      // other's file at every call, losing counts each time.
+      if (problem.foreign) {
+        if (!lockByte(fd, kMappedByte, F_WRLCK, false)) {
+          fail(path, "refusing to replace it: " + problem.why +
+                         ", and processes still use it; give every process the same "
+                         "rateLimitWindowSize, rateLimitSubWindows and rateLimitSlots (and "
+                         "build), or stop them first");
+        }
+        lockByte(fd, kMappedByte, F_UNLCK, false);
+      }
+      // A new file made aside and renamed over this one, which is marked retired first, so
+      // that the processes mapping it move to the new one (and an opener killed before the
+      // rename leaves it to be replaced again).
       const std::string fresh = path + ".new." + std::to_string(::getpid());
       ::unlink(fresh.c_str());
       const int new_fd =
@@ -496,33 +565,36 @@ std::unique_ptr<SharedWindowStore::Segment> openSegment(
         throw;
       }
       ::close(new_fd);
+      if (h != nullptr && h->magic == kMagic && h->header_size == sizeof(FileHeader)) {
+        h->retired.store(1);
+      }
       if (::rename(fresh.c_str(), path.c_str()) != 0) {
         const int err = errno;
         ::unlink(fresh.c_str());
         fail(path, std::string("cannot replace it: ") + std::strerror(err));
       }
-      if (h != nullptr && h->magic == kMagic && h->header_size == sizeof(FileHeader)) {
-        h->retired.store(1);
-      }
       if (warn) {
-        warn("rate-limit segment '" + path + "' replaced by an empty one: " + problem +
+        warn("rate-limit segment '" + path + "' replaced by an empty one: " + problem.why +
              "; counts written back to the database are kept, later ones are lost");
       }
-    }
-    if (retired || !problem.empty()) {
-      continue;  // open the file now at the path (the lock goes with this descriptor)
+      continue;  // open the file now at the path
     }
     void* map = ::mmap(nullptr, static_cast<size_t>(want.file_size), PROT_READ | PROT_WRITE,
                        MAP_SHARED, fd, 0);
     if (map == MAP_FAILED) {
       fail(path, std::string("cannot map it: ") + std::strerror(errno), true);
     }
-    ::flock(fd, LOCK_UN);
     segment->map = map;
     segment->layout = want;
     segment->header = static_cast<FileHeader*>(map);
     segment->tags = reinterpret_cast<std::atomic<std::uint64_t>*>(static_cast<char*>(map) + kPage);
     segment->slot_base = static_cast<char*>(map) + want.slots_offset;
+    // Held until the segment is closed; nobody can hold kMapped exclusively now, since only an
+    // opener holding kOpening tries to.
+    if (!lockByte(fd, kMappedByte, F_RDLCK, false)) {
+      fail(path, std::string("cannot lock it: ") + std::strerror(errno), true);
+    }
+    lockByte(fd, kOpeningByte, F_UNLCK, false);
     return segment;
   }
   fail(path, "it kept being replaced while opening it", true);
@@ -564,6 +636,7 @@ class SharedWindowStore::SlotLock {
       slot.spilled = 0;
     }
     reindex(slot, entries, true);
+    ++slot.changes;
     slot.undo_op = kUndoNone;
     slot.dirty = 1;
   }
@@ -604,7 +677,7 @@ SharedWindowStore::Segment& SharedWindowStore::segment() {
 
 namespace {
 
-constexpr std::int64_t kNoSlot = -1;  // no slot, or no entry
+constexpr std::int64_t kNoSlot = -1;     // no slot, or no entry
 constexpr size_t kWriteBackRows = 4096;  // rows per write-back transaction, about
 
 }  // namespace
@@ -670,7 +743,7 @@ bool SharedWindowStore::consume(const Request& request, const Clock& clock, Deci
       }
       Slot& slot = seg.slot(free_at);
       if (slot.lock_ready != kLockReady) {  // never used: nobody else can be locking it
-        initRobust(&slot.lock);
+        initRobust(&slot.lock, seg.path);
         ordered();
         slot.lock_ready = kLockReady;
       }
@@ -740,7 +813,7 @@ bool SharedWindowStore::consume(const Request& request, const Clock& clock, Deci
         all.counts.push_back({entries[i].index * layout.sub_ms, entries[i].count});
       }
     }
-    durable_.replace({all});
+    durable_.write({all});
     slot.spilled = 1;
     slot.dirty = 0;
     seg.header->spills.fetch_add(1);
@@ -771,6 +844,7 @@ bool SharedWindowStore::consume(const Request& request, const Clock& clock, Deci
     bits[target / 64] |= std::uint64_t{1} << (target % 64);
     slot.dirtyBits(layout.entries)[target / 64] |= std::uint64_t{1} << (target % 64);
     slot.max_index = std::max(slot.max_index, now_index);
+    ++slot.changes;
     slot.limit = request.limit;
     slot.dirty = 1;
     if (!counted_.load(std::memory_order_relaxed)) {
@@ -873,6 +947,7 @@ std::int64_t SharedWindowStore::clearKey(std::string_view key_id, bool free_slot
       (*seg.mid_update)();  // a reset cut short here is finished by the next locker
     }
     clearEntries(slot, layout.entries);
+    ++slot.changes;
     slot.spilled = 0;
     slot.dirty = 0;  // the durable store holds none of it either
     ordered();
@@ -891,9 +966,16 @@ std::int64_t SharedWindowStore::syncSlots(const TimePoint* cutoff) {
   const Layout& layout = seg.layout;
   HeaderLock sync(&seg.header->sync_lock, seg.path);
   const std::int64_t words = (layout.entries + 63) / 64;
+  // A slot's dirty marks are cleared only once what was read of it has committed, and only if
+  // it has not changed since: a write-back that fails, or a process killed in the middle of
+  // one, leaves them for the next.
+  struct Copied {
+    std::int64_t at;
+    std::uint64_t tag;
+    std::uint64_t changes;
+  };
   std::vector<KeyCounts> batch;
-  std::vector<std::pair<std::int64_t, std::uint64_t>> written;  // slot, tag
-  std::vector<std::vector<std::uint64_t>> written_bits;         // the dirty bits cleared
+  std::vector<Copied> copied;
   std::vector<std::pair<std::int64_t, std::uint64_t>> idle;
   for (std::int64_t at = 0; at < layout.slots; ++at) {
     const std::uint64_t tag = seg.tags[at].load(std::memory_order_acquire);
@@ -909,20 +991,15 @@ std::int64_t SharedWindowStore::syncSlots(const TimePoint* cutoff) {
     const Entry* entries = slot.entries();
     if (slot.dirty != 0 && slot.spilled == 0) {
       // Only the entries changed since the last write-back: the others are there already.
-      std::uint64_t* dirty = slot.dirtyBits(layout.entries);
+      const std::uint64_t* dirty = slot.dirtyBits(layout.entries);
       KeyCounts key{std::string(slot.key, slot.key_length), layout.sub_ms, slot.limit, {}};
       for (std::int64_t i = 0; i < layout.entries; ++i) {
         if (isOccupied(dirty, i) && entries[i].count != 0) {
           key.counts.push_back({entries[i].index * layout.sub_ms, entries[i].count});
         }
       }
-      if (!key.counts.empty()) {
-        batch.push_back(std::move(key));
-        written.emplace_back(at, tag);
-        written_bits.emplace_back(dirty, dirty + words);
-      }
-      std::fill_n(dirty, words, 0);
-      slot.dirty = 0;
+      batch.push_back(std::move(key));
+      copied.push_back({at, tag, slot.changes});
     }
     if (cutoff != nullptr) {
       bool ended = true;  // nothing that ends after the cutoff
@@ -936,33 +1013,24 @@ std::int64_t SharedWindowStore::syncSlots(const TimePoint* cutoff) {
   }
   // In transactions of about kWriteBackRows rows, so that no write-back holds the database's
   // write lock for long.
-  size_t done = 0;  // keys of the transactions committed
-  try {
-    while (done < batch.size()) {
-      std::vector<KeyCounts> chunk;
-      size_t rows = 0;
-      for (size_t next = done; next < batch.size() && rows < kWriteBackRows; ++next) {
-        rows += batch[next].counts.size();
-        chunk.push_back(batch[next]);
-      }
-      durable_.write(chunk);
-      done += chunk.size();
+  for (size_t done = 0; done < batch.size();) {
+    std::vector<KeyCounts> chunk;
+    size_t rows = 0;
+    for (size_t next = done; next < batch.size() && rows < kWriteBackRows; ++next) {
+      rows += batch[next].counts.size();
+      chunk.push_back(batch[next]);
     }
-  } catch (...) {
-    // The keys not committed are written at the next sync instead.
-    for (size_t i = done; i < written.size(); ++i) {
-      const auto [at, tag] = written[i];
+    durable_.write(chunk);  // a failure leaves the rest marked
+    for (size_t i = done; i < done + chunk.size(); ++i) {
       SlotLock lock;
-      lock.take(seg, seg.slot(at));
-      if (seg.tags[at].load() == tag) {
-        std::uint64_t* dirty = lock.slot().dirtyBits(layout.entries);
-        for (std::int64_t w = 0; w < words; ++w) {
-          dirty[w] |= written_bits[i][static_cast<size_t>(w)];
-        }
-        lock.slot().dirty = 1;
+      Slot& slot = seg.slot(copied[i].at);
+      lock.take(seg, slot);
+      if (seg.tags[copied[i].at].load() == copied[i].tag && slot.changes == copied[i].changes) {
+        std::fill_n(slot.dirtyBits(layout.entries), words, 0);
+        slot.dirty = 0;
       }
     }
-    throw;
+    done += chunk.size();
   }
   if (!idle.empty()) {
     HeaderLock claim(&seg.header->claim_lock, seg.path);
@@ -998,16 +1066,6 @@ void SharedWindowStore::write(const std::vector<KeyCounts>& keys) {
   for (const KeyCounts& key : keys) {
     clearKey(key.key_id, true, [&] {
       durable_.write({key});
-      return std::int64_t{0};
-    });
-  }
-}
-
-void SharedWindowStore::replace(const std::vector<KeyCounts>& keys) {
-  for (const KeyCounts& key : keys) {
-    // The slot goes; the key's next check loads what is written here.
-    clearKey(key.key_id, true, [&] {
-      durable_.replace({key});
       return std::int64_t{0};
     });
   }

@@ -21,15 +21,17 @@
 //    reclaimed: counted too (stats().spills).
 //  - A slot drops a sub-window that ended a whole window ago only when it needs the room, as
 //    a cleanup would: like a cleanup, that is forgotten if the clock then steps back past it.
-//  - Counts live in the file, so they outlast every process. sync() (every cleanup, and the
-//    module's shutdown) writes the counts changed since the last sync to the durable store,
-//    and reclaims the slots of keys idle for a whole window. A slot is loaded from the
-//    durable store when a key is given one.
-//  - A segment whose header does not match (another layout version or window configuration,
-//    a truncated or foreign file, or one written before the machine booted, whose locks and
-//    pages cannot be trusted) is replaced by a new empty one, with a warning; processes still
-//    mapping the old one see it retired and move to the new one at their next call. The
-//    counts since the last sync are then lost, as they are on a power loss.
+//  - Counts live in the file, so they outlast every process. deleteEnded() (every cleanup)
+//    writes the sub-windows changed since the last write-back to the durable store, raising
+//    its counts (a late write-back can never lower one), and frees the slots of keys idle for
+//    a whole window; sync() (the module's shutdown) writes back without freeing. A slot is
+//    loaded from the durable store when a key is given one.
+//  - A damaged segment (truncated, grown, not one at all, or written before the machine
+//    booted, whose locks and pages cannot be trusted) is replaced by a new empty one, with a
+//    warning; processes still mapping the old one see it retired and move to the new one at
+//    their next call. One made by another build or configuration is replaced only when no
+//    process maps it any more, and refused (StoreError) while one does. The counts since the
+//    last write-back are then lost, as they are on a power loss.
 #pragma once
 
 #include <atomic>
@@ -69,7 +71,6 @@ class SharedWindowStore final : public WindowStore {
   std::int64_t forget(std::string_view key_id) override;
   // sync(), with reclaiming at `cutoff`, then the durable store's deleteEnded.
   std::int64_t deleteEnded(TimePoint cutoff, std::int64_t sub_window_ms) override;
-  void replace(const std::vector<KeyCounts>& keys) override;
   // Writes back what the segment holds, then sets the counts given; the keys' slots are
   // freed (their next checks load them again).
   void write(const std::vector<KeyCounts>& keys) override;

@@ -112,7 +112,6 @@ class SqliteWindowStore final : public WindowStore {
   std::int64_t reset(std::string_view key_id) override;
   std::int64_t forget(std::string_view key_id) override;
   std::int64_t deleteEnded(TimePoint cutoff, std::int64_t sub_window_ms) override;
-  void replace(const std::vector<KeyCounts>& keys) override;
   void write(const std::vector<KeyCounts>& keys) override;
 
   // Cleanup's delete of ended windows (?1 the cutoff, ?2 the sub-window length), public so

@@ -21,16 +21,12 @@ constexpr Query kSumKeyWindows{
     "counting a key's requests"};
 constexpr Query kDeleteKeyWindows{"DELETE FROM api_rate_limits WHERE key_id = ?1",
                                   "clearing a key's rate-limit windows"};
-constexpr Query kInsertWindow{
-    "INSERT INTO api_rate_limits (key_id, window_start, window_size, request_count, rate_limit)"
-    " VALUES (?1, ?2, ?3, ?4, ?5)",
-    "writing back rate-limit windows"};
 constexpr Query kSetWindow{
     "INSERT INTO api_rate_limits (key_id, window_start, window_size, request_count, rate_limit)"
     " VALUES (?1, ?2, ?3, ?4, ?5)"
     " ON CONFLICT (key_id, window_start) DO UPDATE SET"
-    " request_count = excluded.request_count, window_size = excluded.window_size,"
-    " rate_limit = excluded.rate_limit",
+    " request_count = max(request_count, excluded.request_count),"
+    " window_size = excluded.window_size, rate_limit = excluded.rate_limit",
     "writing back rate-limit windows"};
 constexpr Query kDeleteEndedWindows{SqliteWindowStore::kDeleteEndedWindowsSql,
                                     "deleting ended rate-limit windows"};
@@ -118,28 +114,6 @@ std::int64_t SqliteWindowStore::deleteEnded(TimePoint cutoff, std::int64_t sub_w
       .bind(2, sub_window_ms)
       .run();
   return sqlite3_changes64(db_.handle());
-}
-
-void SqliteWindowStore::replace(const std::vector<KeyCounts>& keys) {
-  if (keys.empty()) {
-    return;
-  }
-  std::lock_guard lock(connection_.mutex());
-  Transaction transaction(db_, "writing back rate-limit windows");
-  Statement del(db_, kDeleteKeyWindows);
-  Statement insert(db_, kInsertWindow);
-  for (const KeyCounts& key : keys) {
-    del.bind(1, key.key_id).run();
-    for (const Count& c : key.counts) {
-      insert.bind(1, key.key_id)
-          .bind(2, c.start_ms)
-          .bind(3, key.sub_window_ms)
-          .bind(4, c.count)
-          .bind(5, key.limit)
-          .run();
-    }
-  }
-  transaction.commit();
 }
 
 void SqliteWindowStore::write(const std::vector<KeyCounts>& keys) {

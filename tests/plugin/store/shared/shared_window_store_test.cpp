@@ -4,6 +4,7 @@
 #include "store/shared/shared_window_store.hpp"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -322,23 +323,46 @@ BOOST_AUTO_TEST_CASE(a_foreign_or_damaged_segment_is_replaced_and_synced_counts_
     }
     node.windows.sync();
   }
-  // Another window configuration: replaced too, and a store still mapping the old file moves
-  // to the new one at its next call.
-  SharedNode old_shape(path, segment, settings, clock);
-  BOOST_TEST(old_shape.warnings.empty());
-  api::ApiSettings other = settings;  // another process's configuration
+  // A file grown past its layout is damaged: replaced even while a store maps it, which
+  // finds it retired at its next call and moves to the new one, so both count together.
+  {
+    SharedNode mapping(path, segment, settings, clock);
+    BOOST_REQUIRE(mapping.limits.check(key).allowed);  // 7 of 10
+    mapping.windows.sync();
+    struct stat st {};
+    BOOST_REQUIRE(::stat(segment.c_str(), &st) == 0);
+    BOOST_REQUIRE(::truncate(segment.c_str(), st.st_size + 4096) == 0);
+    SharedNode replacing(path, segment, settings, clock);
+    BOOST_REQUIRE(replacing.warnings.size() == 1);
+    BOOST_TEST(replacing.warnings[0].find("truncated or damaged") != std::string::npos,
+               replacing.warnings[0]);
+    BOOST_TEST(replacing.limits.check(key).allowed);  // 8, loaded from the database
+    BOOST_TEST(mapping.limits.check(key).allowed);    // 9, in the new file
+    BOOST_TEST(replacing.limits.check(key).allowed);  // 10
+    BOOST_TEST(!mapping.limits.check(key).allowed);
+    BOOST_TEST(mapping.warnings.empty());
+  }
+  // Another window configuration: refused while a process maps the file (two sets of
+  // processes configured apart would otherwise replace each other's file at every call),
+  // replaced once none does.
+  {
+    SharedNode old_shape(path, segment, settings, clock);
+    BOOST_TEST(old_shape.warnings.empty());
+    api::ApiSettings other = settings;  // another process's configuration
+    other.rate_limits.sub_windows = 30;
+    BOOST_CHECK_EXCEPTION(
+        SharedNode(path, segment, other, clock), api::StoreError, [](const api::StoreError& e) {
+          return std::string(e.what()).find("processes still use it") != std::string::npos &&
+                 std::string(e.what()).find("counts 60 sub-windows") != std::string::npos;
+        });
+    BOOST_TEST(old_shape.limits.status(key).used == 10);  // unharmed
+  }
+  api::ApiSettings other = settings;
   other.rate_limits.sub_windows = 30;
   SharedNode new_shape(path, segment, other, clock);
   BOOST_REQUIRE(new_shape.warnings.size() == 1);
   BOOST_TEST(new_shape.warnings[0].find("counts 60 sub-windows") != std::string::npos,
              new_shape.warnings[0]);
-  // The old store finds its file retired, opens the path again, and (being configured for
-  // the old shape) replaces the new file in turn: every process ends on one file.
-  const api::LimitDecision moved = old_shape.limits.check(key);
-  BOOST_TEST(moved.allowed, api::limitOutcomeName(moved.outcome));
-  BOOST_REQUIRE(old_shape.warnings.size() == 1);
-  BOOST_TEST(old_shape.warnings[0].find("counts 30 sub-windows") != std::string::npos,
-             old_shape.warnings[0]);
 }
 
 BOOST_AUTO_TEST_CASE(a_key_that_finds_no_slot_is_decided_exactly_on_the_database) {
