@@ -37,8 +37,7 @@ struct Entry {
   std::int64_t count;  // 0: the entry is free
 };
 
-// The file's first page. What a process reads without a lock is atomic and lock-free, hence
-// address-free across mappings.
+// The file's first page. What a process reads without a lock goes through shared().
 struct FileHeader {
   std::uint64_t magic;
   std::uint32_t version;
@@ -49,19 +48,28 @@ struct FileHeader {
   std::int64_t entries;  // per slot
   std::int64_t slot_size;
   std::int64_t file_size;
-  char boot_id[48];  // the boot it was made in: a mutex or a page from before a reboot is not
-                     // trusted
-  std::atomic<std::uint32_t> retired;  // replaced by a new file: reopen the path
+  char boot_id[48];       // the boot it was made in: a mutex or a page from before a reboot is not
+                          // trusted
+  std::uint32_t retired;  // replaced by a new file: reopen the path
   std::uint32_t unused;
-  std::atomic<std::int64_t> in_use;
-  std::atomic<std::int64_t> fallbacks;
-  std::atomic<std::int64_t> spills;
+  std::int64_t in_use;
+  std::int64_t fallbacks;
+  std::int64_t spills;
   alignas(64) pthread_mutex_t claim_lock;  // giving keys slots, freeing them, fallbacks
   alignas(64) pthread_mutex_t sync_lock;   // writing back, resets
 };
 static_assert(sizeof(FileHeader) <= kPage);
-static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
-static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free);
+static_assert(std::atomic_ref<std::int64_t>::is_always_lock_free);
+static_assert(std::atomic_ref<std::uint32_t>::is_always_lock_free);
+
+// A word of the mapping that processes read and write without a lock: atomic through
+// std::atomic_ref (lock-free, hence address-free: it works through two processes' mappings),
+// the memory itself plain integers, as the file holds them.
+template <class T>
+std::atomic_ref<T> shared(T& word) {
+  return std::atomic_ref<T>(word);
+}
 
 std::int64_t floorDiv(std::int64_t a, std::int64_t b) {
   return a / b - ((a % b != 0) && ((a < 0) != (b < 0)) ? 1 : 0);
@@ -255,7 +263,7 @@ struct SharedWindowStore::Segment {
   void* map = nullptr;
   Layout layout;
   FileHeader* header = nullptr;
-  std::atomic<std::uint64_t>* tags = nullptr;
+  std::uint64_t* tags = nullptr;  // one per slot, through shared()
   char* slot_base = nullptr;
   const std::function<void()>* mid_update = nullptr;
 
@@ -366,7 +374,7 @@ struct Mismatch {
   std::string why;
   bool foreign = false;
 };
-Mismatch mismatch(const FileHeader& h, const Layout& want, std::int64_t size) {
+Mismatch mismatch(FileHeader& h, const Layout& want, std::int64_t size) {
   if (h.magic != kMagic) {
     return {"it is not a rate-limit segment (or its making was cut short)"};
   }
@@ -375,7 +383,7 @@ Mismatch mismatch(const FileHeader& h, const Layout& want, std::int64_t size) {
                 std::to_string(kVersion),
             true};
   }
-  if (h.retired.load() != 0) {
+  if (shared(h.retired).load() != 0) {
     return {"it was replaced, but its replacement never took its place"};
   }
   if (h.sub_windows != want.sub_windows || h.sub_ms != want.sub_ms) {
@@ -470,10 +478,10 @@ void initialise(int fd, const Layout& l, const std::string& path) {
   h->file_size = l.file_size;
   std::memset(h->boot_id, 0, sizeof(h->boot_id));
   std::memcpy(h->boot_id, bootId().data(), std::min(bootId().size(), sizeof(h->boot_id) - 1));
-  h->retired.store(0);
-  h->in_use.store(0);
-  h->fallbacks.store(0);
-  h->spills.store(0);
+  shared(h->retired).store(0);
+  shared(h->in_use).store(0);
+  shared(h->fallbacks).store(0);
+  shared(h->spills).store(0);
   initRobust(&h->claim_lock, path);
   initRobust(&h->sync_lock, path);
   std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -566,7 +574,7 @@ std::unique_ptr<SharedWindowStore::Segment> openSegment(
       }
       ::close(new_fd);
       if (h != nullptr && h->magic == kMagic && h->header_size == sizeof(FileHeader)) {
-        h->retired.store(1);
+        shared(h->retired).store(1);
       }
       if (::rename(fresh.c_str(), path.c_str()) != 0) {
         const int err = errno;
@@ -587,7 +595,7 @@ std::unique_ptr<SharedWindowStore::Segment> openSegment(
     segment->map = map;
     segment->layout = want;
     segment->header = static_cast<FileHeader*>(map);
-    segment->tags = reinterpret_cast<std::atomic<std::uint64_t>*>(static_cast<char*>(map) + kPage);
+    segment->tags = reinterpret_cast<std::uint64_t*>(static_cast<char*>(map) + kPage);
     segment->slot_base = static_cast<char*>(map) + want.slots_offset;
     // Held until the segment is closed; nobody can hold kMapped exclusively now, since only an
     // opener holding kOpening tries to.
@@ -657,14 +665,14 @@ SharedWindowStore::~SharedWindowStore() = default;
 
 SharedWindowStore::Segment& SharedWindowStore::segment() {
   Segment* current = current_.load(std::memory_order_acquire);
-  if (current->header->retired.load(std::memory_order_relaxed) == 0) {
+  if (shared(current->header->retired).load(std::memory_order_relaxed) == 0) {
     return *current;
   }
   // Replaced by another process: map the new file. The old mapping stays until destruction,
   // since another thread may still be inside a call on it.
   std::lock_guard lock(remap_mutex_);
   current = current_.load();
-  if (current->header->retired.load() != 0) {
+  if (shared(current->header->retired).load() != 0) {
     auto fresh =
         openSegment(options_.path, layoutFor(options_.slots, options_.shape), options_.warn);
     fresh->mid_update = &options_.mid_update;
@@ -696,14 +704,14 @@ bool SharedWindowStore::consume(const Request& request, const Clock& clock, Deci
   auto find = [&]() -> bool {
     for (std::int64_t i = 0; i < std::min(kProbes, layout.slots); ++i) {
       const std::int64_t at = seg.probe(hash, i);
-      const std::uint64_t tag = seg.tags[at].load(std::memory_order_acquire);
+      const std::uint64_t tag = shared(seg.tags[at]).load(std::memory_order_acquire);
       if (tag == kEmpty) {
         return false;
       }
       if (tag == hash) {
         Slot& slot = seg.slot(at);
         lock.take(seg, slot);
-        if (seg.tags[at].load(std::memory_order_relaxed) == hash && slot.holds(key_id)) {
+        if (shared(seg.tags[at]).load(std::memory_order_relaxed) == hash && slot.holds(key_id)) {
           return true;
         }
         lock.release();
@@ -719,7 +727,7 @@ bool SharedWindowStore::consume(const Request& request, const Clock& clock, Deci
       for (std::int64_t i = 0; i < std::min(kProbes, layout.slots) && key_id.size() <= kMaxKeyId;
            ++i) {
         const std::int64_t at = seg.probe(hash, i);
-        const std::uint64_t tag = seg.tags[at].load();
+        const std::uint64_t tag = shared(seg.tags[at]).load();
         if (tag == kEmpty || tag == kTombstone) {
           free_at = at;
           break;
@@ -732,13 +740,14 @@ bool SharedWindowStore::consume(const Request& request, const Clock& clock, Deci
       if (free_at != kNoSlot && seg.slot(free_at).lock_ready != kLockReady &&
           (!writeZeros(seg.fd, layout.slots_offset + free_at * layout.slot_size,
                        layout.slot_size) ||
-           (seg.tags[free_at].load() == kEmpty && !writeZeros(seg.fd, kPage + free_at * 8, 8)))) {
+           (shared(seg.tags[free_at]).load() == kEmpty &&
+            !writeZeros(seg.fd, kPage + free_at * 8, 8)))) {
         free_at = kNoSlot;
       }
       if (free_at == kNoSlot) {
         // Decided on the durable store, with the claim lock held so that no process gives the
         // key a slot meanwhile.
-        seg.header->fallbacks.fetch_add(1);
+        shared(seg.header->fallbacks).fetch_add(1);
         return durable_.consume(request, clock, decider, read);
       }
       Slot& slot = seg.slot(free_at);
@@ -782,10 +791,10 @@ bool SharedWindowStore::consume(const Request& request, const Clock& clock, Deci
       std::memcpy(slot.key, key_id.data(), key_id.size());
       slot.key_length = static_cast<std::uint32_t>(key_id.size());
       ordered();
-      seg.tags[free_at].store(hash, std::memory_order_release);
-      seg.header->in_use.fetch_add(1);
+      shared(seg.tags[free_at]).store(hash, std::memory_order_release);
+      shared(seg.header->in_use).fetch_add(1);
       if (slot.spilled != 0) {
-        seg.header->spills.fetch_add(1);
+        shared(seg.header->spills).fetch_add(1);
       }
     }
   }
@@ -816,7 +825,7 @@ bool SharedWindowStore::consume(const Request& request, const Clock& clock, Deci
     durable_.write({all});
     slot.spilled = 1;
     slot.dirty = 0;
-    seg.header->spills.fetch_add(1);
+    shared(seg.header->spills).fetch_add(1);
     return durable_.consume(request, clock, decider, read);
   }
   const Plan plan = decider.plan(now);
@@ -867,7 +876,7 @@ void SharedWindowStore::peek(std::string_view key_id, const Clock& clock, Decide
   SlotLock lock;
   for (std::int64_t i = 0; i < std::min(kProbes, layout.slots); ++i) {
     const std::int64_t at = seg.probe(hash, i);
-    const std::uint64_t tag = seg.tags[at].load(std::memory_order_acquire);
+    const std::uint64_t tag = shared(seg.tags[at]).load(std::memory_order_acquire);
     if (tag == kEmpty) {
       break;
     }
@@ -876,7 +885,7 @@ void SharedWindowStore::peek(std::string_view key_id, const Clock& clock, Decide
     }
     Slot& slot = seg.slot(at);
     lock.take(seg, slot);
-    if (seg.tags[at].load(std::memory_order_relaxed) != hash || !slot.holds(key_id)) {
+    if (shared(seg.tags[at]).load(std::memory_order_relaxed) != hash || !slot.holds(key_id)) {
       lock.release();
       continue;
     }
@@ -916,7 +925,7 @@ std::int64_t SharedWindowStore::clearKey(std::string_view key_id, bool free_slot
   std::int64_t at = kNoSlot;
   for (std::int64_t i = 0; i < std::min(kProbes, layout.slots); ++i) {
     const std::int64_t probe = seg.probe(hash, i);
-    const std::uint64_t tag = seg.tags[probe].load();
+    const std::uint64_t tag = shared(seg.tags[probe]).load();
     if (tag == kEmpty) {
       break;
     }
@@ -953,8 +962,8 @@ std::int64_t SharedWindowStore::clearKey(std::string_view key_id, bool free_slot
     ordered();
     slot.undo_op = kUndoNone;
     if (free_slot) {
-      seg.tags[at].store(kTombstone, std::memory_order_release);
-      seg.header->in_use.fetch_sub(1);
+      shared(seg.tags[at]).store(kTombstone, std::memory_order_release);
+      shared(seg.header->in_use).fetch_sub(1);
     }
   }
   // The durable store's rows of a key with a slot are a copy of the slot's (older) counts.
@@ -978,14 +987,14 @@ std::int64_t SharedWindowStore::syncSlots(const TimePoint* cutoff) {
   std::vector<Copied> copied;
   std::vector<std::pair<std::int64_t, std::uint64_t>> idle;
   for (std::int64_t at = 0; at < layout.slots; ++at) {
-    const std::uint64_t tag = seg.tags[at].load(std::memory_order_acquire);
+    const std::uint64_t tag = shared(seg.tags[at]).load(std::memory_order_acquire);
     if (tag == kEmpty || tag == kTombstone) {
       continue;
     }
     SlotLock lock;
     Slot& slot = seg.slot(at);
     lock.take(seg, slot);
-    if (seg.tags[at].load() != tag) {
+    if (shared(seg.tags[at]).load() != tag) {
       continue;
     }
     const Entry* entries = slot.entries();
@@ -1025,7 +1034,8 @@ std::int64_t SharedWindowStore::syncSlots(const TimePoint* cutoff) {
       SlotLock lock;
       Slot& slot = seg.slot(copied[i].at);
       lock.take(seg, slot);
-      if (seg.tags[copied[i].at].load() == copied[i].tag && slot.changes == copied[i].changes) {
+      if (shared(seg.tags[copied[i].at]).load() == copied[i].tag &&
+          slot.changes == copied[i].changes) {
         std::fill_n(slot.dirtyBits(layout.entries), words, 0);
         slot.dirty = 0;
       }
@@ -1043,9 +1053,9 @@ std::int64_t SharedWindowStore::syncSlots(const TimePoint* cutoff) {
         const Entry& e = slot.entries()[i];
         ended = e.count == 0 || (e.index + 1) * layout.sub_ms <= ms(*cutoff);
       }
-      if (seg.tags[at].load() == tag && ended) {
-        seg.tags[at].store(kTombstone, std::memory_order_release);
-        seg.header->in_use.fetch_sub(1);
+      if (shared(seg.tags[at]).load() == tag && ended) {
+        shared(seg.tags[at]).store(kTombstone, std::memory_order_release);
+        shared(seg.header->in_use).fetch_sub(1);
       }
     }
   }
@@ -1075,9 +1085,9 @@ SharedWindowStore::Stats SharedWindowStore::stats() const noexcept {
   const Segment* seg = current_.load();
   Stats s;
   s.slots = seg->layout.slots;
-  s.in_use = seg->header->in_use.load();
-  s.fallbacks = seg->header->fallbacks.load();
-  s.spills = seg->header->spills.load();
+  s.in_use = shared(seg->header->in_use).load();
+  s.fallbacks = shared(seg->header->fallbacks).load();
+  s.spills = shared(seg->header->spills).load();
   return s;
 }
 

@@ -419,6 +419,34 @@ BOOST_AUTO_TEST_CASE(a_slot_outgrown_after_clock_steps_back_moves_its_key_to_the
   BOOST_TEST(node.limits.status(shared_key).used == on_database.status(database_key).used);
 }
 
+BOOST_AUTO_TEST_CASE(a_failed_write_back_leaves_its_changes_for_the_next_and_checks_go_on) {
+  testing_support::ServiceNode impatient(path, settings, clock, 0 /* no busy wait */);
+  api::SharedWindowStore::Options o;
+  o.path = segment;
+  o.slots = 1024;
+  o.shape = settings.rate_limits.windowShape();
+  api::SharedWindowStore windows(o, impatient.store.windows());
+  api::RateLimitService limits(settings, windows, impatient.store.keys(), clock, impatient.logger,
+                               impatient.keys);
+  api::RateLimitService on_database(settings, impatient.store.windows(), impatient.store.keys(),
+                                    clock, impatient.logger, impatient.keys);
+  const std::string key = newKey(impatient.keys, 10);
+  BOOST_REQUIRE(limits.check(key).allowed);
+  BOOST_REQUIRE(limits.check(key).allowed);
+  {
+    api::SqliteDb locker(path);
+    locker.exec("BEGIN IMMEDIATE", "holding the write lock");
+    BOOST_CHECK_THROW(windows.sync(), api::StoreError);
+    // A check does not need the database: it goes on while another process holds it.
+    BOOST_TEST(limits.check(key).allowed);
+    locker.exec("ROLLBACK", "releasing it");
+  }
+  BOOST_TEST(on_database.status(key).used == 0);
+  BOOST_TEST(windows.sync() == 1);  // what the failed write-back read, and the check since
+  BOOST_TEST(on_database.status(key).used == 3);
+  BOOST_TEST(windows.sync() == 0);
+}
+
 BOOST_AUTO_TEST_CASE(cleanup_frees_the_slots_of_idle_and_revoked_keys) {
   SharedNode node(path, segment, settings, clock);
   // The key service of a module forgets a revoked key's windows in the same store.
