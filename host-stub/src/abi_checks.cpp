@@ -33,7 +33,7 @@ std::string arrayProblem(const T* array, size_t count, uint32_t stride, size_t s
 }
 
 // The host fills sp_module.size with its own sizeof, so it always covers what it reads.
-static_assert(sizeof(sp_module) >= SP_MODULE_SIZE_1_1);
+static_assert(sizeof(sp_module) >= SP_MODULE_SIZE_1_3);
 
 bool statesCleanupInterval(const sp_module& module) {
   return module.abi_minor >= 1 && module.size >= SP_MODULE_SIZE_1_1;
@@ -65,6 +65,12 @@ void checkModuleTables(const sp_module& module, const ModuleManifest& manifest,
     problem = "sp_module.cleanup_interval_ms is " + std::to_string(module.cleanup_interval_ms) +
               ", more than the " + std::to_string(kMaxCleanupInterval.count()) +
               " (a year) the host times; 0 asks for no cleanup timer";
+  }
+  if (problem.empty() && module.abi_minor >= 3 && module.size >= SP_MODULE_SIZE_1_3 &&
+      (module.serve_start == nullptr) != (module.serve_stop == nullptr)) {
+    problem = std::string("sp_module.") +
+              (module.serve_start == nullptr ? "serve_stop" : "serve_start") +
+              " is set without its partner; set both or neither";
   }
   if (!problem.empty()) {
     throw LoadError(refused + problem);
@@ -110,6 +116,11 @@ void* commandContext(const sp_module& module, const sp_module_command& command) 
     return command.ctx;
   }
   return module.module_ctx;
+}
+
+bool servesItself(const sp_module& module) {
+  return module.abi_minor >= 3 && module.size >= SP_MODULE_SIZE_1_3 &&
+         module.serve_start != nullptr && module.serve_stop != nullptr;
 }
 
 std::chrono::milliseconds cleanupInterval(const sp_module& module) {

@@ -41,4 +41,8 @@ constexpr std::chrono::milliseconds kMaxCleanupInterval{31'536'000'000};
 // module: kDefaultCleanupInterval. REQUIRED: checkModuleTables passed.
 std::chrono::milliseconds cleanupInterval(const sp_module& module);
 
+// Whether `prompt serve` starts and stops the module's own serving (ABI 1.3: serve_start and
+// serve_stop set; checkModuleTables refused one without the other).
+bool servesItself(const sp_module& module);
+
 }  // namespace host

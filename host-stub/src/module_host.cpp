@@ -257,6 +257,33 @@ std::string LoadedModule::cleanup() {
   return {};
 }
 
+bool LoadedModule::servesItself() const {
+  return host::servesItself(module_);
+}
+
+std::string LoadedModule::serveStart() {
+  if (!servesItself()) {
+    return {};
+  }
+  sp_error error = newError();
+  if (module_.serve_start(module_.module_ctx, &error) != SP_OK) {
+    return terminated(error.message)[0] != '\0' ? error.message : "serve_start failed";
+  }
+  return {};
+}
+
+std::string LoadedModule::serveStop(std::chrono::milliseconds deadline) {
+  if (!servesItself()) {
+    return {};
+  }
+  sp_error error = newError();
+  if (module_.serve_stop(module_.module_ctx, static_cast<uint64_t>(deadline.count()), &error) !=
+      SP_OK) {
+    return terminated(error.message)[0] != '\0' ? error.message : "serve_stop failed";
+  }
+  return {};
+}
+
 void LoadedModule::logThunk(void* ctx, sp_log_level level, const char* message,
                             const sp_log_field* fields, size_t count) noexcept {
   try {

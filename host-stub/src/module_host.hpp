@@ -94,6 +94,11 @@ class LoadedModule {
   std::chrono::milliseconds cleanupInterval() const;
   // Runs the cleanup entry point; returns an error message, or empty on success.
   std::string cleanup();
+  // Whether it serves on its own while `prompt serve` runs (ABI 1.3), and starting and
+  // stopping that; each returns an error message, or empty on success.
+  bool servesItself() const;
+  std::string serveStart();
+  std::string serveStop(std::chrono::milliseconds deadline);
 
  private:
   static void logThunk(void* ctx, sp_log_level level, const char* message,

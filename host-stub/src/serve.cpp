@@ -9,11 +9,17 @@
 #include <csignal>
 #include <functional>
 #include <list>
+#include <string>
+#include <vector>
 
 namespace host {
 namespace {
 
 namespace asio = boost::asio;
+
+// How long a module serving on its own has to finish its requests in flight once a stop was
+// asked for.
+constexpr std::chrono::milliseconds kServeStopDeadline{10'000};
 
 // Re-arms itself after each run, an interval after the run ended: runs are never closer than
 // the interval, even after a late or slow one (no catch-up runs back to back).
@@ -107,12 +113,46 @@ int serve(ModuleHost& modules) {
     }
     io.stop();
   });
+  // Modules that serve on their own (a listener) start now, in load order; one that cannot
+  // stops the host, after the others started before it are stopped again.
+  std::vector<LoadedModule*> started;
+  std::string failure;
+  for (const auto& module : modules.modules()) {
+    if (!module->servesItself()) {
+      continue;
+    }
+    failure = module->serveStart();
+    if (!failure.empty()) {
+      log.write(SP_LOG_ERROR, "host", "a module could not start serving",
+                {{"module", module->manifest().name}, {"error", failure}});
+      break;
+    }
+    started.push_back(module.get());
+  }
+  const auto stopServing = [&] {
+    for (auto it = started.rbegin(); it != started.rend(); ++it) {
+      const std::string stop_failure = (*it)->serveStop(kServeStopDeadline);
+      if (!stop_failure.empty()) {
+        log.write(SP_LOG_ERROR, "host", "a module did not stop serving cleanly",
+                  {{"module", (*it)->manifest().name}, {"error", stop_failure}});
+      }
+    }
+    started.clear();
+  };
+  if (!failure.empty()) {
+    stopServing();
+    timers.clear();
+    modules.shutdownAll();
+    log.write(SP_LOG_INFO, "host", "stopped");
+    return 1;
+  }
   log.write(SP_LOG_INFO, "host", "serving",
             {{"modules", std::to_string(modules.modules().size())}});
   // The handler is installed: let through any signal held since start-up.
   releaseStopSignals();
   io.run();
   timers.clear();
+  stopServing();  // what they have in flight finishes before shutdown
   modules.shutdownAll();
   log.write(SP_LOG_INFO, "host", "stopped");
   return 0;

@@ -78,6 +78,23 @@ sp_status cleanupEntry(void* ctx, sp_error* error) {
   return systemprompt::guard(error, [&] { self(ctx).cleanup(); });
 }
 
+sp_status serveStartEntry(void* ctx, sp_error* error) {
+  return systemprompt::guard(error, [&] {
+    try {
+      self(ctx).serveStart();
+    } catch (const std::runtime_error& e) {  // e.g. the address is taken
+      throw systemprompt::Failure(SP_ERROR_UNAVAILABLE, e.what());
+    }
+  });
+}
+
+sp_status serveStopEntry(void* ctx, std::uint64_t deadline_ms, sp_error* error) {
+  return systemprompt::guard(error, [&] {
+    self(ctx).serveStop(std::chrono::milliseconds(
+        static_cast<std::int64_t>(std::min<std::uint64_t>(deadline_ms, 3'600'000))));
+  });
+}
+
 // `connection` names the connection in trace records: each has its own job. Only "main"
 // decides rate limits.
 std::unique_ptr<Stores> openStore(const ApiSettings& settings, const HostLogger& logger,
@@ -156,6 +173,7 @@ ApiModule::ApiModule(const sp_host_api& host, ApiSettings settings, std::unique_
 }
 
 ApiModule::~ApiModule() {
+  serveStop(std::chrono::milliseconds(1'000));  // a host that never called serve_stop
   persistFailOpenCount();
   // Counts kept only in memory (the shared rate-limit segment) reach the database.
   try {
@@ -199,6 +217,23 @@ void ApiModule::describe(sp_module& out) {
   out.cleanup = &cleanupEntry;
   if (out.size >= SP_MODULE_SIZE_1_1) {
     out.cleanup_interval_ms = static_cast<std::uint64_t>(settings_.cleanup.interval_ms);
+  }
+  if (out.size >= SP_MODULE_SIZE_1_3 && !settings_.http.listen.empty()) {
+    out.serve_start = &serveStartEntry;
+    out.serve_stop = &serveStopEntry;
+  }
+}
+
+void ApiModule::serveStart() {
+  if (!settings_.http.listen.empty() && edge_ == nullptr) {
+    edge_ = std::make_unique<HttpEdge>(settings_.http, services_, logger_);
+  }
+}
+
+void ApiModule::serveStop(std::chrono::milliseconds deadline) {
+  if (edge_ != nullptr) {
+    edge_->stop(deadline);
+    edge_.reset();
   }
 }
 

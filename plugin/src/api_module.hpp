@@ -11,6 +11,7 @@
 
 #include "config/settings.hpp"
 #include "domain/clock.hpp"
+#include "http/http_edge.hpp"
 #include "log/host_logger.hpp"
 #include "services/api_key_service.hpp"
 #include "services/rate_limit_service.hpp"
@@ -71,6 +72,13 @@ class ApiModule {
   // many window rows went.
   std::int64_t cleanup();
 
+  // `prompt serve` started or stops serving (ABI 1.3): the HTTP edge, when httpListen is
+  // set, listens between the two. serveStart throws std::runtime_error when it cannot.
+  void serveStart();
+  void serveStop(std::chrono::milliseconds deadline);
+  // The edge's port while it listens (0 otherwise), for tests.
+  std::uint16_t httpPort() const { return edge_ != nullptr ? edge_->port() : 0; }
+
   const ApiSettings& settings() const { return settings_; }
   const HostLogger& logger() const { return logger_; }
   const Clock& clock() const { return *clock_; }
@@ -94,7 +102,8 @@ class ApiModule {
   // Declared after the store: destroyed first, so its last records reach the store.
   UsageRecorder recorder_;
 
-  Services services_;  // after everything it refers to
+  Services services_;               // after everything it refers to
+  std::unique_ptr<HttpEdge> edge_;  // while serving; after the services it calls
   std::vector<CommandContext> command_contexts_;
   std::vector<sp_module_command> commands_;  // ctx: &command_contexts_[i]
   sp_api_key_service key_service_{};

@@ -16,7 +16,7 @@
 #define FREEZE_OFFSET(type, member, at) FREEZE(offsetof(type, member) == (at))
 #define FREEZE_VALUE(value, expected) FREEZE((value) == (expected))
 
-/* module_abi.h: ABI 1.0, and the members 1.1 and 1.2 added at the ends. */
+/* module_abi.h: ABI 1.0, and the members 1.1, 1.2 and 1.3 added at the ends. */
 FREEZE_OFFSET(sp_error, size, 0);
 FREEZE_OFFSET(sp_error, message, 4);
 FREEZE_OFFSET(sp_log_field, key, 0);
@@ -63,6 +63,9 @@ FREEZE_OFFSET(sp_module, service_size, 64);
 FREEZE_OFFSET(sp_module, health, 72);
 FREEZE_OFFSET(sp_module, cleanup, 80);
 FREEZE_OFFSET(sp_module, shutdown, 88);
+FREEZE_OFFSET(sp_module, cleanup_interval_ms, 96);
+FREEZE_OFFSET(sp_module, serve_start, 104);
+FREEZE_OFFSET(sp_module, serve_stop, 112);
 
 /* api_services.h: ApiKeyService (its own minors: 1.1 to 1.3). */
 FREEZE_OFFSET(sp_api_key_validation, valid, 4);
@@ -167,6 +170,7 @@ FREEZE_VALUE(SP_MODULE_SERVICE_SIZE_1_0, 24);
 FREEZE_VALUE(SP_HEALTH_SIZE_1_0, 1032);
 FREEZE_VALUE(SP_MODULE_SIZE_1_0, 96);
 FREEZE_VALUE(SP_MODULE_SIZE_1_1, 104);
+FREEZE_VALUE(SP_MODULE_SIZE_1_3, 120);
 FREEZE_VALUE(SP_API_KEY_VALIDATION_SIZE_1_1, 3016);
 FREEZE_VALUE(SP_API_KEY_CREATE_REQUEST_SIZE_1_1, 64);
 FREEZE_VALUE(SP_API_KEY_CREATED_SIZE_1_1, 232);

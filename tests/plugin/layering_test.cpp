@@ -37,6 +37,7 @@ const std::map<std::string, std::set<std::string>>& allowed() {
        {"store", "ratelimit", "usage", "keys", "config", "log", "domain", "util", "abi"}},
       {"present", {"services", "usage", "domain", "util"}},
       {"cli", {"services", "usage", "present", "domain", "util", "abi"}},
+      {"http", {"services", "usage", "config", "log", "domain", "util", "abi"}},
       {"exports", {"services", "usage", "present", "keys", "domain", "util", "abi", "public"}},
   };
   return kAllowed;

@@ -41,7 +41,7 @@ extern "C" {
 #endif
 
 #define SP_ABI_VERSION_MAJOR 1
-#define SP_ABI_VERSION_MINOR 2
+#define SP_ABI_VERSION_MINOR 3
 
 /* The exported entry point's name, for hosts that look it up by string. */
 #define SP_MODULE_INIT_SYMBOL "module_init"
@@ -258,9 +258,20 @@ typedef struct sp_module {
    * host only from a module whose abi_minor is 1 or more): the ms between cleanup runs the
    * module asks for; 0 asks for none. */
   uint64_t cleanup_interval_ms;
+
+  /* Added in 1.3 (written by the module only when the host's `size` covers them; called by
+   * the host only for a module whose abi_minor is 3 or more; both set, or both NULL): a
+   * module that runs threads of its own while the host serves (a listener) starts them in
+   * serve_start, which `prompt serve` calls once it serves, before it waits for a stop; and
+   * stops them in serve_stop, called once a stop was asked for, before shutdown, which
+   * finishes what is in flight within `deadline_ms` and returns. A failed serve_start stops
+   * the host (exit 1) with its message; serve_stop is then not called. */
+  sp_status (*serve_start)(void* module_ctx, sp_error* error);
+  sp_status (*serve_stop)(void* module_ctx, uint64_t deadline_ms, sp_error* error);
 } sp_module;
 #define SP_MODULE_SIZE_1_0 SP_SIZE_THROUGH(sp_module, shutdown)
 #define SP_MODULE_SIZE_1_1 SP_SIZE_THROUGH(sp_module, cleanup_interval_ms)
+#define SP_MODULE_SIZE_1_3 SP_SIZE_THROUGH(sp_module, serve_stop)
 
 /* The entry point every module library exports (C linkage, default visibility).
  *

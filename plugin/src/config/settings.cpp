@@ -69,7 +69,7 @@ constexpr std::int64_t kDayMs = 86'400'000;
 // A field of ApiSettings, as the table holds it.
 #define API_SETTING_FIELD(path) [](ApiSettings& s) -> std::int64_t& { return s.path; }
 
-constexpr std::array<IntegerSetting, 13> kIntegerSettings{{
+constexpr std::array<IntegerSetting, 17> kIntegerSettings{{
     {"defaultRateLimit", API_SETTING_FIELD(rate_limits.default_limit), 1, kMaxRateLimit,
      " requests"},
     {"rateLimitWindowSize", API_SETTING_FIELD(rate_limits.window_ms), 1'000, 2'678'400'000, " ms"},
@@ -88,16 +88,21 @@ constexpr std::array<IntegerSetting, 13> kIntegerSettings{{
      100LL * 366 * kDayMs, " ms"},
     {"rollupRetention", API_SETTING_FIELD(usage.rollup_retention_ms), kDayMs, 100LL * 366 * kDayMs,
      " ms"},
+    {"httpThreads", API_SETTING_FIELD(http.threads), 1, 64, " threads"},
+    {"httpMaxConnections", API_SETTING_FIELD(http.max_connections), 1, 100'000, " connections"},
+    {"httpRequestTimeout", API_SETTING_FIELD(http.request_timeout_ms), 100, 600'000, " ms"},
+    {"httpIdleTimeout", API_SETTING_FIELD(http.idle_timeout_ms), 100, 3'600'000, " ms"},
 }};
 #undef API_SETTING_FIELD
 
 // In README's order; the integer keys are also in kIntegerSettings.
-constexpr std::array<std::string_view, 18> kSettingKeys{
+constexpr std::array<std::string_view, 23> kSettingKeys{
     "defaultRateLimit",   "rateLimitWindowSize", "rateLimitSubWindows", "failOpen",
     "keyPrefix",          "acceptLegacyKeys",    "cleanupInterval",     "databasePath",
     "busyTimeout",        "rateLimitStore",      "rateLimitSlots",      "maxKeysPerUser",
     "usageQueueCapacity", "usageQueueBytes",     "usageFlushInterval",  "aggregationInterval",
-    "requestRetention",   "rollupRetention"};
+    "requestRetention",   "rollupRetention",     "httpListen",          "httpThreads",
+    "httpMaxConnections", "httpRequestTimeout",  "httpIdleTimeout"};
 
 std::string acceptedKeys() {
   std::string out;
@@ -124,6 +129,51 @@ void checkKeyPrefix(const std::string& prefix, const boost::json::value& value) 
         "config key 'keyPrefix' must not overlap \"key_\", which starts every key id, got " +
         describe(value) + "; use e.g. \"sk_\"");
   }
+}
+
+// "address:port": an IPv4 address or a bracketed IPv6 one, and a port 0..65535.
+void parseListen(HttpSettings& http, const boost::json::value& value) {
+  const std::string& text = http.listen;
+  if (text.empty()) {
+    return;  // no listener
+  }
+  const auto bad = [&](const std::string& why) {
+    throw std::invalid_argument(
+        "config key 'httpListen' must be \"address:port\" (e.g. "
+        "\"127.0.0.1:8787\" or \"[::1]:8787\"), or empty for no "
+        "listener; got " +
+        describe(value) + ": " + why);
+  };
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    bad("no address and port");
+  }
+  std::string address = text.substr(0, colon);
+  const std::string port = text.substr(colon + 1);
+  if (address.front() == '[') {
+    if (address.size() < 3 || address.back() != ']') {
+      bad("an IPv6 address goes in brackets");
+    }
+    address = address.substr(1, address.size() - 2);
+    if (address.find(':') == std::string::npos) {
+      bad("only an IPv6 address goes in brackets");
+    }
+  } else if (address.find(':') != std::string::npos) {
+    bad("an IPv6 address goes in brackets");
+  }
+  for (const char c : address) {
+    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+                    c == '.' || c == ':';
+    if (!ok) {
+      bad("the address must be numeric (no host names)");
+    }
+  }
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos || std::stol(port) > 65535) {
+    bad("the port must be 0..65535");
+  }
+  http.address = address;
+  http.port = std::stol(port);
 }
 
 }  // namespace
@@ -160,6 +210,9 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
         checkKeyPrefix(settings.keys.prefix, value);
       } else if (key == "databasePath") {
         database_path = stringOf(value, key);
+      } else if (key == "httpListen") {
+        settings.http.listen = stringOf(value, key);
+        parseListen(settings.http, value);
       } else if (key == "rateLimitStore") {
         const std::string kind = value.is_string() ? std::string(value.as_string()) : "";
         if (kind == "shared") {

@@ -82,6 +82,24 @@ struct CleanupSettings {
   std::int64_t interval_ms = 300'000;
 };
 
+// The HTTP edge `prompt serve` runs (http/): where it listens and how it bounds its clients.
+struct HttpSettings {
+  // Config `httpListen`: "address:port" (an IPv4 address, or an IPv6 one in brackets; port
+  // 0 takes any free one), or empty (the default) for no listener.
+  std::string listen;
+  std::string address;  // listen's address, parsed
+  std::int64_t port = 0;
+  // I/O threads serving connections. 1..64.
+  std::int64_t threads = 2;
+  // Connections open at once; more are closed as they come. 1..100,000.
+  std::int64_t max_connections = 1'024;
+  // A request must arrive whole within this of its first byte (or of the connection), ms.
+  // 100..600,000.
+  std::int64_t request_timeout_ms = 10'000;
+  // A kept-alive connection with no request for this long is closed, ms. 100..3,600,000.
+  std::int64_t idle_timeout_ms = 60'000;
+};
+
 // Everything `config:` sets, one part per component: a component reads its own part (the
 // store is handed only StoreSettings).
 struct ApiSettings {
@@ -90,6 +108,7 @@ struct ApiSettings {
   StoreSettings store;
   UsageSettings usage;
   CleanupSettings cleanup;
+  HttpSettings http;
 };
 
 // One integer key of `config:`: the field it sets and the range accepted. The table of them

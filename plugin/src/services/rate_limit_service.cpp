@@ -1,5 +1,6 @@
 #include "services/rate_limit_service.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <optional>
 #include <string>
@@ -224,6 +225,11 @@ void RateLimitService::traceDecision(std::string_view what, std::string_view key
 }
 
 AuthorizeResult RateLimitService::authorize(std::string_view key, std::int64_t cost) {
+  return authorize(key, cost, {});
+}
+
+AuthorizeResult RateLimitService::authorize(std::string_view key, std::int64_t cost,
+                                            std::span<const std::string> required_scopes) {
   checkCost(cost);
   AuthorizeResult result;
   KeyValidation v = keys_.validateKey(key);
@@ -231,6 +237,13 @@ AuthorizeResult RateLimitService::authorize(std::string_view key, std::int64_t c
   if (!v.valid) {
     result.reason = keyRejectionName(v.reason);
     return result;
+  }
+  for (const std::string& scope : required_scopes) {
+    if (std::find(result.key->scopes.begin(), result.key->scopes.end(), scope) ==
+        result.key->scopes.end()) {
+      result.reason = "insufficient_scope";  // refused before anything is counted
+      return result;
+    }
   }
   result.limit = decide(result.key->id, &*result.key, cost, true);
   if (logger_.traceEnabled()) {

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,8 +60,8 @@ struct LimitStatus {
 
 struct AuthorizeResult {
   bool allowed = false;
-  // "ok", or why not: malformed, not_found, revoked, expired, over_limit,
-  // cost_exceeds_limit, internal_error.
+  // "ok", or why not: malformed, not_found, revoked, expired, insufficient_scope (only when
+  // scopes were required), over_limit, cost_exceeds_limit, internal_error.
   const char* reason = "internal_error";
   std::shared_ptr<const KeyRecord> key;  // when the key was found
   LimitDecision limit;                   // set once the key validated
@@ -84,6 +85,10 @@ class RateLimitService {
 
   // validateKey, then check: everything a request handler needs. Never throws for a bad key.
   AuthorizeResult authorize(std::string_view key, std::int64_t cost = 1);
+  // As authorize, refusing (reason "insufficient_scope", nothing counted) a valid key that
+  // lacks any of `required_scopes`.
+  AuthorizeResult authorize(std::string_view key, std::int64_t cost,
+                            std::span<const std::string> required_scopes);
 
   // Throws NotFound, StoreError.
   LimitStatus status(std::string_view key_id);

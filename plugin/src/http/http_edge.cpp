@@ -1,0 +1,604 @@
+#include "http/http_edge.hpp"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <cctype>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "util/text.hpp"
+
+namespace api {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr std::size_t kHeaderLimit = 8 * 1024;
+constexpr std::size_t kBodyLimit = 64 * 1024;
+constexpr std::int64_t kMaxCost = 1'000'000'000;
+
+// Auth latency buckets, seconds: the request path is microseconds, a store failure
+// milliseconds.
+constexpr std::array<double, 12> kLatencyBuckets{1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5,
+                                                 1e-4, 2.5e-4, 1e-3, 1e-2, 1e-1,   1.0};
+
+// What /v1/auth answered, for /metrics (labels are outcomes, never keys or users).
+constexpr std::array<const char*, 10> kOutcomes{
+    "ok",      "missing",    "malformed",          "not_found",          "revoked",
+    "expired", "over_limit", "cost_exceeds_limit", "insufficient_scope", "internal_error"};
+
+std::size_t outcomeIndex(std::string_view reason) {
+  for (std::size_t i = 0; i < kOutcomes.size(); ++i) {
+    if (reason == kOutcomes[i]) {
+      return i;
+    }
+  }
+  return kOutcomes.size() - 1;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trimmed(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+std::int64_t ceilSeconds(std::int64_t ms) {
+  return ms <= 0 ? 0 : (ms + 999) / 1000;
+}
+
+}  // namespace
+
+// Counters for /metrics: relaxed atomics, written on the I/O threads.
+struct Metrics {
+  std::array<std::atomic<std::uint64_t>, kOutcomes.size()> decisions{};
+  std::array<std::atomic<std::uint64_t>, kLatencyBuckets.size()> latency_buckets{};
+  std::atomic<std::uint64_t> latency_count{0};
+  std::atomic<std::uint64_t> latency_sum_ns{0};
+  std::array<std::atomic<std::uint64_t>, 5> responses{};  // 1xx .. 5xx
+  std::atomic<std::uint64_t> connections_refused{0};
+  std::atomic<std::int64_t> connections_open{0};
+
+  void observe(std::chrono::nanoseconds took) {
+    const double seconds = std::chrono::duration<double>(took).count();
+    for (std::size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+      if (seconds <= kLatencyBuckets[i]) {
+        latency_buckets[i].fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    latency_count.fetch_add(1, std::memory_order_relaxed);
+    latency_sum_ns.fetch_add(static_cast<std::uint64_t>(took.count()), std::memory_order_relaxed);
+  }
+};
+
+class HttpEdge::Impl {
+ public:
+  Impl(const HttpSettings& settings, const Services& services, const HostLogger& logger)
+      : settings_(settings),
+        services_(services),
+        logger_(logger),
+        pool_(static_cast<std::size_t>(settings.threads)),
+        acceptor_(asio::make_strand(pool_)) {
+    beast::error_code ec;
+    const asio::ip::address address = asio::ip::make_address(settings.address, ec);
+    if (ec) {
+      throw std::runtime_error("cannot listen on " + settings.listen + ": " + ec.message());
+    }
+    const tcp::endpoint endpoint(address, static_cast<std::uint16_t>(settings.port));
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) {
+      acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    }
+    if (!ec) {
+      acceptor_.bind(endpoint, ec);
+    }
+    if (!ec) {
+      acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+      pool_.stop();
+      pool_.join();
+      throw std::runtime_error("cannot listen on " + settings.listen + ": " + ec.message());
+    }
+    port_ = acceptor_.local_endpoint().port();
+    accept();
+    logger_.info("http edge listening", {{"address", settings.address},
+                                         {"port", std::to_string(port_)},
+                                         {"threads", std::to_string(settings.threads)}});
+  }
+
+  std::uint16_t port() const { return port_; }
+
+  void stop(std::chrono::milliseconds deadline) {
+    if (stopped_.exchange(true)) {
+      return;
+    }
+    // No new connection; those open finish the request they are on and close.
+    asio::post(acceptor_.get_executor(), [this] {
+      beast::error_code ignored;
+      acceptor_.close(ignored);
+    });
+    {
+      std::unique_lock lock(mutex_);
+      drained_.wait_for(lock, deadline, [this] { return in_flight_ == 0; });
+    }
+    pool_.stop();  // what is still open is abandoned with the threads
+    pool_.join();
+    logger_.info("http edge stopped");
+  }
+
+  // Called by a connection when it starts and ends handling a request.
+  void requestBegins() {
+    std::lock_guard lock(mutex_);
+    ++in_flight_;
+  }
+  void requestEnds() {
+    std::lock_guard lock(mutex_);
+    if (--in_flight_ == 0) {
+      drained_.notify_all();
+    }
+  }
+
+  bool stopping() const { return stopped_.load(); }
+  const HttpSettings& settings() const { return settings_; }
+  Metrics& metrics() { return metrics_; }
+
+  http::response<http::string_body> handle(const http::request<http::string_body>& request);
+
+ private:
+  void accept();
+  http::response<http::string_body> authorize(const http::request<http::string_body>& request);
+  http::response<http::string_body> healthz(const http::request<http::string_body>& request);
+  http::response<http::string_body> metrics(const http::request<http::string_body>& request);
+
+  HttpSettings settings_;
+  const Services& services_;
+  const HostLogger& logger_;
+  // Before the pool: connections its handlers still hold when it is destroyed use them.
+  Metrics metrics_;
+  std::atomic<bool> stopped_{false};
+  std::mutex mutex_;
+  std::condition_variable drained_;
+  int in_flight_ = 0;
+  asio::thread_pool pool_;
+  tcp::acceptor acceptor_;  // after the pool, whose executor it uses
+  std::uint16_t port_ = 0;
+};
+
+namespace {
+
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+Response problem(const Request& request, http::status status, std::string_view title,
+                 std::string_view detail) {
+  Response r{status, request.version()};
+  r.set(http::field::content_type, "application/problem+json");
+  boost::json::object body;
+  body["type"] = "about:blank";
+  body["title"] = title;
+  body["status"] = static_cast<int>(status);
+  body["detail"] = detail;
+  r.body() = boost::json::serialize(body);
+  return r;
+}
+
+// One connection: read a request (bounded in size and time), answer it, and again while the
+// client keeps it alive.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(tcp::socket socket, HttpEdge::Impl& edge) : stream_(std::move(socket)), edge_(edge) {
+    edge_.metrics().connections_open.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~Connection() { edge_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed); }
+
+  void start() {
+    asio::dispatch(stream_.get_executor(),
+                   [self = shared_from_this()] { self->read(edge_timeout(self->edge_)); });
+  }
+
+ private:
+  static std::chrono::milliseconds edge_timeout(HttpEdge::Impl& edge) {
+    return std::chrono::milliseconds(edge.settings().request_timeout_ms);
+  }
+
+  void read(std::chrono::milliseconds timeout) {
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimit);
+    parser_->body_limit(kBodyLimit);
+    // The first request of a connection and each one after may take the idle timeout to
+    // begin; once its first bytes are in, the request timeout bounds the rest (Beast's
+    // timer covers the whole read: the shorter of the two applies, and the idle one only
+    // while nothing has arrived).
+    stream_.expires_after(timeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onHeader(ec); });
+  }
+
+  void onHeader(beast::error_code ec) {
+    if (ec) {
+      failed(ec);
+      return;
+    }
+    stream_.expires_after(edge_timeout(edge_));
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec2, std::size_t) { self->onRead(ec2); });
+  }
+
+  void failed(beast::error_code ec) {
+    if (ec == http::error::header_limit) {
+      respondAndClose(http::status::request_header_fields_too_large,
+                      "Request Header Fields Too Large",
+                      "the request's header is larger than 8 KiB");
+    } else if (ec == http::error::body_limit) {
+      respondAndClose(http::status::payload_too_large, "Content Too Large",
+                      "the request's body is larger than 64 KiB");
+    } else if (ec == http::error::bad_method || ec == http::error::bad_target ||
+               ec == http::error::bad_version || ec == http::error::bad_field ||
+               ec == http::error::bad_value || ec == http::error::bad_content_length ||
+               ec == http::error::bad_transfer_encoding || ec == http::error::bad_line_ending ||
+               ec == http::error::bad_chunk || ec == http::error::bad_chunk_extension ||
+               ec == http::error::bad_obs_fold) {
+      respondAndClose(http::status::bad_request, "Bad Request",
+                      "the request is not valid HTTP/1.1");
+    } else {
+      close();  // end of stream, a timeout, a reset: nothing to answer
+    }
+  }
+
+  void respondAndClose(http::status status, std::string_view title, std::string_view detail) {
+    Request empty;
+    empty.version(11);
+    auto response = std::make_shared<Response>(problem(empty, status, title, detail));
+    response->keep_alive(false);
+    response->prepare_payload();
+    count(*response);
+    stream_.expires_after(edge_timeout(edge_));
+    http::async_write(
+        stream_, *response,
+        [self = shared_from_this(), response](beast::error_code, std::size_t) { self->close(); });
+  }
+
+  void onRead(beast::error_code ec) {
+    if (ec) {
+      failed(ec);
+      return;
+    }
+    edge_.requestBegins();
+    Request request = parser_->release();
+    auto response = std::make_shared<Response>(edge_.handle(request));
+    response->keep_alive(request.keep_alive() && !edge_.stopping());
+    response->prepare_payload();
+    count(*response);
+    stream_.expires_after(edge_timeout(edge_));
+    http::async_write(
+        stream_, *response,
+        [self = shared_from_this(), response](beast::error_code write_ec, std::size_t) {
+          self->edge_.requestEnds();
+          if (write_ec || !response->keep_alive()) {
+            self->close();
+            return;
+          }
+          self->read(std::chrono::milliseconds(self->edge_.settings().idle_timeout_ms));
+        });
+  }
+
+  void count(const Response& response) {
+    const unsigned code = response.result_int();
+    if (code >= 100 && code < 600) {
+      edge_.metrics().responses[code / 100 - 1].fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  HttpEdge::Impl& edge_;
+  // Room for a whole header and more, so that the parser's own header limit (answered 431)
+  // is what stops a large one.
+  beast::flat_buffer buffer_{2 * kHeaderLimit};
+  std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+}  // namespace
+
+void HttpEdge::Impl::accept() {
+  acceptor_.async_accept(asio::make_strand(pool_), [this](beast::error_code ec, tcp::socket s) {
+    if (ec) {
+      if (ec != asio::error::operation_aborted && !stopping()) {
+        logger_.warn("http edge: accepting a connection failed", {{"error", ec.message()}});
+        accept();
+      }
+      return;
+    }
+    if (metrics_.connections_open.load(std::memory_order_relaxed) >= settings_.max_connections) {
+      metrics_.connections_refused.fetch_add(1, std::memory_order_relaxed);
+      beast::error_code ignored;
+      s.close(ignored);  // over the limit: closed as it comes
+    } else {
+      std::make_shared<Connection>(std::move(s), *this)->start();
+    }
+    accept();
+  });
+}
+
+Response HttpEdge::Impl::handle(const Request& request) {
+  const std::string_view target = request.target();
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (path == "/v1/auth") {
+    return authorize(request);
+  }
+  if (path == "/healthz") {
+    return healthz(request);
+  }
+  if (path == "/metrics") {
+    return metrics(request);
+  }
+  return problem(request, http::status::not_found, "Not Found",
+                 "no such endpoint; this edge answers /v1/auth, /healthz and /metrics");
+}
+
+Response HttpEdge::Impl::authorize(const Request& request) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto finish = [&](Response r, std::string_view outcome) {
+    metrics_.decisions[outcomeIndex(outcome)].fetch_add(1, std::memory_order_relaxed);
+    metrics_.observe(std::chrono::steady_clock::now() - started);
+    r.set(http::field::cache_control, "no-store");
+    return r;
+  };
+  const auto unauthorized = [&](std::string_view outcome, std::string_view detail) {
+    Response r = problem(request, http::status::unauthorized, "Unauthorized", detail);
+    r.set(http::field::www_authenticate, outcome == "missing"
+                                             ? R"(Bearer realm="api")"
+                                             : R"(Bearer realm="api", error="invalid_token")");
+    return finish(std::move(r), outcome);
+  };
+  // The key: Authorization: Bearer <key>, or X-API-Key; both, they must agree.
+  std::string_view bearer;
+  bool has_bearer = false;
+  if (const auto it = request.find(http::field::authorization); it != request.end()) {
+    const std::string_view value = trimmed(it->value());
+    const auto space = value.find(' ');
+    if (space == std::string_view::npos || !iequals(value.substr(0, space), "Bearer")) {
+      return finish(problem(request, http::status::bad_request, "Bad Request",
+                            "Authorization must be \"Bearer <key>\""),
+                    "malformed");
+    }
+    bearer = trimmed(value.substr(space + 1));
+    has_bearer = true;
+  }
+  std::string_view header_key;
+  bool has_header_key = false;
+  if (const auto it = request.find("X-API-Key"); it != request.end()) {
+    header_key = trimmed(it->value());
+    has_header_key = true;
+  }
+  if (has_bearer && has_header_key && bearer != header_key) {
+    return finish(problem(request, http::status::bad_request, "Bad Request",
+                          "Authorization and X-API-Key carry two different keys; send one"),
+                  "malformed");
+  }
+  const std::string_view key = has_bearer ? bearer : header_key;
+  if (key.empty()) {
+    return unauthorized("missing", "no API key: send Authorization: Bearer <key> or X-API-Key");
+  }
+  std::int64_t cost = 1;
+  if (const auto it = request.find("X-Api-Cost"); it != request.end()) {
+    const std::string_view text = trimmed(it->value());
+    std::int64_t parsed = 0;
+    bool ok = !text.empty() && text.size() <= 10;
+    for (const char c : text) {
+      ok = ok && c >= '0' && c <= '9';
+      parsed = ok ? parsed * 10 + (c - '0') : 0;
+    }
+    if (!ok || parsed < 1 || parsed > kMaxCost) {
+      return finish(problem(request, http::status::bad_request, "Bad Request",
+                            "X-Api-Cost must be a whole number 1..1000000000, got \"" +
+                                printableTruncated(text, 32) + "\""),
+                    "malformed");
+    }
+    cost = parsed;
+  }
+  std::vector<std::string> scopes;
+  if (const auto it = request.find("X-Api-Scopes"); it != request.end()) {
+    std::string_view rest = it->value();
+    while (!rest.empty()) {
+      const auto end = rest.find_first_of(", ");
+      const std::string_view scope = rest.substr(0, end);
+      if (!scope.empty()) {
+        scopes.emplace_back(scope);
+      }
+      rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    }
+  }
+  const AuthorizeResult a = services_.limits.authorize(key, cost, scopes);
+  const std::string_view reason = a.reason;
+  const auto rateLimitFields = [&](Response& r) {
+    if (a.limit.limit <= 0) {
+      return;
+    }
+    const std::int64_t window_s = services_.settings.rate_limit_window_ms / 1000;
+    r.set("RateLimit-Policy",
+          "\"default\";q=" + std::to_string(a.limit.limit) + ";w=" + std::to_string(window_s));
+    const std::int64_t until_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      a.limit.reset_at - services_.clock.now())
+                                      .count();
+    r.set("RateLimit", "\"default\";r=" + std::to_string(a.limit.remaining) +
+                           ";t=" + std::to_string(ceilSeconds(until_ms)));
+  };
+  if (a.allowed) {
+    Response r{http::status::ok, request.version()};
+    r.set("X-Api-Key-Id", a.key->id);
+    r.set("X-Api-User", printableTruncated(a.key->user_id, 256));
+    std::string joined;
+    for (const std::string& s : a.key->scopes) {
+      joined += (joined.empty() ? "" : ",") + s;
+    }
+    r.set("X-Api-Key-Scopes", printableTruncated(joined, 2048));
+    rateLimitFields(r);
+    return finish(std::move(r), "ok");
+  }
+  if (reason == "malformed" || reason == "not_found" || reason == "revoked" ||
+      reason == "expired") {
+    const std::string detail = reason == "malformed"   ? "the key is malformed"
+                               : reason == "not_found" ? "no such key"
+                               : reason == "revoked"   ? "the key is revoked"
+                                                       : "the key has expired";
+    return unauthorized(reason, detail);
+  }
+  if (reason == "insufficient_scope") {
+    Response r = problem(request, http::status::forbidden, "Forbidden",
+                         "the key lacks a scope this request requires");
+    r.set(http::field::www_authenticate, R"(Bearer realm="api", error="insufficient_scope")");
+    return finish(std::move(r), reason);
+  }
+  if (reason == "over_limit" || reason == "cost_exceeds_limit") {
+    Response r =
+        problem(request, http::status::too_many_requests, "Too Many Requests",
+                reason == "over_limit"
+                    ? "the key's rate limit is reached"
+                    : "the request costs more than the key's whole limit: it can never pass");
+    if (a.limit.retry_after) {
+      r.set(http::field::retry_after, std::to_string(ceilSeconds(a.limit.retry_after->count())));
+    }
+    rateLimitFields(r);
+    return finish(std::move(r), reason);
+  }
+  return finish(problem(request, http::status::service_unavailable, "Service Unavailable",
+                        "the rate limiter's store failed; try again"),
+                "internal_error");
+}
+
+Response HttpEdge::Impl::healthz(const Request& request) {
+  sp_health health{};
+  health.size = sizeof(health);
+  services_.health(health);
+  Response r{health.healthy != 0 ? http::status::ok : http::status::service_unavailable,
+             request.version()};
+  r.set(http::field::content_type, "application/json");
+  r.set(http::field::cache_control, "no-store");
+  boost::json::object body;
+  body["healthy"] = health.healthy != 0;
+  body["detail"] = std::string(health.detail, strnlen(health.detail, sizeof(health.detail)));
+  r.body() = boost::json::serialize(body);
+  return r;
+}
+
+Response HttpEdge::Impl::metrics(const Request& request) {
+  std::string out;
+  const auto metric = [&](std::string_view name, std::string_view type, std::string_view help) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+  };
+  metric("api_auth_decisions_total", "counter", "Decisions of /v1/auth, by outcome.");
+  for (std::size_t i = 0; i < kOutcomes.size(); ++i) {
+    out += "api_auth_decisions_total{outcome=\"" + std::string(kOutcomes[i]) + "\"} " +
+           std::to_string(metrics_.decisions[i].load(std::memory_order_relaxed)) + "\n";
+  }
+  metric("api_auth_duration_seconds", "histogram",
+         "Time /v1/auth took to decide, from its headers to its answer.");
+  for (std::size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+    char le[32];
+    std::snprintf(le, sizeof(le), "%g", kLatencyBuckets[i]);
+    out += "api_auth_duration_seconds_bucket{le=\"" + std::string(le) + "\"} " +
+           std::to_string(metrics_.latency_buckets[i].load(std::memory_order_relaxed)) + "\n";
+  }
+  const std::uint64_t count = metrics_.latency_count.load(std::memory_order_relaxed);
+  out += "api_auth_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(count) + "\n";
+  char sum[64];
+  std::snprintf(sum, sizeof(sum), "%.9f",
+                static_cast<double>(metrics_.latency_sum_ns.load(std::memory_order_relaxed)) / 1e9);
+  out += "api_auth_duration_seconds_sum " + std::string(sum) + "\n";
+  out += "api_auth_duration_seconds_count " + std::to_string(count) + "\n";
+  metric("api_http_responses_total", "counter", "HTTP responses of the edge, by status class.");
+  for (std::size_t i = 0; i < metrics_.responses.size(); ++i) {
+    out += "api_http_responses_total{class=\"" + std::to_string(i + 1) + "xx\"} " +
+           std::to_string(metrics_.responses[i].load(std::memory_order_relaxed)) + "\n";
+  }
+  metric("api_http_connections_open", "gauge", "Connections the edge has open.");
+  out += "api_http_connections_open " +
+         std::to_string(metrics_.connections_open.load(std::memory_order_relaxed)) + "\n";
+  metric("api_http_connections_refused_total", "counter",
+         "Connections closed as they came, httpMaxConnections being open.");
+  out += "api_http_connections_refused_total " +
+         std::to_string(metrics_.connections_refused.load(std::memory_order_relaxed)) + "\n";
+  metric("api_rate_limit_failed_open_total", "counter",
+         "Decisions of this process admitted only because the store failed (failOpen).");
+  out +=
+      "api_rate_limit_failed_open_total " + std::to_string(services_.limits.failOpenCount()) + "\n";
+  metric("api_usage_records_written_total", "counter",
+         "Request records this process wrote to the store.");
+  out += "api_usage_records_written_total " + std::to_string(services_.recorder.writtenRecords()) +
+         "\n";
+  metric("api_usage_records_dropped_total", "counter",
+         "Request records this process dropped, its queue being full.");
+  out += "api_usage_records_dropped_total " + std::to_string(services_.recorder.droppedRecords()) +
+         "\n";
+  metric("api_usage_records_lost_total", "counter",
+         "Request records this process lost to write errors.");
+  out +=
+      "api_usage_records_lost_total " + std::to_string(services_.recorder.failedRecords()) + "\n";
+  Response r{http::status::ok, request.version()};
+  r.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  r.set(http::field::cache_control, "no-store");
+  r.body() = std::move(out);
+  return r;
+}
+
+HttpEdge::HttpEdge(const HttpSettings& settings, const Services& services, const HostLogger& logger)
+    : impl_(std::make_unique<Impl>(settings, services, logger)) {}
+
+HttpEdge::~HttpEdge() {
+  stop(std::chrono::milliseconds(1'000));
+}
+
+std::uint16_t HttpEdge::port() const {
+  return impl_->port();
+}
+
+void HttpEdge::stop(std::chrono::milliseconds deadline) {
+  impl_->stop(deadline);
+}
+
+}  // namespace api

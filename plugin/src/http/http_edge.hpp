@@ -1,0 +1,50 @@
+// HttpEdge: the HTTP adapter `prompt serve` runs when config `httpListen` is set, so that a
+// reverse proxy (nginx auth_request, Envoy ext_authz in HTTP mode, Traefik forwardAuth) can
+// put this module's keys and limits in front of any service.
+//
+//   /v1/auth  (any method)  the key from `Authorization: Bearer` or `X-API-Key`, optional
+//                           `X-Api-Cost` and `X-Api-Scopes`: 200 with the key's identity and
+//                           the IETF RateLimit fields, 401, 403, 429 with Retry-After, 503
+//   /healthz  (GET, HEAD)   200 or 503 from the module's health
+//   /metrics  (GET)         the Prometheus text format; no per-key or per-user label
+//
+// Boost.Beast, asynchronous on its own I/O threads; every connection bounded (header 8 KiB,
+// body 64 KiB, refused before any work; a request must arrive whole within the request
+// timeout, a kept-alive connection waits at most the idle timeout; at most max_connections
+// open). The key is never logged and never echoed. Everything Beast stays in the .cpp.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "config/settings.hpp"
+#include "log/host_logger.hpp"
+#include "services/services.hpp"
+
+namespace api {
+
+class HttpEdge {
+ public:
+  // Binds and starts listening at once. REQUIRED: `services` and `logger` outlive the edge.
+  // Throws std::runtime_error naming the address when it cannot listen.
+  HttpEdge(const HttpSettings& settings, const Services& services, const HostLogger& logger);
+  // stop() with a short deadline when not stopped yet.
+  ~HttpEdge();
+  HttpEdge(const HttpEdge&) = delete;
+  HttpEdge& operator=(const HttpEdge&) = delete;
+
+  // The port it listens on (the one the system chose when the settings said 0).
+  std::uint16_t port() const;
+
+  // Stops accepting, lets the requests in flight finish within `deadline`, then closes every
+  // connection and joins the threads. Idempotent.
+  void stop(std::chrono::milliseconds deadline);
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace api

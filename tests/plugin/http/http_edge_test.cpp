@@ -1,0 +1,312 @@
+// The HTTP edge with a real client on loopback: ApiModule serving on 127.0.0.1 (a port the
+// system picks), every status and header of /v1/auth, /healthz, /metrics, malformed and
+// oversized requests, a slow client timed out, keep-alive, and a stop.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <map>
+#include <string>
+#include <thread>
+
+#include "api_module.hpp"
+#include "process.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Reply {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  bool closed = false;  // the server closed the connection without a reply
+};
+
+int connectTo(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    if (fd >= 0) {
+      ::close(fd);
+    }
+    return -1;
+  }
+  timeval timeout{5, 0};  // no test waits longer on a reply
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  return fd;
+}
+
+bool sendAll(int fd, const std::string& bytes) {
+  size_t at = 0;
+  while (at < bytes.size()) {
+    const ssize_t n = ::send(fd, bytes.data() + at, bytes.size() - at, MSG_NOSIGNAL);
+    if (n <= 0) {
+      return false;
+    }
+    at += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Reads one response from `fd` (its header, then Content-Length bytes of body).
+Reply readReply(int fd, std::string& pending) {
+  Reply r;
+  char chunk[4096];
+  size_t end = std::string::npos;
+  while ((end = pending.find("\r\n\r\n")) == std::string::npos) {
+    const ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
+    if (n <= 0) {
+      r.closed = true;
+      return r;
+    }
+    pending.append(chunk, static_cast<size_t>(n));
+  }
+  const std::string head = pending.substr(0, end);
+  pending.erase(0, end + 4);
+  r.status = std::stoi(head.substr(9, 3));
+  size_t line = head.find("\r\n");
+  while (line != std::string::npos) {
+    const size_t next = head.find("\r\n", line + 2);
+    const std::string field = head.substr(line + 2, next - line - 2);
+    const size_t colon = field.find(':');
+    std::string name = field.substr(0, colon);
+    for (char& c : name) {
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    r.headers[name] = field.substr(colon + 2);
+    line = next;
+  }
+  const size_t length = r.headers.count("content-length") != 0
+                            ? static_cast<size_t>(std::stoul(r.headers["content-length"]))
+                            : 0;
+  while (pending.size() < length) {
+    const ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
+    if (n <= 0) {
+      break;
+    }
+    pending.append(chunk, static_cast<size_t>(n));
+  }
+  r.body = pending.substr(0, length);
+  pending.erase(0, length);
+  return r;
+}
+
+Reply roundTrip(std::uint16_t port, const std::string& request) {
+  const int fd = connectTo(port);
+  BOOST_REQUIRE(fd >= 0);
+  Reply r;
+  std::string pending;
+  if (sendAll(fd, request)) {
+    r = readReply(fd, pending);
+  } else {
+    r.closed = true;
+  }
+  ::close(fd);
+  return r;
+}
+
+std::string get(const std::string& target, const std::string& headers = "") {
+  return "GET " + target + " HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n" + headers + "\r\n";
+}
+
+struct Fixture {
+  Fixture() {
+    host.size = sizeof(host);
+    host.abi_major = SP_ABI_VERSION_MAJOR;
+    host.abi_minor = SP_ABI_VERSION_MINOR;
+    host.module_name = "api";
+    host.state_dir = dir.path().c_str();
+    settings.store.database_path = dir.path() + "/api.sqlite3";
+    settings.http.listen = "127.0.0.1:0";
+    settings.http.address = "127.0.0.1";
+    settings.http.port = 0;
+    settings.http.request_timeout_ms = 400;
+    settings.http.idle_timeout_ms = 2'000;
+    module = std::make_unique<api::ApiModule>(host, settings, std::make_unique<api::SystemClock>(),
+                                              nullptr);
+    module->serveStart();
+    port = module->httpPort();
+  }
+  ~Fixture() { module->serveStop(2s); }
+
+  // A key with `limit` and `scopes`; returns {secret, id}.
+  std::pair<std::string, std::string> newKey(std::int64_t limit,
+                                             std::vector<std::string> scopes = {"read"}) {
+    api::CreateKeyRequest r;
+    r.user_id = "ann@example.com";
+    r.name = "edge";
+    r.rate_limit = limit;
+    r.scopes = std::move(scopes);
+    const api::CreatedKey created = module->keys().createKey(r);
+    return {created.secret, created.key.id};
+  }
+
+  testing_support::TempDir dir;
+  sp_host_api host{};
+  api::ApiSettings settings;
+  std::unique_ptr<api::ApiModule> module;
+  std::uint16_t port = 0;
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(http_edge, Fixture)
+
+BOOST_AUTO_TEST_CASE(a_valid_key_gets_200_with_its_identity_and_the_ratelimit_fields) {
+  BOOST_REQUIRE(port != 0);
+  const auto [secret, id] = newKey(3, {"read", "write"});
+  Reply r = roundTrip(port, get("/v1/auth", "Authorization: Bearer " + secret + "\r\n"));
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(r.headers["x-api-key-id"] == id);
+  BOOST_TEST(r.headers["x-api-user"] == "ann@example.com");
+  BOOST_TEST(r.headers["x-api-key-scopes"] == "read,write");
+  BOOST_TEST(r.headers["ratelimit-policy"] == "\"default\";q=3;w=3600");
+  BOOST_TEST(r.headers["ratelimit"].rfind("\"default\";r=2;t=", 0) == 0u, r.headers["ratelimit"]);
+  BOOST_TEST(r.headers["cache-control"] == "no-store");
+  // X-API-Key works too; the same key in both is one key.
+  Reply x = roundTrip(port, get("/v1/auth", "X-API-Key: " + secret + "\r\n"));
+  BOOST_TEST(x.status == 200);
+  Reply both = roundTrip(port, get("/v1/auth", "Authorization: Bearer " + secret +
+                                                   "\r\nX-API-Key: " + secret + "\r\n"));
+  BOOST_TEST(both.status == 200);
+  BOOST_TEST(both.headers["ratelimit"].rfind("\"default\";r=0;", 0) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(bad_keys_get_401_naming_why_and_never_echoing_the_key) {
+  Reply missing = roundTrip(port, get("/v1/auth"));
+  BOOST_TEST(missing.status == 401);
+  BOOST_TEST(missing.headers["www-authenticate"] == "Bearer realm=\"api\"");
+  BOOST_TEST(missing.headers["content-type"] == "application/problem+json");
+  const std::string forged = "sk_" + std::string(48, 'A');
+  for (const auto& [key, why] : std::vector<std::pair<std::string, std::string>>{
+           {forged, "malformed"}, {"sk_nonsense", "malformed"}}) {
+    Reply r = roundTrip(port, get("/v1/auth", "Authorization: Bearer " + key + "\r\n"));
+    BOOST_TEST(r.status == 401, key);
+    BOOST_TEST(r.headers["www-authenticate"] == "Bearer realm=\"api\", error=\"invalid_token\"");
+    BOOST_TEST(r.body.find(why) != std::string::npos, r.body);
+    BOOST_TEST(r.body.find(key) == std::string::npos, r.body);
+  }
+  const auto [secret, id] = newKey(10);
+  module->keys().revokeKey(id, "leaked", "test");
+  Reply revoked = roundTrip(port, get("/v1/auth", "X-API-Key: " + secret + "\r\n"));
+  BOOST_TEST(revoked.status == 401);
+  BOOST_TEST(revoked.body.find("revoked") != std::string::npos, revoked.body);
+  BOOST_TEST(revoked.body.find(secret) == std::string::npos);
+  const auto [other, other_id] = newKey(10);
+  Reply two = roundTrip(port, get("/v1/auth", "Authorization: Bearer " + secret +
+                                                  "\r\nX-API-Key: " + other + "\r\n"));
+  BOOST_TEST(two.status == 400);
+  BOOST_TEST(two.body.find("two different keys") != std::string::npos, two.body);
+  Reply basic = roundTrip(port, get("/v1/auth", "Authorization: Basic dXNlcjpwdw==\r\n"));
+  BOOST_TEST(basic.status == 400);
+}
+
+BOOST_AUTO_TEST_CASE(missing_scopes_get_403_and_count_nothing) {
+  const auto [secret, id] = newKey(2, {"read"});
+  const std::string auth = "Authorization: Bearer " + secret + "\r\n";
+  Reply denied = roundTrip(port, get("/v1/auth", auth + "X-Api-Scopes: read, admin\r\n"));
+  BOOST_TEST(denied.status == 403);
+  BOOST_TEST(denied.headers["www-authenticate"].find("insufficient_scope") != std::string::npos);
+  BOOST_TEST(roundTrip(port, get("/v1/auth", auth + "X-Api-Scopes: read\r\n")).status == 200);
+  BOOST_TEST(roundTrip(port, get("/v1/auth", auth)).status == 200);  // the 403 counted nothing
+  BOOST_TEST(roundTrip(port, get("/v1/auth", auth)).status == 429);
+}
+
+BOOST_AUTO_TEST_CASE(over_the_limit_gets_429_with_retry_after_and_costs_are_checked) {
+  const auto [secret, id] = newKey(3);
+  const std::string auth = "Authorization: Bearer " + secret + "\r\n";
+  BOOST_TEST(roundTrip(port, get("/v1/auth", auth + "X-Api-Cost: 2\r\n")).status == 200);
+  BOOST_TEST(roundTrip(port, get("/v1/auth", auth)).status == 200);
+  Reply over = roundTrip(port, get("/v1/auth", auth));
+  BOOST_TEST(over.status == 429);
+  BOOST_REQUIRE(over.headers.count("retry-after") == 1u);
+  const int retry = std::stoi(over.headers["retry-after"]);
+  BOOST_TEST((retry >= 1 && retry <= 3600), retry);
+  BOOST_TEST(over.headers["ratelimit-policy"] == "\"default\";q=3;w=3600");
+  BOOST_TEST(over.headers["ratelimit"].rfind("\"default\";r=0;t=", 0) == 0u);
+  Reply too_dear = roundTrip(port, get("/v1/auth", auth + "X-Api-Cost: 4\r\n"));
+  BOOST_TEST(too_dear.status == 429);
+  BOOST_TEST(too_dear.headers.count("retry-after") == 0u);  // it can never pass
+  for (const char* cost : {"0", "-1", "abc", "1000000001", "1.5"}) {
+    Reply bad = roundTrip(port, get("/v1/auth", auth + "X-Api-Cost: " + cost + "\r\n"));
+    BOOST_TEST(bad.status == 400, cost);
+    BOOST_TEST(bad.body.find("X-Api-Cost") != std::string::npos, bad.body);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(healthz_metrics_and_unknown_paths) {
+  Reply health = roundTrip(port, get("/healthz"));
+  BOOST_TEST(health.status == 200);
+  BOOST_TEST(health.body.find("\"healthy\":true") != std::string::npos, health.body);
+  const auto [secret, id] = newKey(1);
+  roundTrip(port, get("/v1/auth", "Authorization: Bearer " + secret + "\r\n"));
+  roundTrip(port, get("/v1/auth", "Authorization: Bearer " + secret + "\r\n"));
+  roundTrip(port, get("/v1/auth"));
+  Reply m = roundTrip(port, get("/metrics"));
+  BOOST_TEST(m.status == 200);
+  BOOST_TEST(m.headers["content-type"].rfind("text/plain; version=0.0.4", 0) == 0u);
+  for (const char* line :
+       {"api_auth_decisions_total{outcome=\"ok\"} 1\n",
+        "api_auth_decisions_total{outcome=\"over_limit\"} 1\n",
+        "api_auth_decisions_total{outcome=\"missing\"} 1\n", "api_auth_duration_seconds_count 3\n",
+        "# TYPE api_auth_duration_seconds histogram\n",
+        "api_http_responses_total{class=\"2xx\"} 2\n",  // /healthz and one ok
+        "api_http_responses_total{class=\"4xx\"} 2\n"}) {
+    BOOST_TEST(m.body.find(line) != std::string::npos, line << "\n" << m.body);
+  }
+  BOOST_TEST(m.body.find(id) == std::string::npos);  // no per-key label
+  BOOST_TEST(m.body.find("ann@") == std::string::npos);
+  BOOST_TEST(roundTrip(port, get("/v2/nothing")).status == 404);
+}
+
+BOOST_AUTO_TEST_CASE(oversized_and_malformed_requests_are_refused_before_any_work) {
+  Reply big_header =
+      roundTrip(port, get("/v1/auth", "X-Padding: " + std::string(9'000, 'a') + "\r\n"));
+  BOOST_TEST(big_header.status == 431);
+  const std::string body(70'000, 'b');
+  Reply big_body = roundTrip(port, "POST /v1/auth HTTP/1.1\r\nHost: edge\r\nContent-Length: " +
+                                       std::to_string(body.size()) + "\r\n\r\n" + body);
+  BOOST_TEST(big_body.status == 413);
+  Reply garbage = roundTrip(port, "NOT HTTP AT ALL\r\n\r\n");
+  BOOST_TEST(garbage.status == 400);
+}
+
+BOOST_AUTO_TEST_CASE(a_slow_client_is_timed_out_and_keep_alive_serves_several) {
+  const int slow = connectTo(port);
+  BOOST_REQUIRE(slow >= 0);
+  BOOST_REQUIRE(sendAll(slow, "GET /healthz HTTP/1.1\r\nHost: e"));  // and then nothing
+  const auto started = std::chrono::steady_clock::now();
+  char byte = 0;
+  const ssize_t n = ::recv(slow, &byte, 1, 0);  // closed by the edge at its request timeout
+  const auto waited = std::chrono::steady_clock::now() - started;
+  BOOST_TEST(n == 0);
+  BOOST_TEST((waited >= 300ms && waited < 3s),
+             std::chrono::duration_cast<std::chrono::milliseconds>(waited).count());
+  ::close(slow);
+
+  const int fd = connectTo(port);
+  BOOST_REQUIRE(fd >= 0);
+  std::string pending;
+  for (int i = 0; i < 3; ++i) {
+    BOOST_REQUIRE(sendAll(fd, "GET /healthz HTTP/1.1\r\nHost: edge\r\n\r\n"));
+    Reply r = readReply(fd, pending);
+    BOOST_TEST(r.status == 200, "request " << i);
+  }
+  ::close(fd);
+}
+
+BOOST_AUTO_TEST_CASE(a_stop_closes_the_listener) {
+  BOOST_TEST(roundTrip(port, get("/healthz")).status == 200);
+  module->serveStop(2s);
+  BOOST_TEST(connectTo(port) == -1);
+  module->serveStop(2s);  // idempotent
+}
+
+BOOST_AUTO_TEST_SUITE_END()
