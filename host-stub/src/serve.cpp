@@ -108,6 +108,10 @@ int serve(ModuleHost& modules) {
     }
     log.write(SP_LOG_INFO, "host", "stopping",
               {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    // A second signal while modules finish their requests ends the process at once (the
+    // default disposition, restored by clearing the set).
+    boost::system::error_code ignored;
+    signals.clear(ignored);
     for (CleanupTimer& timer : timers) {
       timer.cancel();
     }

@@ -218,9 +218,16 @@ void ApiModule::describe(sp_module& out) {
   if (out.size >= SP_MODULE_SIZE_1_1) {
     out.cleanup_interval_ms = static_cast<std::uint64_t>(settings_.cleanup.interval_ms);
   }
-  if (out.size >= SP_MODULE_SIZE_1_3 && !settings_.http.listen.empty()) {
-    out.serve_start = &serveStartEntry;
-    out.serve_stop = &serveStopEntry;
+  if (!settings_.http.listen.empty()) {
+    if (out.size >= SP_MODULE_SIZE_1_3) {
+      out.serve_start = &serveStartEntry;
+      out.serve_stop = &serveStopEntry;
+    } else {
+      logger_.warn(
+          "httpListen is set, but this host is older than ABI 1.3 and cannot start "
+          "the HTTP edge: nothing will listen",
+          {{"httpListen", settings_.http.listen}});
+    }
   }
 }
 

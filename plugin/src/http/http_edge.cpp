@@ -4,6 +4,7 @@
 #include <array>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
@@ -87,14 +88,17 @@ struct Metrics {
   std::atomic<std::uint64_t> connections_refused{0};
   std::atomic<std::int64_t> connections_open{0};
 
+  // The count first, then the buckets from the widest down; a scrape reads the buckets from
+  // the narrowest up, then the count: so it always sees buckets that never decrease with
+  // `le` and a count at least the widest bucket, whatever it races with.
   void observe(std::chrono::nanoseconds took) {
     const double seconds = std::chrono::duration<double>(took).count();
-    for (std::size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+    latency_count.fetch_add(1);
+    for (std::size_t i = kLatencyBuckets.size(); i-- > 0;) {
       if (seconds <= kLatencyBuckets[i]) {
-        latency_buckets[i].fetch_add(1, std::memory_order_relaxed);
+        latency_buckets[i].fetch_add(1);
       }
     }
-    latency_count.fetch_add(1, std::memory_order_relaxed);
     latency_sum_ns.fetch_add(static_cast<std::uint64_t>(took.count()), std::memory_order_relaxed);
   }
 };
@@ -106,7 +110,8 @@ class HttpEdge::Impl {
         services_(services),
         logger_(logger),
         pool_(static_cast<std::size_t>(settings.threads)),
-        acceptor_(asio::make_strand(pool_)) {
+        acceptor_(asio::make_strand(pool_)),
+        retry_timer_(acceptor_.get_executor()) {
     beast::error_code ec;
     const asio::ip::address address = asio::ip::make_address(settings.address, ec);
     if (ec) {
@@ -145,6 +150,7 @@ class HttpEdge::Impl {
     asio::post(acceptor_.get_executor(), [this] {
       beast::error_code ignored;
       acceptor_.close(ignored);
+      retry_timer_.cancel();
     });
     {
       std::unique_lock lock(mutex_);
@@ -171,10 +177,14 @@ class HttpEdge::Impl {
   const HttpSettings& settings() const { return settings_; }
   Metrics& metrics() { return metrics_; }
 
-  http::response<http::string_body> handle(const http::request<http::string_body>& request);
+  // The answer to one request; a failure inside becomes a 500 (a thread of the pool must
+  // never see an exception: it would end the process).
+  http::response<http::string_body> respond(const http::request<http::string_body>& request);
 
  private:
   void accept();
+  void acceptLater(beast::error_code ec);
+  http::response<http::string_body> handle(const http::request<http::string_body>& request);
   http::response<http::string_body> authorize(const http::request<http::string_body>& request);
   http::response<http::string_body> healthz(const http::request<http::string_body>& request);
   http::response<http::string_body> metrics(const http::request<http::string_body>& request);
@@ -189,7 +199,9 @@ class HttpEdge::Impl {
   std::condition_variable drained_;
   int in_flight_ = 0;
   asio::thread_pool pool_;
-  tcp::acceptor acceptor_;  // after the pool, whose executor it uses
+  tcp::acceptor acceptor_;          // after the pool, whose executor it uses
+  asio::steady_timer retry_timer_;  // on the acceptor's strand
+  std::uint64_t accept_failures_ = 0;
   std::uint16_t port_ = 0;
 };
 
@@ -211,48 +223,84 @@ Response problem(const Request& request, http::status status, std::string_view t
   return r;
 }
 
-// One connection: read a request (bounded in size and time), answer it, and again while the
-// client keeps it alive.
+// One connection: wait for a request, read it (bounded in size and time), answer it, and
+// again while the client keeps the connection alive.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(tcp::socket socket, HttpEdge::Impl& edge) : stream_(std::move(socket)), edge_(edge) {
     edge_.metrics().connections_open.fetch_add(1, std::memory_order_relaxed);
   }
-  ~Connection() { edge_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed); }
+  ~Connection() {
+    endRequest();
+    edge_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
+  }
 
   void start() {
-    asio::dispatch(stream_.get_executor(),
-                   [self = shared_from_this()] { self->read(edge_timeout(self->edge_)); });
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      self->awaitRequest(std::chrono::milliseconds(self->edge_.settings().request_timeout_ms));
+    });
   }
 
  private:
-  static std::chrono::milliseconds edge_timeout(HttpEdge::Impl& edge) {
-    return std::chrono::milliseconds(edge.settings().request_timeout_ms);
+  std::chrono::milliseconds requestTimeout() const {
+    return std::chrono::milliseconds(edge_.settings().request_timeout_ms);
   }
 
-  void read(std::chrono::milliseconds timeout) {
+  // Waits up to `idle` for the first byte of the next request (one already read, pipelined,
+  // starts it at once); from that byte on the whole request must arrive within the request
+  // timeout, one deadline for header and body.
+  void awaitRequest(std::chrono::milliseconds idle) {
+    if (buffer_.size() > 0) {
+      readRequest();
+      return;
+    }
+    stream_.expires_after(idle);
+    stream_.async_read_some(buffer_.prepare(kHeaderLimit),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              if (ec) {
+                                self->close();  // idle too long, or the client left
+                                return;
+                              }
+                              self->buffer_.commit(n);
+                              self->readRequest();
+                            });
+  }
+
+  void readRequest() {
+    beginRequest();  // a stop now waits for it
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(kBodyLimit);
-    // The first request of a connection and each one after may take the idle timeout to
-    // begin; once its first bytes are in, the request timeout bounds the rest (Beast's
-    // timer covers the whole read: the shorter of the two applies, and the idle one only
-    // while nothing has arrived).
-    stream_.expires_after(timeout);
-    http::async_read_header(
+    stream_.expires_after(requestTimeout());
+    http::async_read(
         stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onHeader(ec); });
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onRead(ec); });
   }
 
-  void onHeader(beast::error_code ec) {
+  void onRead(beast::error_code ec) {
     if (ec) {
       failed(ec);
       return;
     }
-    stream_.expires_after(edge_timeout(edge_));
-    http::async_read(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec2, std::size_t) { self->onRead(ec2); });
+    Request request = parser_->release();
+    auto response = std::make_shared<Response>(edge_.respond(request));
+    response->keep_alive(request.keep_alive() && !edge_.stopping());
+    response->prepare_payload();
+    if (request.method() == http::verb::head) {
+      response->body().clear();  // the header says how long the body would be; none follows
+    }
+    count(*response);
+    stream_.expires_after(requestTimeout());
+    http::async_write(
+        stream_, *response,
+        [self = shared_from_this(), response](beast::error_code write_ec, std::size_t) {
+          self->endRequest();
+          if (write_ec || !response->keep_alive()) {
+            self->close();
+            return;
+          }
+          self->awaitRequest(std::chrono::milliseconds(self->edge_.settings().idle_timeout_ms));
+        });
   }
 
   void failed(beast::error_code ec) {
@@ -276,6 +324,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   }
 
+  // Answers a request that was refused while it was read, then closes: the send side first,
+  // then what the client still sends is read and dropped for a while (bounded), so that
+  // closing with unread data (which resets the connection) does not destroy the answer
+  // before the client reads it.
   void respondAndClose(http::status status, std::string_view title, std::string_view detail) {
     Request empty;
     empty.version(11);
@@ -283,34 +335,45 @@ class Connection : public std::enable_shared_from_this<Connection> {
     response->keep_alive(false);
     response->prepare_payload();
     count(*response);
-    stream_.expires_after(edge_timeout(edge_));
-    http::async_write(
-        stream_, *response,
-        [self = shared_from_this(), response](beast::error_code, std::size_t) { self->close(); });
+    stream_.expires_after(requestTimeout());
+    http::async_write(stream_, *response,
+                      [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
+                        self->endRequest();
+                        if (ec) {
+                          self->close();
+                          return;
+                        }
+                        beast::error_code ignored;
+                        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                        self->stream_.expires_after(kLingerTime);
+                        self->drain(kLingerBytes);
+                      });
   }
 
-  void onRead(beast::error_code ec) {
-    if (ec) {
-      failed(ec);
-      return;
-    }
-    edge_.requestBegins();
-    Request request = parser_->release();
-    auto response = std::make_shared<Response>(edge_.handle(request));
-    response->keep_alive(request.keep_alive() && !edge_.stopping());
-    response->prepare_payload();
-    count(*response);
-    stream_.expires_after(edge_timeout(edge_));
-    http::async_write(
-        stream_, *response,
-        [self = shared_from_this(), response](beast::error_code write_ec, std::size_t) {
-          self->edge_.requestEnds();
-          if (write_ec || !response->keep_alive()) {
+  void drain(std::size_t budget) {
+    buffer_.clear();
+    stream_.async_read_some(
+        buffer_.prepare(kHeaderLimit),
+        [self = shared_from_this(), budget](beast::error_code ec, std::size_t n) {
+          if (ec || n >= budget) {
             self->close();
             return;
           }
-          self->read(std::chrono::milliseconds(self->edge_.settings().idle_timeout_ms));
+          self->drain(budget - n);
         });
+  }
+
+  void beginRequest() {
+    if (!in_request_) {
+      in_request_ = true;
+      edge_.requestBegins();
+    }
+  }
+  void endRequest() {
+    if (in_request_) {
+      in_request_ = false;
+      edge_.requestEnds();
+    }
   }
 
   void count(const Response& response) {
@@ -321,10 +384,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void close() {
+    endRequest();
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
   }
+
+  static constexpr std::chrono::milliseconds kLingerTime{500};
+  static constexpr std::size_t kLingerBytes = 256 * 1024;
 
   beast::tcp_stream stream_;
   HttpEdge::Impl& edge_;
@@ -332,6 +399,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // is what stops a large one.
   beast::flat_buffer buffer_{2 * kHeaderLimit};
   std::optional<http::request_parser<http::string_body>> parser_;
+  bool in_request_ = false;  // counted in the edge's requests in flight
 };
 
 }  // namespace
@@ -340,8 +408,7 @@ void HttpEdge::Impl::accept() {
   acceptor_.async_accept(asio::make_strand(pool_), [this](beast::error_code ec, tcp::socket s) {
     if (ec) {
       if (ec != asio::error::operation_aborted && !stopping()) {
-        logger_.warn("http edge: accepting a connection failed", {{"error", ec.message()}});
-        accept();
+        acceptLater(ec);
       }
       return;
     }
@@ -354,6 +421,35 @@ void HttpEdge::Impl::accept() {
     }
     accept();
   });
+}
+
+// Accepting failed (out of descriptors, most likely): the connection waits in the backlog, so
+// trying again at once would spin. A pause, and a warning now and then.
+void HttpEdge::Impl::acceptLater(beast::error_code ec) {
+  if (accept_failures_++ % 1000 == 0) {
+    logger_.warn("http edge: accepting a connection failed; retrying in 100 ms",
+                 {{"error", ec.message()}, {"failures", std::to_string(accept_failures_)}});
+  }
+  retry_timer_.expires_after(std::chrono::milliseconds(100));
+  retry_timer_.async_wait([this](beast::error_code wait_ec) {
+    if (!wait_ec && !stopping()) {
+      accept();
+    }
+  });
+}
+
+Response HttpEdge::Impl::respond(const Request& request) {
+  try {
+    return handle(request);
+  } catch (const std::exception& e) {
+    try {
+      logger_.error("http edge: a request failed", {{"error", e.what()}});
+    } catch (...) {
+    }
+  } catch (...) {
+  }
+  return problem(request, http::status::internal_server_error, "Internal Server Error",
+                 "the request could not be answered; see the host's log");
 }
 
 Response HttpEdge::Impl::handle(const Request& request) {
@@ -387,25 +483,28 @@ Response HttpEdge::Impl::authorize(const Request& request) {
                                              : R"(Bearer realm="api", error="invalid_token")");
     return finish(std::move(r), outcome);
   };
-  // The key: Authorization: Bearer <key>, or X-API-Key; both, they must agree.
-  std::string_view bearer;
-  bool has_bearer = false;
-  if (const auto it = request.find(http::field::authorization); it != request.end()) {
-    const std::string_view value = trimmed(it->value());
-    const auto space = value.find(' ');
-    if (space == std::string_view::npos || !iequals(value.substr(0, space), "Bearer")) {
-      return finish(problem(request, http::status::bad_request, "Bad Request",
-                            "Authorization must be \"Bearer <key>\""),
-                    "malformed");
-    }
-    bearer = trimmed(value.substr(space + 1));
-    has_bearer = true;
-  }
+  // The key: X-API-Key, or Authorization: Bearer <key>; both, they must agree. Another
+  // scheme in Authorization (a proxy may pass the client's own, meant for the upstream) is
+  // ignored beside X-API-Key, and without it is no key of ours.
   std::string_view header_key;
   bool has_header_key = false;
   if (const auto it = request.find("X-API-Key"); it != request.end()) {
     header_key = trimmed(it->value());
     has_header_key = true;
+  }
+  std::string_view bearer;
+  bool has_bearer = false;
+  if (const auto it = request.find(http::field::authorization); it != request.end()) {
+    const std::string_view value = trimmed(it->value());
+    const auto space = value.find(' ');
+    if (space != std::string_view::npos && iequals(value.substr(0, space), "Bearer")) {
+      bearer = trimmed(value.substr(space + 1));
+      has_bearer = true;
+    } else if (!has_header_key) {
+      return unauthorized("missing",
+                          "Authorization carries no Bearer key: send Authorization: Bearer <key> "
+                          "or X-API-Key");
+    }
   }
   if (has_bearer && has_header_key && bearer != header_key) {
     return finish(problem(request, http::status::bad_request, "Bad Request",
@@ -451,7 +550,7 @@ Response HttpEdge::Impl::authorize(const Request& request) {
     if (a.limit.limit <= 0) {
       return;
     }
-    const std::int64_t window_s = services_.settings.rate_limit_window_ms / 1000;
+    const std::int64_t window_s = ceilSeconds(services_.settings.rate_limit_window_ms);
     r.set("RateLimit-Policy",
           "\"default\";q=" + std::to_string(a.limit.limit) + ";w=" + std::to_string(window_s));
     const std::int64_t until_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -542,9 +641,9 @@ Response HttpEdge::Impl::metrics(const Request& request) {
     char le[32];
     std::snprintf(le, sizeof(le), "%g", kLatencyBuckets[i]);
     out += "api_auth_duration_seconds_bucket{le=\"" + std::string(le) + "\"} " +
-           std::to_string(metrics_.latency_buckets[i].load(std::memory_order_relaxed)) + "\n";
+           std::to_string(metrics_.latency_buckets[i].load()) + "\n";
   }
-  const std::uint64_t count = metrics_.latency_count.load(std::memory_order_relaxed);
+  const std::uint64_t count = metrics_.latency_count.load();
   out += "api_auth_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(count) + "\n";
   char sum[64];
   std::snprintf(sum, sizeof(sum), "%.9f",
