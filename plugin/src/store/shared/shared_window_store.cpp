@@ -13,6 +13,7 @@
 #include <fstream>
 #include <limits>
 
+#include "store/private_file.hpp"
 #include "store/store_error.hpp"
 
 namespace api {
@@ -186,23 +187,6 @@ class HeaderLock {
  private:
   pthread_mutex_t* mutex_;
 };
-
-void checkTrusted(int fd, const std::string& path) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    fail(path, std::string("cannot check it: ") + std::strerror(errno));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    fail(path, "refusing it: it is not a regular file");
-  }
-  if (st.st_uid != ::geteuid()) {
-    fail(path, "refusing it: it is owned by uid " + std::to_string(st.st_uid) +
-                   ", not by this user (uid " + std::to_string(::geteuid()) + ")");
-  }
-  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    fail(path, "refusing it: others may write it; make it private (chmod 600)");
-  }
-}
 
 struct Layout {
   std::int64_t slots = 0;
@@ -507,7 +491,7 @@ std::unique_ptr<SharedWindowStore::Segment> openSegment(
     auto segment = std::make_unique<SharedWindowStore::Segment>();
     segment->path = path;
     segment->fd = fd;  // closed (and its locks released) with the segment
-    checkTrusted(fd, path);
+    checkPrivateFile(fd, path, "rate-limit segment");
     if (!lockByte(fd, kOpeningByte, F_WRLCK, true)) {
       fail(path, std::string("cannot lock it: ") + std::strerror(errno), true);
     }

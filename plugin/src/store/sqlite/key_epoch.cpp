@@ -11,6 +11,7 @@
 #include <cstring>
 #include <random>
 
+#include "store/private_file.hpp"
 #include "store/store_error.hpp"
 
 namespace api {
@@ -64,25 +65,6 @@ std::int64_t steadyMs() {
   throw StoreError("key change epoch '" + path + "': " + what);
 }
 
-// The same trust the database gets (sqlite_db.cpp): anyone who could write this file could
-// hold a revoked key's cached validation alive.
-void checkTrusted(int fd, const std::string& path) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    fail(path, std::string("cannot check it: ") + std::strerror(errno));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    fail(path, "refusing it: it is not a regular file");
-  }
-  if (st.st_uid != ::geteuid()) {
-    fail(path, "refusing it: it is owned by uid " + std::to_string(st.st_uid) +
-                   ", not by this user (uid " + std::to_string(::geteuid()) + ")");
-  }
-  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    fail(path, "refusing it: others may write it; make it private (chmod 600)");
-  }
-}
-
 }  // namespace
 
 KeyEpoch::KeyEpoch(const std::string& path, std::chrono::milliseconds stale_after,
@@ -98,7 +80,7 @@ KeyEpoch::KeyEpoch(const std::string& path, std::chrono::milliseconds stale_afte
     int fd;
     ~Closer() { ::close(fd); }  // the mapping outlives the descriptor
   } closer{fd};
-  checkTrusted(fd, path);
+  checkPrivateFile(fd, path, "key change epoch");
   // Checked and, when needed, rebuilt by one opener at a time.
   if (::flock(fd, LOCK_EX) != 0) {
     fail(path, std::string("cannot lock it: ") + std::strerror(errno));
