@@ -9,6 +9,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <cctype>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "util/text.hpp"
+#include "util/time_text.hpp"
 
 namespace api {
 namespace {
@@ -186,6 +188,7 @@ class HttpEdge::Impl {
   void acceptLater(beast::error_code ec);
   http::response<http::string_body> handle(const http::request<http::string_body>& request);
   http::response<http::string_body> authorize(const http::request<http::string_body>& request);
+  http::response<http::string_body> verify(const http::request<http::string_body>& request);
   http::response<http::string_body> healthz(const http::request<http::string_body>& request);
   http::response<http::string_body> metrics(const http::request<http::string_body>& request);
 
@@ -464,8 +467,12 @@ Response HttpEdge::Impl::handle(const Request& request) {
   if (path == "/metrics") {
     return metrics(request);
   }
+  if (path == "/v1/keys/verify") {
+    return verify(request);
+  }
   return problem(request, http::status::not_found, "Not Found",
-                 "no such endpoint; this edge answers /v1/auth, /healthz and /metrics");
+                 "no such endpoint; this edge answers /v1/auth, /v1/keys/verify, /healthz and "
+                 "/metrics");
 }
 
 Response HttpEdge::Impl::authorize(const Request& request) {
@@ -490,7 +497,7 @@ Response HttpEdge::Impl::authorize(const Request& request) {
   bool has_header_key = false;
   if (const auto it = request.find("X-API-Key"); it != request.end()) {
     header_key = trimmed(it->value());
-    has_header_key = true;
+    has_header_key = !header_key.empty();  // an empty one is no key
   }
   std::string_view bearer;
   bool has_bearer = false;
@@ -600,6 +607,89 @@ Response HttpEdge::Impl::authorize(const Request& request) {
   return finish(problem(request, http::status::service_unavailable, "Service Unavailable",
                         "the rate limiter's store failed; try again"),
                 "internal_error");
+}
+
+// POST /v1/keys/verify, for clients that are not proxies: {"key", "cost"?, "scopes"?} in, the
+// decision as JSON out (200 whatever it is; 400 for a body that is not that object).
+Response HttpEdge::Impl::verify(const Request& request) {
+  const auto started = std::chrono::steady_clock::now();
+  if (request.method() != http::verb::post) {
+    Response r = problem(request, http::status::method_not_allowed, "Method Not Allowed",
+                         "send the key in a POST body: {\"key\": \"...\"}");
+    r.set(http::field::allow, "POST");
+    return r;
+  }
+  const auto bad = [&](std::string_view detail) {
+    return problem(request, http::status::bad_request, "Bad Request", detail);
+  };
+  boost::json::error_code ec;
+  const boost::json::value body = boost::json::parse(request.body(), ec);
+  if (ec || !body.is_object()) {
+    return bad(
+        "the body must be a JSON object: {\"key\": \"...\", \"cost\": 1, "
+        "\"scopes\": [\"...\"]}");
+  }
+  const boost::json::object& o = body.as_object();
+  for (const auto& [name, value] : o) {
+    if (name != "key" && name != "cost" && name != "scopes") {
+      return bad("unknown field \"" + printableTruncated(name, 32) +
+                 "\"; accepted: key, cost, scopes");
+    }
+  }
+  const auto key_it = o.find("key");
+  if (key_it == o.end() || !key_it->value().is_string()) {
+    return bad("\"key\" must be a string");
+  }
+  std::int64_t cost = 1;
+  if (const auto it = o.find("cost"); it != o.end()) {
+    if (!it->value().is_int64() || it->value().as_int64() < 1 ||
+        it->value().as_int64() > kMaxCost) {
+      return bad("\"cost\" must be a whole number 1..1000000000");
+    }
+    cost = it->value().as_int64();
+  }
+  std::vector<std::string> scopes;
+  if (const auto it = o.find("scopes"); it != o.end()) {
+    if (!it->value().is_array()) {
+      return bad("\"scopes\" must be an array of strings");
+    }
+    for (const boost::json::value& s : it->value().as_array()) {
+      if (!s.is_string()) {
+        return bad("\"scopes\" must be an array of strings");
+      }
+      scopes.emplace_back(s.as_string());
+    }
+  }
+  const AuthorizeResult a = services_.limits.authorize(key_it->value().as_string(), cost, scopes);
+  metrics_.decisions[outcomeIndex(a.reason)].fetch_add(1, std::memory_order_relaxed);
+  metrics_.observe(std::chrono::steady_clock::now() - started);
+  boost::json::object out;
+  out["allowed"] = a.allowed;
+  out["reason"] = a.reason;
+  if (a.key) {
+    out["key_id"] = a.key->id;
+    out["user_id"] = a.key->user_id;
+    boost::json::array held;
+    for (const std::string& s : a.key->scopes) {
+      held.emplace_back(s);
+    }
+    out["scopes"] = std::move(held);
+  }
+  if (a.limit.limit > 0) {
+    boost::json::object limit;
+    limit["limit"] = a.limit.limit;
+    limit["remaining"] = a.limit.remaining;
+    limit["reset_at"] = formatIsoUtc(a.limit.reset_at);
+    if (a.limit.retry_after) {
+      limit["retry_after_ms"] = a.limit.retry_after->count();
+    }
+    out["rate_limit"] = std::move(limit);
+  }
+  Response r{http::status::ok, request.version()};
+  r.set(http::field::content_type, "application/json");
+  r.set(http::field::cache_control, "no-store");
+  r.body() = boost::json::serialize(out);
+  return r;
 }
 
 Response HttpEdge::Impl::healthz(const Request& request) {

@@ -308,6 +308,52 @@ BOOST_AUTO_TEST_CASE(a_slow_client_is_timed_out_and_keep_alive_serves_several) {
   ::close(fd);
 }
 
+std::string post(const std::string& target, const std::string& body) {
+  return "POST " + target + " HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n" +
+         "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
+}
+
+BOOST_AUTO_TEST_CASE(verify_answers_the_decision_as_json) {
+  const auto [secret, id] = newKey(2, {"read"});
+  Reply ok = roundTrip(port, post("/v1/keys/verify", R"({"key":")" + secret + R"("})"));
+  BOOST_TEST(ok.status == 200);
+  BOOST_TEST(ok.headers["content-type"] == "application/json");
+  BOOST_TEST(
+      ok.body.find(R"("allowed":true,"reason":"ok","key_id":")" + id + "\"") != std::string::npos,
+      ok.body);
+  BOOST_TEST(ok.body.find(R"("scopes":["read"])") != std::string::npos, ok.body);
+  BOOST_TEST(
+      ok.body.find(R"("rate_limit":{"limit":2,"remaining":1,"reset_at":")") != std::string::npos,
+      ok.body);
+  BOOST_TEST(ok.body.find(secret) == std::string::npos);
+  Reply scoped =
+      roundTrip(port, post("/v1/keys/verify", R"({"key":")" + secret + R"(","scopes":["admin"]})"));
+  BOOST_TEST(
+      scoped.body.find(R"("allowed":false,"reason":"insufficient_scope")") != std::string::npos,
+      scoped.body);
+  Reply dear = roundTrip(port, post("/v1/keys/verify", R"({"key":")" + secret + R"(","cost":2})"));
+  BOOST_TEST(dear.body.find(R"("reason":"over_limit")") != std::string::npos, dear.body);
+  BOOST_TEST(dear.body.find("retry_after_ms") != std::string::npos, dear.body);
+  Reply unknown = roundTrip(port, post("/v1/keys/verify", R"({"key":"sk_nope"})"));
+  BOOST_TEST(unknown.body.find(R"("allowed":false,"reason":"malformed")") != std::string::npos,
+             unknown.body);
+  for (const char* body :
+       {"", "[]", R"({"key":1})", R"({"key":"k","cost":0})", R"({"key":"k","cost":"2"})",
+        R"({"key":"k","scopes":"read"})", R"({"key":"k","extra":true})", "{\"key\":"}) {
+    Reply bad = roundTrip(port, post("/v1/keys/verify", body));
+    BOOST_TEST(bad.status == 400, body << ": " << bad.body);
+  }
+  Reply wrong = roundTrip(port, get("/v1/keys/verify"));
+  BOOST_TEST(wrong.status == 405);
+  BOOST_TEST(wrong.headers["allow"] == "POST");
+  // An empty X-API-Key beside a Bearer key is no second key.
+  const auto [other, other_id] = newKey(5);
+  BOOST_TEST(
+      roundTrip(port, get("/v1/auth", "X-API-Key: \r\nAuthorization: Bearer " + other + "\r\n"))
+          .status == 200);
+}
+
 BOOST_AUTO_TEST_CASE(head_gets_the_header_alone_and_keeps_the_connection_in_step) {
   const int fd = connectTo(port);
   BOOST_REQUIRE(fd >= 0);
