@@ -674,6 +674,27 @@ constexpr size_t kWriteBackRows = 4096;  // rows per write-back transaction, abo
 
 }  // namespace
 
+std::int64_t SharedWindowStore::lockSlotOf(Segment& seg, std::string_view key_id,
+                                           std::uint64_t hash, SlotLock& lock) {
+  for (std::int64_t i = 0; i < std::min(kProbes, seg.layout.slots); ++i) {
+    const std::int64_t at = seg.probe(hash, i);
+    const std::uint64_t tag = shared(seg.tags[at]).load(std::memory_order_acquire);
+    if (tag == kEmpty) {
+      return kNoSlot;  // probes end at a slot never used
+    }
+    if (tag == hash) {
+      Slot& slot = seg.slot(at);
+      lock.take(seg, slot);
+      // Checked again under the lock: the slot may have been freed or given to another key.
+      if (shared(seg.tags[at]).load(std::memory_order_relaxed) == hash && slot.holds(key_id)) {
+        return at;
+      }
+      lock.release();
+    }
+  }
+  return kNoSlot;
+}
+
 bool SharedWindowStore::consume(const Request& request, const Clock& clock, Decider& decider,
                                 Read& read) {
   Segment& seg = segment();
@@ -685,27 +706,9 @@ bool SharedWindowStore::consume(const Request& request, const Clock& clock, Deci
   const std::string_view key_id = request.key_id;
   const std::uint64_t hash = hashKey(key_id);
   SlotLock lock;
-  auto find = [&]() -> bool {
-    for (std::int64_t i = 0; i < std::min(kProbes, layout.slots); ++i) {
-      const std::int64_t at = seg.probe(hash, i);
-      const std::uint64_t tag = shared(seg.tags[at]).load(std::memory_order_acquire);
-      if (tag == kEmpty) {
-        return false;
-      }
-      if (tag == hash) {
-        Slot& slot = seg.slot(at);
-        lock.take(seg, slot);
-        if (shared(seg.tags[at]).load(std::memory_order_relaxed) == hash && slot.holds(key_id)) {
-          return true;
-        }
-        lock.release();
-      }
-    }
-    return false;
-  };
-  if (!find()) {
+  if (lockSlotOf(seg, key_id, hash, lock) == kNoSlot) {
     HeaderLock claim(&seg.header->claim_lock, seg.path);
-    if (!find()) {
+    if (lockSlotOf(seg, key_id, hash, lock) == kNoSlot) {
       // Give the key the first free slot on its probe path, loaded from the durable store.
       std::int64_t free_at = kNoSlot;
       for (std::int64_t i = 0; i < std::min(kProbes, layout.slots) && key_id.size() <= kMaxKeyId;
@@ -858,35 +861,17 @@ void SharedWindowStore::peek(std::string_view key_id, const Clock& clock, Decide
   const Layout& layout = seg.layout;
   const std::uint64_t hash = hashKey(key_id);
   SlotLock lock;
-  for (std::int64_t i = 0; i < std::min(kProbes, layout.slots); ++i) {
-    const std::int64_t at = seg.probe(hash, i);
-    const std::uint64_t tag = shared(seg.tags[at]).load(std::memory_order_acquire);
-    if (tag == kEmpty) {
-      break;
-    }
-    if (tag != hash) {
-      continue;
-    }
-    Slot& slot = seg.slot(at);
-    lock.take(seg, slot);
-    if (shared(seg.tags[at]).load(std::memory_order_relaxed) != hash || !slot.holds(key_id)) {
-      lock.release();
-      continue;
-    }
-    if (slot.spilled != 0) {
-      durable_.peek(key_id, clock, decider, read);
-      return;
-    }
-    const TimePoint now = clock.now();
-    const Plan plan = decider.plan(now);
-    read.now = now;
-    read.counts.clear();
-    readEntries(slot, layout.entries, layout.sub_ms, floorDiv(ms(now), layout.sub_ms),
-                floorDiv(plan.range_first_ms, layout.sub_ms),
-                floorDiv(plan.range_last_ms, layout.sub_ms), read.counts);
+  if (lockSlotOf(seg, key_id, hash, lock) == kNoSlot || lock.slot().spilled != 0) {
+    durable_.peek(key_id, clock, decider, read);  // its counts are there
     return;
   }
-  durable_.peek(key_id, clock, decider, read);  // no slot: its counts are there
+  const TimePoint now = clock.now();
+  const Plan plan = decider.plan(now);
+  read.now = now;
+  read.counts.clear();
+  readEntries(lock.slot(), layout.entries, layout.sub_ms, floorDiv(ms(now), layout.sub_ms),
+              floorDiv(plan.range_first_ms, layout.sub_ms),
+              floorDiv(plan.range_last_ms, layout.sub_ms), read.counts);
 }
 
 std::int64_t SharedWindowStore::reset(std::string_view key_id) {
@@ -905,24 +890,10 @@ std::int64_t SharedWindowStore::clearKey(std::string_view key_id, bool free_slot
   // No write-back and no claim may run meanwhile: either could bring the counts back.
   HeaderLock sync(&seg.header->sync_lock, seg.path);
   HeaderLock claim(&seg.header->claim_lock, seg.path);
-  SlotLock lock;
-  std::int64_t at = kNoSlot;
-  for (std::int64_t i = 0; i < std::min(kProbes, layout.slots); ++i) {
-    const std::int64_t probe = seg.probe(hash, i);
-    const std::uint64_t tag = shared(seg.tags[probe]).load();
-    if (tag == kEmpty) {
-      break;
-    }
-    if (tag == hash && seg.slot(probe).holds(key_id)) {  // claims are locked out: stable
-      at = probe;
-      break;
-    }
-  }
+  SlotLock lock;  // when the key has a slot, its checks wait until the end
+  const std::int64_t at = lockSlotOf(seg, key_id, hash, lock);
   std::int64_t in_slot = 0;
   bool spilled = false;
-  if (at != kNoSlot) {
-    lock.take(seg, seg.slot(at));  // checks of the key wait until the end
-  }
   // The durable store first: when it fails, nothing has changed.
   const std::int64_t in_store = durable_change();
   if (at != kNoSlot) {

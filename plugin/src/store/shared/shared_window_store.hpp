@@ -96,6 +96,10 @@ class SharedWindowStore final : public WindowStore {
   class SlotLock;
 
   Segment& segment();
+  // Probes for the key's slot; when it has one, returns its index with its lock held in
+  // `lock`, else -1.
+  std::int64_t lockSlotOf(Segment& seg, std::string_view key_id, std::uint64_t hash,
+                          SlotLock& lock);
   // Clears the key's slot (freeing it with `free_slot`) and runs `durable_change` on the
   // durable store, with no write-back or claim running meanwhile. Returns what reset or
   // forget return.
