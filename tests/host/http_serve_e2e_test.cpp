@@ -15,6 +15,7 @@
 #include <string>
 
 #include "installation.hpp"
+#include "loopback_http.hpp"
 #include "process.hpp"
 
 namespace {
@@ -27,24 +28,7 @@ using testing_support::ProcessResult;
 
 // The status of one HTTP/1.1 request to 127.0.0.1:port (0 when none came back).
 int statusOf(int port, const std::string& request) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<std::uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    if (fd >= 0) {
-      ::close(fd);
-    }
-    return 0;
-  }
-  timeval timeout{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  char head[16] = {};
-  const ssize_t n = ::recv(fd, head, 12, MSG_WAITALL);
-  ::close(fd);
-  return n == 12 ? std::stoi(std::string(head + 9, 3)) : 0;
+  return testing_support::httpExchange(port, request).status;
 }
 
 std::string authRequest(const std::string& key) {

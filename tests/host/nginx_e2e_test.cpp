@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "installation.hpp"
+#include "loopback_http.hpp"
 #include "process.hpp"
 
 namespace {
@@ -32,73 +33,14 @@ using testing_support::Installation;
 using testing_support::ProcessOptions;
 using testing_support::ProcessResult;
 
-struct Reply {
-  int status = 0;
-  std::map<std::string, std::string> headers;  // lower-case names
-  std::string body;
-};
+using testing_support::connectLoopback;
+using testing_support::HttpReply;
 
-int connectTo(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<std::uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    if (fd >= 0) {
-      ::close(fd);
-    }
-    return -1;
-  }
-  timeval timeout{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  return fd;
-}
-
-// One request with Connection: close; the whole answer, read to the end.
-Reply request(int port, const std::string& target, const std::string& headers = "") {
-  Reply r;
-  const int fd = connectTo(port);
-  if (fd < 0) {
-    return r;
-  }
-  const std::string text =
-      "GET " + target + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n" + headers + "\r\n";
-  ::send(fd, text.data(), text.size(), MSG_NOSIGNAL);
-  std::string all;
-  char chunk[4096];
-  for (ssize_t n; (n = ::recv(fd, chunk, sizeof(chunk), 0)) > 0;) {
-    all.append(chunk, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  const size_t end = all.find("\r\n\r\n");
-  if (all.size() < 12 || end == std::string::npos) {
-    return r;
-  }
-  r.status = std::stoi(all.substr(9, 3));
-  std::istringstream head(all.substr(0, end));
-  std::string line;
-  std::getline(head, line);
-  while (std::getline(head, line)) {
-    const size_t colon = line.find(':');
-    if (colon == std::string::npos) {
-      continue;
-    }
-    std::string name = line.substr(0, colon);
-    for (char& c : name) {
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    std::string value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ')) {
-      value.erase(0, 1);
-    }
-    while (!value.empty() && (value.back() == '\r')) {
-      value.pop_back();
-    }
-    r.headers[name] = value;
-  }
-  r.body = all.substr(end + 4);
-  return r;
+// One request with Connection: close.
+HttpReply request(int port, const std::string& target, const std::string& headers = "") {
+  return testing_support::httpExchange(
+      port,
+      "GET " + target + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n" + headers + "\r\n");
 }
 
 // A loopback port free a moment ago.
@@ -184,7 +126,7 @@ BOOST_AUTO_TEST_CASE(nginx_with_the_shipped_configuration_puts_keys_and_limits_i
       {"/usr/sbin/nginx", "-e", p + "/error.log", "-p", p, "-c", p + "/nginx.conf"});
   bool up = false;
   for (int i = 0; i < 100 && !up; ++i) {
-    const int fd = connectTo(listen);
+    const int fd = connectLoopback(listen);
     up = fd >= 0;
     if (fd >= 0) {
       ::close(fd);
@@ -195,23 +137,23 @@ BOOST_AUTO_TEST_CASE(nginx_with_the_shipped_configuration_puts_keys_and_limits_i
   BOOST_REQUIRE_MESSAGE(up, "nginx did not start: " << nginx.err());
 
   // A valid key reaches the upstream with who it is, and without the key.
-  Reply ok = request(listen, "/orders/1", "X-API-Key: " + key.secret + "\r\n");
+  HttpReply ok = request(listen, "/orders/1", "X-API-Key: " + key.secret + "\r\n");
   BOOST_TEST(ok.status == 200, ok.body);
   BOOST_TEST(ok.body == "key=" + key.id + " user=ann scopes=read apikey= auth=\n", ok.body);
   BOOST_TEST(ok.headers["ratelimit-policy"] == "\"default\";q=3;w=3600");
   BOOST_TEST(ok.headers["ratelimit"].rfind("\"default\";r=2;", 0) == 0u, ok.headers["ratelimit"]);
   BOOST_TEST(request(listen, "/", "Authorization: Bearer " + key.secret + "\r\n").status == 200);
 
-  Reply missing = request(listen, "/");
+  HttpReply missing = request(listen, "/");
   BOOST_TEST(missing.status == 401);
   BOOST_TEST(contains(missing.headers["www-authenticate"], "Bearer"));
-  Reply bad = request(listen, "/", "X-API-Key: sk_" + std::string(48, 'A') + "\r\n");
+  HttpReply bad = request(listen, "/", "X-API-Key: sk_" + std::string(48, 'A') + "\r\n");
   BOOST_TEST(bad.status == 401);
   BOOST_TEST(contains(bad.headers["www-authenticate"], "invalid_token"));
   BOOST_TEST(request(listen, "/", "X-API-Key: " + unscoped.secret + "\r\n").status == 403);
 
   BOOST_TEST(request(listen, "/", "X-API-Key: " + key.secret + "\r\n").status == 200);  // 3 of 3
-  Reply over = request(listen, "/", "X-API-Key: " + key.secret + "\r\n");
+  HttpReply over = request(listen, "/", "X-API-Key: " + key.secret + "\r\n");
   BOOST_TEST(over.status == 429, over.body);
   BOOST_TEST(!over.headers["retry-after"].empty());
   BOOST_TEST(std::stoi(over.headers["retry-after"].empty() ? "0" : over.headers["retry-after"]) >=
@@ -224,7 +166,7 @@ BOOST_AUTO_TEST_CASE(nginx_with_the_shipped_configuration_puts_keys_and_limits_i
   BOOST_TEST(request(listen, "/", "X-API-Key: " + key.secret + "\r\n").status == 401);
 
   // /metrics, from the edge itself: every sample line is `name{labels} value`.
-  Reply metrics = request(edge, "/metrics");
+  HttpReply metrics = request(edge, "/metrics");
   BOOST_TEST(metrics.status == 200);
   const std::regex sample(
       R"(^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"]*",?)*\})? -?[0-9.e+Inf]+$)");

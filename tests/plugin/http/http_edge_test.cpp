@@ -1,116 +1,27 @@
 // The HTTP edge with a real client on loopback: ApiModule serving on 127.0.0.1 (a port the
 // system picks), every status and header of /v1/auth, /healthz, /metrics, malformed and
 // oversized requests, a slow client timed out, keep-alive, and a stop.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
 #include <chrono>
-#include <map>
 #include <string>
 #include <thread>
 
 #include "api_module.hpp"
+#include "loopback_http.hpp"
 #include "process.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 
-struct Reply {
-  int status = 0;
-  std::map<std::string, std::string> headers;  // names lower-cased
-  std::string body;
-  bool closed = false;  // the server closed the connection without a reply
-};
-
-int connectTo(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    if (fd >= 0) {
-      ::close(fd);
-    }
-    return -1;
-  }
-  timeval timeout{5, 0};  // no test waits longer on a reply
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  return fd;
-}
-
-bool sendAll(int fd, const std::string& bytes) {
-  size_t at = 0;
-  while (at < bytes.size()) {
-    const ssize_t n = ::send(fd, bytes.data() + at, bytes.size() - at, MSG_NOSIGNAL);
-    if (n <= 0) {
-      return false;
-    }
-    at += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-// Reads one response from `fd` (its header, then Content-Length bytes of body).
-Reply readReply(int fd, std::string& pending) {
-  Reply r;
-  char chunk[4096];
-  size_t end = std::string::npos;
-  while ((end = pending.find("\r\n\r\n")) == std::string::npos) {
-    const ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
-    if (n <= 0) {
-      r.closed = true;
-      return r;
-    }
-    pending.append(chunk, static_cast<size_t>(n));
-  }
-  const std::string head = pending.substr(0, end);
-  pending.erase(0, end + 4);
-  r.status = std::stoi(head.substr(9, 3));
-  size_t line = head.find("\r\n");
-  while (line != std::string::npos) {
-    const size_t next = head.find("\r\n", line + 2);
-    const std::string field = head.substr(line + 2, next - line - 2);
-    const size_t colon = field.find(':');
-    std::string name = field.substr(0, colon);
-    for (char& c : name) {
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    r.headers[name] = field.substr(colon + 2);
-    line = next;
-  }
-  const size_t length = r.headers.count("content-length") != 0
-                            ? static_cast<size_t>(std::stoul(r.headers["content-length"]))
-                            : 0;
-  while (pending.size() < length) {
-    const ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
-    if (n <= 0) {
-      break;
-    }
-    pending.append(chunk, static_cast<size_t>(n));
-  }
-  r.body = pending.substr(0, length);
-  pending.erase(0, length);
-  return r;
-}
-
-Reply roundTrip(std::uint16_t port, const std::string& request) {
-  const int fd = connectTo(port);
-  BOOST_REQUIRE(fd >= 0);
-  Reply r;
-  std::string pending;
-  if (sendAll(fd, request)) {
-    r = readReply(fd, pending);
-  } else {
-    r.closed = true;
-  }
-  ::close(fd);
-  return r;
-}
+using testing_support::connectLoopback;
+using testing_support::httpExchange;
+using testing_support::HttpReply;
+using testing_support::readHttpReply;
+using testing_support::sendAll;
 
 std::string get(const std::string& target, const std::string& headers = "") {
   return "GET " + target + " HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n" + headers + "\r\n";
@@ -162,7 +73,7 @@ BOOST_FIXTURE_TEST_SUITE(http_edge, Fixture)
 BOOST_AUTO_TEST_CASE(a_valid_key_gets_200_with_its_identity_and_the_ratelimit_fields) {
   BOOST_REQUIRE(port != 0);
   const auto [secret, id] = newKey(3, {"read", "write"});
-  Reply r = roundTrip(port, get("/v1/auth", "Authorization: Bearer " + secret + "\r\n"));
+  HttpReply r = httpExchange(port, get("/v1/auth", "Authorization: Bearer " + secret + "\r\n"));
   BOOST_TEST(r.status == 200);
   BOOST_TEST(r.headers["x-api-key-id"] == id);
   BOOST_TEST(r.headers["x-api-user"] == "ann@example.com");
@@ -171,23 +82,23 @@ BOOST_AUTO_TEST_CASE(a_valid_key_gets_200_with_its_identity_and_the_ratelimit_fi
   BOOST_TEST(r.headers["ratelimit"].rfind("\"default\";r=2;t=", 0) == 0u, r.headers["ratelimit"]);
   BOOST_TEST(r.headers["cache-control"] == "no-store");
   // X-API-Key works too; the same key in both is one key.
-  Reply x = roundTrip(port, get("/v1/auth", "X-API-Key: " + secret + "\r\n"));
+  HttpReply x = httpExchange(port, get("/v1/auth", "X-API-Key: " + secret + "\r\n"));
   BOOST_TEST(x.status == 200);
-  Reply both = roundTrip(port, get("/v1/auth", "Authorization: Bearer " + secret +
-                                                   "\r\nX-API-Key: " + secret + "\r\n"));
+  HttpReply both = httpExchange(port, get("/v1/auth", "Authorization: Bearer " + secret +
+                                                          "\r\nX-API-Key: " + secret + "\r\n"));
   BOOST_TEST(both.status == 200);
   BOOST_TEST(both.headers["ratelimit"].rfind("\"default\";r=0;", 0) == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(bad_keys_get_401_naming_why_and_never_echoing_the_key) {
-  Reply missing = roundTrip(port, get("/v1/auth"));
+  HttpReply missing = httpExchange(port, get("/v1/auth"));
   BOOST_TEST(missing.status == 401);
   BOOST_TEST(missing.headers["www-authenticate"] == "Bearer realm=\"api\"");
   BOOST_TEST(missing.headers["content-type"] == "application/problem+json");
   const std::string forged = "sk_" + std::string(48, 'A');
   for (const auto& [key, why] : std::vector<std::pair<std::string, std::string>>{
            {forged, "malformed"}, {"sk_nonsense", "malformed"}}) {
-    Reply r = roundTrip(port, get("/v1/auth", "Authorization: Bearer " + key + "\r\n"));
+    HttpReply r = httpExchange(port, get("/v1/auth", "Authorization: Bearer " + key + "\r\n"));
     BOOST_TEST(r.status == 401, key);
     BOOST_TEST(r.headers["www-authenticate"] == "Bearer realm=\"api\", error=\"invalid_token\"");
     BOOST_TEST(r.body.find(why) != std::string::npos, r.body);
@@ -195,21 +106,21 @@ BOOST_AUTO_TEST_CASE(bad_keys_get_401_naming_why_and_never_echoing_the_key) {
   }
   const auto [secret, id] = newKey(10);
   module->keys().revokeKey(id, "leaked", "test");
-  Reply revoked = roundTrip(port, get("/v1/auth", "X-API-Key: " + secret + "\r\n"));
+  HttpReply revoked = httpExchange(port, get("/v1/auth", "X-API-Key: " + secret + "\r\n"));
   BOOST_TEST(revoked.status == 401);
   BOOST_TEST(revoked.body.find("revoked") != std::string::npos, revoked.body);
   BOOST_TEST(revoked.body.find(secret) == std::string::npos);
   const auto [other, other_id] = newKey(10);
-  Reply two = roundTrip(port, get("/v1/auth", "Authorization: Bearer " + secret +
-                                                  "\r\nX-API-Key: " + other + "\r\n"));
+  HttpReply two = httpExchange(port, get("/v1/auth", "Authorization: Bearer " + secret +
+                                                         "\r\nX-API-Key: " + other + "\r\n"));
   BOOST_TEST(two.status == 400);
   BOOST_TEST(two.body.find("two different keys") != std::string::npos, two.body);
   // Another scheme is no key of ours; beside X-API-Key (a proxy passing the client's own
   // Authorization to the upstream) it is ignored.
-  Reply basic = roundTrip(port, get("/v1/auth", "Authorization: Basic dXNlcjpwdw==\r\n"));
+  HttpReply basic = httpExchange(port, get("/v1/auth", "Authorization: Basic dXNlcjpwdw==\r\n"));
   BOOST_TEST(basic.status == 401);
   BOOST_TEST(basic.headers["www-authenticate"] == "Bearer realm=\"api\"");
-  Reply beside = roundTrip(
+  HttpReply beside = httpExchange(
       port, get("/v1/auth", "Authorization: Basic dXNlcjpwdw==\r\nX-API-Key: " + other + "\r\n"));
   BOOST_TEST(beside.status == 200);
 }
@@ -217,45 +128,45 @@ BOOST_AUTO_TEST_CASE(bad_keys_get_401_naming_why_and_never_echoing_the_key) {
 BOOST_AUTO_TEST_CASE(missing_scopes_get_403_and_count_nothing) {
   const auto [secret, id] = newKey(2, {"read"});
   const std::string auth = "Authorization: Bearer " + secret + "\r\n";
-  Reply denied = roundTrip(port, get("/v1/auth", auth + "X-Api-Scopes: read, admin\r\n"));
+  HttpReply denied = httpExchange(port, get("/v1/auth", auth + "X-Api-Scopes: read, admin\r\n"));
   BOOST_TEST(denied.status == 403);
   BOOST_TEST(denied.headers["www-authenticate"].find("insufficient_scope") != std::string::npos);
-  BOOST_TEST(roundTrip(port, get("/v1/auth", auth + "X-Api-Scopes: read\r\n")).status == 200);
-  BOOST_TEST(roundTrip(port, get("/v1/auth", auth)).status == 200);  // the 403 counted nothing
-  BOOST_TEST(roundTrip(port, get("/v1/auth", auth)).status == 429);
+  BOOST_TEST(httpExchange(port, get("/v1/auth", auth + "X-Api-Scopes: read\r\n")).status == 200);
+  BOOST_TEST(httpExchange(port, get("/v1/auth", auth)).status == 200);  // the 403 counted nothing
+  BOOST_TEST(httpExchange(port, get("/v1/auth", auth)).status == 429);
 }
 
 BOOST_AUTO_TEST_CASE(over_the_limit_gets_429_with_retry_after_and_costs_are_checked) {
   const auto [secret, id] = newKey(3);
   const std::string auth = "Authorization: Bearer " + secret + "\r\n";
-  BOOST_TEST(roundTrip(port, get("/v1/auth", auth + "X-Api-Cost: 2\r\n")).status == 200);
-  BOOST_TEST(roundTrip(port, get("/v1/auth", auth)).status == 200);
-  Reply over = roundTrip(port, get("/v1/auth", auth));
+  BOOST_TEST(httpExchange(port, get("/v1/auth", auth + "X-Api-Cost: 2\r\n")).status == 200);
+  BOOST_TEST(httpExchange(port, get("/v1/auth", auth)).status == 200);
+  HttpReply over = httpExchange(port, get("/v1/auth", auth));
   BOOST_TEST(over.status == 429);
   BOOST_REQUIRE(over.headers.count("retry-after") == 1u);
   const int retry = std::stoi(over.headers["retry-after"]);
   BOOST_TEST((retry >= 1 && retry <= 3600), retry);
   BOOST_TEST(over.headers["ratelimit-policy"] == "\"default\";q=3;w=3600");
   BOOST_TEST(over.headers["ratelimit"].rfind("\"default\";r=0;t=", 0) == 0u);
-  Reply too_dear = roundTrip(port, get("/v1/auth", auth + "X-Api-Cost: 4\r\n"));
+  HttpReply too_dear = httpExchange(port, get("/v1/auth", auth + "X-Api-Cost: 4\r\n"));
   BOOST_TEST(too_dear.status == 429);
   BOOST_TEST(too_dear.headers.count("retry-after") == 0u);  // it can never pass
   for (const char* cost : {"0", "-1", "abc", "1000000001", "1.5"}) {
-    Reply bad = roundTrip(port, get("/v1/auth", auth + "X-Api-Cost: " + cost + "\r\n"));
+    HttpReply bad = httpExchange(port, get("/v1/auth", auth + "X-Api-Cost: " + cost + "\r\n"));
     BOOST_TEST(bad.status == 400, cost);
     BOOST_TEST(bad.body.find("X-Api-Cost") != std::string::npos, bad.body);
   }
 }
 
 BOOST_AUTO_TEST_CASE(healthz_metrics_and_unknown_paths) {
-  Reply health = roundTrip(port, get("/healthz"));
+  HttpReply health = httpExchange(port, get("/healthz"));
   BOOST_TEST(health.status == 200);
   BOOST_TEST(health.body.find("\"healthy\":true") != std::string::npos, health.body);
   const auto [secret, id] = newKey(1);
-  roundTrip(port, get("/v1/auth", "Authorization: Bearer " + secret + "\r\n"));
-  roundTrip(port, get("/v1/auth", "Authorization: Bearer " + secret + "\r\n"));
-  roundTrip(port, get("/v1/auth"));
-  Reply m = roundTrip(port, get("/metrics"));
+  httpExchange(port, get("/v1/auth", "Authorization: Bearer " + secret + "\r\n"));
+  httpExchange(port, get("/v1/auth", "Authorization: Bearer " + secret + "\r\n"));
+  httpExchange(port, get("/v1/auth"));
+  HttpReply m = httpExchange(port, get("/metrics"));
   BOOST_TEST(m.status == 200);
   BOOST_TEST(m.headers["content-type"].rfind("text/plain; version=0.0.4", 0) == 0u);
   for (const char* line :
@@ -269,23 +180,24 @@ BOOST_AUTO_TEST_CASE(healthz_metrics_and_unknown_paths) {
   }
   BOOST_TEST(m.body.find(id) == std::string::npos);  // no per-key label
   BOOST_TEST(m.body.find("ann@") == std::string::npos);
-  BOOST_TEST(roundTrip(port, get("/v2/nothing")).status == 404);
+  BOOST_TEST(httpExchange(port, get("/v2/nothing")).status == 404);
 }
 
 BOOST_AUTO_TEST_CASE(oversized_and_malformed_requests_are_refused_before_any_work) {
-  Reply big_header =
-      roundTrip(port, get("/v1/auth", "X-Padding: " + std::string(9'000, 'a') + "\r\n"));
+  HttpReply big_header =
+      httpExchange(port, get("/v1/auth", "X-Padding: " + std::string(9'000, 'a') + "\r\n"));
   BOOST_TEST(big_header.status == 431);
   const std::string body(70'000, 'b');
-  Reply big_body = roundTrip(port, "POST /v1/auth HTTP/1.1\r\nHost: edge\r\nContent-Length: " +
-                                       std::to_string(body.size()) + "\r\n\r\n" + body);
+  HttpReply big_body =
+      httpExchange(port, "POST /v1/auth HTTP/1.1\r\nHost: edge\r\nContent-Length: " +
+                             std::to_string(body.size()) + "\r\n\r\n" + body);
   BOOST_TEST(big_body.status == 413);
-  Reply garbage = roundTrip(port, "NOT HTTP AT ALL\r\n\r\n");
+  HttpReply garbage = httpExchange(port, "NOT HTTP AT ALL\r\n\r\n");
   BOOST_TEST(garbage.status == 400);
 }
 
 BOOST_AUTO_TEST_CASE(a_slow_client_is_timed_out_and_keep_alive_serves_several) {
-  const int slow = connectTo(port);
+  const int slow = connectLoopback(port);
   BOOST_REQUIRE(slow >= 0);
   BOOST_REQUIRE(sendAll(slow, "GET /healthz HTTP/1.1\r\nHost: e"));  // and then nothing
   const auto started = std::chrono::steady_clock::now();
@@ -297,12 +209,12 @@ BOOST_AUTO_TEST_CASE(a_slow_client_is_timed_out_and_keep_alive_serves_several) {
              std::chrono::duration_cast<std::chrono::milliseconds>(waited).count());
   ::close(slow);
 
-  const int fd = connectTo(port);
+  const int fd = connectLoopback(port);
   BOOST_REQUIRE(fd >= 0);
   std::string pending;
   for (int i = 0; i < 3; ++i) {
     BOOST_REQUIRE(sendAll(fd, "GET /healthz HTTP/1.1\r\nHost: edge\r\n\r\n"));
-    Reply r = readReply(fd, pending);
+    HttpReply r = readHttpReply(fd, pending);
     BOOST_TEST(r.status == 200, "request " << i);
   }
   ::close(fd);
@@ -316,7 +228,7 @@ std::string post(const std::string& target, const std::string& body) {
 
 BOOST_AUTO_TEST_CASE(verify_answers_the_decision_as_json) {
   const auto [secret, id] = newKey(2, {"read"});
-  Reply ok = roundTrip(port, post("/v1/keys/verify", R"({"key":")" + secret + R"("})"));
+  HttpReply ok = httpExchange(port, post("/v1/keys/verify", R"({"key":")" + secret + R"("})"));
   BOOST_TEST(ok.status == 200);
   BOOST_TEST(ok.headers["content-type"] == "application/json");
   BOOST_TEST(
@@ -327,35 +239,36 @@ BOOST_AUTO_TEST_CASE(verify_answers_the_decision_as_json) {
       ok.body.find(R"("rate_limit":{"limit":2,"remaining":1,"reset_at":")") != std::string::npos,
       ok.body);
   BOOST_TEST(ok.body.find(secret) == std::string::npos);
-  Reply scoped =
-      roundTrip(port, post("/v1/keys/verify", R"({"key":")" + secret + R"(","scopes":["admin"]})"));
+  HttpReply scoped = httpExchange(
+      port, post("/v1/keys/verify", R"({"key":")" + secret + R"(","scopes":["admin"]})"));
   BOOST_TEST(
       scoped.body.find(R"("allowed":false,"reason":"insufficient_scope")") != std::string::npos,
       scoped.body);
-  Reply dear = roundTrip(port, post("/v1/keys/verify", R"({"key":")" + secret + R"(","cost":2})"));
+  HttpReply dear =
+      httpExchange(port, post("/v1/keys/verify", R"({"key":")" + secret + R"(","cost":2})"));
   BOOST_TEST(dear.body.find(R"("reason":"over_limit")") != std::string::npos, dear.body);
   BOOST_TEST(dear.body.find("retry_after_ms") != std::string::npos, dear.body);
-  Reply unknown = roundTrip(port, post("/v1/keys/verify", R"({"key":"sk_nope"})"));
+  HttpReply unknown = httpExchange(port, post("/v1/keys/verify", R"({"key":"sk_nope"})"));
   BOOST_TEST(unknown.body.find(R"("allowed":false,"reason":"malformed")") != std::string::npos,
              unknown.body);
   for (const char* body :
        {"", "[]", R"({"key":1})", R"({"key":"k","cost":0})", R"({"key":"k","cost":"2"})",
         R"({"key":"k","scopes":"read"})", R"({"key":"k","extra":true})", "{\"key\":"}) {
-    Reply bad = roundTrip(port, post("/v1/keys/verify", body));
+    HttpReply bad = httpExchange(port, post("/v1/keys/verify", body));
     BOOST_TEST(bad.status == 400, body << ": " << bad.body);
   }
-  Reply wrong = roundTrip(port, get("/v1/keys/verify"));
+  HttpReply wrong = httpExchange(port, get("/v1/keys/verify"));
   BOOST_TEST(wrong.status == 405);
   BOOST_TEST(wrong.headers["allow"] == "POST");
   // An empty X-API-Key beside a Bearer key is no second key.
   const auto [other, other_id] = newKey(5);
   BOOST_TEST(
-      roundTrip(port, get("/v1/auth", "X-API-Key: \r\nAuthorization: Bearer " + other + "\r\n"))
+      httpExchange(port, get("/v1/auth", "X-API-Key: \r\nAuthorization: Bearer " + other + "\r\n"))
           .status == 200);
 }
 
 BOOST_AUTO_TEST_CASE(head_gets_the_header_alone_and_keeps_the_connection_in_step) {
-  const int fd = connectTo(port);
+  const int fd = connectLoopback(port);
   BOOST_REQUIRE(fd >= 0);
   std::string pending;
   BOOST_REQUIRE(sendAll(fd,
@@ -378,9 +291,9 @@ BOOST_AUTO_TEST_CASE(head_gets_the_header_alone_and_keeps_the_connection_in_step
 }
 
 BOOST_AUTO_TEST_CASE(a_stop_closes_the_listener) {
-  BOOST_TEST(roundTrip(port, get("/healthz")).status == 200);
+  BOOST_TEST(httpExchange(port, get("/healthz")).status == 200);
   module->serveStop(2s);
-  BOOST_TEST(connectTo(port) == -1);
+  BOOST_TEST(connectLoopback(port) == -1);
   module->serveStop(2s);  // idempotent
 }
 
