@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "domain/errors.hpp"
+#include "limit_answers.hpp"
 #include "store/sqlite/sqlite_stores.hpp"
 #include "store_fixture.hpp"
 #include "util/time_text.hpp"
@@ -73,25 +74,13 @@ struct ServiceUnderTest {
         f.clock.now() - std::chrono::milliseconds(sequence.sub_ms * sequence.n), sequence.sub_ms);
   }
   testing_support::WindowAnswer decide(std::int64_t cost, bool consume) {
-    const api::LimitDecision d = consume ? f.limits.check(key, cost) : f.limits.peek(key, cost);
-    BOOST_REQUIRE(d.outcome == LimitOutcome::kAllowed || d.outcome == LimitOutcome::kOverLimit ||
-                  d.outcome == LimitOutcome::kCostExceedsLimit);
-    BOOST_REQUIRE(d.allowed == (d.outcome == LimitOutcome::kAllowed));
-    testing_support::WindowAnswer a;
-    a.allowed = d.allowed;
-    a.cost_exceeds_limit = d.outcome == LimitOutcome::kCostExceedsLimit;
-    a.remaining = d.remaining;
-    a.reset_at_ms = d.reset_at.time_since_epoch().count();
-    if (d.retry_after) {
-      a.retry_after_ms = d.retry_after->count();
-    }
-    return a;
+    return testing_support::windowAnswerOf(consume ? f.limits.check(key, cost)
+                                                   : f.limits.peek(key, cost));
   }
   testing_support::WindowStatusAnswer status() {
     const api::LimitStatus s = f.limits.status(key);
     BOOST_REQUIRE(s.window_size_ms == sequence.sub_ms * sequence.n);
-    return {s.used, s.remaining, s.window_start.time_since_epoch().count(),
-            s.window_end.time_since_epoch().count(), s.reset_at.time_since_epoch().count()};
+    return testing_support::windowStatusOf(s);
   }
 };
 

@@ -14,6 +14,7 @@
 #include <map>
 #include <thread>
 
+#include "limit_answers.hpp"
 #include "services/rate_limit_service.hpp"
 #include "store_fixture.hpp"
 #include "window_oracle.hpp"
@@ -81,25 +82,11 @@ struct SharedUnderTest {
         f.clock.now() - std::chrono::milliseconds(sequence.sub_ms * sequence.n), sequence.sub_ms);
   }
   testing_support::WindowAnswer decide(std::int64_t cost, bool consume) {
-    const api::LimitDecision d =
-        consume ? node.limits.check(key, cost) : node.limits.peek(key, cost);
-    BOOST_REQUIRE(d.outcome == api::LimitOutcome::kAllowed ||
-                  d.outcome == api::LimitOutcome::kOverLimit ||
-                  d.outcome == api::LimitOutcome::kCostExceedsLimit);
-    testing_support::WindowAnswer a;
-    a.allowed = d.allowed;
-    a.cost_exceeds_limit = d.outcome == api::LimitOutcome::kCostExceedsLimit;
-    a.remaining = d.remaining;
-    a.reset_at_ms = d.reset_at.time_since_epoch().count();
-    if (d.retry_after) {
-      a.retry_after_ms = d.retry_after->count();
-    }
-    return a;
+    return testing_support::windowAnswerOf(consume ? node.limits.check(key, cost)
+                                                   : node.limits.peek(key, cost));
   }
   testing_support::WindowStatusAnswer status() {
-    const api::LimitStatus s = node.limits.status(key);
-    return {s.used, s.remaining, s.window_start.time_since_epoch().count(),
-            s.window_end.time_since_epoch().count(), s.reset_at.time_since_epoch().count()};
+    return testing_support::windowStatusOf(node.limits.status(key));
   }
 };
 
