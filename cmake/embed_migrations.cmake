@@ -1,6 +1,7 @@
-# Generates a C++ source holding every schema/NNNN_name.sql as a raw string literal, so the
-# module carries its migrations and reads no file at run time.
-# Inputs: SCHEMA_DIR, OUTPUT.
+# Generates a C++ source holding every NNNN_name.sql of a directory as a raw string literal,
+# so the module carries its migrations and reads no file at run time.
+# Inputs: SCHEMA_DIR, OUTPUT, FUNCTION (the accessor's name: schemaMigrations for SQLite's
+# schema/, postgresMigrations for schema/postgres/).
 file(GLOB sql_files "${SCHEMA_DIR}/[0-9][0-9][0-9][0-9]_*.sql")
 list(SORT sql_files)
 set(body "")
@@ -24,8 +25,11 @@ endforeach()
 if(expected EQUAL 1)
   message(FATAL_ERROR "no schema migrations found in ${SCHEMA_DIR}")
 endif()
-set(content "// Generated from schema/*.sql by cmake/embed_migrations.cmake. Do not edit.
-#include \"store/sqlite/migrations.hpp\"
+if(NOT FUNCTION)
+  set(FUNCTION schemaMigrations)
+endif()
+set(content "// Generated from ${SCHEMA_DIR} by cmake/embed_migrations.cmake. Do not edit.
+#include \"store/migrations.hpp\"
 
 #include <array>
 
@@ -35,7 +39,7 @@ constexpr std::array kMigrations{
 ${body}};
 }  // namespace
 
-std::span<const Migration> schemaMigrations() { return kMigrations; }
+std::span<const Migration> ${FUNCTION}() { return kMigrations; }
 
 }  // namespace api
 ")

@@ -19,7 +19,8 @@ namespace fs = std::filesystem;
 // Folder (relative to plugin/src; "" is the composition root) -> what it may include besides
 // itself. "abi" is systemprompt/module_abi.h, "public" the other public headers (the service
 // tables, the module toolkit, the clients); "store" is the store interfaces, "store/sqlite"
-// one backend of them, "store/shared" the shared-memory window store in front of any. Nothing but
+// and "store/postgres" its backends, "store/shared" the shared-memory window store in front of
+// the SQLite one. Nothing but
 // the root may include the root.
 const std::map<std::string, std::set<std::string>>& allowed() {
   static const std::map<std::string, std::set<std::string>> kAllowed{
@@ -31,6 +32,7 @@ const std::map<std::string, std::set<std::string>>& allowed() {
       {"ratelimit", {"domain"}},
       {"store", {"domain", "config"}},
       {"store/sqlite", {"store", "domain", "util"}},
+      {"store/postgres", {"store", "domain", "util"}},
       {"store/shared", {"store", "domain", "util"}},
       {"usage", {"store", "config", "log", "domain", "util"}},
       {"services",
@@ -46,7 +48,7 @@ const std::map<std::string, std::set<std::string>>& allowed() {
 // The folder of a path under plugin/src: "store/sqlite", "store/shared" or its first
 // component ("" at the root).
 std::string folderOf(const std::string& relative) {
-  for (const char* backend : {"store/sqlite", "store/shared"}) {
+  for (const char* backend : {"store/sqlite", "store/postgres", "store/shared"}) {
     if (relative.rfind(std::string(backend) + "/", 0) == 0) {
       return backend;
     }

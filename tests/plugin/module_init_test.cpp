@@ -9,7 +9,7 @@
 
 #include "api_module.hpp"
 #include "process.hpp"
-#include "store/sqlite/migrations.hpp"
+#include "store/migrations.hpp"
 #include "store/sqlite/sqlite_stores.hpp"
 #include "systemprompt/api_clients.hpp"
 #include "systemprompt/module.hpp"

@@ -66,10 +66,22 @@ std::string resolveDatabasePath(const std::string& configured, std::string_view 
 
 constexpr std::int64_t kDayMs = 86'400'000;
 
+// A PostgreSQL URL (or empty, for the SQLite store). Only its scheme is checked here (libpq
+// reads the rest, and says what it cannot read, when connecting); the value is never shown.
+void checkDatabaseUrl(const std::string& url) {
+  if (url.empty() || url.starts_with("postgresql://") || url.starts_with("postgres://")) {
+    return;
+  }
+  throw std::invalid_argument(
+      "config key 'databaseUrl' must be empty (the SQLite store) or a URL starting with "
+      "postgresql:// or postgres:// (e.g. postgresql://api@db.internal:5432/prompt); the value "
+      "given is not shown, as it may hold a password");
+}
+
 // A field of ApiSettings, as the table holds it.
 #define API_SETTING_FIELD(path) [](ApiSettings& s) -> std::int64_t& { return s.path; }
 
-constexpr std::array<IntegerSetting, 17> kIntegerSettings{{
+constexpr std::array<IntegerSetting, 19> kIntegerSettings{{
     {"defaultRateLimit", API_SETTING_FIELD(rate_limits.default_limit), 1, kMaxRateLimit,
      " requests"},
     {"rateLimitWindowSize", API_SETTING_FIELD(rate_limits.window_ms), 1'000, 2'678'400'000, " ms"},
@@ -77,6 +89,8 @@ constexpr std::array<IntegerSetting, 17> kIntegerSettings{{
     {"cleanupInterval", API_SETTING_FIELD(cleanup.interval_ms), 10, kDayMs, " ms"},
     {"busyTimeout", API_SETTING_FIELD(store.busy_timeout_ms), 0, 600'000, " ms"},
     {"rateLimitSlots", API_SETTING_FIELD(store.window_slots), 1'024, 4'194'304, " keys"},
+    {"databasePoolSize", API_SETTING_FIELD(store.pool_size), 1, 256, " connections"},
+    {"databaseTimeout", API_SETTING_FIELD(store.database_timeout_ms), 100, 600'000, " ms"},
     {"maxKeysPerUser", API_SETTING_FIELD(keys.max_active_per_user), 0, 1'000'000,
      " keys (0: no limit)"},
     {"usageQueueCapacity", API_SETTING_FIELD(usage.queue_capacity), 1'000, 10'000'000, " records"},
@@ -96,13 +110,14 @@ constexpr std::array<IntegerSetting, 17> kIntegerSettings{{
 #undef API_SETTING_FIELD
 
 // In README's order; the integer keys are also in kIntegerSettings.
-constexpr std::array<std::string_view, 23> kSettingKeys{
+constexpr std::array<std::string_view, 26> kSettingKeys{
     "defaultRateLimit",   "rateLimitWindowSize", "rateLimitSubWindows", "failOpen",
     "keyPrefix",          "acceptLegacyKeys",    "cleanupInterval",     "databasePath",
-    "busyTimeout",        "rateLimitStore",      "rateLimitSlots",      "maxKeysPerUser",
-    "usageQueueCapacity", "usageQueueBytes",     "usageFlushInterval",  "aggregationInterval",
-    "requestRetention",   "rollupRetention",     "httpListen",          "httpThreads",
-    "httpMaxConnections", "httpRequestTimeout",  "httpIdleTimeout"};
+    "databaseUrl",        "databasePoolSize",    "databaseTimeout",     "busyTimeout",
+    "rateLimitStore",     "rateLimitSlots",      "maxKeysPerUser",      "usageQueueCapacity",
+    "usageQueueBytes",    "usageFlushInterval",  "aggregationInterval", "requestRetention",
+    "rollupRetention",    "httpListen",          "httpThreads",         "httpMaxConnections",
+    "httpRequestTimeout", "httpIdleTimeout"};
 
 std::string acceptedKeys() {
   std::string out;
@@ -198,6 +213,7 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
   }
   ApiSettings settings;
   std::string database_path;
+  std::optional<StoreSettings::WindowStoreKind> window_store;  // "auto": by the database
   if (root.is_object()) {
     for (const auto& [key, value] : root.as_object()) {
       const std::string_view name = key;  // a lambda may not capture a structured binding
@@ -210,18 +226,28 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
         checkKeyPrefix(settings.keys.prefix, value);
       } else if (key == "databasePath") {
         database_path = stringOf(value, key);
+      } else if (key == "databaseUrl") {
+        // Never echoed: it may hold a password.
+        if (!value.is_string()) {
+          throw std::invalid_argument("config key 'databaseUrl' must be a string, got " +
+                                      std::string(value.kind() == boost::json::kind::null
+                                                      ? "null"
+                                                      : "a value of another type"));
+        }
+        settings.store.database_url = std::string(value.as_string());
+        checkDatabaseUrl(settings.store.database_url);
       } else if (key == "httpListen") {
         settings.http.listen = stringOf(value, key);
         parseListen(settings.http, value);
       } else if (key == "rateLimitStore") {
         const std::string kind = value.is_string() ? std::string(value.as_string()) : "";
         if (kind == "shared") {
-          settings.store.window_store = StoreSettings::WindowStoreKind::kShared;
+          window_store = StoreSettings::WindowStoreKind::kShared;
         } else if (kind == "database") {
-          settings.store.window_store = StoreSettings::WindowStoreKind::kDatabase;
-        } else {
+          window_store = StoreSettings::WindowStoreKind::kDatabase;
+        } else if (kind != "auto") {
           throw std::invalid_argument(
-              "config key 'rateLimitStore' must be \"shared\" or \"database\", got " +
+              "config key 'rateLimitStore' must be \"auto\", \"shared\" or \"database\", got " +
               describe(value));
         }
       } else if (key == "acceptLegacyKeys") {
@@ -264,6 +290,19 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
                                 std::to_string(settings.usage.rollup_retention_ms) +
                                 " ms) must be at least 'requestRetention' (" +
                                 std::to_string(settings.usage.request_retention_ms) + " ms)");
+  }
+  if (!settings.store.database_url.empty()) {
+    // The shared segment is one machine's memory: in front of a database that several hosts
+    // share, each host would admit a key's whole limit.
+    if (window_store == StoreSettings::WindowStoreKind::kShared) {
+      throw std::invalid_argument(
+          "config key 'rateLimitStore' must be \"database\" with 'databaseUrl' set: the "
+          "\"shared\" store keeps counts in one machine's memory, so several hosts sharing the "
+          "database would each admit a key's whole limit");
+    }
+    settings.store.window_store = StoreSettings::WindowStoreKind::kDatabase;
+  } else if (window_store) {
+    settings.store.window_store = *window_store;
   }
   settings.store.database_path = resolveDatabasePath(database_path, state_dir);
   return settings;

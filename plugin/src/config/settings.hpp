@@ -47,9 +47,20 @@ struct StoreSettings {
   std::string database_path;
   // How long a store call waits for another process's lock, ms. 0 .. 600,000.
   std::int64_t busy_timeout_ms = 5'000;
+  // Config `databaseUrl` (or PROMPT_API_DATABASE_URL): a postgresql:// URL chooses the
+  // PostgreSQL store (libpq's parameters, sslmode among them, pass through); empty, the
+  // default, the SQLite file at database_path. A secret: never logged or shown.
+  std::string database_url;
+  // PostgreSQL: connections each pool keeps at most (the module opens three pools: requests,
+  // key lookups, usage writes; each grows on demand). 1 .. 256.
+  std::int64_t pool_size = 8;
+  // PostgreSQL: how long one store call may take, ms (the server's statement and lock timeouts,
+  // and the client's own deadline). 100 .. 600,000.
+  std::int64_t database_timeout_ms = 5'000;
   // Where the rate-limit windows are decided: kShared in a memory-mapped segment beside the
   // database, shared by every process of the machine and written back to the database at
-  // each cleanup; kDatabase in the database itself (one write transaction per check).
+  // each cleanup; kDatabase in the database itself (one write transaction per check). With
+  // database_url set it is always kDatabase (one limit across every host).
   enum class WindowStoreKind { kShared, kDatabase };
   WindowStoreKind window_store = WindowStoreKind::kShared;
   // Keys the shared segment holds at once (a sparse file: pages are touched on use).

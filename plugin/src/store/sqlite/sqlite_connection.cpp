@@ -1,5 +1,5 @@
 // SqliteConnection (opening, WAL, migrations, health) and the SqliteStores set.
-#include "store/sqlite/migrations.hpp"
+#include "store/migrations.hpp"
 #include "store/sqlite/sqlite_stores.hpp"
 
 namespace api {

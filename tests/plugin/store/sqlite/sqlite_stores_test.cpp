@@ -12,7 +12,7 @@
 #include <set>
 
 #include "process.hpp"
-#include "store/sqlite/migrations.hpp"
+#include "store/migrations.hpp"
 
 namespace {
 

@@ -1,5 +1,5 @@
-// The schema migrations from schema/NNNN_name.sql, compiled into the module at build time
-// (see cmake/embed_migrations.cmake), in ascending version order.
+// The schema migrations of each backend, compiled into the module at build time (see
+// cmake/embed_migrations.cmake), in ascending version order.
 #pragma once
 
 #include <span>
@@ -13,6 +13,9 @@ struct Migration {
   std::string_view sql;   // the whole file
 };
 
+// SQLite's, from schema/NNNN_name.sql.
 std::span<const Migration> schemaMigrations();
+// PostgreSQL's, from schema/postgres/NNNN_name.sql.
+std::span<const Migration> postgresMigrations();
 
 }  // namespace api
