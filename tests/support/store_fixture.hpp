@@ -1,5 +1,6 @@
-// The services of the plugin tests over a real SQLite store in a temporary directory, with
-// simulated time: a silent host, one "process" (ServiceNode) and the base fixture.
+// The services of the plugin tests over a real store, with simulated time: a silent host, one
+// "process" (ServiceNode) and the base fixture. The store is a SQLite file in a temporary
+// directory, or a new PostgreSQL database (PROMPT_TEST_STORE=postgres, see test_database.hpp).
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include "process.hpp"
 #include "services/api_key_service.hpp"
 #include "store/sqlite/sqlite_stores.hpp"
+#include "test_stores.hpp"
 #include "util/time_text.hpp"
 
 namespace api {
@@ -42,14 +44,16 @@ struct ServiceNode {
   ServiceNode(const std::string& path, const api::ApiSettings& settings, const api::Clock& clock,
               std::int64_t busy_timeout_ms = kBusyTimeoutMs,
               api::RandomSource& random = api::systemRandom())
-      : store(api::SqliteStoreOptions{path, busy_timeout_ms}),
+      : stores(openTestStores(path, busy_timeout_ms)),
+        store(*stores),
         logger(host),
         keys(settings, store, clock, logger, random) {}
   ServiceNode(const ServiceNode&) = delete;
   ServiceNode& operator=(const ServiceNode&) = delete;
 
   sp_host_api host = silentHost();
-  api::SqliteStores store;
+  std::unique_ptr<api::Stores> stores;
+  api::Stores& store;
   api::HostLogger logger;
   api::ApiKeyService keys;
 };
@@ -61,7 +65,9 @@ struct StoreFixture {
       : settings(std::move(initial)), clock(*api::parseIsoUtc(start)) {}
 
   TempDir dir;
-  std::string path = dir.path() + "/api.sqlite3";
+  TestDatabase database{dir.path()};
+  // The SQLite file, or the PostgreSQL database's URL.
+  std::string path = database.location();
   api::ApiSettings settings;
   api::ManualClock clock;
 };

@@ -29,7 +29,7 @@ struct Fixture : testing_support::StoreFixture {
   Fixture() : StoreFixture("2026-01-01T10:00:00.000Z") {}
 
   testing_support::ServiceNode node{path, settings, clock};
-  api::SqliteStores& store = node.store;
+  api::Stores& store = node.store;
   api::HostLogger& logger = node.logger;
   api::ApiKeyService& keys = node.keys;
   api::RateLimitService limits{settings, store, clock, logger, keys};

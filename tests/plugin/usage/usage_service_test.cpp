@@ -39,7 +39,7 @@ struct Fixture : testing_support::StoreFixture {
   Fixture() : StoreFixture("2026-11-25T12:30:00.000Z", flushingEvery10Ms()) {}
 
   testing_support::ServiceNode node{path, settings, clock, 5000};
-  api::SqliteStores& store = node.store;
+  api::Stores& store = node.store;
   api::HostLogger& logger = node.logger;
   api::ApiKeyService& keys = node.keys;
   api::UsageService usage{settings, store.usage(), store.keys(), clock};
