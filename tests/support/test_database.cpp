@@ -158,4 +158,46 @@ std::string queryValue(const std::string& location, const std::string& sql) {
   return rows.empty() || rows.front().empty() ? "" : rows.front().front();
 }
 
+SqlSession::SqlSession(const std::string& location) : postgres_(isPostgresUrl(location)) {
+  if (postgres_) {
+    PGconn* conn = PQconnectdb(location.c_str());
+    handle_ = conn;
+    if (PQstatus(conn) != CONNECTION_OK) {
+      throw std::runtime_error(std::string("test session: ") + PQerrorMessage(conn));
+    }
+    return;
+  }
+  sqlite3* db = nullptr;
+  sqlite3_open(location.c_str(), &db);
+  handle_ = db;
+}
+
+SqlSession::~SqlSession() {
+  if (postgres_) {
+    PQfinish(static_cast<PGconn*>(handle_));
+  } else {
+    sqlite3_close(static_cast<sqlite3*>(handle_));
+  }
+}
+
+void SqlSession::exec(const std::string& sql) {
+  if (postgres_) {
+    PGresult* result = PQexec(static_cast<PGconn*>(handle_), sql.c_str());
+    const ExecStatusType status = PQresultStatus(result);
+    const std::string reason = PQresultErrorMessage(result);
+    PQclear(result);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+      throw std::runtime_error("test session: " + sql + ": " + reason);
+    }
+    return;
+  }
+  char* error = nullptr;
+  if (sqlite3_exec(static_cast<sqlite3*>(handle_), sql.c_str(), nullptr, nullptr, &error) !=
+      SQLITE_OK) {
+    const std::string reason = error != nullptr ? error : "failed";
+    sqlite3_free(error);
+    throw std::runtime_error("test session: " + sql + ": " + reason);
+  }
+}
+
 }  // namespace testing_support

@@ -43,4 +43,20 @@ std::vector<std::vector<std::string>> querySql(const std::string& location, cons
 // The first cell of the first row of querySql ("" when there is none).
 std::string queryValue(const std::string& location, const std::string& sql);
 
+// A connection of its own to the location's database, as another process would hold one: to
+// take and keep a lock while the code under test runs.
+class SqlSession {
+ public:
+  explicit SqlSession(const std::string& location);
+  ~SqlSession();
+  SqlSession(const SqlSession&) = delete;
+  SqlSession& operator=(const SqlSession&) = delete;
+  // Runs SQL (results ignored); throws std::runtime_error when it fails.
+  void exec(const std::string& sql);
+
+ private:
+  void* handle_ = nullptr;  // sqlite3* or PGconn*
+  bool postgres_;
+};
+
 }  // namespace testing_support

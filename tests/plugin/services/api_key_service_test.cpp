@@ -6,6 +6,7 @@
 #include <functional>
 #include <future>
 #include <ostream>
+#include <thread>
 
 #include "domain/errors.hpp"
 #include "keys/key_codec.hpp"
@@ -38,15 +39,15 @@ struct Fixture : testing_support::StoreFixture {
   }
   // Rows in every key table: changes if anything was written.
   std::string fingerprint() {
-    api::SqliteDb db(path);
-    api::Statement q(db,
-                     "SELECT (SELECT count(*) FROM api_keys) || '/' ||"
-                     " (SELECT count(*) FROM api_key_audit) || '/' ||"
-                     " (SELECT count(*) FROM api_rate_limits) || '/' ||"
-                     " (SELECT coalesce(group_concat(revoked_at), '') FROM api_keys)",
-                     "fingerprint");
-    q.step();
-    return q.columnText(0);
+    std::string out;
+    for (const char* table : {"api_keys", "api_key_audit", "api_rate_limits"}) {
+      out += testing_support::queryValue(path, std::string("SELECT count(*) FROM ") + table) + "/";
+    }
+    for (const auto& row : testing_support::querySql(
+             path, "SELECT revoked_at FROM api_keys WHERE revoked_at IS NOT NULL ORDER BY id")) {
+      out += row.front() + ",";
+    }
+    return out;
   }
 };
 
@@ -86,10 +87,8 @@ BOOST_AUTO_TEST_CASE(a_created_key_validates_with_its_fields_and_only_its_hash_i
   BOOST_TEST(api::formatIsoUtc(*v.key->expires_at) == "2026-12-25T06:00:00.000Z");
   BOOST_TEST(v.key->metadata_json == R"({"team":"billing"})");
 
-  api::SqliteDb db(path);
-  api::Statement q(db, "SELECT count(*) FROM api_keys WHERE key_hash = ?1", "q");
-  q.bind(1, api::hashKey(created.secret)).step();
-  BOOST_TEST(q.columnInt(0) == 1);
+  BOOST_TEST(testing_support::queryValue(path, "SELECT count(*) FROM api_keys WHERE key_hash = '" +
+                                                   api::hashKey(created.secret) + "'") == "1");
 }
 
 BOOST_AUTO_TEST_CASE(the_default_limit_comes_from_settings) {
@@ -215,10 +214,8 @@ BOOST_AUTO_TEST_CASE(a_user_never_exceeds_max_keys_per_user) {
 BOOST_AUTO_TEST_CASE(revoke_by_key_or_id_clears_windows_and_refuses_twice) {
   const auto a = keys.createKey(request());
   const auto b = keys.createKey(request());
-  {
-    api::SqliteDb db(path);
-    db.exec("INSERT INTO api_rate_limits VALUES ('" + a.key.id + "', 0, 60000, 3, 1000)", "seed");
-  }
+  testing_support::execSql(
+      path, "INSERT INTO api_rate_limits VALUES ('" + a.key.id + "', 0, 60000, 3, 1000)");
   const api::KeyRecord revoked = keys.revokeKey(a.secret, "Security breach", "test");
   BOOST_TEST(revoked.id == a.key.id);
   BOOST_TEST(revoked.revoked_reason.value_or("") == "Security breach");
@@ -333,12 +330,15 @@ BOOST_AUTO_TEST_CASE(validation_never_waits_for_another_process_lock_to_record_l
   ServiceNode slow(path, settings, clock, 600'000);
   ApiKeyService& slow_keys = slow.keys;
   const auto created = keys.createKey(request());
-  api::SqliteDb locker(path);
-  locker.exec("BEGIN IMMEDIATE", "taking the write lock");
+  // SQLite: the database's write lock; PostgreSQL: the key's row, as a change in progress.
+  testing_support::SqlSession locker(path);
+  locker.exec(testing_support::onPostgres()
+                  ? "BEGIN; SELECT 1 FROM api_keys WHERE id = '" + created.key.id + "' FOR UPDATE"
+                  : std::string("BEGIN IMMEDIATE"));
   auto answer =
       std::async(std::launch::async, [&] { return slow_keys.validateKey(created.secret); });
   const bool finished = answer.wait_for(30s) == std::future_status::ready;
-  locker.exec("ROLLBACK", "releasing the write lock");
+  locker.exec("ROLLBACK");
   BOOST_REQUIRE_MESSAGE(finished, "validation waited for the write lock");
   BOOST_TEST(answer.get().valid);
   BOOST_TEST(!keys.getKey(created.key.id).last_used_at.has_value());  // could not be written
@@ -353,17 +353,21 @@ BOOST_AUTO_TEST_CASE(validation_never_waits_for_another_process_lock_to_record_l
 BOOST_AUTO_TEST_CASE(validation_never_queues_behind_a_check_waiting_for_a_lock) {
   // As ApiModule builds it: checks on one connection that waits long for another process's
   // write lock, validation on a connection of its own.
-  api::SqliteStores writer(api::SqliteStoreOptions{path, 600'000});
-  api::SqliteStores lookups(api::SqliteStoreOptions{path, 600'000});
-  ApiKeyService module_keys(settings, writer.keys(), lookups.keys(), writer.windows(), clock,
+  const auto writer_stores = testing_support::openTestStores(path, 600'000);
+  const auto lookup_stores = testing_support::openTestStores(path, 600'000);
+  api::Stores& writer = *writer_stores;
+  ApiKeyService module_keys(settings, writer.keys(), lookup_stores->keys(), writer.windows(), clock,
                             node.logger);
   api::RateLimitService limits(settings, writer, clock, node.logger, module_keys);
   const auto created = keys.createKey(request());
   const auto fresh = keys.createKey(request("bob@example.com"));  // never validated before
   BOOST_REQUIRE(module_keys.validateKey(created.secret).valid);   // cached under this stamp
 
-  api::SqliteDb locker(path);
-  locker.exec("BEGIN IMMEDIATE", "taking the write lock");
+  // SQLite: the database's write lock; PostgreSQL: the key's window lock, held by a session.
+  testing_support::SqlSession locker(path);
+  locker.exec(testing_support::onPostgres()
+                  ? "SELECT pg_advisory_lock(hashtextextended('" + created.key.id + "', 17))"
+                  : std::string("BEGIN IMMEDIATE"));
   auto check = std::async(std::launch::async, [&] { return limits.check(created.key.id); });
   // The check now holds the writer connection while it waits for the lock; validations of
   // this process must still answer, from the cache and from the store alike.
@@ -375,7 +379,7 @@ BOOST_AUTO_TEST_CASE(validation_never_queues_behind_a_check_waiting_for_a_lock) 
       std::async(std::launch::async, [&] { return module_keys.validateKey(fresh.secret); });
   const bool lookup_answered = looked_up.wait_for(30s) == std::future_status::ready;
   const bool check_still_waiting = check.wait_for(0ms) == std::future_status::timeout;
-  locker.exec("ROLLBACK", "releasing the write lock");
+  locker.exec(testing_support::onPostgres() ? "SELECT pg_advisory_unlock_all()" : "ROLLBACK");
   BOOST_TEST(check_still_waiting);
   BOOST_REQUIRE_MESSAGE(cached_answered && lookup_answered,
                         "a validation waited behind the check's lock wait");
@@ -448,7 +452,9 @@ BOOST_AUTO_TEST_CASE(a_revocation_by_another_connection_is_seen_by_the_next_vali
   BOOST_TEST(keys.validateKey(created.secret).reason == KeyRejection::kRevoked);
 }
 
-BOOST_AUTO_TEST_CASE(an_unreadable_revocation_time_fails_closed_and_offsets_are_understood) {
+// SQLite stores times as text, which other software may write in any form.
+BOOST_AUTO_TEST_CASE(an_unreadable_revocation_time_fails_closed_and_offsets_are_understood,
+                     *boost::unit_test::precondition(testing_support::sqliteOnly)) {
   const auto created = keys.createKey(request());
   const auto set_revoked_at = [&](const std::string& value) {
     api::SqliteDb db(path);
@@ -474,7 +480,10 @@ BOOST_AUTO_TEST_CASE(validation_for_an_operator_does_not_count_as_a_use) {
   BOOST_TEST(keys.getKey(created.key.id).last_used_at.has_value());
 }
 
-BOOST_AUTO_TEST_CASE(a_key_changed_by_other_software_is_seen_within_the_stated_bound) {
+// SQLite: a change made without this module moves no epoch (PostgreSQL's trigger sees every
+// change: the next test).
+BOOST_AUTO_TEST_CASE(a_key_changed_by_other_software_is_seen_within_the_stated_bound,
+                     *boost::unit_test::precondition(testing_support::sqliteOnly)) {
   const auto created = keys.createKey(request());
   BOOST_TEST(keys.validateKey(created.secret, false).valid);  // now cached
   {
@@ -486,6 +495,24 @@ BOOST_AUTO_TEST_CASE(a_key_changed_by_other_software_is_seen_within_the_stated_b
   clock.advance(ApiKeyService::kExternalChangeBound - 1ms);
   BOOST_TEST(keys.validateKey(created.secret, false).valid);  // the cache, within the bound
   clock.advance(1ms);
+  BOOST_TEST(keys.validateKey(created.secret, false).reason == KeyRejection::kRevoked);
+}
+
+BOOST_AUTO_TEST_CASE(a_key_changed_by_hand_in_sql_is_refused_by_the_next_validation,
+                     *boost::unit_test::precondition(testing_support::postgresOnly)) {
+  const auto created = keys.createKey(request());
+  BOOST_TEST(keys.validateKey(created.secret, false).valid);  // now cached
+  // As psql would: the trigger on api_keys raises the epoch and notifies every listener.
+  testing_support::execSql(path,
+                           "UPDATE api_keys SET revoked_at = '2026-11-25T05:00:00Z'"
+                           " WHERE id = '" +
+                               created.key.id + "'");
+  // No simulated time passes: only the notification (real time, milliseconds) can tell.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (keys.validateKey(created.secret, false).valid &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
   BOOST_TEST(keys.validateKey(created.secret, false).reason == KeyRejection::kRevoked);
 }
 
@@ -507,13 +534,11 @@ BOOST_AUTO_TEST_CASE(every_key_change_through_any_store_is_seen_by_the_next_vali
 
 BOOST_AUTO_TEST_CASE(validation_fails_closed_when_the_store_breaks) {
   const auto created = keys.createKey(request());
-  {
-    api::SqliteDb db(path);
-    db.exec(
-        "PRAGMA foreign_keys = OFF; DROP TABLE api_rate_limits; DROP TABLE api_requests;"
-        " DROP TABLE api_keys",
-        "breaking the store");
-  }
+  testing_support::execSql(
+      path, testing_support::onPostgres()
+                ? "DROP TABLE api_rate_limits, api_requests, api_keys CASCADE"
+                : "PRAGMA foreign_keys = OFF; DROP TABLE api_rate_limits; DROP TABLE api_requests;"
+                  " DROP TABLE api_keys");
   const auto v = keys.validateKey(created.secret);
   BOOST_TEST(!v.valid);
   BOOST_TEST(v.reason == KeyRejection::kInternalError);
@@ -524,18 +549,21 @@ BOOST_AUTO_TEST_CASE(every_change_is_audited_without_the_secret) {
   keys.revokeKey(a.key.id, "gone", "ops");
   const auto b = keys.createKey(request());
   keys.rotateKey(b.key.id, 0ms, "ops");
-  api::SqliteDb db(path);
-  api::Statement q(db, "SELECT group_concat(action, ',') FROM api_key_audit", "q");
-  q.step();
-  BOOST_TEST(q.columnText(0) == "create,revoke,create,rotate,create");
+  std::string actions;
+  for (const auto& row :
+       testing_support::querySql(path, "SELECT action FROM api_key_audit ORDER BY id")) {
+    actions += (actions.empty() ? "" : ",") + row.front();
+  }
+  BOOST_TEST(actions == "create,revoke,create,rotate,create");
   // Every column of every row (coalesce: a NULL would drop the whole row from the search).
-  api::Statement all(db,
-                     "SELECT group_concat(key_id || coalesce(actor, '') || coalesce(reason, '')"
-                     " || details, '|') FROM api_key_audit",
-                     "q");
-  all.step();
-  const std::string audit_text = all.columnText(0);
-  BOOST_TEST(std::count(audit_text.begin(), audit_text.end(), '|') == 4);
+  std::string audit_text;
+  const auto rows = testing_support::querySql(
+      path,
+      "SELECT key_id || coalesce(actor, '') || coalesce(reason, '') || details FROM api_key_audit");
+  for (const auto& row : rows) {
+    audit_text += row.front() + "|";
+  }
+  BOOST_TEST(rows.size() == 5u);
   BOOST_TEST(audit_text.find(a.secret) == std::string::npos);
   BOOST_TEST(audit_text.find(b.secret) == std::string::npos);
   const auto trail = keys.auditTrail(a.key.id);

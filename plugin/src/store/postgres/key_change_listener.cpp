@@ -38,6 +38,7 @@ std::shared_ptr<KeyChangeListener> KeyChangeListener::forDatabase(const PgOption
 
 KeyChangeListener::KeyChangeListener(const PgOptions& options) : options_(options) {
   options_.trace = nullptr;  // its heartbeat would flood a trace
+  options_.application_name = "systemprompt-api-listener";
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) {
     throw StoreError("cannot create the key change listener's eventfd");

@@ -250,13 +250,18 @@ PgConnection::PgConnection(const PgOptions& options)
     throw StoreError("cannot connect to " + location_ + ": " + reason, true);
   }
   PQsetnonblocking(conn_, 1);
+  // The server's notices ("already exists, skipping") and a FATAL message on a terminated
+  // session go nowhere: libpq would print them to the host's stderr. Failures are reported
+  // through each call's result instead.
+  PQsetNoticeProcessor(
+      conn_, [](void*, const char*) {}, nullptr);
   // Times are exchanged in binary (never as text), but the session's own zone and timeouts
   // must not depend on the server's defaults: a lock or statement never waits longer than
   // a call may take.
   exec("SET TimeZone = 'UTC'; SET statement_timeout = " + std::to_string(timeout_ms_) +
            "; SET lock_timeout = " + std::to_string(timeout_ms_) +
            "; SET idle_in_transaction_session_timeout = " + std::to_string(timeout_ms_ + 60'000) +
-           "; SET application_name = 'systemprompt-api'",
+           "; SET application_name = '" + options.application_name + "'",
        "configuring the session");
 }
 

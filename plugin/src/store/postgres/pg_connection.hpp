@@ -99,6 +99,8 @@ struct PgOptions {
   // own deadline (a little longer) for a server that does not answer at all.
   std::int64_t timeout_ms = 5'000;
   std::size_t pool_size = 4;  // connections a pool keeps at most
+  // What the server shows of these connections (pg_stat_activity).
+  std::string application_name = "systemprompt-api";
   // Called for each statement run, with its SQL and how long it took. Empty: none.
   std::function<void(std::string_view sql, std::int64_t took_ns)> trace;
 };
