@@ -165,13 +165,19 @@ BOOST_AUTO_TEST_CASE(health_migrates_a_private_store) {
   BOOST_TEST(contains(r.out, "healthy"), r.out);
   BOOST_TEST(std::regex_search(r.out, std::regex("schema version ([0-9]+) of \\1\\b")), r.out);
   struct stat st {};
+  if (testing_support::onPostgres()) {
+    BOOST_TEST(contains(r.out, "postgresql://"), r.out);
+    return;
+  }
   BOOST_REQUIRE(::stat((install.state + "/api/api.sqlite3").c_str(), &st) == 0);
   BOOST_TEST((st.st_mode & 0777) == 0600u);
   BOOST_REQUIRE(::stat((install.state + "/api").c_str(), &st) == 0);
   BOOST_TEST((st.st_mode & 0777) == 0700u);
 }
 
-BOOST_AUTO_TEST_CASE(database_location_follows_flag_and_environment) {
+// The SQLite file's place (on PostgreSQL the URL names the database).
+BOOST_AUTO_TEST_CASE(database_location_follows_flag_and_environment,
+                     *boost::unit_test::precondition(testing_support::sqliteOnly)) {
   Installation install;
   const std::string by_flag = install.root.path() + "/flag.db";
   ProcessResult r = install.prompt({"--set", "api.databasePath=" + by_flag, "health"});

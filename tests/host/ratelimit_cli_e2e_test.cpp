@@ -40,8 +40,12 @@ long admittedIn(const std::string& out) {
 BOOST_AUTO_TEST_SUITE(ratelimit_cli)
 
 BOOST_AUTO_TEST_CASE(processes_and_threads_together_admit_exactly_the_limit) {
-  // On each window store: the shared segment (the default) and the database.
-  for (const std::string store : {"shared", "database"}) {
+  // On each window store: the shared segment (the default) and the database; on PostgreSQL,
+  // the database (the only one there).
+  const std::vector<std::string> stores = testing_support::onPostgres()
+                                              ? std::vector<std::string>{"auto"}
+                                              : std::vector<std::string>{"shared", "database"};
+  for (const std::string& store : stores) {
     Installation install({"sibling"});
     ProcessOptions on_store;
     on_store.env["PROMPT_API_RATE_LIMIT_STORE"] = store;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "process.hpp"
+#include "test_database.hpp"
 
 namespace testing_support {
 
@@ -18,10 +19,14 @@ inline std::string describe(const ProcessResult& r) {
   return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
 }
 
+// The store is the SQLite file in the state directory, or a new PostgreSQL database when the
+// suite runs on PostgreSQL (PROMPT_TEST_STORE=postgres, see test_database.hpp), which every
+// run of this installation is pointed at.
 struct Installation {
   TempDir root;
   std::string modules = root.path() + "/modules";
   std::string state = root.path() + "/state";
+  TestDatabase store{state + "/api"};
 
   explicit Installation(const std::vector<std::string>& test_modules = {}) {
     std::filesystem::create_directories(modules);
@@ -36,10 +41,13 @@ struct Installation {
   ProcessOptions options(ProcessOptions base = {}) const {
     base.env["PROMPT_MODULES_DIR"] = modules;
     base.env["PROMPT_STATE_DIR"] = state;
+    if (onPostgres() && base.env.count("PROMPT_API_DATABASE_URL") == 0) {
+      base.env["PROMPT_API_DATABASE_URL"] = store.location();
+    }
     // The user's own settings reach no run unless a test sets them (`base.env`): the log
     // level, the database path, and COLUMNS and NO_COLOR, which change what a terminal shows.
-    for (const char* name :
-         {"PROMPT_LOG_LEVEL", "PROMPT_API_DATABASE_PATH", "COLUMNS", "NO_COLOR"}) {
+    for (const char* name : {"PROMPT_LOG_LEVEL", "PROMPT_API_DATABASE_PATH",
+                             "PROMPT_API_DATABASE_URL", "COLUMNS", "NO_COLOR"}) {
       if (base.env.count(name) == 0) {
         base.unset_env.emplace_back(name);
       }
@@ -52,6 +60,7 @@ struct Installation {
     return run(args, options(std::move(extra)));
   }
 
+  // The SQLite file (on SQLite).
   std::string database() const { return state + "/api/api.sqlite3"; }
 };
 

@@ -7,12 +7,27 @@
 // with sqliteOnly() or postgresOnly() and reported as skipped on the other.
 #pragma once
 
+#include <boost/test/tools/assertion_result.hpp>
+#include <boost/test/tree/decorator.hpp>
 #include <string>
 #include <vector>
 
 namespace testing_support {
 
 bool onPostgres();
+
+// Boost.Test preconditions: the test runs on SQLite only / PostgreSQL only, and is reported as
+// skipped, saying why, on the other.
+inline boost::test_tools::assertion_result sqliteOnly(boost::unit_test::test_unit_id) {
+  boost::test_tools::assertion_result result(!onPostgres());
+  result.message() << "exercises SQLite's own mechanics; not run on PostgreSQL";
+  return result;
+}
+inline boost::test_tools::assertion_result postgresOnly(boost::unit_test::test_unit_id) {
+  boost::test_tools::assertion_result result(onPostgres());
+  result.message() << "exercises PostgreSQL's own mechanics; run with PROMPT_TEST_STORE=postgres";
+  return result;
+}
 
 // One test's database: on SQLite the file `<dir>/api.sqlite3` (made on first opening); on
 // PostgreSQL a new database on the test server, dropped (with any session still on it) when

@@ -12,19 +12,6 @@
 
 namespace testing_support {
 
-// Boost.Test preconditions: the test runs on SQLite only / PostgreSQL only, and is reported as
-// skipped, saying why, on the other.
-inline boost::test_tools::assertion_result sqliteOnly(boost::unit_test::test_unit_id) {
-  boost::test_tools::assertion_result result(!onPostgres());
-  result.message() << "exercises SQLite's own mechanics; not run on PostgreSQL";
-  return result;
-}
-inline boost::test_tools::assertion_result postgresOnly(boost::unit_test::test_unit_id) {
-  boost::test_tools::assertion_result result(onPostgres());
-  result.message() << "exercises PostgreSQL's own mechanics; run with PROMPT_TEST_STORE=postgres";
-  return result;
-}
-
 // The stores on a location as TestDatabase gives it: a path opens the SQLite store (waiting
 // up to busy_timeout_ms for another connection's lock), a URL the PostgreSQL one (calls bounded
 // by busy_timeout_ms, at least 100 ms).
