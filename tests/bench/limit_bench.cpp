@@ -1,5 +1,7 @@
 // Benchmark of RateLimitService::check and authorize, with the windows in the shared segment
-// or in the database (<store>: shared or database, as config rateLimitStore).
+// or in the database (<store>: shared or database, as config rateLimitStore), or on PostgreSQL
+// (<store> postgres, <db> its URL; setup and authorize only: tests/bench/pg_bench.cpp has the
+// rest).
 //
 //   limit_bench latency <store>             check: median/p99 per call, one thread; authorize
 //                                           over 1,000 and over 100,000 hot keys
@@ -36,6 +38,11 @@ api::ApiSettings settingsFor(const std::string& kind, const std::string& path) {
   settings.usage.queue_max_bytes = 4LL << 30;
   settings.store.window_store = kind == "database" ? api::StoreSettings::WindowStoreKind::kDatabase
                                                    : api::StoreSettings::WindowStoreKind::kShared;
+  if (kind == "postgres") {
+    settings.store.database_url = path;
+    settings.store.window_store = api::StoreSettings::WindowStoreKind::kDatabase;
+    settings.store.database_timeout_ms = 10'000;
+  }
   return settings;
 }
 
@@ -233,6 +240,7 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr,
                "usage: limit_bench latency <store> | setup <store> <db> <keys> <file>"
-               " | authorize <store> <db> <file> <threads> <ms>   (<store>: shared or database)\n");
+               " | authorize <store> <db> <file> <threads> <ms>"
+               "   (<store>: shared, database, or postgres with <db> its URL)\n");
   return 2;
 }
