@@ -158,4 +158,55 @@ std::string queryValue(const std::string& location, const std::string& sql) {
   return rows.empty() || rows.front().empty() ? "" : rows.front().front();
 }
 
+HeldConnection::HeldConnection(const std::string& location) {
+  if (!isPostgresUrl(location)) {
+    sqlite3* db = nullptr;
+    if (sqlite3_open(location.c_str(), &db) != SQLITE_OK) {
+      const std::string reason = sqlite3_errmsg(db);
+      sqlite3_close(db);
+      throw std::runtime_error("a test's connection failed: " + reason);
+    }
+    sqlite_ = db;
+    return;
+  }
+  PGconn* conn = PQconnectdb(location.c_str());
+  if (PQstatus(conn) != CONNECTION_OK) {
+    const std::string reason = PQerrorMessage(conn);
+    PQfinish(conn);
+    throw std::runtime_error("a test's connection failed: " + reason);
+  }
+  postgres_ = conn;
+}
+
+HeldConnection::~HeldConnection() {
+  if (sqlite_ != nullptr) {
+    sqlite3_close(static_cast<sqlite3*>(sqlite_));
+  }
+  if (postgres_ != nullptr) {
+    PQfinish(static_cast<PGconn*>(postgres_));
+  }
+}
+
+void HeldConnection::exec(const std::string& sql) {
+  if (sqlite_ != nullptr) {
+    char* error = nullptr;
+    const int rc =
+        sqlite3_exec(static_cast<sqlite3*>(sqlite_), sql.c_str(), nullptr, nullptr, &error);
+    const std::string reason =
+        error != nullptr ? error : sqlite3_errmsg(static_cast<sqlite3*>(sqlite_));
+    sqlite3_free(error);
+    if (rc != SQLITE_OK) {
+      throw std::runtime_error("a test's SQL failed: " + sql + ": " + reason);
+    }
+    return;
+  }
+  PGresult* result = PQexec(static_cast<PGconn*>(postgres_), sql.c_str());
+  const ExecStatusType status = PQresultStatus(result);
+  const std::string reason = PQresultErrorMessage(result);
+  PQclear(result);
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    throw std::runtime_error("a test's SQL failed: " + sql + ": " + reason);
+  }
+}
+
 }  // namespace testing_support

@@ -43,4 +43,22 @@ std::vector<std::vector<std::string>> querySql(const std::string& location, cons
 // The first cell of the first row of querySql ("" when there is none).
 std::string queryValue(const std::string& location, const std::string& sql);
 
+// A connection of the test's own to the location's database, kept open: to hold a lock in a
+// transaction (SQLite's write lock, a PostgreSQL table lock) while the store under test works.
+// Closing it ends (rolls back) any transaction it holds.
+class HeldConnection {
+ public:
+  explicit HeldConnection(const std::string& location);
+  ~HeldConnection();
+  HeldConnection(const HeldConnection&) = delete;
+  HeldConnection& operator=(const HeldConnection&) = delete;
+
+  // Runs SQL without results; throws std::runtime_error (without the URL) on failure.
+  void exec(const std::string& sql);
+
+ private:
+  void* sqlite_ = nullptr;    // sqlite3*
+  void* postgres_ = nullptr;  // PGconn*
+};
+
 }  // namespace testing_support
