@@ -28,8 +28,8 @@ using Clock = std::chrono::steady_clock;
 struct Host {
   Host(const std::string& url, const std::string& name) {
     host.size = sizeof(host);
-    settings.store.database_url = url + (url.find('?') == std::string::npos ? "?" : "&") +
-                                  "application_name=" + name;
+    settings.store.database_url =
+        url + (url.find('?') == std::string::npos ? "?" : "&") + "application_name=" + name;
     settings.store.window_store = api::StoreSettings::WindowStoreKind::kDatabase;
     api::StoreOpening opening;
     opening.shape = settings.rate_limits.windowShape();
@@ -54,7 +54,9 @@ struct Host {
   std::unique_ptr<api::RateLimitService> limits;
 };
 
-double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+double micros(Clock::duration d) {
+  return std::chrono::duration<double, std::micro>(d).count();
+}
 
 void print(const char* what, std::vector<double>& us) {
   std::sort(us.begin(), us.end());

@@ -1,5 +1,6 @@
-// RateLimitService against a real SQLite store with simulated time, checked against a
-// brute-force reference model (tests/support/window_oracle.hpp): the list of admitted requests.
+// RateLimitService against a real store (SQLite or PostgreSQL, see test_database.hpp) with
+// simulated time, checked against a brute-force reference model (tests/support/window_oracle.hpp):
+// the list of admitted requests.
 #include "services/rate_limit_service.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -9,7 +10,6 @@
 
 #include "domain/errors.hpp"
 #include "limit_answers.hpp"
-#include "store/sqlite/sqlite_stores.hpp"
 #include "store_fixture.hpp"
 #include "util/time_text.hpp"
 #include "window_oracle.hpp"
@@ -24,6 +24,22 @@ namespace {
 
 using namespace std::chrono_literals;
 using api::LimitOutcome;
+using testing_support::execSql;
+using testing_support::onPostgres;
+using testing_support::queryValue;
+
+// Holds every other connection off api_rate_limits until released: SQLite's own lock on the
+// whole file (EXCLUSIVE, or IMMEDIATE: writers only), or, on PostgreSQL, an ACCESS EXCLUSIVE
+// lock on the table, which a store's read of the table waits for as SQLite's writers wait for
+// the file.
+struct WindowLock {
+  WindowLock(const std::string& location, const char* sqlite_begin) : connection(location) {
+    connection.exec(onPostgres() ? "BEGIN; LOCK TABLE api_rate_limits IN ACCESS EXCLUSIVE MODE"
+                                 : sqlite_begin);
+  }
+  void release() { connection.exec("ROLLBACK"); }
+  testing_support::SqlSession connection;
+};
 
 struct Fixture : testing_support::StoreFixture {
   Fixture() : StoreFixture("2026-01-01T10:00:00.000Z") {}
@@ -188,11 +204,14 @@ BOOST_AUTO_TEST_CASE(changes_from_another_connection_apply_to_the_next_check) {
 BOOST_AUTO_TEST_CASE(a_locked_or_broken_store_fails_closed_unless_fail_open) {
   window(60'000, 60);
   const std::string key = newKey(5);
-  testing_support::ServiceNode impatient(path, settings, clock, 0 /* no busy wait */);
+  // No busy wait on SQLite; on PostgreSQL a lock timeout of 100 ms.
+  testing_support::ServiceNode impatient(path, settings, clock, 0);
   api::RateLimitService gate(settings, impatient.store, clock, logger, impatient.keys);
+  // Served before the lock, so that on PostgreSQL the check below has its statements prepared
+  // and waits inside its transaction, on reading the windows.
+  BOOST_TEST(gate.check(key).allowed);
   {
-    api::SqliteDb locker(path);
-    locker.exec("BEGIN EXCLUSIVE", "locking the database");
+    WindowLock locker(path, "BEGIN EXCLUSIVE");
     const api::LimitDecision closed = gate.check(key);
     BOOST_TEST(!closed.allowed);
     BOOST_TEST(closed.outcome == LimitOutcome::kStoreError);
@@ -202,12 +221,12 @@ BOOST_AUTO_TEST_CASE(a_locked_or_broken_store_fails_closed_unless_fail_open) {
     BOOST_TEST(open.allowed);
     BOOST_TEST(open.failed_open);
     BOOST_TEST(gate.failOpenCount() == 1u);
-    locker.exec("ROLLBACK", "unlocking");
+    locker.release();
   }
   settings.rate_limits.fail_open = false;
   BOOST_TEST(gate.check(key).allowed);  // the lock is gone: normal service
   BOOST_TEST(gate.failOpenCount() == 1u);
-  api::SqliteDb(path).exec("DROP TABLE api_rate_limits", "breaking the store");
+  execSql(path, "DROP TABLE api_rate_limits");  // breaking the store
   const api::LimitDecision broken = gate.check(key);
   BOOST_TEST(!broken.allowed);
   BOOST_TEST(broken.outcome == LimitOutcome::kStoreError);
@@ -218,10 +237,10 @@ BOOST_AUTO_TEST_CASE(cleanup_while_checks_run_keeps_every_decision_exact) {
   const std::string key = newKey(50);
   clock.set(*api::parseIsoUtc("2026-01-01T10:00:00.000Z"));
   // Old rows that cleanup may delete, next to the live ones it must not touch.
-  api::SqliteDb(path).exec("INSERT INTO api_rate_limits VALUES ('" + key +
-                               "', 1000, 100, 7, 50), ('" + key + "', 1100, 100, 7, 50)",
-                           "seeding ended windows");
-  api::SqliteStores cleaner_store(api::SqliteStoreOptions{path, 5000});
+  execSql(path, "INSERT INTO api_rate_limits VALUES ('" + key + "', 1000, 100, 7, 50), ('" + key +
+                    "', 1100, 100, 7, 50)");
+  const auto cleaner_stores = testing_support::openTestStores(path, 5000);
+  api::Stores& cleaner_store = *cleaner_stores;
   std::atomic<bool> done{false};
   std::atomic<long> deleted{0};
   std::atomic<long> passes{0};
@@ -250,10 +269,9 @@ BOOST_AUTO_TEST_CASE(after_a_clock_step_back_retry_after_looks_past_every_counte
   const std::string key = newKey(1);
   const std::int64_t k = clock.now().time_since_epoch().count() / 10'000;
   // Admitted before the clock stepped back: requests in sub-windows k+1 and k+3.
-  api::SqliteDb(path).exec("INSERT INTO api_rate_limits VALUES ('" + key + "', " +
-                               std::to_string((k + 1) * 10'000) + ", 10000, 1, 1), ('" + key +
-                               "', " + std::to_string((k + 3) * 10'000) + ", 10000, 1, 1)",
-                           "seeding later windows");
+  execSql(path, "INSERT INTO api_rate_limits VALUES ('" + key + "', " +
+                    std::to_string((k + 1) * 10'000) + ", 10000, 1, 1), ('" + key + "', " +
+                    std::to_string((k + 3) * 10'000) + ", 10000, 1, 1)");
   const api::LimitDecision d = limits.check(key);
   BOOST_TEST(!d.allowed);
   BOOST_TEST(d.outcome == LimitOutcome::kOverLimit);
@@ -269,23 +287,22 @@ BOOST_AUTO_TEST_CASE(the_decision_time_is_read_once_the_lock_is_held) {
     BOOST_REQUIRE(limits.check(key).allowed);
   }
   BOOST_TEST(!limits.check(key).allowed);
-  api::SqliteDb locker(path);
-  locker.exec("BEGIN IMMEDIATE", "holding the write lock");
+  // SQLite: the check waits for the write lock. PostgreSQL: it takes its key's lock, then
+  // waits to read the key's windows; the time must be read after both.
+  WindowLock locker(path, "BEGIN IMMEDIATE");
   api::LimitDecision late;
   std::thread waiting([&] { late = limits.check(key); });  // waits for the lock
   std::this_thread::sleep_for(200ms);
   clock.advance(13s);  // the whole window passes while the check waits
-  locker.exec("ROLLBACK", "releasing the write lock");
+  locker.release();
   waiting.join();
   // Decided and counted at the time the lock was obtained, not at the time it was asked for:
   // a request counted 13 s in the past would have counted for nothing from then on.
   BOOST_TEST(late.allowed);
   BOOST_TEST(late.remaining == 4);
-  api::SqliteDb db(path);
-  api::Statement newest(db, "SELECT max(window_start) FROM api_rate_limits WHERE key_id = ?1",
-                        "reading the newest window");
-  newest.bind(1, key).step();
-  BOOST_TEST(newest.columnInt(0) == clock.now().time_since_epoch().count() / 1000 * 1000);
+  BOOST_TEST(queryValue(path, "SELECT max(window_start) FROM api_rate_limits WHERE key_id = '" +
+                                  key + "'") ==
+             std::to_string(clock.now().time_since_epoch().count() / 1000 * 1000));
 }
 
 BOOST_AUTO_TEST_CASE(a_revoked_or_expired_key_is_refused_and_not_counted) {
@@ -304,11 +321,9 @@ BOOST_AUTO_TEST_CASE(a_revoked_or_expired_key_is_refused_and_not_counted) {
   const api::LimitDecision e = limits.check(expiring);
   BOOST_TEST(!e.allowed);
   BOOST_TEST(e.outcome == LimitOutcome::kKeyExpired);
-  api::SqliteDb db(path);
-  api::Statement counted(db, "SELECT sum(request_count) FROM api_rate_limits WHERE key_id = ?1",
-                         "counting the key's requests");
-  counted.bind(1, expiring).step();
-  BOOST_TEST(counted.columnInt(0) == 1);  // the check before expiry, and nothing after
+  // The check before expiry, and nothing after.
+  BOOST_TEST(queryValue(path, "SELECT sum(request_count) FROM api_rate_limits WHERE key_id = '" +
+                                  expiring + "'") == "1");
 }
 
 BOOST_AUTO_TEST_CASE(fail_open_never_admits_a_key_whose_state_cannot_be_read) {
@@ -317,19 +332,29 @@ BOOST_AUTO_TEST_CASE(fail_open_never_admits_a_key_whose_state_cannot_be_read) {
   const std::string key = newKey(5);
   keys.revokeKey(key, "test", "test");
   // The store answers, but the revocation time it holds cannot be read: that is no reason
-  // to admit the request as if the store were unreachable.
-  api::SqliteDb(path).exec("UPDATE api_keys SET revoked_at = 'garbage' WHERE id = '" + key + "'",
-                           "corrupting revoked_at");
+  // to admit the request as if the store were unreachable. SQLite's column holds any text;
+  // PostgreSQL's timestamptz only times, but '-infinity' is none this module can represent.
+  execSql(path, std::string("UPDATE api_keys SET revoked_at = ") +
+                    (onPostgres() ? "'-infinity'" : "'garbage'") + " WHERE id = '" + key + "'");
   const api::LimitDecision d = limits.check(key);
   BOOST_TEST(!d.allowed);
   BOOST_TEST(!d.failed_open);
   BOOST_TEST(d.outcome == LimitOutcome::kStoreError);
   BOOST_TEST(limits.failOpenCount() == 0u);
-  // A corrupt store (a table gone) is refused the same way.
-  api::SqliteDb(path).exec("DROP TABLE api_rate_limits", "breaking the store");
+}
+
+BOOST_AUTO_TEST_CASE(fail_open_never_admits_on_a_store_that_answers_but_is_broken) {
+  window(60'000, 60);
+  settings.rate_limits.fail_open = true;
+  const std::string key = newKey(5);
+  BOOST_TEST(limits.check(key).allowed);
+  // A corrupt store (a table gone) answers: it is refused, not taken for an unreachable one.
+  execSql(path, "DROP TABLE api_rate_limits");
   const api::LimitDecision broken = limits.check(newKey(5));
   BOOST_TEST(!broken.allowed);
   BOOST_TEST(!broken.failed_open);
+  BOOST_TEST(broken.outcome == LimitOutcome::kStoreError);
+  BOOST_TEST(limits.failOpenCount() == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(reset_and_update_refuse_a_revoked_or_expired_key_and_write_nothing) {

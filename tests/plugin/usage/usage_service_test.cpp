@@ -11,7 +11,6 @@
 #include "cli/usage_commands.hpp"
 #include "domain/errors.hpp"
 #include "services/api_key_service.hpp"
-#include "store/sqlite/sqlite_stores.hpp"
 #include "store_fixture.hpp"
 #include "usage/usage_recorder.hpp"
 #include "util/time_text.hpp"
@@ -19,6 +18,20 @@
 namespace {
 
 using namespace std::chrono_literals;
+using testing_support::onPostgres;
+using testing_support::querySql;
+using testing_support::queryValue;
+
+// Holds the usage writers off until released: SQLite's write lock on the whole file, or, on
+// PostgreSQL, an ACCESS EXCLUSIVE lock on api_requests, which every batch writes.
+struct WriterLock {
+  explicit WriterLock(const std::string& location) : connection(location) {
+    connection.exec(onPostgres() ? "BEGIN; LOCK TABLE api_requests IN ACCESS EXCLUSIVE MODE"
+                                 : "BEGIN EXCLUSIVE");
+  }
+  void release() { connection.exec("ROLLBACK"); }
+  testing_support::SqlSession connection;
+};
 
 struct Generated {
   std::string key;
@@ -209,16 +222,16 @@ BOOST_AUTO_TEST_CASE(rollups_agree_with_the_raw_rows_and_retention_keeps_them_ap
             now - 40LL * 86'400'000 + i * 1'200'000LL});  // 40 days ago .. now
   }
   recorder.flush();
-  const auto sums = [&](const std::string& table_sql) {
-    api::SqliteDb db(path);
-    api::Statement q(db, table_sql, "summing");
-    q.step();
-    return q.columnText(0);
-  };
-  BOOST_TEST(sums("SELECT count(*) || '/' || sum(status_code >= 400) || '/' || sum(response_time)"
-                  " FROM api_requests") ==
-             sums("SELECT sum(requests) || '/' || sum(errors) || '/' || sum(total_time)"
-                  " FROM api_usage_rollups"));
+  const auto raw_sums = querySql(
+      path,
+      "SELECT count(*), sum(CASE WHEN status_code >= 400 THEN 1 ELSE 0 END), sum(response_time)"
+      " FROM api_requests");
+  const auto rollup_sums =
+      querySql(path, "SELECT sum(requests), sum(errors), sum(total_time) FROM api_usage_rollups");
+  BOOST_REQUIRE(raw_sums.size() == 1u);
+  BOOST_REQUIRE(rollup_sums.size() == 1u);
+  BOOST_TEST(raw_sums[0][0] == "3000");
+  BOOST_TEST(raw_sums[0] == rollup_sums[0], boost::test_tools::per_element());
   const auto before = usage.stats(api::Span{7, 'd'}, std::nullopt);
   const auto [raw, rollups] = store.usage().deleteBefore(now - settings.usage.request_retention_ms,
                                                          now - settings.usage.rollup_retention_ms);
@@ -271,24 +284,19 @@ BOOST_AUTO_TEST_CASE(record_checks_every_field_and_truncates_a_long_user_agent) 
       id, {"/b", "GET", 200, 1, "203.0.113.7", std::string(511, 'u') + "\xc3\xa9" + "tail"}));
   BOOST_TEST(recorder.record(id, {"/c", "GET", 200, 1, "2001:db8::1", "curl\x1b[31m/8\xff"}));
   recorder.flush();
-  api::SqliteDb db(path);
-  api::Statement q(db, "SELECT method, user_agent FROM api_requests ORDER BY endpoint", "q");
-  BOOST_REQUIRE(q.step());
-  BOOST_TEST(q.columnText(0) == "GET");
-  BOOST_TEST(q.columnText(1) == std::string(512, 'a'));
-  BOOST_REQUIRE(q.step());
-  BOOST_TEST(q.columnText(1) == std::string(511, 'u'));
-  BOOST_REQUIRE(q.step());
-  BOOST_TEST(q.columnText(1) == "curl?[31m/8?");  // control and invalid bytes made harmless
-  BOOST_TEST(!q.step());                          // the invalid ones wrote nothing
+  const auto rows = querySql(path, "SELECT method, user_agent FROM api_requests ORDER BY endpoint");
+  BOOST_REQUIRE(rows.size() == 3u);  // the invalid ones wrote nothing
+  BOOST_TEST(rows[0][0] == "GET");
+  BOOST_TEST(rows[0][1] == std::string(512, 'a'));
+  BOOST_TEST(rows[1][1] == std::string(511, 'u'));
+  BOOST_TEST(rows[2][1] == "curl?[31m/8?");  // control and invalid bytes made harmless
 }
 
 BOOST_AUTO_TEST_CASE(a_full_queue_drops_and_counts_without_blocking_and_loses_nothing_accepted) {
   settings.usage.queue_capacity = 1000;
   settings.usage.flush_interval_ms = 1000;
   const std::string id = newKey();
-  api::SqliteDb locker(path);
-  locker.exec("BEGIN EXCLUSIVE", "holding the writer off");
+  WriterLock locker(path);  // holding the writer off
   std::int64_t accepted = 0;
   std::int64_t refused = 0;
   for (int i = 0; i < 20'000 && refused < 100; ++i) {
@@ -298,7 +306,7 @@ BOOST_AUTO_TEST_CASE(a_full_queue_drops_and_counts_without_blocking_and_loses_no
   BOOST_TEST(recorder.droppedRecords() == 100u);
   // Records the writer holds count against the capacity too: the bound is on memory.
   BOOST_TEST(accepted == settings.usage.queue_capacity);
-  locker.exec("ROLLBACK", "letting the writer in");
+  locker.release();  // letting the writer in
   recorder.flush();
   BOOST_TEST(recorder.writtenRecords() == static_cast<std::uint64_t>(accepted));
   BOOST_TEST(usage.stats(api::Span{1, 'h'}, std::nullopt).total_requests == accepted);
@@ -316,8 +324,7 @@ BOOST_AUTO_TEST_CASE(the_queue_is_bounded_in_bytes_as_well_as_in_records) {
   settings.usage.queue_capacity = 10'000'000;
   settings.usage.queue_max_bytes = 1 << 20;  // 1 MiB
   const std::string id = newKey();
-  api::SqliteDb locker(path);
-  locker.exec("BEGIN EXCLUSIVE", "holding the writer off");
+  WriterLock locker(path);  // holding the writer off
   // Records of the largest accepted size: each holds about 2.7 KB.
   const std::string endpoint = "/" + std::string(api::kMaxEndpointLength - 1, 'e');
   const std::string agent(api::kMaxUserAgentLength, 'a');
@@ -337,7 +344,7 @@ BOOST_AUTO_TEST_CASE(the_queue_is_bounded_in_bytes_as_well_as_in_records) {
   const auto each = static_cast<std::int64_t>(api::UsageRecorder::recordBytes(largest));
   BOOST_TEST(each > 2'560);
   BOOST_TEST(accepted == settings.usage.queue_max_bytes / each, "each record: " << each);
-  locker.exec("ROLLBACK", "letting the writer in");
+  locker.release();  // letting the writer in
   recorder.flush();
   BOOST_TEST(recorder.writtenRecords() == static_cast<std::uint64_t>(accepted));
   BOOST_TEST(recorder.record(id, {endpoint, "GET", 200, 1, "203.0.113.7", agent}));  // room again
@@ -345,22 +352,19 @@ BOOST_AUTO_TEST_CASE(the_queue_is_bounded_in_bytes_as_well_as_in_records) {
 
 BOOST_AUTO_TEST_CASE(a_batch_that_cannot_be_written_is_kept_and_retried) {
   const std::string id = newKey();
-  api::UsageRecorder impatient(settings, store, clock, logger, [&] {
-    return std::make_unique<api::SqliteStores>(api::SqliteStoreOptions{path, 0});  // no waiting
-  });
-  api::SqliteDb locker(path);
-  locker.exec("BEGIN EXCLUSIVE", "holding the writer off");
+  // No waiting for a lock on SQLite; on PostgreSQL a lock timeout of 100 ms.
+  api::UsageRecorder impatient(settings, store, clock, logger,
+                               [&] { return testing_support::openTestStores(path, 0); });
+  WriterLock locker(path);  // holding the writer off
   for (int i = 0; i < 10; ++i) {
     BOOST_REQUIRE(impatient.record(id, {"/r", "GET", 200, 1, "", ""}));
   }
   BOOST_CHECK_THROW(impatient.flush(), api::StoreError);  // the failure is reported...
-  locker.exec("ROLLBACK", "letting the writer in");
+  locker.release();                                       // letting the writer in
   impatient.flush();  // ...and the same records are written once the lock is gone
   BOOST_TEST(impatient.writtenRecords() == 10u);
   BOOST_TEST(impatient.failedRecords() == 0u);
-  api::Statement rows(locker, "SELECT count(*) FROM api_requests", "counting rows");
-  rows.step();
-  BOOST_TEST(rows.columnInt(0) == 10);
+  BOOST_TEST(queryValue(path, "SELECT count(*) FROM api_requests") == "10");
 }
 
 BOOST_AUTO_TEST_CASE(a_batch_the_store_refuses_is_lost_at_once_and_the_writer_goes_on) {
@@ -369,10 +373,11 @@ BOOST_AUTO_TEST_CASE(a_batch_the_store_refuses_is_lost_at_once_and_the_writer_go
   BOOST_REQUIRE(recorder.record(doomed, {"/d", "GET", 200, 1, "", ""}));
   recorder.flush();
   // The key disappears behind the recorder's back (the original system could delete keys),
-  // so the next rows break the foreign key: retrying cannot help.
-  api::SqliteDb(path).exec(
-      "PRAGMA foreign_keys = OFF; DELETE FROM api_keys WHERE id = '" + doomed + "'",
-      "deleting a key");
+  // so the next rows break the foreign key: retrying cannot help. (On PostgreSQL the deletion
+  // takes the key's rows with it, which changes nothing here.)
+  const std::string deletion = "DELETE FROM api_keys WHERE id = '" + doomed + "'";
+  testing_support::execSql(path,
+                           onPostgres() ? deletion : "PRAGMA foreign_keys = OFF; " + deletion);
   BOOST_REQUIRE(recorder.record(doomed, {"/d", "GET", 200, 1, "", ""}));
   BOOST_REQUIRE(recorder.record(doomed, {"/d", "GET", 200, 1, "", ""}));
   BOOST_CHECK_THROW(recorder.flush(), api::StoreError);
@@ -386,17 +391,16 @@ BOOST_AUTO_TEST_CASE(stop_gives_up_on_a_locked_store_at_its_deadline_and_counts_
   const std::string id = newKey();
   // On real time: stop() blocks the test's only thread until its deadline passes.
   const api::SystemClock real_clock;
-  api::UsageRecorder impatient(settings, store, real_clock, logger, [&] {
-    return std::make_unique<api::SqliteStores>(api::SqliteStoreOptions{path, 0});  // no waiting
-  });
+  // No waiting for a lock on SQLite; on PostgreSQL a lock timeout of 100 ms.
+  api::UsageRecorder impatient(settings, store, real_clock, logger,
+                               [&] { return testing_support::openTestStores(path, 0); });
   impatient.setStopRetryFor(300ms);
-  api::SqliteDb locker(path);
-  locker.exec("BEGIN EXCLUSIVE", "holding the writer off for good");
+  WriterLock locker(path);  // holding the writer off for good
   for (int i = 0; i < 10; ++i) {
     BOOST_REQUIRE(impatient.record(id, {"/s", "GET", 200, 1, "", ""}));
   }
   impatient.stop();  // returns: the lock never goes, the deadline does
-  locker.exec("ROLLBACK", "letting go");
+  locker.release();
   BOOST_TEST(impatient.writtenRecords() == 0u);
   BOOST_TEST(impatient.failedRecords() == 10u);
   BOOST_TEST(!impatient.record(id, {"/s", "GET", 200, 1, "", ""}));  // stopped: dropped
@@ -406,12 +410,10 @@ BOOST_AUTO_TEST_CASE(stop_gives_up_on_a_locked_store_at_its_deadline_and_counts_
 BOOST_AUTO_TEST_CASE(recording_never_waits_for_the_writer_or_a_lock) {
   const std::string first = newKey();
   const std::string second = newKey();
-  api::SqliteDb locker(path);
-  locker.exec("BEGIN EXCLUSIVE", "holding every writer off");
+  WriterLock locker(path);  // holding every writer off
   // The writer's connection would wait ten minutes for the lock, holding itself busy.
-  api::UsageRecorder patient(settings, store, clock, logger, [&] {
-    return std::make_unique<api::SqliteStores>(api::SqliteStoreOptions{path, 600'000});
-  });
+  api::UsageRecorder patient(settings, store, clock, logger,
+                             [&] { return testing_support::openTestStores(path, 600'000); });
   BOOST_REQUIRE(patient.record(first, {"/w", "GET", 200, 1, "", ""}));
   BOOST_TEST(!patient.flushFor(200ms));  // the writer holds it, waiting for the lock
   // A key id not seen before is looked up on a connection of its own: no wait.
@@ -419,7 +421,7 @@ BOOST_AUTO_TEST_CASE(recording_never_waits_for_the_writer_or_a_lock) {
     return patient.record(second, {"/w", "GET", 200, 1, "", ""});
   });
   const bool answered = later.wait_for(30s) == std::future_status::ready;
-  locker.exec("ROLLBACK", "letting the writer in");
+  locker.release();  // letting the writer in
   BOOST_REQUIRE(answered);
   BOOST_TEST(later.get());
   patient.flush();

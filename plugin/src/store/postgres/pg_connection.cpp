@@ -9,6 +9,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 namespace api {
 namespace {
@@ -158,6 +159,16 @@ std::string_view PgResult::bytes(int row, int column) const {
 
 TimePoint PgResult::time(int row, int column) const {
   const std::int64_t micros = integer(row, column);
+  // 'infinity' and '-infinity' (the largest and smallest int64) are no time this module can
+  // hold: unreadable, as a time SQLite holds as other text is (a storage error, not transient).
+  // Before this check, negating '-infinity' overflowed and made it a time some 290,000 years
+  // ahead: a key revoked at '-infinity' passed as not yet revoked.
+  if (micros == std::numeric_limits<std::int64_t>::max() ||
+      micros == std::numeric_limits<std::int64_t>::min()) {
+    throw StoreError(std::string("unreadable time: ") +
+                     (micros > 0 ? "'infinity'" : "'-infinity'") + " in column " +
+                     PQfname(result_, column));
+  }
   // Floor division: a time before 2000 must not round toward it.
   const std::int64_t millis = micros >= 0 ? micros / 1000 : -((-micros + 999) / 1000);
   return TimePoint(std::chrono::milliseconds(millis + kPostgresEpochMs));
