@@ -16,6 +16,7 @@
 #include "store/migrations.hpp"
 #include "store/postgres/pg_stores.hpp"
 #include "store_fixture.hpp"
+#include "usage/usage_recorder.hpp"
 
 namespace {
 
@@ -302,6 +303,54 @@ BOOST_AUTO_TEST_CASE(the_password_appears_in_no_error_and_no_health) {
     BOOST_TEST(message.find("password authentication failed") != std::string::npos, message);
     BOOST_TEST(e.transient());
   }
+}
+
+BOOST_AUTO_TEST_CASE(the_readme_least_privilege_role_runs_every_store_and_no_ddl) {
+  { testing_support::openTestStores(path, 5'000); }  // migrated by the owner
+  const std::string database = queryValue(path, "SELECT current_database()");
+  const std::string role = "api_runtime_" + database;
+  const std::string password = "pw" + database;
+  // examples/postgres/least-privilege.sql as README gives it, with psql's :password filled in
+  // and a role name of this test's own (roles belong to the whole server).
+  std::string grants = testing_support::readFile(std::string(PROJECT_SOURCE_DIR) +
+                                                 "/examples/postgres/least-privilege.sql");
+  for (std::size_t at; (at = grants.find(":password")) != std::string::npos;) {
+    grants.replace(at, 9, "'" + password + "'");
+  }
+  for (std::size_t at = 0; (at = grants.find("api_runtime", at)) != std::string::npos;) {
+    grants.replace(at, 11, role);
+    at += role.size();
+  }
+  execSql(path, grants);
+  // The test URL with the role's name and password in place of the superuser's.
+  const auto from = path.find("://") + 3;
+  const std::string as_role =
+      path.substr(0, from) + role + ":" + password + path.substr(path.find('@', from));
+  {
+    api::SystemClock real;
+    testing_support::ServiceNode node(as_role, settings, real);
+    api::RateLimitService limits(settings, node.store, real, node.logger, node.keys);
+    api::UsageRecorder recorder(settings, node.store, real, node.logger);
+    api::CreateKeyRequest r;
+    r.user_id = "u";
+    r.name = "k";
+    const api::CreatedKey created = node.keys.createKey(r);
+    const api::AuthorizeResult authorized = limits.authorize(created.secret);
+    BOOST_TEST(authorized.allowed, authorized.reason);
+    BOOST_TEST(recorder.record(created.key.id, {"/v1/x", "GET", 200, 5, "10.0.0.1", "t"}));
+    recorder.stop();
+    BOOST_TEST(recorder.failedRecords() == 0u);
+    node.store.counters().add({{"bench", 1}}, real.now());
+    node.keys.rotateKey(created.key.id, std::chrono::milliseconds(0), "ops");
+    BOOST_TEST(!node.keys.validateKey(created.secret).valid);
+    BOOST_TEST(node.store.health().healthy, node.store.health().problem);
+    testing_support::SqlSession runtime(as_role);
+    BOOST_CHECK_THROW(runtime.exec("CREATE TABLE api_intruder (a int)"), std::runtime_error);
+    BOOST_CHECK_THROW(runtime.exec("DROP TABLE api_keys"), std::runtime_error);
+  }
+  BOOST_TEST(queryValue(path, "SELECT count(*) FROM api_requests") == "1");
+  execSql(path, "DROP OWNED BY " + role);
+  execSql(path, "DROP ROLE " + role);
 }
 
 BOOST_AUTO_TEST_CASE(an_unreachable_server_fails_fast_within_the_timeout_and_backs_off) {
