@@ -1,4 +1,5 @@
-// Benchmarks of usage analytics on the embedded store.
+// Benchmarks of usage analytics on the embedded store (populate also on PostgreSQL: <db> a
+// postgresql:// URL).
 //
 //   usage_bench record     recordApiRequest on the caller's thread: median and p99 of single
 //                          calls (the writer running meanwhile), then the sustained rate at
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "services/api_key_service.hpp"
+#include "store/postgres/pg_stores.hpp"
 #include "store/sqlite/sqlite_stores.hpp"
 #include "support/process.hpp"
 #include "usage/usage_recorder.hpp"
@@ -26,9 +28,19 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A SQLite file, or a PostgreSQL database when `path` is a postgresql:// URL.
+std::unique_ptr<api::Stores> openAt(const std::string& path) {
+  if (path.rfind("postgres", 0) == 0) {
+    api::PgOptions options;
+    options.url = path;
+    options.timeout_ms = 60'000;
+    return std::make_unique<api::PgStores>(std::move(options));
+  }
+  return std::make_unique<api::SqliteStores>(api::SqliteStoreOptions{path, 10'000});
+}
+
 struct Stack {
-  explicit Stack(const std::string& path, std::int64_t queue)
-      : store(api::SqliteStoreOptions{path, 10'000}) {
+  explicit Stack(const std::string& path, std::int64_t queue) : owned(openAt(path)), store(*owned) {
     settings.store.database_path = path;
     settings.usage.queue_capacity = queue;
     settings.usage.queue_max_bytes = 4LL << 30;  // the most accepted: only the count bounds it
@@ -37,7 +49,8 @@ struct Stack {
   api::ApiSettings settings;
   api::SystemClock clock;
   sp_host_api host{};
-  api::SqliteStores store;
+  std::unique_ptr<api::Stores> owned;
+  api::Stores& store;
   api::HostLogger logger{host};
   api::ApiKeyService keys{settings, store, clock, logger};
 
