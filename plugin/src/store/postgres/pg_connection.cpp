@@ -2,6 +2,8 @@
 // has a deadline: a server that stops answering costs a caller timeout_ms, never a hang.
 #include "store/postgres/pg_connection.hpp"
 
+#include "store/postgres/libpq_loader.hpp"
+
 #include <libpq-fe.h>
 #include <poll.h>
 
@@ -184,6 +186,7 @@ std::optional<TimePoint> PgResult::optionalTime(int row, int column) const {
 // ---- location
 
 std::string redactedLocation(const std::string& url) {
+  loadLibpq();
   // Parsed by libpq itself, so that every form it accepts (URL or key=value) is understood.
   char* error = nullptr;
   PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
@@ -228,7 +231,7 @@ std::string redactedLocation(const std::string& url) {
 // ---- PgConnection
 
 PgConnection::PgConnection(const PgOptions& options)
-    : location_(redactedLocation(options.url)),
+    : location_(redactedLocation(options.url)),  // loads libpq first
       timeout_ms_(std::max<std::int64_t>(options.timeout_ms, 1)),
       trace_(options.trace) {
   conn_ = PQconnectStart(options.url.c_str());
@@ -269,11 +272,17 @@ PgConnection::PgConnection(const PgOptions& options)
   // Times are exchanged in binary (never as text), but the session's own zone and timeouts
   // must not depend on the server's defaults: a lock or statement never waits longer than
   // a call may take.
-  exec("SET TimeZone = 'UTC'; SET statement_timeout = " + std::to_string(timeout_ms_) +
-           "; SET lock_timeout = " + std::to_string(timeout_ms_) +
-           "; SET idle_in_transaction_session_timeout = " + std::to_string(timeout_ms_ + 60'000) +
-           "; SET application_name = '" + options.application_name + "'",
-       "configuring the session");
+  try {
+    exec("SET TimeZone = 'UTC'; SET statement_timeout = " + std::to_string(timeout_ms_) +
+             "; SET lock_timeout = " + std::to_string(timeout_ms_) +
+             "; SET idle_in_transaction_session_timeout = " + std::to_string(timeout_ms_ + 60'000) +
+             "; SET application_name = '" + options.application_name + "'",
+         "configuring the session");
+  } catch (...) {
+    PQfinish(conn_);  // the destructor does not run for a constructor that throws
+    conn_ = nullptr;
+    throw;
+  }
 }
 
 PgConnection::~PgConnection() {
