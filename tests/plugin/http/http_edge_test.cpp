@@ -34,7 +34,8 @@ std::string get(const std::string& target, const std::string& headers = "") {
 }
 
 struct Fixture {
-  explicit Fixture(std::int64_t max_connections = 1'024, std::int64_t request_timeout_ms = 400) {
+  explicit Fixture(std::int64_t max_connections = 1'024, std::int64_t request_timeout_ms = 400,
+                   std::int64_t idle_timeout_ms = 2'000) {
     host.size = sizeof(host);
     host.abi_major = SP_ABI_VERSION_MAJOR;
     host.abi_minor = SP_ABI_VERSION_MINOR;
@@ -45,7 +46,7 @@ struct Fixture {
     settings.http.address = "127.0.0.1";
     settings.http.port = 0;
     settings.http.request_timeout_ms = request_timeout_ms;
-    settings.http.idle_timeout_ms = 2'000;
+    settings.http.idle_timeout_ms = idle_timeout_ms;
     settings.http.max_connections = max_connections;
     module = std::make_unique<api::ApiModule>(host, settings, std::make_unique<api::SystemClock>(),
                                               nullptr);
@@ -101,8 +102,10 @@ struct Fixture {
 
 // An edge that holds two connections at most.
 struct TwoConnections : Fixture {
-  // A long request timeout: connections that have sent nothing stay open through the test.
-  TwoConnections() : Fixture(2 /* max_connections */, 5'000 /* request_timeout_ms */) {}
+  // Long timeouts: every connection closes by eviction alone, however slow the machine.
+  TwoConnections()
+      : Fixture(2 /* max_connections */, 60'000 /* request_timeout_ms */,
+                60'000 /* idle_timeout_ms */) {}
 };
 
 // Sends one kept-alive request on `fd` and reads its answer's status.
@@ -472,7 +475,7 @@ BOOST_AUTO_TEST_CASE(metrics_show_the_shared_segments_slots_store_errors_and_the
 BOOST_FIXTURE_TEST_CASE(at_the_connection_limit_the_oldest_idle_connection_makes_room,
                         TwoConnections) {
   // The edge marks a connection idle just after its answer is written: a moment for that.
-  const auto settle = [] { std::this_thread::sleep_for(100ms); };
+  const auto settle = [] { std::this_thread::sleep_for(250ms); };
   const int a = connectLoopback(port);
   BOOST_REQUIRE(askHealth(a) == 200);
   settle();
