@@ -223,12 +223,13 @@ class HttpEdge::Impl {
     {
       std::lock_guard lock(idle_mutex_);
       // An expired entry is a connection being destroyed: its destructor erases it.
-      for (auto it = idle_.begin(); it != idle_.end() && victim == nullptr; ++it) {
+      for (auto it = idle_.begin(); it != idle_.end(); ++it) {
         victim = it->lock();
         if (victim != nullptr) {
           idle_.erase(it);
           victim->idle_at.reset();
           victim->evicted = true;
+          break;
         }
       }
     }
