@@ -8,6 +8,7 @@
 
 #include "cli/commands.hpp"
 #include "exports/service_tables.hpp"
+#include "store/shared/shared_window_store.hpp"
 #include "systemprompt/module.hpp"
 #include "util/time_text.hpp"
 
@@ -146,7 +147,15 @@ ApiModule::ApiModule(const sp_host_api& host, ApiSettings settings, std::unique_
                 recorder_,
                 *clock_,
                 adapterSettings(settings_),
-                [this](sp_health& out) { health(out); }} {
+                [this](sp_health& out) { health(out); },
+                [this]() -> std::optional<SlotUse> {
+                  const auto* shared = dynamic_cast<const SharedWindowStore*>(&store_->windows());
+                  if (shared == nullptr) {
+                    return std::nullopt;
+                  }
+                  const SharedWindowStore::Stats s = shared->stats();
+                  return SlotUse{s.in_use, s.slots};
+                }} {
   const auto table = commandTable();
   const bool host_passes_ctx = host.abi_minor >= 1;
   command_contexts_.reserve(table.size());  // never reallocated: commands_ points into it

@@ -3,10 +3,12 @@
 // HTTP edge as its auth check: a valid key reaches the upstream with the identity headers
 // (and not the key); a bad key gets 401; a missing scope 403; over the limit 429 with
 // Retry-After and the RateLimit fields; a key revoked from the CLI is refused on the next
-// request; and /metrics parses as the exposition format.
+// request; /metrics parses as the exposition format; and each decision about a known key is
+// recorded as the request nginx asked about (its path, method and client address).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -188,6 +190,29 @@ BOOST_AUTO_TEST_CASE(nginx_with_the_shipped_configuration_puts_keys_and_limits_i
   serve.signal(SIGTERM);
   BOOST_TEST(serve.wait(20s) == 0, serve.err());
   BOOST_TEST(!contains(serve.err(), key.secret));
+
+  // Usage from the edge: the stop wrote every decision about a known key, as nginx's request.
+  sqlite3* db = nullptr;
+  BOOST_REQUIRE(sqlite3_open_v2(install.database().c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
+                SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  BOOST_REQUIRE(
+      sqlite3_prepare_v2(db,
+                         "SELECT endpoint || ' ' || method || ' ' || status_code || ' ' ||"
+                         " ifnull(ip_address, '') FROM api_requests WHERE key_id = ?"
+                         " ORDER BY id",
+                         -1, &st, nullptr) == SQLITE_OK);
+  sqlite3_bind_text(st, 1, key.id.c_str(), -1, SQLITE_TRANSIENT);
+  std::vector<std::string> rows;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    rows.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  const std::vector<std::string> expected{"/orders/1 GET 200 127.0.0.1", "/ GET 200 127.0.0.1",
+                                          "/ GET 200 127.0.0.1", "/ GET 429 127.0.0.1",
+                                          "/ GET 401 127.0.0.1"};
+  BOOST_TEST(rows == expected, boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -110,14 +110,14 @@ constexpr std::array<IntegerSetting, 19> kIntegerSettings{{
 #undef API_SETTING_FIELD
 
 // In README's order; the integer keys are also in kIntegerSettings.
-constexpr std::array<std::string_view, 26> kSettingKeys{
+constexpr std::array<std::string_view, 27> kSettingKeys{
     "defaultRateLimit",   "rateLimitWindowSize", "rateLimitSubWindows", "failOpen",
     "keyPrefix",          "acceptLegacyKeys",    "cleanupInterval",     "databasePath",
     "databaseUrl",        "databasePoolSize",    "databaseTimeout",     "busyTimeout",
     "rateLimitStore",     "rateLimitSlots",      "maxKeysPerUser",      "usageQueueCapacity",
     "usageQueueBytes",    "usageFlushInterval",  "aggregationInterval", "requestRetention",
     "rollupRetention",    "httpListen",          "httpThreads",         "httpMaxConnections",
-    "httpRequestTimeout", "httpIdleTimeout"};
+    "httpRequestTimeout", "httpIdleTimeout",     "httpRecordUsage"};
 
 std::string acceptedKeys() {
   std::string out;
@@ -256,6 +256,12 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
                                       describe(value));
         }
         settings.keys.accept_legacy = value.as_bool();
+      } else if (key == "httpRecordUsage") {
+        if (!value.is_bool()) {
+          throw std::invalid_argument("config key 'httpRecordUsage' must be true or false, got " +
+                                      describe(value));
+        }
+        settings.http.record_usage = value.as_bool();
       } else if (key == "failOpen") {
         if (!value.is_bool()) {
           throw std::invalid_argument("config key 'failOpen' must be true or false, got " +

@@ -102,13 +102,17 @@ struct HttpSettings {
   std::int64_t port = 0;
   // I/O threads serving connections. 1..64.
   std::int64_t threads = 2;
-  // Connections open at once; more are closed as they come. 1..100,000.
+  // Connections open at once. At the limit a new connection closes the kept-alive connection
+  // idle the longest; with none idle, the new one is closed as it comes. 1..100,000.
   std::int64_t max_connections = 1'024;
   // A request must arrive whole within this of its first byte (or of the connection), ms.
   // 100..600,000.
   std::int64_t request_timeout_ms = 10'000;
   // A kept-alive connection with no request for this long is closed, ms. 100..3,600,000.
   std::int64_t idle_timeout_ms = 60'000;
+  // Config `httpRecordUsage`: whether each /v1/auth decision about a known key is recorded as
+  // a request (the usage recorder's path), with the decision's status.
+  bool record_usage = true;
 };
 
 // Everything `config:` sets, one part per component: a component reads its own part (the

@@ -1,5 +1,8 @@
 #include "http/http_edge.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -16,6 +19,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <list>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -23,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "domain/errors.hpp"
 #include "util/text.hpp"
 #include "util/time_text.hpp"
 
@@ -37,6 +42,14 @@ using tcp = asio::ip::tcp;
 constexpr std::size_t kHeaderLimit = 8 * 1024;
 constexpr std::size_t kBodyLimit = 64 * 1024;
 constexpr std::int64_t kMaxCost = 1'000'000'000;
+
+// POST /v1/usage: the scope its shipper's key must hold, and the fields of a line.
+constexpr std::string_view kUsageScope = "usage:write";
+constexpr std::array<std::string_view, 7> kUsageFields{
+    "key_id", "endpoint", "method", "status_code", "response_time_ms", "ip_address", "user_agent"};
+constexpr std::string_view kUsageLineExample =
+    R"({"key_id": "key_...", "endpoint": "/v1/items", "method": "GET", "status_code": 200, )"
+    R"("response_time_ms": 12, "ip_address": "203.0.113.7", "user_agent": "curl/8.0"})";
 
 // Auth latency buckets, seconds: the request path is microseconds, a store failure
 // milliseconds.
@@ -80,6 +93,19 @@ std::int64_t ceilSeconds(std::int64_t ms) {
 
 }  // namespace
 
+// A connection as the edge's list of idle ones sees it: at httpMaxConnections the one idle
+// the longest is closed to make room for a new one.
+class IdleConnection {
+ public:
+  virtual ~IdleConnection() = default;
+  // Closes the connection on its own strand; called once it was taken off the idle list.
+  virtual void closeEvicted() = 0;
+
+  // Guarded by the edge's idle mutex.
+  std::optional<std::list<std::weak_ptr<IdleConnection>>::iterator> idle_at;
+  bool evicted = false;
+};
+
 // Counters for /metrics: relaxed atomics, written on the I/O threads.
 struct Metrics {
   std::array<std::atomic<std::uint64_t>, kOutcomes.size()> decisions{};
@@ -88,6 +114,8 @@ struct Metrics {
   std::atomic<std::uint64_t> latency_sum_ns{0};
   std::array<std::atomic<std::uint64_t>, 5> responses{};  // 1xx .. 5xx
   std::atomic<std::uint64_t> connections_refused{0};
+  std::atomic<std::uint64_t> connections_evicted{0};
+  std::atomic<std::uint64_t> store_errors{0};  // decisions whose store call failed
   std::atomic<std::int64_t> connections_open{0};
 
   // The count first, then the buckets from the widest down; a scrape reads the buckets from
@@ -175,6 +203,44 @@ class HttpEdge::Impl {
     }
   }
 
+  // A connection answered a request and waits for the next one: the last to be evicted.
+  void markIdle(const std::shared_ptr<IdleConnection>& connection) {
+    std::lock_guard lock(idle_mutex_);
+    connection->idle_at = idle_.insert(idle_.end(), connection);
+  }
+  // The connection is busy again (or gone). False when it was evicted meanwhile: it must close.
+  bool markBusy(IdleConnection& connection) {
+    std::lock_guard lock(idle_mutex_);
+    if (connection.idle_at) {
+      idle_.erase(*connection.idle_at);
+      connection.idle_at.reset();
+    }
+    return !connection.evicted;
+  }
+  // Closes the connection idle the longest; false when none is idle.
+  bool evictOldestIdle() {
+    std::shared_ptr<IdleConnection> victim;
+    {
+      std::lock_guard lock(idle_mutex_);
+      // An expired entry is a connection being destroyed: its destructor erases it.
+      for (auto it = idle_.begin(); it != idle_.end(); ++it) {
+        victim = it->lock();
+        if (victim != nullptr) {
+          idle_.erase(it);
+          victim->idle_at.reset();
+          victim->evicted = true;
+          break;
+        }
+      }
+    }
+    if (victim == nullptr) {
+      return false;
+    }
+    victim->closeEvicted();
+    metrics_.connections_evicted.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
   bool stopping() const { return stopped_.load(); }
   const HttpSettings& settings() const { return settings_; }
   Metrics& metrics() { return metrics_; }
@@ -191,6 +257,10 @@ class HttpEdge::Impl {
   http::response<http::string_body> verify(const http::request<http::string_body>& request);
   http::response<http::string_body> healthz(const http::request<http::string_body>& request);
   http::response<http::string_body> metrics(const http::request<http::string_body>& request);
+  http::response<http::string_body> usage(const http::request<http::string_body>& request);
+  // Records a /v1/auth decision about a known key as a request (httpRecordUsage).
+  void recordDecision(const http::request<http::string_body>& request, std::string_view key_id,
+                      unsigned status, std::chrono::nanoseconds took) noexcept;
 
   HttpSettings settings_;
   const Services& services_;
@@ -201,10 +271,13 @@ class HttpEdge::Impl {
   std::mutex mutex_;
   std::condition_variable drained_;
   int in_flight_ = 0;
+  std::mutex idle_mutex_;
+  std::list<std::weak_ptr<IdleConnection>> idle_;  // oldest first
   asio::thread_pool pool_;
   tcp::acceptor acceptor_;          // after the pool, whose executor it uses
   asio::steady_timer retry_timer_;  // on the acceptor's strand
   std::uint64_t accept_failures_ = 0;
+  std::atomic<std::uint64_t> record_failures_{0};
   std::uint16_t port_ = 0;
 };
 
@@ -226,22 +299,135 @@ Response problem(const Request& request, http::status status, std::string_view t
   return r;
 }
 
+// The key a request presents: X-API-Key, or Authorization: Bearer <key>; both, they must
+// agree. Another scheme in Authorization (a proxy may pass the client's own, meant for the
+// upstream) is ignored beside X-API-Key, and without it is no key of ours.
+struct PresentedKey {
+  std::string_view key;       // empty: none
+  bool other_scheme = false;  // only another scheme's credentials came
+  bool two_keys = false;      // two different keys came
+};
+
+PresentedKey presentedKey(const Request& request) {
+  PresentedKey out;
+  std::string_view header_key;
+  if (const auto it = request.find("X-API-Key"); it != request.end()) {
+    header_key = trimmed(it->value());  // an empty one is no key
+  }
+  if (const auto it = request.find(http::field::authorization); it != request.end()) {
+    const std::string_view value = trimmed(it->value());
+    const auto space = value.find(' ');
+    if (space != std::string_view::npos && iequals(value.substr(0, space), "Bearer")) {
+      const std::string_view bearer = trimmed(value.substr(space + 1));
+      out.two_keys = !header_key.empty() && bearer != header_key;
+      out.key = bearer;
+      return out;
+    }
+    out.other_scheme = header_key.empty();
+  }
+  out.key = header_key;
+  return out;
+}
+
+// The methods usage records accept (UsageRecorder), as stored.
+constexpr std::array<std::string_view, 9> kRecordedMethods{
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+
+std::string_view recordedMethod(std::string_view text) {
+  for (const std::string_view method : kRecordedMethods) {
+    if (iequals(method, text)) {
+      return method;
+    }
+  }
+  return {};
+}
+
+bool isIpAddress(std::string_view text) {
+  if (text.empty() || text.size() > kMaxIpLength) {
+    return false;
+  }
+  std::array<char, kMaxIpLength + 1> terminated{};
+  std::copy(text.begin(), text.end(), terminated.begin());
+  std::array<unsigned char, sizeof(in6_addr)> address{};
+  return ::inet_pton(AF_INET, terminated.data(), address.data()) == 1 ||
+         ::inet_pton(AF_INET6, terminated.data(), address.data()) == 1;
+}
+
+std::string_view headerOr(const Request& request, std::string_view name,
+                          std::string_view otherwise = {}) {
+  const auto it = request.find(name);
+  return it != request.end() ? trimmed(it->value()) : otherwise;
+}
+
+// What a /v1/auth decision records as the request the proxy asked about (see README, "Usage
+// from the edge"): every text checked here, so that the recorder has nothing to refuse.
+RequestInput decisionRecord(const Request& request) {
+  RequestInput in;
+  // The endpoint: X-Original-URI (nginx), X-Forwarded-Uri (Traefik), or what follows
+  // /v1/auth in the target (Envoy's path_prefix); the path alone: a query may carry secrets.
+  std::string_view uri = headerOr(request, "X-Original-URI");
+  if (uri.empty()) {
+    uri = headerOr(request, "X-Forwarded-Uri");
+  }
+  if (uri.empty()) {
+    const std::string_view target = request.target();
+    constexpr std::string_view kAuth = "/v1/auth";
+    if (target.starts_with(kAuth) && target.size() > kAuth.size() && target[kAuth.size()] == '/') {
+      uri = target.substr(kAuth.size());
+    }
+  }
+  uri = uri.substr(0, uri.find('?'));
+  if (uri.empty()) {
+    in.endpoint = "(unknown)";
+  } else if (uri.size() > kMaxEndpointLength || !printableLength(uri)) {
+    in.endpoint = "(invalid)";
+  } else {
+    in.endpoint = uri;
+  }
+  // The method: X-Original-Method (nginx), X-Forwarded-Method (Traefik), or the auth
+  // request's own (Envoy sends the client's); GET when none is one usage accepts.
+  std::string_view method = recordedMethod(headerOr(request, "X-Original-Method"));
+  if (method.empty()) {
+    method = recordedMethod(headerOr(request, "X-Forwarded-Method"));
+  }
+  if (method.empty()) {
+    method = recordedMethod(request.method_string());
+  }
+  in.method = method.empty() ? std::string_view("GET") : method;
+  // The client's address: X-Real-IP, else the first of X-Forwarded-For; none when neither is
+  // an address.
+  std::string_view ip = headerOr(request, "X-Real-IP");
+  if (!isIpAddress(ip)) {
+    const std::string_view forwarded = headerOr(request, "X-Forwarded-For");
+    ip = trimmed(forwarded.substr(0, forwarded.find(',')));
+  }
+  in.ip_address = isIpAddress(ip) ? ip : std::string_view();
+  in.user_agent = headerOr(request, "User-Agent");  // the recorder truncates and cleans it
+  return in;
+}
+
 // One connection: wait for a request, read it (bounded in size and time), answer it, and
 // again while the client keeps the connection alive.
-class Connection : public std::enable_shared_from_this<Connection> {
+class Connection : public std::enable_shared_from_this<Connection>, public IdleConnection {
  public:
   Connection(tcp::socket socket, HttpEdge::Impl& edge) : stream_(std::move(socket)), edge_(edge) {
     edge_.metrics().connections_open.fetch_add(1, std::memory_order_relaxed);
   }
-  ~Connection() {
+  ~Connection() override {
+    edge_.markBusy(*this);
     endRequest();
     edge_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
   }
 
   void start() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-      self->awaitRequest(std::chrono::milliseconds(self->edge_.settings().request_timeout_ms));
+      self->awaitRequest(std::chrono::milliseconds(self->edge_.settings().request_timeout_ms),
+                         false);
     });
+  }
+
+  void closeEvicted() override {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
   }
 
  private:
@@ -252,15 +438,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Waits up to `idle` for the first byte of the next request (one already read, pipelined,
   // starts it at once); from that byte on the whole request must arrive within the request
   // timeout, one deadline for header and body.
-  void awaitRequest(std::chrono::milliseconds idle) {
+  // A kept-alive connection waits on the edge's idle list, from which a new connection at
+  // httpMaxConnections may evict it.
+  void awaitRequest(std::chrono::milliseconds idle, bool kept_alive) {
     if (buffer_.size() > 0) {
       readRequest();
       return;
     }
+    if (kept_alive) {
+      edge_.markIdle(shared_from_this());
+    }
     stream_.expires_after(idle);
     stream_.async_read_some(buffer_.prepare(kHeaderLimit),
                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-                              if (ec) {
+                              if (!self->edge_.markBusy(*self) || ec) {
                                 self->close();  // idle too long, or the client left
                                 return;
                               }
@@ -302,7 +493,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
             self->close();
             return;
           }
-          self->awaitRequest(std::chrono::milliseconds(self->edge_.settings().idle_timeout_ms));
+          self->awaitRequest(std::chrono::milliseconds(self->edge_.settings().idle_timeout_ms),
+                             true);
         });
   }
 
@@ -415,10 +607,13 @@ void HttpEdge::Impl::accept() {
       }
       return;
     }
-    if (metrics_.connections_open.load(std::memory_order_relaxed) >= settings_.max_connections) {
+    // At the limit, the connection idle the longest makes room (it closes on its own strand
+    // a moment later); with none idle, the new one is closed as it comes.
+    if (metrics_.connections_open.load(std::memory_order_relaxed) >= settings_.max_connections &&
+        !evictOldestIdle()) {
       metrics_.connections_refused.fetch_add(1, std::memory_order_relaxed);
       beast::error_code ignored;
-      s.close(ignored);  // over the limit: closed as it comes
+      s.close(ignored);
     } else {
       std::make_shared<Connection>(std::move(s), *this)->start();
     }
@@ -458,8 +653,12 @@ Response HttpEdge::Impl::respond(const Request& request) {
 Response HttpEdge::Impl::handle(const Request& request) {
   const std::string_view target = request.target();
   const std::string_view path = target.substr(0, target.find('?'));
-  if (path == "/v1/auth") {
+  // /v1/auth/<anything>: Envoy's ext_authz puts the client's path after its path_prefix.
+  if (path == "/v1/auth" || path.starts_with("/v1/auth/")) {
     return authorize(request);
+  }
+  if (path == "/v1/usage") {
+    return usage(request);
   }
   if (path == "/healthz") {
     return healthz(request);
@@ -471,16 +670,21 @@ Response HttpEdge::Impl::handle(const Request& request) {
     return verify(request);
   }
   return problem(request, http::status::not_found, "Not Found",
-                 "no such endpoint; this edge answers /v1/auth, /v1/keys/verify, /healthz and "
-                 "/metrics");
+                 "no such endpoint; this edge answers /v1/auth, /v1/keys/verify, /v1/usage, "
+                 "/healthz and /metrics");
 }
 
 Response HttpEdge::Impl::authorize(const Request& request) {
   const auto started = std::chrono::steady_clock::now();
+  std::shared_ptr<const KeyRecord> known;  // the key, once the decision found it
   const auto finish = [&](Response r, std::string_view outcome) {
+    const auto took = std::chrono::steady_clock::now() - started;
     metrics_.decisions[outcomeIndex(outcome)].fetch_add(1, std::memory_order_relaxed);
-    metrics_.observe(std::chrono::steady_clock::now() - started);
+    metrics_.observe(took);
     r.set(http::field::cache_control, "no-store");
+    if (known != nullptr && settings_.record_usage) {
+      recordDecision(request, known->id, r.result_int(), took);
+    }
     return r;
   };
   const auto unauthorized = [&](std::string_view outcome, std::string_view detail) {
@@ -490,35 +694,18 @@ Response HttpEdge::Impl::authorize(const Request& request) {
                                              : R"(Bearer realm="api", error="invalid_token")");
     return finish(std::move(r), outcome);
   };
-  // The key: X-API-Key, or Authorization: Bearer <key>; both, they must agree. Another
-  // scheme in Authorization (a proxy may pass the client's own, meant for the upstream) is
-  // ignored beside X-API-Key, and without it is no key of ours.
-  std::string_view header_key;
-  bool has_header_key = false;
-  if (const auto it = request.find("X-API-Key"); it != request.end()) {
-    header_key = trimmed(it->value());
-    has_header_key = !header_key.empty();  // an empty one is no key
+  const PresentedKey presented = presentedKey(request);
+  if (presented.other_scheme) {
+    return unauthorized("missing",
+                        "Authorization carries no Bearer key: send Authorization: Bearer <key> "
+                        "or X-API-Key");
   }
-  std::string_view bearer;
-  bool has_bearer = false;
-  if (const auto it = request.find(http::field::authorization); it != request.end()) {
-    const std::string_view value = trimmed(it->value());
-    const auto space = value.find(' ');
-    if (space != std::string_view::npos && iequals(value.substr(0, space), "Bearer")) {
-      bearer = trimmed(value.substr(space + 1));
-      has_bearer = true;
-    } else if (!has_header_key) {
-      return unauthorized("missing",
-                          "Authorization carries no Bearer key: send Authorization: Bearer <key> "
-                          "or X-API-Key");
-    }
-  }
-  if (has_bearer && has_header_key && bearer != header_key) {
+  if (presented.two_keys) {
     return finish(problem(request, http::status::bad_request, "Bad Request",
                           "Authorization and X-API-Key carry two different keys; send one"),
                   "malformed");
   }
-  const std::string_view key = has_bearer ? bearer : header_key;
+  const std::string_view key = presented.key;
   if (key.empty()) {
     return unauthorized("missing", "no API key: send Authorization: Bearer <key> or X-API-Key");
   }
@@ -553,6 +740,10 @@ Response HttpEdge::Impl::authorize(const Request& request) {
   }
   const AuthorizeResult a = services_.limits.authorize(key, cost, scopes);
   const std::string_view reason = a.reason;
+  known = a.key;
+  if (reason == "internal_error" || a.limit.failed_open) {
+    metrics_.store_errors.fetch_add(1, std::memory_order_relaxed);
+  }
   const auto rateLimitFields = [&](Response& r) {
     if (a.limit.limit <= 0) {
       return;
@@ -661,6 +852,9 @@ Response HttpEdge::Impl::verify(const Request& request) {
     }
   }
   const AuthorizeResult a = services_.limits.authorize(key_it->value().as_string(), cost, scopes);
+  if (std::string_view(a.reason) == "internal_error" || a.limit.failed_open) {
+    metrics_.store_errors.fetch_add(1, std::memory_order_relaxed);
+  }
   metrics_.decisions[outcomeIndex(a.reason)].fetch_add(1, std::memory_order_relaxed);
   metrics_.observe(std::chrono::steady_clock::now() - started);
   boost::json::object out;
@@ -685,6 +879,181 @@ Response HttpEdge::Impl::verify(const Request& request) {
     }
     out["rate_limit"] = std::move(limit);
   }
+  Response r{http::status::ok, request.version()};
+  r.set(http::field::content_type, "application/json");
+  r.set(http::field::cache_control, "no-store");
+  r.body() = boost::json::serialize(out);
+  return r;
+}
+
+void HttpEdge::Impl::recordDecision(const Request& request, std::string_view key_id,
+                                    unsigned status, std::chrono::nanoseconds took) noexcept {
+  try {
+    RequestInput in = decisionRecord(request);
+    in.status_code = static_cast<int>(status);
+    in.response_time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
+    services_.recorder.record(key_id, in);  // a full queue drops it, counted by the recorder
+  } catch (const std::exception& e) {
+    // The key's id was just read from the store, and every field was checked: only a store
+    // failure in the recorder's own lookup lands here. The answer stands.
+    if (record_failures_.fetch_add(1, std::memory_order_relaxed) % 1000 == 0) {
+      try {
+        logger_.warn("http edge: an auth decision could not be recorded as a request",
+                     {{"key_id", std::string(key_id)}, {"error", e.what()}});
+      } catch (...) {
+      }
+    }
+  } catch (...) {
+  }
+}
+
+// POST /v1/usage: completed requests from a proxy's log shipper, one JSON object a line,
+// recorded all or none (see README, "Usage from the edge").
+Response HttpEdge::Impl::usage(const Request& request) {
+  if (request.method() != http::verb::post) {
+    Response r = problem(request, http::status::method_not_allowed, "Method Not Allowed",
+                         "send the records in a POST body, one JSON object a line");
+    r.set(http::field::allow, "POST");
+    return r;
+  }
+  // The shipper: a valid key holding kUsageScope; nothing of the body is read before.
+  const PresentedKey presented = presentedKey(request);
+  if (presented.two_keys) {
+    return problem(request, http::status::bad_request, "Bad Request",
+                   "Authorization and X-API-Key carry two different keys; send one");
+  }
+  if (presented.key.empty()) {
+    Response r = problem(request, http::status::unauthorized, "Unauthorized",
+                         "no API key: POST /v1/usage needs a key holding the scope "
+                         "\"usage:write\", as Authorization: Bearer <key> or X-API-Key");
+    r.set(http::field::www_authenticate, R"(Bearer realm="api")");
+    return r;
+  }
+  const KeyValidation shipper = services_.keys.validateKey(presented.key);
+  if (!shipper.valid) {
+    if (shipper.reason == KeyRejection::kInternalError) {
+      metrics_.store_errors.fetch_add(1, std::memory_order_relaxed);
+      return problem(request, http::status::service_unavailable, "Service Unavailable",
+                     "the key could not be checked: the store failed; try again");
+    }
+    Response r =
+        problem(request, http::status::unauthorized, "Unauthorized",
+                std::string("the shipper's key is refused: ") + keyRejectionName(shipper.reason));
+    r.set(http::field::www_authenticate, R"(Bearer realm="api", error="invalid_token")");
+    return r;
+  }
+  const auto& held = shipper.key->scopes;
+  if (std::find(held.begin(), held.end(), kUsageScope) == held.end()) {
+    Response r = problem(request, http::status::forbidden, "Forbidden",
+                         "the key lacks the scope \"usage:write\" that POST /v1/usage requires");
+    r.set(http::field::www_authenticate, R"(Bearer realm="api", error="insufficient_scope")");
+    return r;
+  }
+  const auto bad = [&](std::size_t line, const std::string& detail) {
+    return problem(request, http::status::bad_request, "Bad Request",
+                   "line " + std::to_string(line) + ": " + detail + "; nothing was recorded");
+  };
+  // Every line parsed first (the values hold the texts the entries point into), then every
+  // record checked, then all queued at once.
+  const std::string_view body = request.body();
+  std::vector<std::pair<std::size_t, std::string_view>> lines;  // number, text
+  for (std::size_t at = 0, number = 1; at < body.size(); ++number) {
+    const std::size_t end = std::min(body.find('\n', at), body.size());
+    std::string_view text = body.substr(at, end - at);
+    if (!text.empty() && text.back() == '\r') {
+      text.remove_suffix(1);
+    }
+    if (!trimmed(text).empty()) {
+      lines.emplace_back(number, text);
+    }
+    at = end + 1;
+  }
+  std::vector<boost::json::value> values;
+  values.reserve(lines.size());  // never reallocated: the entries point into its strings
+  std::vector<UsageRecorder::RecordEntry> entries;
+  entries.reserve(lines.size());
+  for (const auto& [number, text] : lines) {
+    boost::json::error_code ec;
+    values.push_back(boost::json::parse(text, ec));
+    if (ec || !values.back().is_object()) {
+      return bad(number, "not a JSON object (" + (ec ? ec.message() : "another JSON value") +
+                             "); each line is one record: " + std::string(kUsageLineExample));
+    }
+    const boost::json::object& o = values.back().as_object();
+    for (const auto& [name, value] : o) {
+      if (std::find(kUsageFields.begin(), kUsageFields.end(), std::string_view(name)) ==
+          kUsageFields.end()) {
+        return bad(number, "unknown field \"" + printableTruncated(name, 32) +
+                               "\"; accepted: key_id, endpoint, method, status_code, "
+                               "response_time_ms, ip_address, user_agent");
+      }
+    }
+    UsageRecorder::RecordEntry entry;
+    std::string missing;
+    const auto text_field = [&](std::string_view name, bool required) -> std::string_view {
+      const auto it = o.find(name);
+      if (it == o.end()) {
+        if (required && missing.empty()) {
+          missing = "field \"" + std::string(name) + "\" is required (a string)";
+        }
+        return {};
+      }
+      if (!it->value().is_string()) {
+        if (missing.empty()) {
+          missing = "field \"" + std::string(name) + "\" must be a string, got " +
+                    printableTruncated(boost::json::serialize(it->value()), 32);
+        }
+        return {};
+      }
+      return it->value().as_string();
+    };
+    const auto integer_field = [&](std::string_view name, std::int64_t min,
+                                   std::int64_t max) -> std::int64_t {
+      const auto it = o.find(name);
+      if (it != o.end() && it->value().is_int64() && it->value().as_int64() >= min &&
+          it->value().as_int64() <= max) {
+        return it->value().as_int64();
+      }
+      if (missing.empty()) {
+        missing = "field \"" + std::string(name) + "\" must be a whole number " +
+                  std::to_string(min) + ".." + std::to_string(max) + ", got " +
+                  (it == o.end() ? std::string("nothing")
+                                 : printableTruncated(boost::json::serialize(it->value()), 32));
+      }
+      return 0;
+    };
+    entry.key_id = text_field("key_id", true);
+    entry.input.endpoint = text_field("endpoint", true);
+    entry.input.method = text_field("method", true);
+    entry.input.status_code = static_cast<int>(integer_field("status_code", 100, 599));
+    entry.input.response_time_ms = integer_field("response_time_ms", 0, kMaxResponseTimeMs);
+    entry.input.ip_address = text_field("ip_address", false);
+    entry.input.user_agent = text_field("user_agent", false);
+    if (!missing.empty()) {
+      return bad(number, missing);
+    }
+    try {
+      services_.recorder.check(entry.key_id, entry.input);
+    } catch (const InvalidInput& e) {
+      return bad(number, e.what());
+    } catch (const std::exception&) {  // the store failed looking the key id up
+      metrics_.store_errors.fetch_add(1, std::memory_order_relaxed);
+      return problem(request, http::status::service_unavailable, "Service Unavailable",
+                     "line " + std::to_string(number) +
+                         ": its key id could not be looked up: the store failed; nothing was "
+                         "recorded, try again");
+    }
+    entries.push_back(entry);
+  }
+  if (!services_.recorder.recordAll(entries)) {
+    Response r = problem(request, http::status::service_unavailable, "Service Unavailable",
+                         "the usage queue cannot take " + std::to_string(entries.size()) +
+                             " more records now; nothing was recorded: send them again");
+    r.set(http::field::retry_after, "1");
+    return r;
+  }
+  boost::json::object out;
+  out["recorded"] = entries.size();
   Response r{http::status::ok, request.version()};
   r.set(http::field::content_type, "application/json");
   r.set(http::field::cache_control, "no-store");
@@ -752,10 +1121,37 @@ Response HttpEdge::Impl::metrics(const Request& request) {
          "Connections closed as they came, httpMaxConnections being open.");
   out += "api_http_connections_refused_total " +
          std::to_string(metrics_.connections_refused.load(std::memory_order_relaxed)) + "\n";
+  metric("api_http_connections_evicted_total", "counter",
+         "Idle kept-alive connections closed to make room, httpMaxConnections being open.");
+  out += "api_http_connections_evicted_total " +
+         std::to_string(metrics_.connections_evicted.load(std::memory_order_relaxed)) + "\n";
+  metric("api_store_errors_total", "counter",
+         "Store failures, by path: an edge decision (answered 503, or admitted by failOpen), "
+         "or a failed attempt to write a batch of request records (retried or lost).");
+  out += "api_store_errors_total{path=\"auth\"} " +
+         std::to_string(metrics_.store_errors.load(std::memory_order_relaxed)) + "\n";
+  out += "api_store_errors_total{path=\"usage_write\"} " +
+         std::to_string(services_.recorder.failedWrites()) + "\n";
+  if (services_.rate_limit_slots) {
+    if (const std::optional<SlotUse> slots = services_.rate_limit_slots()) {
+      metric("api_rate_limit_slots_in_use", "gauge",
+             "Slots of the shared rate-limit segment holding a key (every process's).");
+      out += "api_rate_limit_slots_in_use " + std::to_string(slots->in_use) + "\n";
+      metric("api_rate_limit_slots", "gauge", "Slots the shared rate-limit segment has.");
+      out += "api_rate_limit_slots " + std::to_string(slots->slots) + "\n";
+    }
+  }
   metric("api_rate_limit_failed_open_total", "counter",
          "Decisions of this process admitted only because the store failed (failOpen).");
   out +=
       "api_rate_limit_failed_open_total " + std::to_string(services_.limits.failOpenCount()) + "\n";
+  metric("api_usage_records_queued", "gauge",
+         "Request records of this process waiting for the writer.");
+  out += "api_usage_records_queued " + std::to_string(services_.recorder.waitingRecords()) + "\n";
+  metric("api_usage_records_queued_total", "counter",
+         "Request records this process queued for the writer.");
+  out +=
+      "api_usage_records_queued_total " + std::to_string(services_.recorder.queuedTotal()) + "\n";
   metric("api_usage_records_written_total", "counter",
          "Request records this process wrote to the store.");
   out += "api_usage_records_written_total " + std::to_string(services_.recorder.writtenRecords()) +

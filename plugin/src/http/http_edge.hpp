@@ -2,16 +2,23 @@
 // reverse proxy (nginx auth_request, Envoy ext_authz in HTTP mode, Traefik forwardAuth) can
 // put this module's keys and limits in front of any service.
 //
-//   /v1/auth  (any method)  the key from `Authorization: Bearer` or `X-API-Key`, optional
-//                           `X-Api-Cost` and `X-Api-Scopes`: 200 with the key's identity and
-//                           the IETF RateLimit fields, 401, 403, 429 with Retry-After, 503
+//   /v1/auth, /v1/auth/<path>  (any method)  the key from `Authorization: Bearer` or
+//                           `X-API-Key`, optional `X-Api-Cost` and `X-Api-Scopes`: 200 with the
+//                           key's identity and the IETF RateLimit fields, 401, 403, 429 with
+//                           Retry-After, 503. A decision about a known key is recorded as the
+//                           proxy's request (X-Original-URI/-Method, X-Forwarded-Uri/-Method,
+//                           or the path after /v1/auth) when HttpSettings::record_usage is set
+//   /v1/keys/verify (POST)  the same decision as JSON
+//   /v1/usage  (POST)       completed requests as JSON lines, from a key holding
+//                           "usage:write"; recorded all or none
 //   /healthz  (GET, HEAD)   200 or 503 from the module's health
 //   /metrics  (GET)         the Prometheus text format; no per-key or per-user label
 //
 // Boost.Beast, asynchronous on its own I/O threads; every connection bounded (header 8 KiB,
 // body 64 KiB, refused before any work; a request must arrive whole within the request
-// timeout, a kept-alive connection waits at most the idle timeout; at most max_connections
-// open). The key is never logged and never echoed. Everything Beast stays in the .cpp.
+// timeout, a kept-alive connection waits at most the idle timeout; at max_connections open,
+// the connection idle the longest is closed for a new one, or the new one when none is idle).
+// The key is never logged and never echoed. Everything Beast stays in the .cpp.
 #pragma once
 
 #include <chrono>

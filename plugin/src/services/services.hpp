@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "domain/clock.hpp"
@@ -28,6 +29,12 @@ struct AdapterSettings {
   std::int64_t rollup_retention_ms = 0;      // named in the usage report's truncation note
 };
 
+// The shared rate-limit segment's slots, shared by every process that maps it.
+struct SlotUse {
+  std::int64_t in_use = 0;  // slots holding a key
+  std::int64_t slots = 0;   // slots the segment has (rateLimitSlots)
+};
+
 struct Services {
   ApiKeyService& keys;
   RateLimitService& limits;
@@ -38,6 +45,9 @@ struct Services {
   // Fills `out` with the module's health (store reachability, schema, operational totals).
   // Never throws.
   std::function<void(sp_health& out)> health;
+  // The shared segment's slots; nullopt when the windows are decided in the database. Never
+  // throws.
+  std::function<std::optional<SlotUse>()> rate_limit_slots;
 };
 
 }  // namespace api

@@ -93,8 +93,7 @@ bool UsageRecorder::knownKey(std::string_view key_id) {
   return true;
 }
 
-bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
-  const std::int64_t timestamp_ms = clock_.now().time_since_epoch().count();
+std::string_view UsageRecorder::checked(std::string_view key_id, const RequestInput& input) {
   const std::string_view method = canonicalMethod(input.method);
   if (method.empty()) {
     throw InvalidInput("invalid method \"" + printableTruncated(input.method, 20) +
@@ -125,6 +124,30 @@ bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
     throw InvalidInput("no key with id " + quotedId(key_id) + " to record a request for");
   }
 
+  return method;
+}
+
+void UsageRecorder::check(std::string_view key_id, const RequestInput& input) {
+  checked(key_id, input);
+}
+
+void UsageRecorder::fill(RequestRecord& r, std::int64_t timestamp_ms, std::string_view key_id,
+                         std::string_view method, const RequestInput& input) {
+  r.timestamp_ms = timestamp_ms;
+  assignKept(r.key_id, key_id);
+  assignKept(r.endpoint, input.endpoint);
+  r.method.assign(method);
+  r.status_code = input.status_code;
+  r.response_time_ms = input.response_time_ms;
+  assignKept(r.ip_address, input.ip_address);
+  releaseIfOversized(r.user_agent, std::min(input.user_agent.size(), kMaxUserAgentLength));
+  assignPrintableTruncated(r.user_agent, input.user_agent, kMaxUserAgentLength);
+}
+
+bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
+  const std::int64_t timestamp_ms = clock_.now().time_since_epoch().count();
+  const std::string_view method = checked(key_id, input);
+
   bool wake = false;
   bool stopped = false;
   std::uint64_t dropped = 0;
@@ -141,15 +164,7 @@ bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
         queue_.emplace_back();
       }
       RequestRecord& r = queue_[queued_];  // written over; queued only if it fits below
-      r.timestamp_ms = timestamp_ms;
-      assignKept(r.key_id, key_id);
-      assignKept(r.endpoint, input.endpoint);
-      r.method.assign(method);
-      r.status_code = input.status_code;
-      r.response_time_ms = input.response_time_ms;
-      assignKept(r.ip_address, input.ip_address);
-      releaseIfOversized(r.user_agent, std::min(input.user_agent.size(), kMaxUserAgentLength));
-      assignPrintableTruncated(r.user_agent, input.user_agent, kMaxUserAgentLength);
+      fill(r, timestamp_ms, key_id, method, input);
       bytes = recordBytes(r);
     }
     if (stopping_ || waiting >= static_cast<size_t>(settings_.usage.queue_capacity) ||
@@ -172,6 +187,54 @@ bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
                     {"capacity", std::to_string(settings_.usage.queue_capacity)}});
     }
     return false;
+  }
+  if (wake) {
+    wake_writer_.notify_one();
+  }
+  return true;
+}
+
+bool UsageRecorder::recordAll(std::span<const RecordEntry> entries) {
+  const std::int64_t timestamp_ms = clock_.now().time_since_epoch().count();
+  std::vector<std::string_view> methods;
+  methods.reserve(entries.size());
+  for (const RecordEntry& e : entries) {
+    methods.push_back(checked(e.key_id, e.input));
+  }
+  if (entries.empty()) {
+    return true;
+  }
+  bool wake = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (!writer_started_ && !stopping_) {
+      startWriter();
+    }
+    const size_t waiting = queued_ + in_flight_;
+    if (stopping_ ||
+        waiting + entries.size() > static_cast<size_t>(settings_.usage.queue_capacity)) {
+      return false;
+    }
+    // Written over after the queued records, as record() does; queued only if all fit.
+    size_t bytes = 0;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (queued_ + i == queue_.size()) {
+        queue_.emplace_back();
+      }
+      RequestRecord& r = queue_[queued_ + i];
+      fill(r, timestamp_ms, entries[i].key_id, methods[i], entries[i].input);
+      bytes += recordBytes(r);
+    }
+    if (queued_bytes_ + in_flight_bytes_ + bytes >
+        static_cast<size_t>(settings_.usage.queue_max_bytes)) {
+      return false;
+    }
+    const size_t before = queued_;
+    queued_ += entries.size();
+    queued_bytes_ += bytes;
+    queued_total_ += entries.size();
+    wake = before < kBatchSize && queued_ >= kBatchSize;
+    wakeups_ += wake ? 1 : 0;
   }
   if (wake) {
     wake_writer_.notify_one();
@@ -236,6 +299,7 @@ UsageRecorder::WriteOutcome UsageRecorder::writeBatch(
   } catch (...) {
     error = "unknown failure";
   }
+  failed_writes_.fetch_add(1, std::memory_order_relaxed);
   try {
     {
       std::lock_guard lock(mutex_);

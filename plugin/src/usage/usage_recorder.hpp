@@ -33,6 +33,7 @@
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -86,6 +87,21 @@ class UsageRecorder {
   // dropped. Thread-safe; never waits for the writer or for a lock on the database.
   bool record(std::string_view key_id, const RequestInput& input);
 
+  // Checks a record as record() does (InvalidInput naming the field and what is accepted),
+  // without queueing anything.
+  void check(std::string_view key_id, const RequestInput& input);
+
+  struct RecordEntry {
+    std::string_view key_id;
+    RequestInput input;
+  };
+  // A batch, all or nothing: checks every entry first (InvalidInput, as check(), for the first
+  // bad one: nothing is queued), then queues them all; or none, returning false, when the
+  // queue cannot take them all (by count or bytes) or the recorder stopped. A batch refused
+  // for room counts nothing as dropped: the caller tells its client, who may send it again.
+  // Thread-safe; never waits for the writer or for a lock on the database.
+  bool recordAll(std::span<const RecordEntry> entries);
+
   // Waits until everything queued before the call is in the store, or a write of it failed:
   // StoreError, transient() when the records stay queued for a retry, not when the store
   // refused them and they are lost.
@@ -107,12 +123,28 @@ class UsageRecorder {
   std::uint64_t droppedRecords() const { return dropped_.load(); }
   std::uint64_t writtenRecords() const { return written_.load(); }
   std::uint64_t failedRecords() const { return failed_.load(); }
+  // Records waiting now (queued, or taken by the writer and not yet written or lost), and
+  // records ever queued. Take the recorder's lock: for reports, not the request path.
+  std::uint64_t waitingRecords() {
+    std::lock_guard lock(mutex_);
+    return queued_ + in_flight_;
+  }
+  std::uint64_t queuedTotal() {
+    std::lock_guard lock(mutex_);
+    return queued_total_;
+  }
+  // Attempts to write a batch that failed (each retry counts), for /metrics.
+  std::uint64_t failedWrites() const { return failed_writes_.load(); }
   // Dropped and lost records not yet added to the store's counters.
   std::uint64_t unpersistedDropped() const { return dropped_.load() - dropped_persisted_.load(); }
   std::uint64_t unpersistedLost() const { return failed_.load() - failed_persisted_.load(); }
 
  private:
   bool knownKey(std::string_view key_id);
+  // check(), returning the method as stored (upper case).
+  std::string_view checked(std::string_view key_id, const RequestInput& input);
+  static void fill(RequestRecord& r, std::int64_t timestamp_ms, std::string_view key_id,
+                   std::string_view method, const RequestInput& input);
   void startWriter();  // REQUIRED: mutex_ held
   void writerLoop();
   enum class WriteOutcome { kWritten, kRetry, kRefused };
@@ -169,6 +201,7 @@ class UsageRecorder {
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> written_{0};
   std::atomic<std::uint64_t> failed_{0};
+  std::atomic<std::uint64_t> failed_writes_{0};
   std::atomic<std::uint64_t> dropped_persisted_{0};  // written by the writer thread only
   std::atomic<std::uint64_t> failed_persisted_{0};
 };

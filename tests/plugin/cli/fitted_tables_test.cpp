@@ -187,7 +187,8 @@ struct Fixture : testing_support::StoreFixture {
       api::AdapterSettings{settings.rate_limits.window_ms, settings.rate_limits.sub_windows,
                            settings.keys.prefix, settings.usage.aggregation_interval_ms,
                            settings.usage.rollup_retention_ms},
-      [](sp_health&) {}};
+      [](sp_health&) {},
+      {}};
   std::string long_id;
   std::string tokyo_id;
   std::string cafe_id;

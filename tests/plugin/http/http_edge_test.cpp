@@ -1,8 +1,14 @@
 // The HTTP edge with a real client on loopback: ApiModule serving on 127.0.0.1 (a port the
 // system picks), every status and header of /v1/auth, /healthz, /metrics, malformed and
-// oversized requests, a slow client timed out, keep-alive, and a stop.
+// oversized requests, a slow client timed out, keep-alive, usage from the edge (decisions
+// recorded, POST /v1/usage), the oldest idle connection making room, and a stop under load.
+#include <sqlite3.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <tuple>
+#include <vector>
 
 #include <boost/test/unit_test.hpp>
 #include <chrono>
@@ -28,7 +34,8 @@ std::string get(const std::string& target, const std::string& headers = "") {
 }
 
 struct Fixture {
-  Fixture() {
+  explicit Fixture(std::int64_t max_connections = 1'024, std::int64_t request_timeout_ms = 400,
+                   std::int64_t idle_timeout_ms = 2'000) {
     host.size = sizeof(host);
     host.abi_major = SP_ABI_VERSION_MAJOR;
     host.abi_minor = SP_ABI_VERSION_MINOR;
@@ -38,8 +45,9 @@ struct Fixture {
     settings.http.listen = "127.0.0.1:0";
     settings.http.address = "127.0.0.1";
     settings.http.port = 0;
-    settings.http.request_timeout_ms = 400;
-    settings.http.idle_timeout_ms = 2'000;
+    settings.http.request_timeout_ms = request_timeout_ms;
+    settings.http.idle_timeout_ms = idle_timeout_ms;
+    settings.http.max_connections = max_connections;
     module = std::make_unique<api::ApiModule>(host, settings, std::make_unique<api::SystemClock>(),
                                               nullptr);
     module->serveStart();
@@ -59,12 +67,61 @@ struct Fixture {
     return {created.secret, created.key.id};
   }
 
+  // The request log as stored, oldest first: endpoint, method, status, ip, user agent, key id.
+  using Row = std::tuple<std::string, std::string, int, std::string, std::string, std::string>;
+  std::vector<Row> requestRows() {
+    BOOST_REQUIRE(module->recorder().flushFor(5s));
+    sqlite3* db = nullptr;
+    BOOST_REQUIRE(sqlite3_open_v2(settings.store.database_path.c_str(), &db, SQLITE_OPEN_READONLY,
+                                  nullptr) == SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    BOOST_REQUIRE(
+        sqlite3_prepare_v2(db,
+                           "SELECT endpoint, method, status_code, ifnull(ip_address, ''),"
+                           " ifnull(user_agent, ''), key_id FROM api_requests ORDER BY id",
+                           -1, &st, nullptr) == SQLITE_OK);
+    std::vector<Row> rows;
+    const auto text = [&](int i) {
+      const auto* t = sqlite3_column_text(st, i);
+      return t == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(t));
+    };
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      rows.emplace_back(text(0), text(1), sqlite3_column_int(st, 2), text(3), text(4), text(5));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rows;
+  }
+
   testing_support::TempDir dir;
   sp_host_api host{};
   api::ApiSettings settings;
   std::unique_ptr<api::ApiModule> module;
   std::uint16_t port = 0;
 };
+
+// An edge that holds two connections at most.
+struct TwoConnections : Fixture {
+  // Long timeouts: every connection closes by eviction alone, however slow the machine.
+  TwoConnections()
+      : Fixture(2 /* max_connections */, 60'000 /* request_timeout_ms */,
+                60'000 /* idle_timeout_ms */) {}
+};
+
+// Sends one kept-alive request on `fd` and reads its answer's status.
+int askHealth(int fd) {
+  std::string pending;
+  if (!sendAll(fd, "GET /healthz HTTP/1.1\r\nHost: edge\r\n\r\n")) {
+    return 0;
+  }
+  return readHttpReply(fd, pending).status;
+}
+
+// Whether the edge closed `fd` (a read sees the end of the stream within the read timeout).
+bool closedByEdge(int fd) {
+  char byte = 0;
+  return ::recv(fd, &byte, 1, 0) == 0;
+}
 
 }  // namespace
 
@@ -288,6 +345,218 @@ BOOST_AUTO_TEST_CASE(head_gets_the_header_alone_and_keeps_the_connection_in_step
   BOOST_REQUIRE(second != std::string::npos);
   BOOST_TEST(all.substr(first, second - first).find("{") == std::string::npos,
              all.substr(first, second - first));
+}
+
+BOOST_AUTO_TEST_CASE(auth_decisions_about_known_keys_are_recorded_with_the_proxys_request) {
+  const auto [secret, id] = newKey(2, {"read"});
+  const std::string auth = "Authorization: Bearer " + secret + "\r\n";
+  // nginx's headers: the path without its query (which may carry secrets), the method.
+  BOOST_TEST(httpExchange(port, get("/v1/auth", auth + "X-Original-URI: /items/7?token=hush\r\n"
+                                                       "X-Original-Method: post\r\n"
+                                                       "X-Real-IP: 203.0.113.7\r\n"
+                                                       "User-Agent: tester/1.0\r\n"))
+                 .status == 200);
+  // Envoy's: the client's path after /v1/auth, the client's method; Traefik's X-Forwarded-*.
+  BOOST_TEST(httpExchange(port,
+                          "DELETE /v1/auth/orders/9?x=1 HTTP/1.1\r\nHost: edge\r\n"
+                          "Connection: close\r\nX-Forwarded-For: 2001:db8::1, 10.0.0.1\r\n" +
+                              auth + "\r\n")
+                 .status == 200);
+  BOOST_TEST(httpExchange(port, get("/v1/auth", auth + "X-Forwarded-Uri: /traefik/path\r\n"
+                                                       "X-Forwarded-Method: PUT\r\n"))
+                 .status == 429);  // over the limit of 2: recorded with the 429
+  // Nothing, or what cannot be recorded: documented stand-ins, never a refused record.
+  BOOST_TEST(httpExchange(port, get("/v1/auth", auth + "X-Original-URI: /bad\xff\xfe\r\n"
+                                                       "X-Original-Method: BREW\r\n"
+                                                       "X-Real-IP: not-an-address\r\n"))
+                 .status == 429);
+  BOOST_TEST(httpExchange(port, get("/v1/auth", auth + "X-Api-Scopes: admin\r\n")).status == 403);
+  // A key that is not known is no request of anyone's.
+  BOOST_TEST(httpExchange(port, get("/v1/auth", "X-API-Key: sk_nonsense\r\n")).status == 401);
+  BOOST_TEST(httpExchange(port, get("/v1/auth")).status == 401);
+
+  const std::vector<Row> rows = requestRows();
+  BOOST_REQUIRE(rows.size() == 5u);
+  BOOST_TEST((rows[0] == Row{"/items/7", "POST", 200, "203.0.113.7", "tester/1.0", id}));
+  BOOST_TEST((rows[1] == Row{"/orders/9", "DELETE", 200, "2001:db8::1", "", id}));
+  BOOST_TEST((rows[2] == Row{"/traefik/path", "PUT", 429, "", "", id}));
+  BOOST_TEST((rows[3] == Row{"(invalid)", "GET", 429, "", "", id}));
+  BOOST_TEST((rows[4] == Row{"(unknown)", "GET", 403, "", "", id}));
+  for (const Row& row : rows) {
+    for (const std::string& field : {std::get<0>(row), std::get<3>(row), std::get<4>(row)}) {
+      BOOST_TEST(field.find("hush") == std::string::npos);
+      BOOST_TEST(field.find(secret) == std::string::npos);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(usage_posts_a_batch_all_or_nothing_from_a_shipper_holding_usage_write) {
+  const auto [shipper, shipper_id] = newKey(100, {"usage:write"});
+  const auto [client, client_id] = newKey(100, {"read"});
+  const auto usage = [&](const std::string& key_header, const std::string& body) {
+    return httpExchange(port, "POST /v1/usage HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n" +
+                                  key_header + "Content-Type: application/x-ndjson\r\n" +
+                                  "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                                  body);
+  };
+  const std::string as_shipper = "Authorization: Bearer " + shipper + "\r\n";
+  const std::string line1 =
+      R"({"key_id":")" + client_id +
+      R"(","endpoint":"/a","method":"get","status_code":201,)"
+      R"("response_time_ms":12,"ip_address":"198.51.100.2","user_agent":"ua"})";
+  const std::string line2 = R"({"key_id":")" + client_id +
+                            R"(","endpoint":"/b","method":"POST","status_code":502,)"
+                            R"("response_time_ms":3000})";
+  // The shipper's key: none, a client's without the scope, an unknown one.
+  BOOST_TEST(usage("", line1).status == 401);
+  HttpReply scoped = usage("X-API-Key: " + client + "\r\n", line1);
+  BOOST_TEST(scoped.status == 403);
+  BOOST_TEST(scoped.body.find("usage:write") != std::string::npos, scoped.body);
+  BOOST_TEST(usage("X-API-Key: sk_nonsense\r\n", line1).status == 401);
+  BOOST_TEST(httpExchange(port, get("/v1/usage", as_shipper)).status == 405);
+  // A bad line anywhere: 400 naming the line and the field, and nothing of the batch recorded.
+  for (const auto& [bad, says] : std::vector<std::pair<std::string, std::string>>{
+           {"{\"key_id\":", "line 3: not a JSON object"},
+           {"[1]", "line 3: not a JSON object"},
+           {R"({"key_id":"key_0000000000000000","endpoint":"/c","method":"GET","status_code":200,)"
+            R"("response_time_ms":1})",
+            "line 3: no key with id"},
+           {R"({"key_id":")" + client_id +
+                R"(","endpoint":"/c","method":"BREW","status_code":200,"response_time_ms":1})",
+            "line 3: invalid method \"BREW\""},
+           {R"({"key_id":")" + client_id +
+                R"(","endpoint":"/c","method":"GET","status_code":700,"response_time_ms":1})",
+            "line 3: field \"status_code\" must be a whole number 100..599, got 700"},
+           {R"({"key_id":")" + client_id + R"(","endpoint":"/c","method":"GET","status_code":200})",
+            "line 3: field \"response_time_ms\" must be a whole number 0..86400000, got nothing"},
+           {R"({"key_id":")" + client_id +
+                R"(","endpoint":"/c","method":"GET","status_code":200,"response_time_ms":1,)"
+                R"("ip_address":"nowhere"})",
+            "line 3: invalid IP address \"nowhere\""},
+           {R"({"key_id":")" + client_id +
+                R"(","endpoint":"/c","method":"GET","status_code":200,"response_time_ms":1,"x":1})",
+            "line 3: unknown field \"x\""},
+           {R"({"endpoint":"/c","method":"GET","status_code":200,"response_time_ms":1})",
+            "line 3: field \"key_id\" is required"}}) {
+    HttpReply r = usage(as_shipper, line1 + "\n\n" + bad + "\n" + line2 + "\n");
+    BOOST_TEST(r.status == 400, bad);
+    for (size_t at = 0; (at = r.body.find("\\\"", at)) != std::string::npos;) {
+      r.body.erase(at, 1);  // the detail as text, not as a JSON string
+    }
+    BOOST_TEST(r.body.find(says) != std::string::npos, says << " in " << r.body);
+    BOOST_TEST(r.body.find("nothing was recorded") != std::string::npos, r.body);
+  }
+  BOOST_TEST(requestRows().empty());
+  HttpReply ok = usage(as_shipper, line1 + "\r\n" + line2);
+  BOOST_TEST(ok.status == 200, ok.body);
+  BOOST_TEST(ok.body == R"({"recorded":2})");
+  const std::vector<Row> rows = requestRows();
+  BOOST_REQUIRE(rows.size() == 2u);
+  BOOST_TEST((rows[0] == Row{"/a", "GET", 201, "198.51.100.2", "ua", client_id}));
+  BOOST_TEST((rows[1] == Row{"/b", "POST", 502, "", "", client_id}));
+  // The shipper's own calls are no requests of its key.
+  BOOST_TEST(usage(as_shipper, "").status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(metrics_show_the_shared_segments_slots_store_errors_and_the_usage_queue) {
+  const auto [secret, id] = newKey(5);
+  BOOST_TEST(httpExchange(port, get("/v1/auth", "X-API-Key: " + secret + "\r\n")).status == 200);
+  HttpReply m = httpExchange(port, get("/metrics"));
+  BOOST_TEST(m.status == 200);
+  for (const char* line :
+       {"api_rate_limit_slots_in_use 1\n", "api_rate_limit_slots 65536\n",
+        "api_store_errors_total{path=\"auth\"} 0\n",
+        "api_store_errors_total{path=\"usage_write\"} 0\n", "api_usage_records_queued_total 1\n",
+        "# TYPE api_usage_records_queued gauge\n", "api_http_connections_evicted_total 0\n"}) {
+    BOOST_TEST(m.body.find(line) != std::string::npos, line << "\n" << m.body);
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(at_the_connection_limit_the_oldest_idle_connection_makes_room,
+                        TwoConnections) {
+  // The edge marks a connection idle just after its answer is written: a moment for that.
+  const auto settle = [] { std::this_thread::sleep_for(250ms); };
+  const int a = connectLoopback(port);
+  BOOST_REQUIRE(askHealth(a) == 200);
+  settle();
+  const int b = connectLoopback(port);
+  BOOST_REQUIRE(askHealth(b) == 200);
+  settle();
+  // A third connection: a, idle the longest, is closed; c is served.
+  const int c = connectLoopback(port);
+  BOOST_TEST(askHealth(c) == 200);
+  BOOST_TEST(closedByEdge(a));
+  BOOST_TEST(askHealth(b) == 200);  // b stays, and is now idle more recently than c
+  settle();
+  // Connections that have sent nothing yet are not idle: d closes c, e closes b, and with
+  // only d and e open, neither idle, f is closed as it comes.
+  const int d = connectLoopback(port);
+  BOOST_TEST(closedByEdge(c));
+  const int e = connectLoopback(port);
+  BOOST_TEST(closedByEdge(b));
+  const int f = connectLoopback(port);
+  BOOST_TEST(closedByEdge(f));
+  HttpReply m = httpExchange(port, get("/metrics"));  // refused too
+  BOOST_TEST(m.status == 0);
+  // Once answered, d and e are idle: the next connection closes d, the older.
+  BOOST_TEST(askHealth(d) == 200);
+  settle();
+  BOOST_TEST(askHealth(e) == 200);
+  settle();
+  m = httpExchange(port, get("/metrics"));
+  BOOST_TEST(closedByEdge(d));
+  BOOST_TEST(askHealth(e) == 200);
+  BOOST_TEST(m.body.find("api_http_connections_evicted_total 4\n") != std::string::npos, m.body);
+  BOOST_TEST(m.body.find("api_http_connections_refused_total 2\n") != std::string::npos, m.body);
+  for (const int fd : {a, b, c, d, e, f}) {
+    ::close(fd);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_stop_under_load_loses_no_answered_usage_record) {
+  const auto [secret, id] = newKey(1'000'000);
+  std::atomic<std::int64_t> answered{0};
+  std::atomic<bool> go{true};
+  std::vector<std::thread> clients;
+  constexpr int kClients = 4;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, key = secret] {
+      const int fd = connectLoopback(port, 5);
+      std::string pending;
+      while (fd >= 0 && go.load()) {
+        if (!sendAll(fd,
+                     "GET /v1/auth HTTP/1.1\r\nHost: edge\r\nX-Original-URI: /load\r\n"
+                     "X-API-Key: " +
+                         key + "\r\n\r\n")) {
+          break;
+        }
+        HttpReply r = readHttpReply(fd, pending);
+        if (r.status != 200) {
+          break;  // the edge closed the connection: stopped
+        }
+        answered.fetch_add(1);
+        if (r.headers["connection"] == "close") {
+          break;
+        }
+      }
+      if (fd >= 0) {
+        ::close(fd);
+      }
+    });
+  }
+  while (answered.load() < 500) {
+    std::this_thread::sleep_for(1ms);
+  }
+  module->serveStop(2s);  // while the clients keep asking
+  go = false;
+  for (std::thread& t : clients) {
+    t.join();
+  }
+  // Every answer the clients read was recorded first; at most one request a client was
+  // decided (and recorded) without its answer being read.
+  const std::int64_t rows = static_cast<std::int64_t>(requestRows().size());
+  BOOST_TEST(rows >= answered.load(), rows << " rows for " << answered.load() << " answers");
+  BOOST_TEST(rows <= answered.load() + kClients);
 }
 
 BOOST_AUTO_TEST_CASE(a_stop_closes_the_listener) {

@@ -320,6 +320,41 @@ BOOST_AUTO_TEST_CASE(a_full_queue_drops_and_counts_without_blocking_and_loses_no
   BOOST_TEST(dropped->value == 100);
 }
 
+BOOST_AUTO_TEST_CASE(a_batch_is_queued_whole_or_not_at_all) {
+  settings.usage.queue_capacity = 1000;
+  settings.usage.flush_interval_ms = 1000;
+  const std::string id = newKey();
+  api::SqliteDb locker(path);
+  locker.exec("BEGIN EXCLUSIVE", "holding the writer off");
+  for (int i = 0; i < 995; ++i) {
+    BOOST_REQUIRE(recorder.record(id, {"/one", "GET", 200, 1, "", ""}));
+  }
+  const api::UsageRecorder::RecordEntry entry{id, {"/batch", "post", 201, 2, "10.0.0.1", "ua"}};
+  // Room for 5: a batch of 10 is refused whole, and nothing of it counts as dropped.
+  const std::vector<api::UsageRecorder::RecordEntry> ten(10, entry);
+  BOOST_TEST(!recorder.recordAll(ten));
+  BOOST_TEST(recorder.waitingRecords() == 995u);
+  BOOST_TEST(recorder.droppedRecords() == 0u);
+  // A bad entry anywhere: the error names it, and nothing of the batch is queued.
+  std::vector<api::UsageRecorder::RecordEntry> bad(3, entry);
+  bad[2].input.method = "BREW";
+  BOOST_CHECK_EXCEPTION(recorder.recordAll(bad), api::InvalidInput, [](const auto& e) {
+    return std::string(e.what()).find("invalid method \"BREW\"") != std::string::npos;
+  });
+  bad[2] = entry;
+  bad[1].key_id = "key_0000000000000000";
+  BOOST_CHECK_THROW(recorder.recordAll(bad), api::InvalidInput);
+  BOOST_TEST(recorder.waitingRecords() == 995u);
+  const std::vector<api::UsageRecorder::RecordEntry> five(5, entry);
+  BOOST_TEST(recorder.recordAll(five));
+  BOOST_TEST(recorder.waitingRecords() == 1000u);
+  BOOST_TEST(recorder.queuedTotal() == 1000u);
+  locker.exec("ROLLBACK", "letting the writer in");
+  recorder.flush();
+  BOOST_TEST(recorder.writtenRecords() == 1000u);
+  BOOST_TEST(usage.stats(api::Span{1, 'h'}, std::nullopt).total_requests == 1000);
+}
+
 BOOST_AUTO_TEST_CASE(the_queue_is_bounded_in_bytes_as_well_as_in_records) {
   settings.usage.queue_capacity = 10'000'000;
   settings.usage.queue_max_bytes = 1 << 20;  // 1 MiB
