@@ -53,7 +53,8 @@
   X(PQsetNoticeProcessor) \
   X(PQsetnonblocking) \
   X(PQsocket) \
-  X(PQstatus)
+  X(PQstatus) \
+  X(PQtransactionStatus)
 // clang-format on
 
 namespace {
@@ -221,6 +222,9 @@ int PQsocket(const PGconn* conn) {
 }
 ConnStatusType PQstatus(const PGconn* conn) {
   return table().PQstatus(conn);
+}
+PGTransactionStatusType PQtransactionStatus(const PGconn* conn) {
+  return table().PQtransactionStatus(conn);
 }
 
 }  // extern "C"

@@ -300,6 +300,10 @@ bool PgConnection::broken() const {
   return lost_ || PQstatus(conn_) != CONNECTION_OK;
 }
 
+bool PgConnection::inTransaction() const {
+  return PQtransactionStatus(conn_) != PQTRANS_IDLE;
+}
+
 void PgConnection::fail(std::string_view what, const std::string& reason, bool transient) {
   throw StoreError(std::string(what) + " failed on " + location_ + ": " + reason, transient);
 }
@@ -675,7 +679,9 @@ void PgPool::release(std::unique_ptr<PgConnection> connection) {
   if (connection == nullptr) {
     return;
   }
-  if (connection->broken()) {
+  // A connection left inside a transaction (a unit that threw before its ROLLBACK could run)
+  // would run the next caller's statements in it: dropped as a broken one is.
+  if (connection->broken() || connection->inTransaction()) {
     --open_;  // dropped: the next caller connects anew
   } else {
     idle_.push_back(std::move(connection));

@@ -135,6 +135,8 @@ class PgConnection {
   // Whether the connection is lost (the server went away, a call timed out): the pool drops
   // it rather than lend it again.
   bool broken() const;
+  // Whether a transaction is open (or aborted) on it: the pool never lends such a connection.
+  bool inTransaction() const;
   // Whether the last failure may have left a COMMIT's outcome unknown (it was in flight when
   // the connection was lost): such a unit must not be run again.
   bool commitInFlight() const { return commit_in_flight_; }

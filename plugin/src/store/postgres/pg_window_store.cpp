@@ -82,53 +82,38 @@ bool PgWindowStore::consume(const Request& request, const Clock& clock, Decider&
                               {&kLockKey, lock_params},
                               {&kSelectCounts, read_params}};
     static_assert(std::size(opening) == 4, "opened[3] is the read");
-    std::vector<PgResult> opened;
+    // Every way out but the commit rolls back, so that the connection goes back to its pool
+    // outside any transaction (one the server aborted included).
     try {
-      opened = connection.pipeline(opening);
+      const std::vector<PgResult> opened = connection.pipeline(opening);
+      const TimePoint now = clock.now();  // only now that the key's lock is held
+      const Plan plan = decider.plan(now);
+      read.now = now;
+      if (plan.range_first_ms < from) {
+        const PgParam again[] = {key, PgParam(plan.range_first_ms)};
+        fillCounts(connection.run(kSelectCounts, again), plan, read);
+      } else {
+        fillCounts(opened[3], plan, read);
+      }
+      const bool admit = decider.admit(read);
+      if (admit) {
+        const PgParam add[] = {key, PgParam(plan.consume_start_ms), PgParam(request.sub_window_ms),
+                               PgParam(request.cost), PgParam(request.limit)};
+        const PgCall closing[] = {{&kAddToWindow, add}, {&kPgCommit, {}}};
+        connection.pipeline(closing);
+      } else {
+        connection.run(kPgCommit);
+      }
+      return admit;
     } catch (...) {
       if (!connection.broken()) {
         try {
           connection.run(kPgRollback);
-        } catch (...) {
+        } catch (...) {  // the pool drops a connection left in a transaction
         }
       }
       throw;
     }
-    const TimePoint now = clock.now();  // only now that the key's lock is held
-    const Plan plan = decider.plan(now);
-    read.now = now;
-    if (plan.range_first_ms < from) {
-      const PgParam again[] = {key, PgParam(plan.range_first_ms)};
-      fillCounts(connection.run(kSelectCounts, again), plan, read);
-    } else {
-      fillCounts(opened[3], plan, read);
-    }
-    bool admit = false;
-    try {
-      admit = decider.admit(read);
-    } catch (...) {
-      connection.run(kPgRollback);
-      throw;
-    }
-    if (admit) {
-      const PgParam add[] = {key, PgParam(plan.consume_start_ms), PgParam(request.sub_window_ms),
-                             PgParam(request.cost), PgParam(request.limit)};
-      const PgCall closing[] = {{&kAddToWindow, add}, {&kPgCommit, {}}};
-      try {
-        connection.pipeline(closing);
-      } catch (...) {
-        if (!connection.broken()) {
-          try {
-            connection.run(kPgRollback);
-          } catch (...) {
-          }
-        }
-        throw;
-      }
-    } else {
-      connection.run(kPgCommit);
-    }
-    return admit;
   });
 }
 

@@ -353,6 +353,24 @@ BOOST_AUTO_TEST_CASE(the_readme_least_privilege_role_runs_every_store_and_no_ddl
   execSql(path, "DROP ROLE " + role);
 }
 
+BOOST_AUTO_TEST_CASE(a_connection_left_in_a_failed_transaction_is_never_lent_again) {
+  api::PgOptions options;
+  options.url = path;
+  options.pool_size = 1;  // the next unit would get the same connection
+  api::PgPool pool(options);
+  BOOST_CHECK_THROW(pool.run([](api::PgConnection& connection) {
+    // A unit that throws with its transaction aborted and no ROLLBACK sent.
+    connection.exec("BEGIN; SELECT 1 / 0", "a failing unit");
+    return 0;
+  }),
+                    api::StoreError);
+  const int answered = pool.run([](api::PgConnection& connection) {
+    connection.exec("SELECT 1", "the next unit");
+    return 1;
+  });
+  BOOST_TEST(answered == 1);
+}
+
 BOOST_AUTO_TEST_CASE(an_unreachable_server_fails_fast_within_the_timeout_and_backs_off) {
   api::PgOptions options;
   options.url = "postgresql://nobody@/postgres?host=/nonexistent-socket-dir";
