@@ -17,6 +17,17 @@ constexpr std::chrono::seconds kHeartbeat{1};
 
 }  // namespace
 
+void KeyChangeListener::drainNotifications(PgConnection& connection) noexcept {
+  while (PGnotify* notice = PQnotifies(connection.handle())) {
+    std::uint64_t epoch = 0;
+    const std::string_view payload(notice->extra == nullptr ? "" : notice->extra);
+    if (std::from_chars(payload.data(), payload.data() + payload.size(), epoch).ec == std::errc()) {
+      learned(epoch);
+    }
+    PQfreemem(notice);
+  }
+}
+
 std::shared_ptr<KeyChangeListener> KeyChangeListener::forDatabase(const PgOptions& options) {
   static std::mutex registry_mutex;
   static std::map<std::string, std::weak_ptr<KeyChangeListener>> registry;
@@ -58,17 +69,31 @@ KeyChangeListener::~KeyChangeListener() {
   ::close(wake_fd_);
 }
 
-std::optional<std::uint64_t> KeyChangeListener::token() const noexcept {
-  if (!listening_.load(std::memory_order_acquire)) {
-    return std::nullopt;
+std::optional<std::array<std::uint64_t, 2>> KeyChangeListener::token() const noexcept {
+  for (;;) {
+    if (!listening_.load(std::memory_order_acquire)) {
+      return std::nullopt;
+    }
+    const std::uint64_t generation = generation_.load(std::memory_order_acquire);
+    const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);
+    // The connection may have been lost, or a new generation begun, after the epoch was read:
+    // answer only a pair that held together while it listened.
+    if (!listening_.load(std::memory_order_acquire)) {
+      return std::nullopt;
+    }
+    if (generation_.load(std::memory_order_acquire) == generation) {
+      return std::array<std::uint64_t, 2>{generation, epoch};
+    }
   }
-  const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);
-  // The connection may have been lost after the epoch was read: answer only what was true
-  // while it listened.
-  if (!listening_.load(std::memory_order_acquire)) {
-    return std::nullopt;
+}
+
+void KeyChangeListener::read(std::uint64_t epoch, bool fresh) noexcept {
+  if (fresh || epoch < epoch_.load(std::memory_order_acquire)) {
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+    epoch_.store(epoch, std::memory_order_release);
+  } else {
+    learned(epoch);
   }
-  return epoch;
 }
 
 void KeyChangeListener::learned(std::uint64_t epoch) noexcept {
@@ -108,7 +133,7 @@ void KeyChangeListener::listen(PgConnection& connection) {
   connection.exec("LISTEN api_key_changes", "listening for key changes");
   // Read after LISTEN took effect: a change committed from here on is notified, and one
   // committed before is in this epoch.
-  learned(static_cast<std::uint64_t>(connection.run(kSelectEpoch).integer(0, 0)));
+  read(static_cast<std::uint64_t>(connection.run(kSelectEpoch).integer(0, 0)), true);
   connections_.fetch_add(1);
   {
     std::lock_guard lock(mutex_);
@@ -129,23 +154,18 @@ void KeyChangeListener::listen(PgConnection& connection) {
         return;  // lost
       }
     }
-    while (PGnotify* notice = PQnotifies(connection.handle())) {
-      std::uint64_t epoch = 0;
-      const std::string_view payload(notice->extra == nullptr ? "" : notice->extra);
-      if (std::from_chars(payload.data(), payload.data() + payload.size(), epoch).ec ==
-          std::errc()) {
-        learned(epoch);
-      }
-      PQfreemem(notice);
-    }
+    drainNotifications(connection);
     if (PQstatus(connection.handle()) != CONNECTION_OK) {
       return;
     }
     if (std::chrono::steady_clock::now() >= next_heartbeat) {
       // Proves the connection alive (a silent peer is found within a call's timeout) and
       // bounds what a lost notification could cost to one heartbeat.
-      learned(static_cast<std::uint64_t>(connection.run(kSelectEpoch).integer(0, 0)));
+      read(static_cast<std::uint64_t>(connection.run(kSelectEpoch).integer(0, 0)), false);
       next_heartbeat = std::chrono::steady_clock::now() + kHeartbeat;
+      // Notifications that arrived while the heartbeat ran were read off the socket with its
+      // answer: the next poll() would not wake for them.
+      drainNotifications(connection);
     }
   }
 }

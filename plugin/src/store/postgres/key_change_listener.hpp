@@ -6,8 +6,13 @@
 //
 // While the connection is down, token() answers nullopt: a cache never serves a key it
 // cannot know to be current. The thread reconnects with back-off (100 ms doubling to 2 s).
+//
+// The token is (generation, epoch). The generation moves at every connection and whenever the
+// epoch read is lower than the one known (a failover to a standby that lost changes, a
+// restored or recreated database): an epoch that went back can never make an old token match.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -34,8 +39,8 @@ class KeyChangeListener {
   KeyChangeListener(const KeyChangeListener&) = delete;
   KeyChangeListener& operator=(const KeyChangeListener&) = delete;
 
-  // The epoch as last learned, while listening; nullopt while not. Never blocks.
-  std::optional<std::uint64_t> token() const noexcept;
+  // (generation, epoch) as last learned, while listening; nullopt while not. Never blocks.
+  std::optional<std::array<std::uint64_t, 2>> token() const noexcept;
   // Tells the listener of an epoch this process committed (the notification follows).
   void learned(std::uint64_t epoch) noexcept;
   bool listening() const noexcept { return listening_.load(std::memory_order_acquire); }
@@ -47,9 +52,16 @@ class KeyChangeListener {
   // One connection's life: LISTEN, read the epoch, then wait for notifications until the
   // connection fails or stop is asked.
   void listen(PgConnection& connection);
+  // The epoch read from the database (after a connection, at a heartbeat): a new generation if
+  // `fresh` or when it is lower than the one known.
+  void read(std::uint64_t epoch, bool fresh) noexcept;
+  // Learns the epochs of the notifications libpq has read.
+  void drainNotifications(PgConnection& connection) noexcept;
 
   PgOptions options_;
   std::atomic<bool> listening_{false};
+  // Read epoch_ between two equal readings of generation_; written generation first.
+  std::atomic<std::uint64_t> generation_{0};
   std::atomic<std::uint64_t> epoch_{0};
   std::atomic<std::uint64_t> connections_{0};
   std::mutex mutex_;

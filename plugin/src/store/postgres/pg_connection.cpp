@@ -230,16 +230,68 @@ std::string redactedLocation(const std::string& url) {
 
 // ---- PgConnection
 
+namespace {
+
+// The password the URL carries, decoded, and as written in it (percent-encoded), so that
+// neither can reach an error; nullopt when libpq cannot read the URL at all, whose reason may
+// quote any part of it, the password included.
+std::optional<std::vector<std::string>> passwordsIn(const std::string& url) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
+  if (options == nullptr) {
+    PQfreemem(error);
+    return std::nullopt;
+  }
+  std::vector<std::string> passwords;
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr && std::string_view(o->keyword) == "password" && *o->val != '\0') {
+      passwords.emplace_back(o->val);
+    }
+  }
+  PQconninfoFree(options);
+  // user:password@ of a URL, as typed.
+  const auto scheme = url.find("://");
+  if (scheme != std::string::npos) {
+    const auto at = url.find('@', scheme + 3);
+    const auto slash = url.find('/', scheme + 3);
+    if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
+      const auto colon = url.find(':', scheme + 3);
+      if (colon != std::string::npos && colon < at && colon + 1 < at) {
+        passwords.push_back(url.substr(colon + 1, at - colon - 1));
+      }
+    }
+  }
+  return passwords;
+}
+
+}  // namespace
+
+std::string PgConnection::scrubbed(std::string text) const {
+  for (const std::string& secret : passwords_) {
+    for (std::size_t at; (at = text.find(secret)) != std::string::npos;) {
+      text.replace(at, secret.size(), "(password)");
+    }
+  }
+  return text;
+}
+
 PgConnection::PgConnection(const PgOptions& options)
     : location_(redactedLocation(options.url)),  // loads libpq first
       timeout_ms_(std::max<std::int64_t>(options.timeout_ms, 1)),
       trace_(options.trace) {
+  std::optional<std::vector<std::string>> passwords = passwordsIn(options.url);
+  if (!passwords) {
+    throw StoreError(
+        "the database URL (databaseUrl) cannot be read by libpq; its reason is not shown, as "
+        "it may quote the URL's password: check the URL's form and percent-encoding");
+  }
+  passwords_ = std::move(*passwords);
   conn_ = PQconnectStart(options.url.c_str());
   if (conn_ == nullptr) {
     throw StoreError("cannot connect to " + location_ + ": out of memory", true);
   }
   if (PQstatus(conn_) == CONNECTION_BAD) {
-    const std::string reason = trimmed(PQerrorMessage(conn_));
+    const std::string reason = scrubbed(trimmed(PQerrorMessage(conn_)));
     PQfinish(conn_);
     throw StoreError("cannot connect to " + location_ + ": " + reason, true);
   }
@@ -259,7 +311,7 @@ PgConnection::PgConnection(const PgOptions& options)
     status = PQconnectPoll(conn_);
   }
   if (status == PGRES_POLLING_FAILED) {
-    const std::string reason = trimmed(PQerrorMessage(conn_));
+    const std::string reason = scrubbed(trimmed(PQerrorMessage(conn_)));
     PQfinish(conn_);
     throw StoreError("cannot connect to " + location_ + ": " + reason, true);
   }
@@ -305,7 +357,8 @@ bool PgConnection::inTransaction() const {
 }
 
 void PgConnection::fail(std::string_view what, const std::string& reason, bool transient) {
-  throw StoreError(std::string(what) + " failed on " + location_ + ": " + reason, transient);
+  throw StoreError(std::string(what) + " failed on " + location_ + ": " + scrubbed(reason),
+                   transient);
 }
 
 bool PgConnection::waitReadable(MonotonicTime until) const {
@@ -638,7 +691,10 @@ std::unique_ptr<PgConnection> PgPool::acquire() {
       idle_.pop_back();
       return connection;
     }
-    if (open_ < options_.pool_size) {
+    const bool backing_off = std::chrono::steady_clock::now() < retry_at_;
+    // During a back-off a caller fails at once only when no connection is open at all; with
+    // some open (and lent), it waits for one of them to come back, as at the pool's size.
+    if (open_ < options_.pool_size && !(backing_off && open_ > 0)) {
       const auto now = std::chrono::steady_clock::now();
       if (now < retry_at_) {
         const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(retry_at_ - now);
@@ -664,11 +720,15 @@ std::unique_ptr<PgConnection> PgPool::acquire() {
         throw;
       }
     }
-    if (available_.wait_until(lock, until) == std::cv_status::timeout && idle_.empty() &&
-        open_ >= options_.pool_size) {
-      throw StoreError("all " + std::to_string(options_.pool_size) + " connections to " +
-                           location_ + " stayed busy for " + std::to_string(options_.timeout_ms) +
-                           " ms",
+    // Until a connection comes back, or the back-off ends (then a new one is tried), or the
+    // caller's time is up.
+    const auto wake =
+        backing_off && open_ < options_.pool_size ? std::min(until, retry_at_) : until;
+    available_.wait_until(lock, wake);
+    if (std::chrono::steady_clock::now() >= until && idle_.empty()) {
+      throw StoreError("no connection to " + location_ + " came free within " +
+                           std::to_string(options_.timeout_ms) + " ms (" + std::to_string(open_) +
+                           " of " + std::to_string(options_.pool_size) + " open and in use)",
                        true);
     }
   }

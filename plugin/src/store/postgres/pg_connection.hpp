@@ -142,6 +142,10 @@ class PgConnection {
   bool commitInFlight() const { return commit_in_flight_; }
   void setCommitInFlight(bool in_flight) { commit_in_flight_ = in_flight; }
 
+  // The client's own bound of each call, ms (the server's are set per session or transaction).
+  std::int64_t timeoutMs() const { return timeout_ms_; }
+  void setTimeoutMs(std::int64_t ms) { timeout_ms_ = ms; }
+
   pg_conn* handle() const { return conn_; }
   const std::string& location() const { return location_; }
   // Waits until the connection's socket is readable or `deadline`; false on timeout.
@@ -154,10 +158,13 @@ class PgConnection {
   pg_result* nextResult(MonotonicTime deadline, std::string_view what);
   void flush(MonotonicTime deadline, std::string_view what);
   [[noreturn]] void fail(std::string_view what, const std::string& reason, bool transient);
+  // `text` with the URL's password, decoded or as written, replaced.
+  std::string scrubbed(std::string text) const;
   MonotonicTime deadline() const;
 
   pg_conn* conn_ = nullptr;
   std::string location_;
+  std::vector<std::string> passwords_;  // never shown: scrubbed from every message
   std::int64_t timeout_ms_;
   std::function<void(std::string_view, std::int64_t)> trace_;
   std::unordered_map<const PgQuery*, std::string> prepared_;

@@ -15,8 +15,16 @@ namespace {
 constexpr PgQuery kSelectKeyByHash{API_KEY_COLUMNS " WHERE key_hash = $1::text",
                                    "looking up a key"};
 constexpr PgQuery kSelectKeyById{API_KEY_COLUMNS " WHERE id = $1::text", "reading a key"};
-constexpr PgQuery kLockKeyById{API_KEY_COLUMNS " WHERE id = $1::text FOR UPDATE",
+// FOR NO KEY UPDATE: a change never touches the id, so checks and usage writes, whose foreign
+// keys take FOR KEY SHARE on the key's row, go on while a key changes.
+constexpr PgQuery kLockKeyById{API_KEY_COLUMNS " WHERE id = $1::text FOR NO KEY UPDATE",
                                "reading a key to change it"};
+// Both keys of an undone rotation, locked in one order before anything is written: every
+// write takes the epoch row's lock (the trigger), and a lock taken after it could deadlock
+// with a change of the other key waiting for the epoch.
+constexpr PgQuery kLockTwoKeys{
+    "SELECT id FROM api_keys WHERE id IN ($1::text, $2::text) ORDER BY id FOR NO KEY UPDATE",
+    "locking the keys of a rotation"};
 constexpr PgQuery kSelectAllKeys{API_KEY_COLUMNS " ORDER BY created_at DESC, id", "listing keys"};
 constexpr PgQuery kSelectUserKeys{API_KEY_COLUMNS
                                   " WHERE user_id = $1::text ORDER BY created_at DESC, id",
@@ -132,11 +140,11 @@ PgKeyStore::PgKeyStore(PgPool& pool, KeyChangeListener& listener)
     : pool_(pool), listener_(listener) {}
 
 std::optional<ChangeToken> PgKeyStore::changeToken() const noexcept {
-  const std::optional<std::uint64_t> epoch = listener_.token();
-  if (!epoch) {
+  const std::optional<std::array<std::uint64_t, 2>> token = listener_.token();
+  if (!token) {
     return std::nullopt;
   }
-  return ChangeToken(&*epoch, sizeof(*epoch));
+  return ChangeToken(token->data(), sizeof(*token));
 }
 
 void PgKeyStore::commitChange(PgConnection& connection, PgTransaction& transaction) {
@@ -248,6 +256,7 @@ bool PgKeyStore::undoRotation(std::string_view old_id, std::string_view new_id,
                               const AuditRecord& new_audit) {
   return pool_.run([&](PgConnection& connection) {
     PgTransaction transaction(connection);
+    connection.run(kLockTwoKeys, {old_id, new_id});
     const std::optional<KeyRecord> replacement = oneKey(connection.run(kLockKeyById, {new_id}));
     if (replacement && !(replacement->revoked_at && *replacement->revoked_at <= now)) {
       setRevoked(connection, new_id, now, "secret_not_delivered");
@@ -284,7 +293,13 @@ KeyStore::ChangeOutcome PgKeyStore::setRateLimit(const KeyRecord& key, std::int6
 }
 
 void PgKeyStore::appendAudit(const AuditRecord& audit) {
-  pool_.run([&](PgConnection& connection) { insertAudit(connection, audit); });
+  // In a transaction of its own, so that a retry after a lost connection (PgPool::run) can
+  // never write the row twice: a lost COMMIT is never retried.
+  pool_.run([&](PgConnection& connection) {
+    PgTransaction transaction(connection);
+    insertAudit(connection, audit);
+    transaction.commit();
+  });
 }
 
 bool PgKeyStore::touchLastUsed(std::string_view id, TimePoint at) {

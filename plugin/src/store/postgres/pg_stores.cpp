@@ -46,6 +46,16 @@ void migrate(PgPool& pool) {
       return;
     }
     PgTransaction transaction(connection);
+    // A host waits for another's migration, and a migration runs, longer than one call may:
+    // up to ten minutes (the client's own deadline is a call's; the server ends it at 600 s).
+    connection.exec("SET LOCAL lock_timeout = '600s'; SET LOCAL statement_timeout = '600s'",
+                    "allowing the schema migration its time");
+    struct LongCalls {  // the client's bound too, given back with the connection
+      PgConnection& connection;
+      std::int64_t normal = connection.timeoutMs();
+      ~LongCalls() { connection.setTimeoutMs(normal); }
+    } long_calls{connection};
+    connection.setTimeoutMs(600'000);
     connection.run(kLockMigrations);
     connection.exec(kCreateMigrationsTable.sql, kCreateMigrationsTable.what);
     const int applied = appliedVersion(connection);  // again, under the lock

@@ -302,6 +302,17 @@ BOOST_AUTO_TEST_CASE(the_password_appears_in_no_error_and_no_health) {
     BOOST_TEST(message.find(secret) == std::string::npos, message);
     BOOST_TEST(message.find("password authentication failed") != std::string::npos, message);
     BOOST_TEST(e.transient());
+  }  // A URL libpq cannot read, whose reason would quote the bad percent-encoding, in the
+  // password here.
+  std::string unreadable = path;
+  unreadable.replace(unreadable.find(secret), secret.size(), "x%zzsecret-part");
+  try {
+    testing_support::openTestStores(unreadable, 2'000);
+    BOOST_FAIL("an unreadable URL was accepted");
+  } catch (const api::StoreError& e) {
+    const std::string message = e.what();
+    BOOST_TEST(message.find("secret-part") == std::string::npos, message);
+    BOOST_TEST(message.find("cannot be read by libpq") != std::string::npos, message);
   }
 }
 
