@@ -53,6 +53,13 @@ class ChangeToken {
   std::size_t size_ = 0;
 };
 
+// Whether `old` is still revoked exactly as a rotation scheduled it (reason "rotated", at
+// `old_revoked_at`): what undoRotation checks before it makes the old key active again.
+inline bool revokedByRotation(const KeyRecord& old, TimePoint old_revoked_at) {
+  return old.revoked_reason == std::optional<std::string>("rotated") &&
+         old.revoked_at == std::optional<TimePoint>(old_revoked_at);
+}
+
 // Every method throws StoreError on a storage failure.
 class KeyStore {
  public:

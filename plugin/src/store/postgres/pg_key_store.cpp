@@ -201,7 +201,7 @@ KeyStore::ChangeResult PgKeyStore::revoke(std::string_view id, std::string_view 
       result.outcome = ChangeOutcome::kNotFound;
       return result;
     }
-    if (result.key->revoked_at && *result.key->revoked_at <= at) {
+    if (result.key->statusAt(at) == KeyStatus::kRevoked) {
       result.outcome = ChangeOutcome::kAlreadyRevoked;
       return result;
     }
@@ -258,13 +258,12 @@ bool PgKeyStore::undoRotation(std::string_view old_id, std::string_view new_id,
     PgTransaction transaction(connection);
     connection.run(kLockTwoKeys, {old_id, new_id});
     const std::optional<KeyRecord> replacement = oneKey(connection.run(kLockKeyById, {new_id}));
-    if (replacement && !(replacement->revoked_at && *replacement->revoked_at <= now)) {
+    if (replacement && replacement->statusAt(now) != KeyStatus::kRevoked) {
       setRevoked(connection, new_id, now, "secret_not_delivered");
       insertAudit(connection, new_audit);
     }
     const std::optional<KeyRecord> old = oneKey(connection.run(kLockKeyById, {old_id}));
-    const bool restore = old && old->revoked_reason == std::optional<std::string>("rotated") &&
-                         old->revoked_at == std::optional<TimePoint>(old_revoked_at);
+    const bool restore = old && revokedByRotation(*old, old_revoked_at);
     if (restore) {
       connection.run(kRestoreKey, {old_id});
       insertAudit(connection, old_audit);

@@ -224,7 +224,7 @@ KeyStore::ChangeResult SqliteKeyStore::revoke(std::string_view id, std::string_v
     result.outcome = ChangeOutcome::kNotFound;
     return result;
   }
-  if (result.key->revoked_at && *result.key->revoked_at <= at) {
+  if (result.key->statusAt(at) == KeyStatus::kRevoked) {
     result.outcome = ChangeOutcome::kAlreadyRevoked;
     return result;
   }
@@ -278,13 +278,12 @@ bool SqliteKeyStore::undoRotation(std::string_view old_id, std::string_view new_
   const KeyEpoch::Change change(connection_.keyEpoch());  // around the commit
   Transaction transaction(db_, "undoing a rotation");
   const std::optional<KeyRecord> replacement = keyById(new_id);
-  if (replacement && !(replacement->revoked_at && *replacement->revoked_at <= now)) {
+  if (replacement && replacement->statusAt(now) != KeyStatus::kRevoked) {
     setRevoked(db_, new_id, now, "secret_not_delivered");
     insertAudit(new_audit);
   }
   const std::optional<KeyRecord> old = keyById(old_id);
-  const bool restore = old && old->revoked_reason == std::optional<std::string>("rotated") &&
-                       old->revoked_at == std::optional<TimePoint>(old_revoked_at);
+  const bool restore = old && revokedByRotation(*old, old_revoked_at);
   if (restore) {
     Statement update(db_, kRestoreKey);
     update.bind(1, old_id).run();
