@@ -66,6 +66,17 @@ std::string resolveDatabasePath(const std::string& configured, std::string_view 
 
 constexpr std::int64_t kDayMs = 86'400'000;
 
+// A file path. A URL here (a PostgreSQL one meant for databaseUrl, most likely) would be
+// taken for a file name: refused, without showing it, as it may hold a password.
+void checkDatabasePath(const std::string& path) {
+  if (path.find("://") == std::string::npos) {
+    return;
+  }
+  throw std::invalid_argument(
+      "config key 'databasePath' must be a file path for the SQLite store, got a URL (the value "
+      "is not shown, as it may hold a password); a PostgreSQL database goes in 'databaseUrl'");
+}
+
 // A PostgreSQL URL (or empty, for the SQLite store). Only its scheme is checked here (libpq
 // reads the rest, and says what it cannot read, when connecting); the value is never shown.
 void checkDatabaseUrl(const std::string& url) {
@@ -226,6 +237,7 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
         checkKeyPrefix(settings.keys.prefix, value);
       } else if (key == "databasePath") {
         database_path = stringOf(value, key);
+        checkDatabasePath(database_path);
       } else if (key == "databaseUrl") {
         // Never echoed: it may hold a password.
         if (!value.is_string()) {

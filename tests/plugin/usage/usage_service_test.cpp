@@ -324,8 +324,7 @@ BOOST_AUTO_TEST_CASE(a_batch_is_queued_whole_or_not_at_all) {
   settings.usage.queue_capacity = 1000;
   settings.usage.flush_interval_ms = 1000;
   const std::string id = newKey();
-  api::SqliteDb locker(path);
-  locker.exec("BEGIN EXCLUSIVE", "holding the writer off");
+  WriterLock locker(path);  // holding the writer off
   for (int i = 0; i < 995; ++i) {
     BOOST_REQUIRE(recorder.record(id, {"/one", "GET", 200, 1, "", ""}));
   }
@@ -349,7 +348,7 @@ BOOST_AUTO_TEST_CASE(a_batch_is_queued_whole_or_not_at_all) {
   BOOST_TEST(recorder.recordAll(five));
   BOOST_TEST(recorder.waitingRecords() == 1000u);
   BOOST_TEST(recorder.queuedTotal() == 1000u);
-  locker.exec("ROLLBACK", "letting the writer in");
+  locker.release();  // letting the writer in
   recorder.flush();
   BOOST_TEST(recorder.writtenRecords() == 1000u);
   BOOST_TEST(usage.stats(api::Span{1, 'h'}, std::nullopt).total_requests == 1000);

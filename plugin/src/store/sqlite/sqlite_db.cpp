@@ -110,6 +110,14 @@ void checkFileTrusted(const std::string& path) {
 }  // namespace
 
 SqliteDb::SqliteDb(const std::string& path) : path_(path) {
+  // A URL is never a database file here: taken as one it would become directories named
+  // after it, password and all. Not shown, for the same reason.
+  if (path.find("://") != std::string::npos) {
+    throw StoreError(
+        "refusing a database path that holds a URL (\"://\"; not shown, as it may hold a "
+        "password): the SQLite store takes a file path; a PostgreSQL database is named by "
+        "databaseUrl");
+  }
   makeDirectories(parentOf(path));
   checkDirectoryTrusted(parentOf(path));
   createPrivateFile(path);

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <boost/test/unit_test.hpp>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <set>
@@ -413,6 +414,22 @@ BOOST_AUTO_TEST_CASE(an_unusable_path_is_a_store_error_naming_it) {
                           return std::string(e.what()).find(dir.path() + "/file") !=
                                  std::string::npos;
                         });
+}
+
+// A PostgreSQL URL handed to the SQLite store (a test or a config mix-up) once became
+// directories named after it, password and all, beside the working directory.
+BOOST_AUTO_TEST_CASE(a_url_for_a_path_is_refused_unshown_and_creates_nothing) {
+  TempDir dir;
+  const std::string url = dir.path() + "/postgresql://api:s3cret-pw@/db?host=/run/pg";
+  try {
+    SqliteStores stores(SqliteStoreOptions{url, 1000});
+    BOOST_FAIL("a URL was opened as a SQLite file");
+  } catch (const api::StoreError& e) {
+    const std::string message = e.what();
+    BOOST_TEST(message.find("s3cret-pw") == std::string::npos, message);
+    BOOST_TEST(message.find("databaseUrl") != std::string::npos, message);
+  }
+  BOOST_TEST(!std::filesystem::exists(dir.path() + "/postgresql:"));
 }
 
 BOOST_AUTO_TEST_CASE(health_reports_a_damaged_schema) {
