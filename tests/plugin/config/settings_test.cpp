@@ -164,15 +164,15 @@ BOOST_AUTO_TEST_CASE(database_locations_are_refused_without_showing_a_password) 
   const std::string by_url = errorOf(R"({"databaseUrl":"mysql://api:s3cret-pw@db/prompt"})");
   BOOST_TEST(by_url.find("'databaseUrl' must be empty") != std::string::npos, by_url);
   BOOST_TEST(by_url.find("postgresql://") != std::string::npos, by_url);
-  const std::string by_path =
-      errorOf(R"({"databasePath":"postgresql://api:s3cret-pw@db/prompt"})");
+  const std::string by_path = errorOf(R"({"databasePath":"postgresql://api:s3cret-pw@db/prompt"})");
   BOOST_TEST(by_path.find("'databasePath' must be a file path") != std::string::npos, by_path);
   BOOST_TEST(by_path.find("'databaseUrl'") != std::string::npos, by_path);
   for (const std::string& message : {by_url, by_path}) {
     BOOST_TEST(message.find("s3cret-pw") == std::string::npos, message);
   }
-  BOOST_TEST(errorOf(R"({"databaseUrl":42})").find("'databaseUrl' must be a string, got a value "
-                                                    "of another type") != std::string::npos);
+  BOOST_TEST(errorOf(R"({"databaseUrl":42})")
+                 .find("'databaseUrl' must be a string, got a value "
+                       "of another type") != std::string::npos);
   BOOST_TEST(api::parseSettings(R"({"databasePath":"data/api.db"})", "/s").store.database_path ==
              "/s/data/api.db");
 }
