@@ -242,7 +242,9 @@ void ApiModule::describe(sp_module& out) {
 
 void ApiModule::serveStart() {
   if (!settings_.http.listen.empty() && edge_ == nullptr) {
-    edge_ = std::make_unique<HttpEdge>(settings_.http, services_, logger_);
+    HttpSettings http = settings_.http;
+    http.decision_workers = decisionWorkers(settings_.store);
+    edge_ = std::make_unique<HttpEdge>(http, services_, logger_);
   }
 }
 

@@ -326,4 +326,11 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
   return settings;
 }
 
+std::int64_t decisionWorkers(const StoreSettings& store) {
+  if (!store.database_url.empty()) {
+    return store.pool_size;
+  }
+  return store.window_store == StoreSettings::WindowStoreKind::kDatabase ? 2 : 0;
+}
+
 }  // namespace api

@@ -113,7 +113,17 @@ struct HttpSettings {
   // Config `httpRecordUsage`: whether each /v1/auth decision about a known key is recorded as
   // a request (the usage recorder's path), with the decision's status.
   bool record_usage = true;
+  // Not a config key: the threads that answer requests whose answer may wait on the database,
+  // so that the I/O threads never do (a stalled server would hold every connection still).
+  // 0 answers everything on the I/O threads. ApiModule sets decisionWorkers(store).
+  std::int64_t decision_workers = 0;
 };
+
+// The edge's decision workers for a store: none when rate limits live in the shared segment
+// (a decision takes microseconds, less than a hop to another thread); on PostgreSQL one per
+// connection of a pool (more would only wait for a connection); 2 for SQLite's database
+// store, whose checks are write transactions taken one at a time.
+std::int64_t decisionWorkers(const StoreSettings& store);
 
 // Everything `config:` sets, one part per component: a component reads its own part (the
 // store is handed only StoreSettings).

@@ -117,6 +117,9 @@ struct Metrics {
   std::atomic<std::uint64_t> connections_evicted{0};
   std::atomic<std::uint64_t> store_errors{0};  // decisions whose store call failed
   std::atomic<std::int64_t> connections_open{0};
+  std::atomic<std::int64_t> waiting_for_worker{0};  // posted to the workers, not yet taken
+  std::atomic<std::int64_t> workers_busy{0};        // workers deciding a request
+  std::atomic<std::uint64_t> shed{0};  // answered 503 after waiting too long for a worker
 
   // The count first, then the buckets from the widest down; a scrape reads the buckets from
   // the narrowest up, then the count: so it always sees buckets that never decrease with
@@ -142,6 +145,10 @@ class HttpEdge::Impl {
         pool_(static_cast<std::size_t>(settings.threads)),
         acceptor_(asio::make_strand(pool_)),
         retry_timer_(acceptor_.get_executor()) {
+    if (settings.decision_workers > 0) {
+      workers_ =
+          std::make_unique<asio::thread_pool>(static_cast<std::size_t>(settings.decision_workers));
+    }
     beast::error_code ec;
     const asio::ip::address address = asio::ip::make_address(settings.address, ec);
     if (ec) {
@@ -159,15 +166,16 @@ class HttpEdge::Impl {
       acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     }
     if (ec) {
-      pool_.stop();
-      pool_.join();
+      stopThreads();
       throw std::runtime_error("cannot listen on " + settings.listen + ": " + ec.message());
     }
     port_ = acceptor_.local_endpoint().port();
     accept();
-    logger_.info("http edge listening", {{"address", settings.address},
-                                         {"port", std::to_string(port_)},
-                                         {"threads", std::to_string(settings.threads)}});
+    logger_.info("http edge listening",
+                 {{"address", settings.address},
+                  {"port", std::to_string(port_)},
+                  {"threads", std::to_string(settings.threads)},
+                  {"decision_workers", std::to_string(settings.decision_workers)}});
   }
 
   std::uint16_t port() const { return port_; }
@@ -186,10 +194,35 @@ class HttpEdge::Impl {
       std::unique_lock lock(mutex_);
       drained_.wait_for(lock, deadline, [this] { return in_flight_ == 0; });
     }
-    pool_.stop();  // what is still open is abandoned with the threads
-    pool_.join();
+    stopThreads();  // what is still open is abandoned with the threads
     logger_.info("http edge stopped");
   }
+
+  // Whether the answer to a request with this path may wait on the database, and is decided
+  // on a worker rather than on an I/O thread. Only when there are workers: with the shared
+  // segment, a decision takes microseconds and a hop to another thread would cost more.
+  // /metrics never waits on the store; /healthz asks it.
+  bool decidesOnWorker(std::string_view path) const {
+    return workers_ != nullptr && path != "/metrics";
+  }
+
+  // Runs `decide` on a worker. It is handed whether the request waited longer than the
+  // request timeout for one, in which case it answers without asking the store (shed()).
+  template <class Decide>
+  void onWorker(std::chrono::steady_clock::time_point received, Decide decide) {
+    metrics_.waiting_for_worker.fetch_add(1, std::memory_order_relaxed);
+    asio::post(*workers_, [this, received, decide = std::move(decide)]() mutable {
+      metrics_.waiting_for_worker.fetch_sub(1, std::memory_order_relaxed);
+      metrics_.workers_busy.fetch_add(1, std::memory_order_relaxed);
+      decide(std::chrono::steady_clock::now() - received >
+             std::chrono::milliseconds(settings_.request_timeout_ms));
+      metrics_.workers_busy.fetch_sub(1, std::memory_order_relaxed);
+    });
+  }
+
+  // The answer to a request that waited too long for a worker: the store is slower than
+  // requests come, and asking it too would only lengthen the queue.
+  http::response<http::string_body> shed(const http::request<http::string_body>& request);
 
   // Called by a connection when it starts and ends handling a request.
   void requestBegins() {
@@ -245,16 +278,29 @@ class HttpEdge::Impl {
   const HttpSettings& settings() const { return settings_; }
   Metrics& metrics() { return metrics_; }
 
-  // The answer to one request; a failure inside becomes a 500 (a thread of the pool must
-  // never see an exception: it would end the process).
-  http::response<http::string_body> respond(const http::request<http::string_body>& request);
+  // The answer to one request, read whole at `received`; a failure inside becomes a 500 (a
+  // thread of the pool must never see an exception: it would end the process).
+  http::response<http::string_body> respond(const http::request<http::string_body>& request,
+                                            std::chrono::steady_clock::time_point received);
 
  private:
   void accept();
   void acceptLater(beast::error_code ec);
-  http::response<http::string_body> handle(const http::request<http::string_body>& request);
-  http::response<http::string_body> authorize(const http::request<http::string_body>& request);
-  http::response<http::string_body> verify(const http::request<http::string_body>& request);
+  // Joins the workers, then the I/O threads.
+  void stopThreads() {
+    if (workers_ != nullptr) {
+      workers_->stop();
+      workers_->join();
+    }
+    pool_.stop();
+    pool_.join();
+  }
+  http::response<http::string_body> handle(const http::request<http::string_body>& request,
+                                           std::chrono::steady_clock::time_point received);
+  http::response<http::string_body> authorize(const http::request<http::string_body>& request,
+                                              std::chrono::steady_clock::time_point received);
+  http::response<http::string_body> verify(const http::request<http::string_body>& request,
+                                           std::chrono::steady_clock::time_point received);
   http::response<http::string_body> healthz(const http::request<http::string_body>& request);
   http::response<http::string_body> metrics(const http::request<http::string_body>& request);
   http::response<http::string_body> usage(const http::request<http::string_body>& request);
@@ -276,6 +322,9 @@ class HttpEdge::Impl {
   asio::thread_pool pool_;
   tcp::acceptor acceptor_;          // after the pool, whose executor it uses
   asio::steady_timer retry_timer_;  // on the acceptor's strand
+  // Decide what may wait on the database (decidesOnWorker); none when settings say 0. Last:
+  // the connections its handlers hold are destroyed first, while everything above lives.
+  std::unique_ptr<asio::thread_pool> workers_;
   std::uint64_t accept_failures_ = 0;
   std::atomic<std::uint64_t> record_failures_{0};
   std::uint16_t port_ = 0;
@@ -476,8 +525,25 @@ class Connection : public std::enable_shared_from_this<Connection>, public IdleC
       failed(ec);
       return;
     }
-    Request request = parser_->release();
-    auto response = std::make_shared<Response>(edge_.respond(request));
+    const auto received = std::chrono::steady_clock::now();
+    auto request = std::make_shared<Request>(parser_->release());
+    const std::string_view target = request->target();
+    if (!edge_.decidesOnWorker(target.substr(0, target.find('?')))) {
+      send(*request, std::make_shared<Response>(edge_.respond(*request, received)));
+      return;
+    }
+    // The connection waits, with no read or write pending (so no timer of the stream's runs),
+    // until the worker hands the answer back to its strand.
+    edge_.onWorker(received, [self = shared_from_this(), request, received,
+                              executor = stream_.get_executor()](bool waited_too_long) {
+      auto response = std::make_shared<Response>(
+          waited_too_long ? self->edge_.shed(*request) : self->edge_.respond(*request, received));
+      asio::post(executor, [self, request, response] { self->send(*request, response); });
+    });
+  }
+
+  // Writes the answer to `request`, then waits for the next request or closes.
+  void send(const Request& request, const std::shared_ptr<Response>& response) {
     response->keep_alive(request.keep_alive() && !edge_.stopping());
     response->prepare_payload();
     if (request.method() == http::verb::head) {
@@ -636,9 +702,10 @@ void HttpEdge::Impl::acceptLater(beast::error_code ec) {
   });
 }
 
-Response HttpEdge::Impl::respond(const Request& request) {
+Response HttpEdge::Impl::respond(const Request& request,
+                                 std::chrono::steady_clock::time_point received) {
   try {
-    return handle(request);
+    return handle(request, received);
   } catch (const std::exception& e) {
     try {
       logger_.error("http edge: a request failed", {{"error", e.what()}});
@@ -650,12 +717,23 @@ Response HttpEdge::Impl::respond(const Request& request) {
                  "the request could not be answered; see the host's log");
 }
 
-Response HttpEdge::Impl::handle(const Request& request) {
+Response HttpEdge::Impl::shed(const Request& request) {
+  metrics_.shed.fetch_add(1, std::memory_order_relaxed);
+  Response r = problem(request, http::status::service_unavailable, "Service Unavailable",
+                       "the request waited longer than httpRequestTimeout for a worker to ask "
+                       "the database; the database answers more slowly than requests come");
+  r.set(http::field::retry_after, "1");
+  r.set(http::field::cache_control, "no-store");
+  return r;
+}
+
+Response HttpEdge::Impl::handle(const Request& request,
+                                std::chrono::steady_clock::time_point received) {
   const std::string_view target = request.target();
   const std::string_view path = target.substr(0, target.find('?'));
   // /v1/auth/<anything>: Envoy's ext_authz puts the client's path after its path_prefix.
   if (path == "/v1/auth" || path.starts_with("/v1/auth/")) {
-    return authorize(request);
+    return authorize(request, received);
   }
   if (path == "/v1/usage") {
     return usage(request);
@@ -667,15 +745,16 @@ Response HttpEdge::Impl::handle(const Request& request) {
     return metrics(request);
   }
   if (path == "/v1/keys/verify") {
-    return verify(request);
+    return verify(request, received);
   }
   return problem(request, http::status::not_found, "Not Found",
                  "no such endpoint; this edge answers /v1/auth, /v1/keys/verify, /v1/usage, "
                  "/healthz and /metrics");
 }
 
-Response HttpEdge::Impl::authorize(const Request& request) {
-  const auto started = std::chrono::steady_clock::now();
+Response HttpEdge::Impl::authorize(const Request& request,
+                                   std::chrono::steady_clock::time_point received) {
+  const auto started = received;           // a wait for a worker is part of the decision's latency
   std::shared_ptr<const KeyRecord> known;  // the key, once the decision found it
   const auto finish = [&](Response r, std::string_view outcome) {
     const auto took = std::chrono::steady_clock::now() - started;
@@ -802,8 +881,9 @@ Response HttpEdge::Impl::authorize(const Request& request) {
 
 // POST /v1/keys/verify, for clients that are not proxies: {"key", "cost"?, "scopes"?} in, the
 // decision as JSON out (200 whatever it is; 400 for a body that is not that object).
-Response HttpEdge::Impl::verify(const Request& request) {
-  const auto started = std::chrono::steady_clock::now();
+Response HttpEdge::Impl::verify(const Request& request,
+                                std::chrono::steady_clock::time_point received) {
+  const auto started = received;
   if (request.method() != http::verb::post) {
     Response r = problem(request, http::status::method_not_allowed, "Method Not Allowed",
                          "send the key in a POST body: {\"key\": \"...\"}");
@@ -1125,6 +1205,23 @@ Response HttpEdge::Impl::metrics(const Request& request) {
          "Idle kept-alive connections closed to make room, httpMaxConnections being open.");
   out += "api_http_connections_evicted_total " +
          std::to_string(metrics_.connections_evicted.load(std::memory_order_relaxed)) + "\n";
+  if (workers_ != nullptr) {
+    metric("api_http_requests_waiting", "gauge",
+           "Requests waiting for a worker to ask the database (PostgreSQL, or rate limits in "
+           "the database).");
+    out += "api_http_requests_waiting " +
+           std::to_string(metrics_.waiting_for_worker.load(std::memory_order_relaxed)) + "\n";
+    metric("api_http_workers", "gauge", "Workers that ask the database for the edge.");
+    out += "api_http_workers " + std::to_string(settings_.decision_workers) + "\n";
+    metric("api_http_workers_busy", "gauge", "Workers deciding a request now.");
+    out += "api_http_workers_busy " +
+           std::to_string(metrics_.workers_busy.load(std::memory_order_relaxed)) + "\n";
+    metric("api_http_requests_shed_total", "counter",
+           "Requests answered 503 unasked, having waited longer than httpRequestTimeout for a "
+           "worker.");
+    out += "api_http_requests_shed_total " +
+           std::to_string(metrics_.shed.load(std::memory_order_relaxed)) + "\n";
+  }
   metric("api_store_errors_total", "counter",
          "Store failures, by path: an edge decision (answered 503, or admitted by failOpen), "
          "or a failed attempt to write a batch of request records (retried or lost).");

@@ -18,6 +18,9 @@
 // body 64 KiB, refused before any work; a request must arrive whole within the request
 // timeout, a kept-alive connection waits at most the idle timeout; at max_connections open,
 // the connection idle the longest is closed for a new one, or the new one when none is idle).
+// With HttpSettings::decision_workers, what may wait on the database (everything but /metrics)
+// is decided on that many workers instead, so that a stalled database never holds the I/O
+// threads; a request that waited longer than the request timeout for one is answered 503.
 // The key is never logged and never echoed. Everything Beast stays in the .cpp.
 #pragma once
 
