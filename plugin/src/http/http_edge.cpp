@@ -551,44 +551,48 @@ class Connection : public std::enable_shared_from_this<Connection>, public IdleC
       return;
     }
     const auto received = std::chrono::steady_clock::now();
-    auto request = std::make_shared<Request>(parser_->release());
-    const std::string_view target = request->target();
+    Request request = parser_->release();
+    const std::string_view target = request.target();
     if (!edge_.decidesOnWorker(target.substr(0, target.find('?')))) {
-      send(*request, std::make_shared<Response>(edge_.respond(*request, received)));
+      Response response = edge_.respond(request, received);
+      send(request, response);
       return;
     }
     // The connection waits, with no read or write pending (so no timer of the stream's runs),
     // until the worker hands the answer back to its strand.
-    edge_.onWorker(received, [self = shared_from_this(), request, received,
-                              executor = stream_.get_executor()](bool waited_too_long) {
-      auto response = std::make_shared<Response>(
-          waited_too_long ? self->edge_.shed(*request) : self->edge_.respond(*request, received));
-      asio::post(executor, [self, request, response] { self->send(*request, response); });
+    edge_.onWorker(received, [self = shared_from_this(), request = std::move(request), received,
+                              executor = stream_.get_executor()](bool waited_too_long) mutable {
+      Response response =
+          waited_too_long ? self->edge_.shed(request) : self->edge_.respond(request, received);
+      asio::post(executor,
+                 [self, request = std::move(request), response = std::move(response)]() mutable {
+                   self->send(request, response);
+                 });
     });
   }
 
   // Writes the answer to `request`, then waits for the next request or closes.
-  void send(const Request& request, const std::shared_ptr<Response>& response) {
-    response->keep_alive(request.keep_alive() && !edge_.stopping());
-    response->prepare_payload();
+  void send(const Request& request, Response& response) {
+    const bool keep_alive = request.keep_alive() && !edge_.stopping();
+    response.keep_alive(keep_alive);
+    response.prepare_payload();
     if (request.method() == http::verb::head) {
-      response->body().clear();  // the header says how long the body would be; none follows
+      response.body().clear();  // the header says how long the body would be; none follows
     }
-    count(*response);
-    toWire(*response, wire_);
+    count(response);
+    toWire(response, wire_);
     stream_.expires_after(requestTimeout());
-    asio::async_write(stream_, asio::buffer(wire_),
-                      [self = shared_from_this(), keep_alive = response->keep_alive()](
-                          beast::error_code write_ec, std::size_t) {
-                        self->endRequest();
-                        if (write_ec || !keep_alive) {
-                          self->close();
-                          return;
-                        }
-                        self->awaitRequest(
-                            std::chrono::milliseconds(self->edge_.settings().idle_timeout_ms),
-                            true);
-                      });
+    asio::async_write(
+        stream_, asio::buffer(wire_),
+        [self = shared_from_this(), keep_alive](beast::error_code write_ec, std::size_t) {
+          self->endRequest();
+          if (write_ec || !keep_alive) {
+            self->close();
+            return;
+          }
+          self->awaitRequest(std::chrono::milliseconds(self->edge_.settings().idle_timeout_ms),
+                             true);
+        });
   }
 
   void failed(beast::error_code ec) {
@@ -619,11 +623,11 @@ class Connection : public std::enable_shared_from_this<Connection>, public IdleC
   void respondAndClose(http::status status, std::string_view title, std::string_view detail) {
     Request empty;
     empty.version(11);
-    auto response = std::make_shared<Response>(problem(empty, status, title, detail));
-    response->keep_alive(false);
-    response->prepare_payload();
-    count(*response);
-    toWire(*response, wire_);
+    Response response = problem(empty, status, title, detail);
+    response.keep_alive(false);
+    response.prepare_payload();
+    count(response);
+    toWire(response, wire_);
     stream_.expires_after(requestTimeout());
     asio::async_write(stream_, asio::buffer(wire_),
                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
