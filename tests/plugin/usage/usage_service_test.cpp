@@ -21,17 +21,7 @@ using namespace std::chrono_literals;
 using testing_support::onPostgres;
 using testing_support::querySql;
 using testing_support::queryValue;
-
-// Holds the usage writers off until released: SQLite's write lock on the whole file, or, on
-// PostgreSQL, an ACCESS EXCLUSIVE lock on api_requests, which every batch writes.
-struct WriterLock {
-  explicit WriterLock(const std::string& location) : connection(location) {
-    connection.exec(onPostgres() ? "BEGIN; LOCK TABLE api_requests IN ACCESS EXCLUSIVE MODE"
-                                 : "BEGIN EXCLUSIVE");
-  }
-  void release() { connection.exec("ROLLBACK"); }
-  testing_support::SqlSession connection;
-};
+using testing_support::WriterLock;
 
 struct Generated {
   std::string key;
