@@ -488,6 +488,7 @@ BOOST_FIXTURE_TEST_CASE(at_the_connection_limit_the_oldest_idle_connection_makes
   // A third connection: a, idle the longest, is closed; c is served.
   const int c = connectLoopback(port);
   BOOST_TEST(askHealth(c) == 200);
+  settle();  // c idle before b asks again
   BOOST_TEST(closedByEdge(a));
   BOOST_TEST(askHealth(b) == 200);  // b stays, and is now idle more recently than c
   settle();
