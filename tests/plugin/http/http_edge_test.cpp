@@ -18,6 +18,7 @@
 #include "loopback_http.hpp"
 #include "process.hpp"
 #include "test_stores.hpp"
+#include "util/time_text.hpp"
 
 namespace {
 
@@ -34,9 +35,10 @@ std::string get(const std::string& target, const std::string& headers = "") {
 }
 
 struct Fixture {
-  // On the suite's store (SQLite, or PostgreSQL with PROMPT_TEST_STORE=postgres).
+  // On the suite's store (SQLite, or PostgreSQL with PROMPT_TEST_STORE=postgres), with the
+  // system clock or, with `manual_clock`, a ManualClock at kStart (`time`).
   explicit Fixture(std::int64_t max_connections = 1'024, std::int64_t request_timeout_ms = 400,
-                   std::int64_t idle_timeout_ms = 2'000) {
+                   std::int64_t idle_timeout_ms = 2'000, bool manual_clock = false) {
     host.size = sizeof(host);
     host.abi_major = SP_ABI_VERSION_MAJOR;
     host.abi_minor = SP_ABI_VERSION_MINOR;
@@ -49,12 +51,19 @@ struct Fixture {
     settings.http.request_timeout_ms = request_timeout_ms;
     settings.http.idle_timeout_ms = idle_timeout_ms;
     settings.http.max_connections = max_connections;
-    module = std::make_unique<api::ApiModule>(host, settings, std::make_unique<api::SystemClock>(),
-                                              nullptr);
+    std::unique_ptr<api::Clock> clock = std::make_unique<api::SystemClock>();
+    if (manual_clock) {
+      auto manual = std::make_unique<api::ManualClock>(kStart);
+      time = manual.get();
+      clock = std::move(manual);
+    }
+    module = std::make_unique<api::ApiModule>(host, settings, std::move(clock), nullptr);
     module->serveStart();
     port = module->httpPort();
   }
   ~Fixture() { module->serveStop(2s); }
+
+  static inline const api::TimePoint kStart = *api::parseIsoUtc("2026-11-25T12:30:00.000Z");
 
   // A key with `limit` and `scopes`; returns {secret, id}.
   std::pair<std::string, std::string> newKey(std::int64_t limit,
@@ -98,6 +107,7 @@ struct Fixture {
   testing_support::TestDatabase database{dir.path()};
   sp_host_api host{};
   api::ApiSettings settings;
+  api::ManualClock* time = nullptr;  // owned by the module; set with manual_clock
   std::unique_ptr<api::ApiModule> module;
   std::uint16_t port = 0;
 };
@@ -109,6 +119,26 @@ struct TwoConnections : Fixture {
       : Fixture(2 /* max_connections */, 60'000 /* request_timeout_ms */,
                 60'000 /* idle_timeout_ms */) {}
 };
+
+// An edge on simulated time: the clock reads kStart until a test moves it.
+struct OnManualTime : Fixture {
+  OnManualTime()
+      : Fixture(1'024 /* max_connections */, 400 /* request_timeout_ms */,
+                2'000 /* idle_timeout_ms */, true /* manual_clock */) {}
+};
+
+// A problem's detail as text: the body with the JSON string's escapes of quotes taken out.
+std::string unescaped(std::string body) {
+  for (size_t at = 0; (at = body.find("\\\"", at)) != std::string::npos;) {
+    body.erase(at, 1);
+  }
+  return body;
+}
+
+// Milliseconds since the epoch of an ISO 8601 time, as the store's text shows them.
+std::string msText(const char* iso) {
+  return std::to_string(api::parseIsoUtc(iso)->time_since_epoch().count());
+}
 
 // Sends one kept-alive request on `fd` and reads its answer's status.
 int askHealth(int fd) {
@@ -452,6 +482,103 @@ BOOST_AUTO_TEST_CASE(usage_posts_a_batch_all_or_nothing_from_a_shipper_holding_u
   BOOST_TEST((rows[1] == Row{"/b", "POST", 502, "", "", client_id}));
   // The shipper's own calls are no requests of its key.
   BOOST_TEST(postUsage(as_shipper, "").status == 200);
+}
+
+BOOST_FIXTURE_TEST_CASE(usage_lines_are_recorded_at_their_own_timestamp_within_bounds,
+                        OnManualTime) {
+  const auto [shipper, shipper_id] = newKey(100, {"usage:write"});
+  const auto [client, client_id] = newKey(100, {"read"});
+  const std::string as_shipper = "Authorization: Bearer " + shipper + "\r\n";
+  // A line for `endpoint`, with `"timestamp": <timestamp_json>` unless that is empty.
+  const auto line = [&](const std::string& endpoint, const std::string& timestamp_json = "") {
+    return R"({"key_id":")" + client_id + R"(","endpoint":")" + endpoint +
+           R"(","method":"GET","status_code":200,"response_time_ms":5)" +
+           (timestamp_json.empty() ? "" : R"(,"timestamp":)" + timestamp_json) + "}";
+  };
+  // The clock reads 2026-11-25T12:30:00.000Z: accepted are times from requestRetention (30
+  // days) before it to 5 minutes after it, both ends included.
+  const std::string range =
+      "field \"timestamp\" must be a time from 2026-10-26T12:30:00.000Z to "
+      "2026-11-25T12:35:00.000Z, at most 30d 0h (requestRetention) before this server's clock "
+      "and 5m 0s after it, got ";
+  const std::string form =
+      "field \"timestamp\" must be a time as text: YYYY-MM-DDTHH:MM:SS[.fff] then Z, an offset "
+      "(+02:00) or nothing (UTC), e.g. \"2026-11-25T12:30:00.000Z\", got ";
+  for (const auto& [bad, says] : std::vector<std::pair<std::string, std::string>>{
+           {R"("2026-11-25T12:35:00.001Z")", range},   // beyond the clock skew
+           {R"("2026-11-25T13:35:01+01:00")", range},  // so is this, by its offset
+           {R"("2026-10-26T12:29:59.999Z")", range},   // older than requestRetention
+           {R"("9999-12-31T23:59:59.999Z")", range},
+           {R"("yesterday")", form},
+           {R"("2026-02-30T12:00:00Z")", form},  // no such day
+           {R"("2026-11-25T12:30:00.000Zulu")", form},
+           {R"("1764073800000")", form},
+           {"1764073800000", form},  // a number, not a time as text
+           {"null", form},
+           {R"({"at":"2026-11-25T12:00:00Z"})", form}}) {
+    const HttpReply r = postUsage(as_shipper, line("/fine") + "\n" + line("/bad", bad) + "\n");
+    BOOST_TEST(r.status == 400, bad);
+    const std::string detail = unescaped(r.body);
+    BOOST_TEST(detail.find("line 2: " + says + bad + "; nothing was recorded") != std::string::npos,
+               bad << " in " << detail);
+  }
+  BOOST_TEST(requestRows().empty());
+
+  // A quarter second later, one batch: a line without a time, one an hour ago, one in another
+  // form of the same hour, and the two ends of the range, which moved with the clock.
+  time->set(kStart + 250ms);
+  const HttpReply ok = postUsage(
+      as_shipper, line("/now") + "\n" + line("/hour-ago", R"("2026-11-25T11:30:00.000Z")") + "\n" +
+                      line("/offset", R"("2026-11-25 13:00:00.25+02:00")") + "\n" +
+                      line("/ahead", R"("2026-11-25T12:35:00.250Z")") + "\n" +
+                      line("/oldest", R"("2026-10-26T12:30:00.25Z")") + "\n");
+  BOOST_TEST(ok.status == 200, ok.body);
+  BOOST_TEST(ok.body == R"({"recorded":5})");
+  // Each raw row carries its line's time; the one without, the clock's when the batch came.
+  using Rows = std::vector<std::vector<std::string>>;
+  const Rows raw = stored("SELECT endpoint, timestamp FROM api_requests ORDER BY id");
+  BOOST_TEST((raw == Rows{{"/now", msText("2026-11-25T12:30:00.250Z")},
+                          {"/hour-ago", msText("2026-11-25T11:30:00.000Z")},
+                          {"/offset", msText("2026-11-25T11:00:00.250Z")},
+                          {"/ahead", msText("2026-11-25T12:35:00.250Z")},
+                          {"/oldest", msText("2026-10-26T12:30:00.250Z")}}));
+  // Every rollup counts each request in the hour (aggregationInterval) it completed in.
+  Rows by_endpoint =
+      stored("SELECT endpoint, interval_start, requests FROM api_usage_endpoint_rollups");
+  std::sort(by_endpoint.begin(), by_endpoint.end());
+  BOOST_TEST((by_endpoint == Rows{{"/ahead", msText("2026-11-25T12:00:00Z"), "1"},
+                                  {"/hour-ago", msText("2026-11-25T11:00:00Z"), "1"},
+                                  {"/now", msText("2026-11-25T12:00:00Z"), "1"},
+                                  {"/offset", msText("2026-11-25T11:00:00Z"), "1"},
+                                  {"/oldest", msText("2026-10-26T12:00:00Z"), "1"}}));
+  Rows by_key_and_endpoint = stored(
+      "SELECT endpoint, interval_start FROM api_usage_rollups WHERE key_id = '" + client_id + "'");
+  std::sort(by_key_and_endpoint.begin(), by_key_and_endpoint.end());
+  BOOST_TEST((by_key_and_endpoint == Rows{{"/ahead", msText("2026-11-25T12:00:00Z")},
+                                          {"/hour-ago", msText("2026-11-25T11:00:00Z")},
+                                          {"/now", msText("2026-11-25T12:00:00Z")},
+                                          {"/offset", msText("2026-11-25T11:00:00Z")},
+                                          {"/oldest", msText("2026-10-26T12:00:00Z")}}));
+  const Rows by_key = stored(
+      "SELECT interval_start, requests, last_request FROM api_usage_key_rollups"
+      " ORDER BY interval_start");
+  BOOST_TEST(
+      (by_key == Rows{{msText("2026-10-26T12:00:00Z"), "1", msText("2026-10-26T12:30:00.250Z")},
+                      {msText("2026-11-25T11:00:00Z"), "2", msText("2026-11-25T11:30:00Z")},
+                      {msText("2026-11-25T12:00:00Z"), "2", msText("2026-11-25T12:35:00.250Z")}}));
+  const Rows latency = stored("SELECT interval_start FROM api_usage_latency WHERE key_id = '" +
+                              client_id + "' ORDER BY interval_start");
+  BOOST_TEST((latency == Rows{{msText("2026-10-26T12:00:00Z")},
+                              {msText("2026-11-25T11:00:00Z")},
+                              {msText("2026-11-25T12:00:00Z")}}));
+  // The statistics of the last two hours show the hour-ago requests in their hour.
+  const api::UsageStats stats = module->usage().stats(api::Span{2, 'h'}, std::nullopt);
+  BOOST_REQUIRE(stats.series.size() == 3u);  // 10:00, 11:00, 12:00
+  BOOST_TEST(stats.series[1].start_ms == std::stoll(msText("2026-11-25T11:00:00Z")));
+  BOOST_TEST(stats.series[0].requests == 0);
+  BOOST_TEST(stats.series[1].requests == 2);
+  BOOST_TEST(stats.series[2].requests == 2);
+  BOOST_TEST(stats.total_requests == 4);
 }
 
 BOOST_AUTO_TEST_CASE(metrics_show_the_shared_segments_slots_store_errors_and_the_usage_queue) {
