@@ -38,7 +38,9 @@ struct Fixture {
   // On the suite's store (SQLite, or PostgreSQL with PROMPT_TEST_STORE=postgres), with the
   // system clock or, with `manual_clock`, a ManualClock at kStart (`time`).
   explicit Fixture(std::int64_t max_connections = 1'024, std::int64_t request_timeout_ms = 400,
-                   std::int64_t idle_timeout_ms = 2'000, bool manual_clock = false) {
+                   std::int64_t idle_timeout_ms = 2'000, api::ApiSettings initial = {},
+                   bool manual_clock = false)
+      : settings(std::move(initial)) {
     host.size = sizeof(host);
     host.abi_major = SP_ABI_VERSION_MAJOR;
     host.abi_minor = SP_ABI_VERSION_MINOR;
@@ -124,7 +126,19 @@ struct TwoConnections : Fixture {
 struct OnManualTime : Fixture {
   OnManualTime()
       : Fixture(1'024 /* max_connections */, 400 /* request_timeout_ms */,
-                2'000 /* idle_timeout_ms */, true /* manual_clock */) {}
+                2'000 /* idle_timeout_ms */, {}, true /* manual_clock */) {}
+};
+
+// An edge whose usage queue holds 10 records.
+struct SmallUsageQueue : Fixture {
+  static api::ApiSettings tenRecords() {
+    api::ApiSettings s;
+    s.usage.queue_capacity = 10;
+    return s;
+  }
+  SmallUsageQueue()
+      : Fixture(1'024 /* max_connections */, 400 /* request_timeout_ms */,
+                2'000 /* idle_timeout_ms */, tenRecords()) {}
 };
 
 // A problem's detail as text: the body with the JSON string's escapes of quotes taken out.
@@ -579,6 +593,50 @@ BOOST_FIXTURE_TEST_CASE(usage_lines_are_recorded_at_their_own_timestamp_within_b
   BOOST_TEST(stats.series[1].requests == 2);
   BOOST_TEST(stats.series[2].requests == 2);
   BOOST_TEST(stats.total_requests == 4);
+}
+
+BOOST_FIXTURE_TEST_CASE(usage_answers_503_with_retry_after_when_the_queue_cannot_take_the_batch,
+                        SmallUsageQueue) {
+  const auto [shipper, shipper_id] = newKey(100, {"usage:write"});
+  const auto [client, client_id] = newKey(100, {"read"});
+  const std::string as_shipper = "Authorization: Bearer " + shipper + "\r\n";
+  const auto batch = [&](const std::string& prefix) {
+    std::string body;
+    for (int i = 0; i < 6; ++i) {
+      body += R"({"key_id":")" + client_id + R"(","endpoint":")" + prefix + std::to_string(i) +
+              R"(","method":"GET","status_code":200,"response_time_ms":1})" + "\n";
+    }
+    return body;
+  };
+  // The shipper's key is checked (and its last use written) before the writer is held off.
+  BOOST_REQUIRE(postUsage(as_shipper, "").status == 200);
+  testing_support::WriterLock locker(database.location());            // holding the writer off
+  BOOST_TEST(postUsage(as_shipper, batch("/first/")).status == 200);  // 6 of the queue's 10
+  // 6 more do not fit: none of them is queued, and none counts as dropped.
+  const HttpReply full = postUsage(as_shipper, batch("/second/"));
+  BOOST_TEST(full.status == 503, full.body);
+  BOOST_TEST(full.headers.at("retry-after") == "1");
+  BOOST_TEST(full.body.find("the usage queue cannot take 6 more records now; nothing was "
+                            "recorded: send them again") != std::string::npos,
+             full.body);
+  BOOST_TEST(module->recorder().waitingRecords() == 6u);
+  BOOST_TEST(module->recorder().droppedRecords() == 0u);
+  locker.release();  // letting the writer in
+  std::vector<Row> rows = requestRows();
+  BOOST_REQUIRE(rows.size() == 6u);
+  for (int i = 0; i < 6; ++i) {
+    BOOST_TEST(std::get<0>(rows[static_cast<size_t>(i)]) == "/first/" + std::to_string(i));
+  }
+  // The shipper sends the refused batch again: recorded whole, once.
+  const HttpReply again = postUsage(as_shipper, batch("/second/"));
+  BOOST_TEST(again.status == 200, again.body);
+  BOOST_TEST(again.body == R"({"recorded":6})");
+  rows = requestRows();
+  BOOST_REQUIRE(rows.size() == 12u);
+  for (int i = 0; i < 6; ++i) {
+    BOOST_TEST(std::get<0>(rows[static_cast<size_t>(6 + i)]) == "/second/" + std::to_string(i));
+  }
+  BOOST_TEST(module->recorder().droppedRecords() == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(metrics_show_the_shared_segments_slots_store_errors_and_the_usage_queue) {
