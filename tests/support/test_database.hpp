@@ -74,4 +74,17 @@ class SqlSession {
   bool postgres_;
 };
 
+// Holds the usage writers off until released (or destroyed): SQLite's write lock on the whole
+// file, or, on PostgreSQL, an ACCESS EXCLUSIVE lock on api_requests, which every batch writes.
+// Key lookups go on (SQLite's readers pass a writer in WAL mode; no lookup reads api_requests).
+struct WriterLock {
+  explicit WriterLock(const std::string& location) : connection(location) {
+    connection.exec(isPostgresUrl(location)
+                        ? "BEGIN; LOCK TABLE api_requests IN ACCESS EXCLUSIVE MODE"
+                        : "BEGIN EXCLUSIVE");
+  }
+  void release() { connection.exec("ROLLBACK"); }
+  SqlSession connection;
+};
+
 }  // namespace testing_support

@@ -46,11 +46,13 @@ constexpr std::int64_t kMaxCost = 1'000'000'000;
 
 // POST /v1/usage: the scope its shipper's key must hold, and the fields of a line.
 constexpr std::string_view kUsageScope = "usage:write";
-constexpr std::array<std::string_view, 7> kUsageFields{
-    "key_id", "endpoint", "method", "status_code", "response_time_ms", "ip_address", "user_agent"};
+constexpr std::array<std::string_view, 8> kUsageFields{
+    "key_id",           "endpoint",   "method",     "status_code",
+    "response_time_ms", "ip_address", "user_agent", "timestamp"};
 constexpr std::string_view kUsageLineExample =
     R"({"key_id": "key_...", "endpoint": "/v1/items", "method": "GET", "status_code": 200, )"
-    R"("response_time_ms": 12, "ip_address": "203.0.113.7", "user_agent": "curl/8.0"})";
+    R"("response_time_ms": 12, "ip_address": "203.0.113.7", "user_agent": "curl/8.0", )"
+    R"("timestamp": "2026-11-25T12:30:00.000Z"})";
 
 // Auth latency buckets, seconds: the request path is microseconds, a store failure
 // milliseconds.
@@ -1067,7 +1069,10 @@ Response HttpEdge::Impl::usage(const Request& request) {
                    "line " + std::to_string(line) + ": " + detail + "; nothing was recorded");
   };
   // Every line parsed first (the values hold the texts the entries point into), then every
-  // record checked, then all queued at once.
+  // record checked, then all queued at once. Each line's time is checked against one reading
+  // of the clock.
+  const TimePoint now = services_.clock.now();
+  const UsageRecorder::TimeRange accepted = services_.recorder.completionTimes(now);
   const std::string_view body = request.body();
   std::vector<std::pair<std::size_t, std::string_view>> lines;  // number, text
   for (std::size_t at = 0, number = 1; at < body.size(); ++number) {
@@ -1098,7 +1103,7 @@ Response HttpEdge::Impl::usage(const Request& request) {
           kUsageFields.end()) {
         return bad(number, "unknown field \"" + printableTruncated(name, 32) +
                                "\"; accepted: key_id, endpoint, method, status_code, "
-                               "response_time_ms, ip_address, user_agent");
+                               "response_time_ms, ip_address, user_agent, timestamp");
       }
     }
     UsageRecorder::RecordEntry entry;
@@ -1142,6 +1147,26 @@ Response HttpEdge::Impl::usage(const Request& request) {
     entry.input.response_time_ms = integer_field("response_time_ms", 0, kMaxResponseTimeMs);
     entry.input.ip_address = text_field("ip_address", false);
     entry.input.user_agent = text_field("user_agent", false);
+    if (const auto it = o.find("timestamp"); it != o.end()) {
+      const auto given = [&] {
+        return printableTruncated(boost::json::serialize(it->value()), 40);
+      };
+      entry.completed_at =
+          it->value().is_string() ? parseIsoUtc(it->value().as_string()) : std::nullopt;
+      if (!entry.completed_at && missing.empty()) {
+        missing =
+            "field \"timestamp\" must be a time as text: YYYY-MM-DDTHH:MM:SS[.fff] then Z, an "
+            "offset (+02:00) or nothing (UTC), e.g. \"2026-11-25T12:30:00.000Z\", got " +
+            given();
+      } else if (entry.completed_at &&
+                 (*entry.completed_at < accepted.earliest ||
+                  *entry.completed_at > accepted.latest) &&
+                 missing.empty()) {
+        missing = "field \"timestamp\" must be a time from " + formatIsoUtc(accepted.earliest) +
+                  " to " + formatIsoUtc(accepted.latest) + ", " +
+                  UsageRecorder::describeCompletionTimes(accepted, now) + ", got " + given();
+      }
+    }
     if (!missing.empty()) {
       return bad(number, missing);
     }
@@ -1158,7 +1183,16 @@ Response HttpEdge::Impl::usage(const Request& request) {
     }
     entries.push_back(entry);
   }
-  if (!services_.recorder.recordAll(entries)) {
+  bool queued = false;
+  try {
+    queued = services_.recorder.recordAll(entries);
+  } catch (const InvalidInput& e) {
+    // The recorder reads the clock again: a timestamp within milliseconds of the oldest
+    // accepted, checked above, may have aged out of the range since.
+    return problem(request, http::status::bad_request, "Bad Request",
+                   std::string(e.what()) + "; nothing was recorded");
+  }
+  if (!queued) {
     Response r = problem(request, http::status::service_unavailable, "Service Unavailable",
                          "the usage queue cannot take " + std::to_string(entries.size()) +
                              " more records now; nothing was recorded: send them again");

@@ -10,7 +10,8 @@
 //                           or the path after /v1/auth) when HttpSettings::record_usage is set
 //   /v1/keys/verify (POST)  the same decision as JSON
 //   /v1/usage  (POST)       completed requests as JSON lines, from a key holding
-//                           "usage:write"; recorded all or none
+//                           "usage:write"; recorded all or none, each at its own time (within
+//                           requestRetention back and kMaxClockSkew ahead) or else now
 //   /healthz  (GET, HEAD)   200 or 503 from the module's health
 //   /metrics  (GET)         the Prometheus text format; no per-key or per-user label
 //

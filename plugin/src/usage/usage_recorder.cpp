@@ -9,6 +9,7 @@
 
 #include "domain/errors.hpp"
 #include "util/text.hpp"
+#include "util/time_text.hpp"
 
 namespace api {
 namespace {
@@ -54,6 +55,14 @@ void releaseIfOversized(std::string& out, size_t needed) {
 void assignKept(std::string& out, std::string_view text) {
   releaseIfOversized(out, text.size());
   out.assign(text);
+}
+
+// A time as the store writes it, or, outside the years that form can hold, as a number.
+std::string timeText(TimePoint t) {
+  if (t < kEarliestTime || t > kLatestTime) {
+    return std::to_string(t.time_since_epoch().count()) + " ms since 1970";
+  }
+  return formatIsoUtc(t);
 }
 
 // Written records kept for their memory beyond what a batch needs are freed by the writer.
@@ -194,12 +203,31 @@ bool UsageRecorder::record(std::string_view key_id, const RequestInput& input) {
   return true;
 }
 
+UsageRecorder::TimeRange UsageRecorder::completionTimes(TimePoint now) const {
+  return {now - std::chrono::milliseconds(settings_.usage.request_retention_ms),
+          now + kMaxClockSkew};
+}
+
+std::string UsageRecorder::describeCompletionTimes(const TimeRange& range, TimePoint now) {
+  return "at most " + formatSpan(now - range.earliest) +
+         " (requestRetention) before this server's clock and " + formatSpan(range.latest - now) +
+         " after it";
+}
+
 bool UsageRecorder::recordAll(std::span<const RecordEntry> entries) {
-  const std::int64_t timestamp_ms = clock_.now().time_since_epoch().count();
+  const TimePoint now = clock_.now();
+  const TimeRange accepted = completionTimes(now);
   std::vector<std::string_view> methods;
   methods.reserve(entries.size());
   for (const RecordEntry& e : entries) {
     methods.push_back(checked(e.key_id, e.input));
+    if (e.completed_at &&
+        (*e.completed_at < accepted.earliest || *e.completed_at > accepted.latest)) {
+      throw InvalidInput("invalid completion time " + timeText(*e.completed_at) +
+                         ": use a time from " + formatIsoUtc(accepted.earliest) + " to " +
+                         formatIsoUtc(accepted.latest) + " (" +
+                         describeCompletionTimes(accepted, now) + ")");
+    }
   }
   if (entries.empty()) {
     return true;
@@ -222,7 +250,8 @@ bool UsageRecorder::recordAll(std::span<const RecordEntry> entries) {
         queue_.emplace_back();
       }
       RequestRecord& r = queue_[queued_ + i];
-      fill(r, timestamp_ms, entries[i].key_id, methods[i], entries[i].input);
+      fill(r, entries[i].completed_at.value_or(now).time_since_epoch().count(), entries[i].key_id,
+           methods[i], entries[i].input);
       bytes += recordBytes(r);
     }
     if (queued_bytes_ + in_flight_bytes_ + bytes >

@@ -32,6 +32,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <span>
 #include <string>
@@ -52,6 +53,9 @@ inline constexpr size_t kMaxEndpointLength = 2048;
 inline constexpr size_t kMaxUserAgentLength = 512;  // longer ones are truncated
 inline constexpr size_t kMaxIpLength = 45;          // the longest textual IPv6 address
 inline constexpr std::int64_t kMaxResponseTimeMs = 86'400'000;
+// How far ahead of this module's clock a record's own time (RecordEntry::completed_at) may
+// be: the clocks of the machine that saw the request and of this one disagree by that much.
+inline constexpr std::chrono::minutes kMaxClockSkew{5};
 
 // Counter names in the store (CounterStore::add).
 inline constexpr std::string_view kCounterRecordsDropped = "usage_records_dropped";
@@ -94,12 +98,28 @@ class UsageRecorder {
   struct RecordEntry {
     std::string_view key_id;
     RequestInput input;
+    // When the request completed (its rollup interval is the one this falls in); nullopt:
+    // when recordAll() is called. REQUIRED (checked): within completionTimes() of the
+    // Clock's reading in recordAll().
+    std::optional<TimePoint> completed_at = std::nullopt;
   };
+  // The completion times an entry may carry when the Clock reads `now`: back to
+  // requestRetention before it (a raw row older than that would be deleted by the next
+  // cleanup), and up to kMaxClockSkew after it. Both ends included.
+  struct TimeRange {
+    TimePoint earliest;
+    TimePoint latest;
+  };
+  TimeRange completionTimes(TimePoint now) const;
+  // The range as a person would say it: "at most 30d 0h (requestRetention) before this
+  // server's clock and 5m 0s after it".
+  static std::string describeCompletionTimes(const TimeRange& range, TimePoint now);
   // A batch, all or nothing: checks every entry first (InvalidInput, as check(), for the first
-  // bad one: nothing is queued), then queues them all; or none, returning false, when the
-  // queue cannot take them all (by count or bytes) or the recorder stopped. A batch refused
-  // for room counts nothing as dropped: the caller tells its client, who may send it again.
-  // Thread-safe; never waits for the writer or for a lock on the database.
+  // bad one, or for a completed_at outside completionTimes(): nothing is queued), then queues
+  // them all; or none, returning false, when the queue cannot take them all (by count or
+  // bytes) or the recorder stopped. A batch refused for room counts nothing as dropped: the
+  // caller tells its client, who may send it again. Thread-safe; never waits for the writer or
+  // for a lock on the database.
   bool recordAll(std::span<const RecordEntry> entries);
 
   // Waits until everything queued before the call is in the store, or a write of it failed:

@@ -21,17 +21,7 @@ using namespace std::chrono_literals;
 using testing_support::onPostgres;
 using testing_support::querySql;
 using testing_support::queryValue;
-
-// Holds the usage writers off until released: SQLite's write lock on the whole file, or, on
-// PostgreSQL, an ACCESS EXCLUSIVE lock on api_requests, which every batch writes.
-struct WriterLock {
-  explicit WriterLock(const std::string& location) : connection(location) {
-    connection.exec(onPostgres() ? "BEGIN; LOCK TABLE api_requests IN ACCESS EXCLUSIVE MODE"
-                                 : "BEGIN EXCLUSIVE");
-  }
-  void release() { connection.exec("ROLLBACK"); }
-  testing_support::SqlSession connection;
-};
+using testing_support::WriterLock;
 
 struct Generated {
   std::string key;
@@ -352,6 +342,41 @@ BOOST_AUTO_TEST_CASE(a_batch_is_queued_whole_or_not_at_all) {
   recorder.flush();
   BOOST_TEST(recorder.writtenRecords() == 1000u);
   BOOST_TEST(usage.stats(api::Span{1, 'h'}, std::nullopt).total_requests == 1000);
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_entry_is_recorded_at_its_own_completion_time_within_the_range) {
+  const std::string id = newKey();
+  const api::UsageRecorder::RecordEntry entry{id, {"/then", "GET", 200, 1, "", ""}};
+  const api::TimePoint now = clock.now();
+  const api::UsageRecorder::TimeRange range = recorder.completionTimes(now);
+  BOOST_TEST((range.earliest == now - std::chrono::days(30)));  // requestRetention
+  BOOST_TEST((range.latest == now + std::chrono::minutes(5)));  // kMaxClockSkew
+  // Outside the range: refused naming the time and the range, and nothing of the batch queued.
+  std::vector<api::UsageRecorder::RecordEntry> batch(2, entry);
+  for (const auto& [outside, named] : std::vector<std::pair<api::TimePoint, std::string>>{
+           {range.latest + 1ms, "2026-11-25T12:35:00.001Z"},
+           {range.earliest - 1ms, "2026-10-26T12:29:59.999Z"},
+           {api::kLatestTime + 1ms, "253402300800000 ms since 1970"}}) {
+    batch[1].completed_at = outside;
+    BOOST_CHECK_EXCEPTION(recorder.recordAll(batch), api::InvalidInput, [&](const auto& e) {
+      const std::string message = e.what();
+      BOOST_TEST_INFO(message);
+      return message.find("invalid completion time " + named +
+                          ": use a time from 2026-10-26T12:30:00.000Z to "
+                          "2026-11-25T12:35:00.000Z") != std::string::npos;
+    });
+  }
+  BOOST_TEST(recorder.queuedTotal() == 0u);
+  // Inside, both ends included: each entry at its own time; one without, at the clock's.
+  batch = {entry, entry, entry};
+  batch[1].completed_at = range.earliest;
+  batch[2].completed_at = range.latest;
+  BOOST_TEST(recorder.recordAll(batch));
+  recorder.flush();
+  const auto ms = [](api::TimePoint t) { return std::to_string(t.time_since_epoch().count()); };
+  BOOST_TEST(
+      (querySql(path, "SELECT timestamp FROM api_requests ORDER BY timestamp") ==
+       std::vector<std::vector<std::string>>{{ms(range.earliest)}, {ms(now)}, {ms(range.latest)}}));
 }
 
 BOOST_AUTO_TEST_CASE(the_queue_is_bounded_in_bytes_as_well_as_in_records) {
