@@ -326,6 +326,13 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
   return settings;
 }
 
+std::int64_t usageFlowingFlushIntervalMs(const ApiSettings& settings) {
+  constexpr std::int64_t kLocalFlowingMs = 10;
+  return settings.store.database_url.empty()
+             ? std::min(settings.usage.flush_interval_ms, kLocalFlowingMs)
+             : settings.usage.flush_interval_ms;
+}
+
 std::int64_t decisionWorkers(const StoreSettings& store) {
   if (!store.database_url.empty()) {
     return store.pool_size;

@@ -136,6 +136,14 @@ struct ApiSettings {
   HttpSettings http;
 };
 
+// How often the usage writer writes while records keep coming, ms (once a wake-up finds none,
+// it waits usageFlushInterval again). With SQLite, 10 ms at most: the writer's work is done
+// on the cores the request path runs on, and pieces of a few hundred records pass between
+// requests where a second's worth (thousands) would hold them up for milliseconds. With
+// PostgreSQL, usageFlushInterval: the work is the server's, and each write a transaction on a
+// server that others share.
+std::int64_t usageFlowingFlushIntervalMs(const ApiSettings& settings);
+
 // One integer key of `config:`: the field it sets and the range accepted. The table of them
 // (integerSettings) drives parsing, the accepted-keys message and README's check.
 struct IntegerSetting {

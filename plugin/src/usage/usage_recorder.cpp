@@ -366,11 +366,15 @@ void UsageRecorder::writerLoop() {
   }
 
   const auto interval = std::chrono::milliseconds(settings_.usage.flush_interval_ms);
+  const auto flowing_interval = std::chrono::milliseconds(usageFlowingFlushIntervalMs(settings_));
+  bool flowing = false;              // the last wake-up found records to write
   std::vector<RequestRecord> taken;  // its first taken_count records are being written
   std::unique_lock lock(mutex_);
   while (true) {
-    clock_.waitUntil(lock, wake_writer_, clock_.monotonicNow() + interval,
+    clock_.waitUntil(lock, wake_writer_,
+                     clock_.monotonicNow() + (flowing ? flowing_interval : interval),
                      [this] { return stopping_ || flush_requested_ || queued_ >= kBatchSize; });
+    flowing = queued_ != 0;
     if (queued_ == 0) {
       flush_requested_ = false;
       written_cv_.notify_all();

@@ -502,6 +502,48 @@ BOOST_AUTO_TEST_CASE(the_writer_flushes_when_the_interval_has_passed_on_its_cloc
   BOOST_TEST(recorder.writtenRecords() == 1u);
 }
 
+// While records keep coming the writer writes in small pieces (every 10 ms on SQLite, whose
+// writes take the cores the request path runs on); once a wake-up finds nothing it waits the
+// whole interval again. On PostgreSQL it writes every interval.
+BOOST_AUTO_TEST_CASE(while_records_flow_the_writer_writes_in_small_pieces) {
+  settings.usage.flush_interval_ms = 1000;
+  const auto flowing = onPostgres() ? 1000ms : 10ms;
+  const std::string id = newKey();
+  const auto written = [&](std::uint64_t n) {
+    const auto give_up = std::chrono::steady_clock::now() + 30s;
+    while (recorder.writtenRecords() < n && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::yield();
+    }
+    return recorder.writtenRecords() == n;
+  };
+  // Idle: the first record waits the whole interval.
+  BOOST_REQUIRE(recorder.record(id, {"/i", "GET", 200, 1, "", ""}));
+  BOOST_REQUIRE(clock.awaitWaiters(1, 30s));
+  clock.advance(999ms);
+  BOOST_REQUIRE(clock.awaitWaiters(1, 30s));
+  BOOST_TEST(recorder.writtenRecords() == 0u);
+  clock.advance(1ms);
+  BOOST_TEST(written(1));
+  // Flowing: the next is written `flowing` later.
+  BOOST_REQUIRE(clock.awaitWaiters(1, 30s));
+  BOOST_REQUIRE(recorder.record(id, {"/i", "GET", 200, 1, "", ""}));
+  clock.advance(flowing - 1ms);
+  BOOST_REQUIRE(clock.awaitWaiters(1, 30s));
+  BOOST_TEST(recorder.writtenRecords() == 1u);
+  clock.advance(1ms);
+  BOOST_TEST(written(2));
+  // A wake-up with nothing to write: idle again, the next record waits the whole interval.
+  BOOST_REQUIRE(clock.awaitWaiters(1, 30s));
+  clock.advance(flowing);
+  BOOST_REQUIRE(clock.awaitWaiters(1, 30s));
+  BOOST_REQUIRE(recorder.record(id, {"/i", "GET", 200, 1, "", ""}));
+  clock.advance(999ms);
+  BOOST_REQUIRE(clock.awaitWaiters(1, 30s));
+  BOOST_TEST(recorder.writtenRecords() == 2u);
+  clock.advance(1ms);
+  BOOST_TEST(written(3));
+}
+
 BOOST_AUTO_TEST_CASE(stop_writes_everything_still_queued) {
   const std::string id = newKey();
   {
