@@ -326,10 +326,10 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
   return settings;
 }
 
-std::int64_t usageFlowingFlushIntervalMs(const ApiSettings& settings) {
-  constexpr std::int64_t kLocalFlowingMs = 10;
+std::int64_t usageShortestFlushIntervalMs(const ApiSettings& settings) {
+  constexpr std::int64_t kLocalShortestMs = 10;
   return settings.store.database_url.empty()
-             ? std::min(settings.usage.flush_interval_ms, kLocalFlowingMs)
+             ? std::min(settings.usage.flush_interval_ms, kLocalShortestMs)
              : settings.usage.flush_interval_ms;
 }
 

@@ -136,13 +136,15 @@ struct ApiSettings {
   HttpSettings http;
 };
 
-// How often the usage writer writes while records keep coming, ms (once a wake-up finds none,
-// it waits usageFlushInterval again). With SQLite, 10 ms at most: the writer's work is done
-// on the cores the request path runs on, and pieces of a few hundred records pass between
-// requests where a second's worth (thousands) would hold them up for milliseconds. With
-// PostgreSQL, usageFlushInterval: the work is the server's, and each write a transaction on a
-// server that others share.
-std::int64_t usageFlowingFlushIntervalMs(const ApiSettings& settings);
+// The shortest wait of the usage writer between writes, ms. While records keep coming it
+// writes them in pieces of about UsageRecorder::kPieceRecords: it waits what the last
+// records took to arrive, scaled to that many, between this and usageFlushInterval. With
+// SQLite, 10 ms: the writer's work is done on the cores the request path runs on, and pieces
+// of a few hundred records pass between requests where thousands at once (up to 4,096 a
+// transaction) hold them up for milliseconds; a slow stream still gets one write an interval.
+// With PostgreSQL, usageFlushInterval (no pieces): the work is the server's, and each write a
+// transaction on a server that others share.
+std::int64_t usageShortestFlushIntervalMs(const ApiSettings& settings);
 
 // One integer key of `config:`: the field it sets and the range accepted. The table of them
 // (integerSettings) drives parsing, the accepted-keys message and README's check.

@@ -60,9 +60,18 @@ constexpr std::array<double, 12> kLatencyBuckets{1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-
                                                  1e-4, 2.5e-4, 1e-3, 1e-2, 1e-1,   1.0};
 
 // What /v1/auth answered, for /metrics (labels are outcomes, never keys or users).
-constexpr std::array<const char*, 10> kOutcomes{
-    "ok",      "missing",    "malformed",          "not_found",          "revoked",
-    "expired", "over_limit", "cost_exceeds_limit", "insufficient_scope", "internal_error"};
+// "shed": answered 503 unasked, having waited too long for a decision worker.
+constexpr std::array<const char*, 11> kOutcomes{"ok",
+                                                "missing",
+                                                "malformed",
+                                                "not_found",
+                                                "revoked",
+                                                "expired",
+                                                "over_limit",
+                                                "cost_exceeds_limit",
+                                                "insufficient_scope",
+                                                "shed",
+                                                "internal_error"};
 
 std::size_t outcomeIndex(std::string_view reason) {
   for (std::size_t i = 0; i < kOutcomes.size(); ++i) {
@@ -109,7 +118,7 @@ class IdleConnection {
   bool evicted = false;
 };
 
-// Counters for /metrics: relaxed atomics, written on the I/O threads.
+// Counters for /metrics: relaxed atomics, written on the I/O threads and the decision workers.
 struct Metrics {
   std::array<std::atomic<std::uint64_t>, kOutcomes.size()> decisions{};
   std::array<std::atomic<std::uint64_t>, kLatencyBuckets.size()> latency_buckets{};
@@ -206,26 +215,36 @@ class HttpEdge::Impl {
   // segment, a decision takes microseconds and a hop to another thread would cost more.
   // /metrics never waits on the store; /healthz asks it.
   bool decidesOnWorker(std::string_view path) const {
-    return workers_ != nullptr && path != "/metrics";
+    return workers_ != nullptr &&
+           (path == "/v1/auth" || path.starts_with("/v1/auth/") || path == "/v1/keys/verify" ||
+            path == "/v1/usage" || path == "/healthz");
   }
 
   // Runs `decide` on a worker. It is handed whether the request waited longer than the
   // request timeout for one, in which case it answers without asking the store (shed()).
+  // `decide` answers by posting to the connection's strand; should it throw (out of memory:
+  // respond() catches the rest), the connection closes as its last owner lets it go, and the
+  // worker goes on.
   template <class Decide>
   void onWorker(std::chrono::steady_clock::time_point received, Decide decide) {
     metrics_.waiting_for_worker.fetch_add(1, std::memory_order_relaxed);
     asio::post(*workers_, [this, received, decide = std::move(decide)]() mutable {
       metrics_.waiting_for_worker.fetch_sub(1, std::memory_order_relaxed);
       metrics_.workers_busy.fetch_add(1, std::memory_order_relaxed);
-      decide(std::chrono::steady_clock::now() - received >
-             std::chrono::milliseconds(settings_.request_timeout_ms));
+      try {
+        decide(std::chrono::steady_clock::now() - received >
+               std::chrono::milliseconds(settings_.request_timeout_ms));
+      } catch (...) {
+      }
       metrics_.workers_busy.fetch_sub(1, std::memory_order_relaxed);
     });
   }
 
   // The answer to a request that waited too long for a worker: the store is slower than
-  // requests come, and asking it too would only lengthen the queue.
-  http::response<http::string_body> shed(const http::request<http::string_body>& request);
+  // requests come, and asking it too would only lengthen the queue. An auth decision shed
+  // counts as the outcome "shed", its wait in the latency histogram.
+  http::response<http::string_body> shed(const http::request<http::string_body>& request,
+                                         std::chrono::steady_clock::time_point received);
 
   // Called by a connection when it starts and ends handling a request.
   void requestBegins() {
@@ -564,8 +583,8 @@ class Connection : public std::enable_shared_from_this<Connection>, public IdleC
     // until the worker hands the answer back to its strand.
     edge_.onWorker(received, [self = shared_from_this(), request = std::move(request), received,
                               executor = stream_.get_executor()](bool waited_too_long) mutable {
-      Response response =
-          waited_too_long ? self->edge_.shed(request) : self->edge_.respond(request, received);
+      Response response = waited_too_long ? self->edge_.shed(request, received)
+                                          : self->edge_.respond(request, received);
       asio::post(executor,
                  [self, request = std::move(request), response = std::move(response)]() mutable {
                    self->send(request, response);
@@ -752,8 +771,15 @@ Response HttpEdge::Impl::respond(const Request& request,
                  "the request could not be answered; see the host's log");
 }
 
-Response HttpEdge::Impl::shed(const Request& request) {
+Response HttpEdge::Impl::shed(const Request& request,
+                              std::chrono::steady_clock::time_point received) {
   metrics_.shed.fetch_add(1, std::memory_order_relaxed);
+  const std::string_view target = request.target();
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (path == "/v1/auth" || path.starts_with("/v1/auth/") || path == "/v1/keys/verify") {
+    metrics_.decisions[outcomeIndex("shed")].fetch_add(1, std::memory_order_relaxed);
+    metrics_.observe(std::chrono::steady_clock::now() - received);
+  }
   Response r = problem(request, http::status::service_unavailable, "Service Unavailable",
                        "the request waited longer than httpRequestTimeout for a worker to ask "
                        "the database; the database answers more slowly than requests come");

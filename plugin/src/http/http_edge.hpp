@@ -19,10 +19,10 @@
 // body 64 KiB, refused before any work; a request must arrive whole within the request
 // timeout, a kept-alive connection waits at most the idle timeout; at max_connections open,
 // the connection idle the longest is closed for a new one, or the new one when none is idle).
-// With HttpSettings::decision_workers, what may wait on the database (everything but /metrics)
-// is decided on that many workers instead, so that a stalled database never holds the I/O
-// threads; a request that waited longer than the request timeout for one is answered 503.
-// The key is never logged and never echoed. Everything Beast stays in the .cpp.
+// With HttpSettings::decision_workers, what may wait on the database (/v1/auth, /v1/keys/verify,
+// /v1/usage, /healthz) is decided on that many workers instead, so that a stalled database never
+// holds the I/O threads; a request that waited longer than the request timeout for one is answered
+// 503. The key is never logged and never echoed. Everything Beast stays in the .cpp.
 #pragma once
 
 #include <chrono>
@@ -49,7 +49,9 @@ class HttpEdge {
   std::uint16_t port() const;
 
   // Stops accepting, lets the requests in flight finish within `deadline`, then closes every
-  // connection and joins the threads. Idempotent.
+  // connection and joins the threads. Idempotent. A decision a worker has begun is waited for
+  // even past the deadline: the database's own timeout (databaseTimeout, busyTimeout) bounds
+  // it.
   void stop(std::chrono::milliseconds deadline);
 
   class Impl;

@@ -366,15 +366,24 @@ void UsageRecorder::writerLoop() {
   }
 
   const auto interval = std::chrono::milliseconds(settings_.usage.flush_interval_ms);
-  const auto flowing_interval = std::chrono::milliseconds(usageFlowingFlushIntervalMs(settings_));
-  bool flowing = false;              // the last wake-up found records to write
+  const auto shortest = std::chrono::milliseconds(usageShortestFlushIntervalMs(settings_));
+  // How long the next wait is: what the last one took to bring kPieceRecords, between
+  // `shortest` and `interval` (see usageShortestFlushIntervalMs).
+  std::chrono::milliseconds wait = interval;
+  MonotonicTime last_take = clock_.monotonicNow();
+  MonotonicTime last_persist = last_take;
   std::vector<RequestRecord> taken;  // its first taken_count records are being written
   std::unique_lock lock(mutex_);
   while (true) {
-    clock_.waitUntil(lock, wake_writer_,
-                     clock_.monotonicNow() + (flowing ? flowing_interval : interval),
+    clock_.waitUntil(lock, wake_writer_, clock_.monotonicNow() + wait,
                      [this] { return stopping_ || flush_requested_ || queued_ >= kBatchSize; });
-    flowing = queued_ != 0;
+    const MonotonicTime now = clock_.monotonicNow();
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_take);
+    last_take = now;
+    wait = queued_ == 0 ? interval
+                        : std::clamp(took * static_cast<std::int64_t>(kPieceRecords) /
+                                         static_cast<std::int64_t>(queued_),
+                                     std::min(shortest, interval), interval);
     if (queued_ == 0) {
       flush_requested_ = false;
       written_cv_.notify_all();
@@ -444,8 +453,14 @@ void UsageRecorder::writerLoop() {
       taken.resize(kSpareRecords);
       taken.shrink_to_fit();
     }
-    persistCounters(store);
     lock.lock();
+    // While records keep coming, the counters' own transaction once an interval at most.
+    if (stopping_ || flush_requested_ || clock_.monotonicNow() - last_persist >= interval) {
+      lock.unlock();
+      persistCounters(store);
+      last_persist = clock_.monotonicNow();
+      lock.lock();
+    }
   }
 }
 

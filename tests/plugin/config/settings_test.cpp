@@ -177,6 +177,16 @@ BOOST_AUTO_TEST_CASE(database_locations_are_refused_without_showing_a_password) 
              "/s/data/api.db");
 }
 
+BOOST_AUTO_TEST_CASE(the_usage_writer_writes_in_pieces_on_sqlite_only) {
+  api::ApiSettings s;
+  BOOST_TEST(api::usageShortestFlushIntervalMs(s) == 10);
+  s.usage.flush_interval_ms = 10;
+  BOOST_TEST(api::usageShortestFlushIntervalMs(s) == 10);
+  s.usage.flush_interval_ms = 500;
+  s.store.database_url = "postgresql://api@db/prompt";
+  BOOST_TEST(api::usageShortestFlushIntervalMs(s) == 500);
+}
+
 BOOST_AUTO_TEST_CASE(accepts_whole_numbers_written_as_decimals) {
   BOOST_TEST(api::parseSettings(R"({"defaultRateLimit":2000.0})", "/s").rate_limits.default_limit ==
              2000);

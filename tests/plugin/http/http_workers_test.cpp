@@ -158,6 +158,9 @@ BOOST_AUTO_TEST_CASE(a_request_that_waited_too_long_for_a_worker_is_shed_unasked
   BOOST_REQUIRE(awaitMetric("api_http_workers_busy", "2"));
   auto third = authLater(secret);
   BOOST_REQUIRE(awaitMetric("api_http_requests_waiting", "1"));
+  // What never asks the database does not queue behind it.
+  BOOST_TEST(httpExchange(port, get("/v1/nothing-here")).status == 404);
+  BOOST_TEST(pending(third));
   std::this_thread::sleep_for(std::chrono::milliseconds(settings.http.request_timeout_ms) + 200ms);
   BOOST_TEST(pending(first));
   BOOST_TEST(pending(third));
@@ -171,7 +174,8 @@ BOOST_AUTO_TEST_CASE(a_request_that_waited_too_long_for_a_worker_is_shed_unasked
   BOOST_TEST(shed.body.find("httpRequestTimeout") != std::string::npos, shed.body);
   BOOST_TEST(metric("api_http_requests_shed_total") == "1");
   BOOST_TEST(metric("api_http_requests_waiting") == "0");
-  BOOST_TEST(metric("api_http_workers_busy") == "0");
+  BOOST_TEST(awaitMetric("api_http_workers_busy", "0"));  // it lets go after answering
+  BOOST_TEST(metric("api_auth_decisions_total{outcome=\"shed\"}") == "1");
   // Shed, it was never counted: two checks of the key's 100 were made, and the next is third.
   HttpReply next = httpExchange(port, get("/v1/auth", "X-API-Key: " + secret + "\r\n"));
   BOOST_TEST(next.headers["ratelimit"].rfind("\"default\";r=97;", 0) == 0u,

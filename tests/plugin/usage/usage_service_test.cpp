@@ -502,46 +502,44 @@ BOOST_AUTO_TEST_CASE(the_writer_flushes_when_the_interval_has_passed_on_its_cloc
   BOOST_TEST(recorder.writtenRecords() == 1u);
 }
 
-// While records keep coming the writer writes in small pieces (every 10 ms on SQLite, whose
-// writes take the cores the request path runs on); once a wake-up finds nothing it waits the
-// whole interval again. On PostgreSQL it writes every interval.
-BOOST_AUTO_TEST_CASE(while_records_flow_the_writer_writes_in_small_pieces) {
+// While records keep coming the writer writes them in pieces of about kPieceRecords: it waits
+// what the last ones took to arrive, scaled to that many, at least 10 ms on SQLite (whose
+// writes take the cores the request path runs on) and at most the interval (on PostgreSQL, the
+// interval: settings_test). These settings name no database URL, whatever the suite's store.
+BOOST_AUTO_TEST_CASE(while_records_flow_the_writer_writes_in_pieces) {
   settings.usage.flush_interval_ms = 1000;
-  const auto flowing = onPostgres() ? 1000ms : 10ms;
   const std::string id = newKey();
-  const auto written = [&](std::uint64_t n) {
+  std::uint64_t total = 0;
+  // Records `count`, then checks they are written `wait` later on the clock, not before.
+  const auto step = [&](int count, std::chrono::milliseconds wait) {
+    for (int i = 0; i < count; ++i) {
+      BOOST_REQUIRE(recorder.record(id, {"/i", "GET", 200, 1, "", ""}));
+    }
+    // The writer has written the last piece (left its wait) and waits again.
+    BOOST_REQUIRE(clock.awaitWaiters(1, 30s));
+    clock.advance(wait - 1ms);
+    std::this_thread::sleep_for(20ms);  // room for a wrong early write to show
+    BOOST_TEST(recorder.writtenRecords() == total, "written before " << wait.count() << " ms");
+    clock.advance(1ms);
+    total += static_cast<std::uint64_t>(count);
     const auto give_up = std::chrono::steady_clock::now() + 30s;
-    while (recorder.writtenRecords() < n && std::chrono::steady_clock::now() < give_up) {
+    while (recorder.writtenRecords() < total && std::chrono::steady_clock::now() < give_up) {
       std::this_thread::yield();
     }
-    return recorder.writtenRecords() == n;
+    BOOST_TEST(recorder.writtenRecords() == total, "not written after " << wait.count() << " ms");
   };
-  // Idle: the first record waits the whole interval.
-  BOOST_REQUIRE(recorder.record(id, {"/i", "GET", 200, 1, "", ""}));
-  BOOST_REQUIRE(clock.awaitWaiters(1, 30s));
-  clock.advance(999ms);
-  BOOST_REQUIRE(clock.awaitWaiters(1, 30s));
-  BOOST_TEST(recorder.writtenRecords() == 0u);
-  clock.advance(1ms);
-  BOOST_TEST(written(1));
-  // Flowing: the next is written `flowing` later.
-  BOOST_REQUIRE(clock.awaitWaiters(1, 30s));
-  BOOST_REQUIRE(recorder.record(id, {"/i", "GET", 200, 1, "", ""}));
-  clock.advance(flowing - 1ms);
-  BOOST_REQUIRE(clock.awaitWaiters(1, 30s));
-  BOOST_TEST(recorder.writtenRecords() == 1u);
-  clock.advance(1ms);
-  BOOST_TEST(written(2));
-  // A wake-up with nothing to write: idle again, the next record waits the whole interval.
-  BOOST_REQUIRE(clock.awaitWaiters(1, 30s));
-  clock.advance(flowing);
-  BOOST_REQUIRE(clock.awaitWaiters(1, 30s));
-  BOOST_REQUIRE(recorder.record(id, {"/i", "GET", 200, 1, "", ""}));
-  clock.advance(999ms);
-  BOOST_REQUIRE(clock.awaitWaiters(1, 30s));
-  BOOST_TEST(recorder.writtenRecords() == 2u);
-  clock.advance(1ms);
-  BOOST_TEST(written(3));
+  // The wait after `count` records came in `took`.
+  const auto next = [&](std::chrono::milliseconds took, int count) {
+    const auto scaled = took * static_cast<std::int64_t>(api::UsageRecorder::kPieceRecords) / count;
+    const std::chrono::milliseconds shortest(api::usageShortestFlushIntervalMs(settings));
+    return std::clamp<std::chrono::milliseconds>(scaled, shortest, 1000ms);
+  };
+  step(1, 1000ms);                                      // idle: the whole interval
+  step(1024, next(1000ms, 1));                          // 1 in 1 s: the whole interval again
+  step(2048, next(1000ms, 1024));                       // 250 ms
+  step(4000, next(next(1000ms, 1024), 2048));           // 31 ms
+  step(1, next(next(next(1000ms, 1024), 2048), 4000));  // 10 ms at least
+  step(1, next(10ms, 1));                               // a trickle: the whole interval
 }
 
 BOOST_AUTO_TEST_CASE(stop_writes_everything_still_queued) {
