@@ -327,7 +327,7 @@ ApiSettings parseSettings(std::string_view config_json, std::string_view state_d
 }
 
 std::int64_t usageShortestFlushIntervalMs(const ApiSettings& settings) {
-  constexpr std::int64_t kLocalShortestMs = 10;
+  constexpr std::int64_t kLocalShortestMs = 2;
   return settings.store.database_url.empty()
              ? std::min(settings.usage.flush_interval_ms, kLocalShortestMs)
              : settings.usage.flush_interval_ms;

@@ -139,9 +139,10 @@ struct ApiSettings {
 // The shortest wait of the usage writer between writes, ms. While records keep coming it
 // writes them in pieces of about UsageRecorder::kPieceRecords: it waits what the last
 // records took to arrive, scaled to that many, between this and usageFlushInterval. With
-// SQLite, 10 ms: the writer's work is done on the cores the request path runs on, and pieces
-// of a few hundred records pass between requests where thousands at once (up to 4,096 a
-// transaction) hold them up for milliseconds; a slow stream still gets one write an interval.
+// SQLite, 2 ms: the writer's work is done on the cores the request path runs on, and pieces
+// of some 64 records (a fraction of a millisecond) pass between requests where thousands at
+// once (up to 4,096 a transaction) hold them up for milliseconds; a slow stream still gets
+// one write an interval.
 // With PostgreSQL, usageFlushInterval (no pieces): the work is the server's, and each write a
 // transaction on a server that others share.
 std::int64_t usageShortestFlushIntervalMs(const ApiSettings& settings);

@@ -503,7 +503,7 @@ BOOST_AUTO_TEST_CASE(the_writer_flushes_when_the_interval_has_passed_on_its_cloc
 }
 
 // While records keep coming the writer writes them in pieces of about kPieceRecords: it waits
-// what the last ones took to arrive, scaled to that many, at least 10 ms on SQLite (whose
+// what the last ones took to arrive, scaled to that many, at least 2 ms on SQLite (whose
 // writes take the cores the request path runs on) and at most the interval (on PostgreSQL, the
 // interval: settings_test). These settings name no database URL, whatever the suite's store.
 BOOST_AUTO_TEST_CASE(while_records_flow_the_writer_writes_in_pieces) {
@@ -534,12 +534,23 @@ BOOST_AUTO_TEST_CASE(while_records_flow_the_writer_writes_in_pieces) {
     const std::chrono::milliseconds shortest(api::usageShortestFlushIntervalMs(settings));
     return std::clamp<std::chrono::milliseconds>(scaled, shortest, 1000ms);
   };
-  step(1, 1000ms);                                      // idle: the whole interval
-  step(1024, next(1000ms, 1));                          // 1 in 1 s: the whole interval again
-  step(2048, next(1000ms, 1024));                       // 250 ms
-  step(4000, next(next(1000ms, 1024), 2048));           // 31 ms
-  step(1, next(next(next(1000ms, 1024), 2048), 4000));  // 10 ms at least
-  step(1, next(10ms, 1));                               // a trickle: the whole interval
+  const std::chrono::milliseconds shortest(api::usageShortestFlushIntervalMs(settings));
+  std::chrono::milliseconds wait = 1000ms;
+  step(1, wait);  // idle: the whole interval
+  wait = next(wait, 1);
+  BOOST_TEST(wait.count() == 1000);  // one record an interval: the interval again
+  step(1024, wait);
+  wait = next(wait, 1024);
+  BOOST_TEST(wait.count() < 1000);  // faster records, shorter waits
+  step(2048, wait);
+  wait = next(wait, 2048);
+  step(4000, wait);
+  wait = next(wait, 4000);
+  BOOST_TEST(wait == shortest);  // never shorter than that
+  step(1, wait);
+  wait = next(wait, 1);
+  BOOST_TEST(wait > shortest);  // a trickle: longer again
+  step(1, wait);
 }
 
 BOOST_AUTO_TEST_CASE(stop_writes_everything_still_queued) {
