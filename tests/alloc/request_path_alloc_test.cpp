@@ -155,13 +155,25 @@ std::string warmUp(Stack& s, const api::RequestInput& request) {
     }
     s.recorder->flush();
   }
+  // Both of the queue's vectors grown to a whole batch, whatever pieces the writer took above:
+  // twice, an idle writer (a flush with nothing queued leaves it waiting its whole interval)
+  // is handed kBatchSize records, the last of which wakes it to take them all.
+  for (int round = 0; round < 2; ++round) {
+    s.recorder->flush();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (size_t i = 0; i < api::UsageRecorder::kBatchSize; ++i) {
+      serve(s, secret, request);
+    }
+    s.recorder->flush();
+  }
   serve(s, secret, request);  // the cache entry fresh (it is re-read once 1 s old)
-  // That record written too; the writer's next wake-up (a few ms to ~100 ms on: it scales its
-  // wait to what records took to come) finds nothing, and it waits its whole interval (1 s).
-  // The calls measured then never meet it at the queue's lock (a wait there is a futex call;
-  // README says so).
+  // That record written too. Then a flush with nothing queued: the writer's wake-up finds
+  // nothing and it waits its whole interval (1 s) from then, where its wait had been scaled to
+  // what the last records took to come. The calls measured then never meet it: at the queue's
+  // lock (a futex call; README says so), or writing (its own allocations and system calls).
   s.recorder->flush();
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  s.recorder->flush();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the writer back in its wait
   return secret;
 }
 
