@@ -99,6 +99,17 @@ std::string_view trimmed(std::string_view text) {
   return text;
 }
 
+// A request target's path, without its query.
+std::string_view pathOf(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
+
+// /v1/auth, and /v1/auth/<anything>: Envoy's ext_authz puts the client's path after its
+// path_prefix.
+bool isAuthPath(std::string_view path) {
+  return path == "/v1/auth" || path.starts_with("/v1/auth/");
+}
+
 std::int64_t ceilSeconds(std::int64_t ms) {
   return ms <= 0 ? 0 : (ms + 999) / 1000;
 }
@@ -215,9 +226,8 @@ class HttpEdge::Impl {
   // segment, a decision takes microseconds and a hop to another thread would cost more.
   // /metrics never waits on the store; /healthz asks it.
   bool decidesOnWorker(std::string_view path) const {
-    return workers_ != nullptr &&
-           (path == "/v1/auth" || path.starts_with("/v1/auth/") || path == "/v1/keys/verify" ||
-            path == "/v1/usage" || path == "/healthz");
+    return workers_ != nullptr && (isAuthPath(path) || path == "/v1/keys/verify" ||
+                                   path == "/v1/usage" || path == "/healthz");
   }
 
   // Runs `decide` on a worker. It is handed whether the request waited longer than the
@@ -573,8 +583,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public IdleC
     }
     const auto received = std::chrono::steady_clock::now();
     Request request = parser_->release();
-    const std::string_view target = request.target();
-    if (!edge_.decidesOnWorker(target.substr(0, target.find('?')))) {
+    if (!edge_.decidesOnWorker(pathOf(request.target()))) {
       Response response = edge_.respond(request, received);
       send(request, response);
       return;
@@ -774,9 +783,8 @@ Response HttpEdge::Impl::respond(const Request& request,
 Response HttpEdge::Impl::shed(const Request& request,
                               std::chrono::steady_clock::time_point received) {
   metrics_.shed.fetch_add(1, std::memory_order_relaxed);
-  const std::string_view target = request.target();
-  const std::string_view path = target.substr(0, target.find('?'));
-  if (path == "/v1/auth" || path.starts_with("/v1/auth/") || path == "/v1/keys/verify") {
+  const std::string_view path = pathOf(request.target());
+  if (isAuthPath(path) || path == "/v1/keys/verify") {
     metrics_.decisions[outcomeIndex("shed")].fetch_add(1, std::memory_order_relaxed);
     metrics_.observe(std::chrono::steady_clock::now() - received);
   }
@@ -790,10 +798,8 @@ Response HttpEdge::Impl::shed(const Request& request,
 
 Response HttpEdge::Impl::handle(const Request& request,
                                 std::chrono::steady_clock::time_point received) {
-  const std::string_view target = request.target();
-  const std::string_view path = target.substr(0, target.find('?'));
-  // /v1/auth/<anything>: Envoy's ext_authz puts the client's path after its path_prefix.
-  if (path == "/v1/auth" || path.starts_with("/v1/auth/")) {
+  const std::string_view path = pathOf(request.target());
+  if (isAuthPath(path)) {
     return authorize(request, received);
   }
   if (path == "/v1/usage") {
